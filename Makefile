@@ -1,0 +1,62 @@
+# status_checker — PGXS build.
+#
+# The extension version is defined once, in status_checker.control.
+# The install script is assembled from the per-domain SQL files in a fixed
+# order (see SQL_PARTS); each domain keeps its C and SQL side by side.
+
+EXTENSION   = status_checker
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
+
+SQL_PARTS = \
+	src/common/schema.sql \
+	src/shindo/shindo.sql \
+	src/sites/sites.sql \
+	src/forms/forms.sql \
+	src/requests/requests.sql \
+	src/reports/reports.sql \
+	src/aggregate/aggregate.sql \
+	src/common/finish.sql
+
+MODULE_big  = $(EXTENSION)
+OBJS = \
+	src/common/module.o \
+	src/common/csv.o \
+	src/shindo/shindo.o \
+	src/sites/municipality.o \
+	src/forms/form_validate.o \
+	src/forms/jsonb_util.o \
+	src/requests/token.o \
+	src/reports/answers.o \
+	src/reports/counter_slot.o
+
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check
+
+PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\"
+PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
+
+# pg_regress: `make installcheck` starts its own temporary server (no running
+# server needed).  REGRESS_OUT lets a runner put results and the temporary
+# instance somewhere writable by the user that runs the server.
+REGRESS_OUT ?= .
+REGRESS      = shindo sites forms requests reports aggregate
+REGRESS_OPTS = --load-extension=$(EXTENSION) --outputdir=$(REGRESS_OUT) \
+               --temp-instance=$(REGRESS_OUT)/tmp_check \
+               --temp-config=$(srcdir)/test/regress.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
+	( printf '%s\n' "-- status_checker $(EXTVERSION) — generated from src/*/*.sql by the Makefile; do not edit." \
+	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
+	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+
+.PHONY: demo test bench
+demo:
+	bash demo/run-demo.sh
+test:
+	bash test/run-all.sh
+bench:
+	bash test/bench/run-bench.sh

@@ -1,0 +1,8 @@
+/* sc_guc.h — GUC variables shared across status_checker's domains. */
+#ifndef STATUS_CHECKER_SC_GUC_H
+#define STATUS_CHECKER_SC_GUC_H
+
+extern int	sc_max_import_bytes;
+extern int	sc_max_answers_bytes;
+
+#endif

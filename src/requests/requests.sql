@@ -1,0 +1,364 @@
+-- src/requests/requests.sql — report requests, their targets and tokens.
+--
+-- A request asks a set of sites (resolved once, at creation) to answer one
+-- form version.  Each target can hold one personal token; only its SHA-256
+-- is stored (src/requests/token.c).  Maintained counters per request are
+-- spread over COUNTER_SLOTS rows so that no single row is updated by every
+-- report (see src/reports/reports.sql).
+
+CREATE TABLE status_checker.request (
+    tenant_id      bigint NOT NULL REFERENCES status_checker.tenant,
+    request_id     bigint GENERATED ALWAYS AS IDENTITY,
+    form_id        bigint NOT NULL,
+    title          text NOT NULL,
+    message        text,
+    deadline       timestamptz NOT NULL,
+    drill          boolean NOT NULL DEFAULT false,
+    state          text NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'cancelled')),
+    cancel_reason  text,
+    target_spec    jsonb NOT NULL,
+    targets        integer NOT NULL DEFAULT 0,
+    event_id       bigint,                  -- set for requests made by a trigger rule
+    rule_id        bigint,
+    created_by     text NOT NULL DEFAULT session_user,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    closed_at      timestamptz,
+    cancelled_at   timestamptz,
+    PRIMARY KEY (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, form_id) REFERENCES status_checker.form (tenant_id, form_id),
+    CHECK ((state = 'cancelled') = (cancelled_at IS NOT NULL))
+);
+CREATE INDEX ON status_checker.request (request_id);
+COMMENT ON TABLE status_checker.request IS
+'A report request (報告依頼): asks its target sites to answer a form version by a deadline; open, closed or cancelled';
+
+CREATE TABLE status_checker.request_target (
+    tenant_id          bigint NOT NULL,
+    request_id         bigint NOT NULL,
+    site_id            bigint NOT NULL,
+    token_hash         bytea,               -- SHA-256 of the current personal token
+    token_issued_at    timestamptz,
+    level              integer,             -- latest report's status level; NULL = no answer
+    color              text,
+    icon               text,
+    latest_report_id   bigint,
+    first_reported_at  timestamptz,
+    last_reported_at   timestamptz,
+    report_count       integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, request_id, site_id),
+    FOREIGN KEY (tenant_id, request_id) REFERENCES status_checker.request (tenant_id, request_id),
+    FOREIGN KEY (tenant_id, site_id) REFERENCES status_checker.site (tenant_id, site_id)
+) WITH (fillfactor = 80);
+CREATE UNIQUE INDEX request_target_token_hash_key ON status_checker.request_target (token_hash);
+CREATE INDEX ON status_checker.request_target (tenant_id, site_id);
+COMMENT ON TABLE status_checker.request_target IS
+'One row per site asked by a request: personal token hash and the site''s latest status for that request';
+
+CREATE TABLE status_checker.request_token_revoked (
+    token_hash  bytea PRIMARY KEY,
+    tenant_id   bigint NOT NULL,
+    request_id  bigint NOT NULL,
+    site_id     bigint NOT NULL,
+    revoked_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    FOREIGN KEY (tenant_id, request_id, site_id) REFERENCES status_checker.request_target (tenant_id, request_id, site_id)
+);
+COMMENT ON TABLE status_checker.request_token_revoked IS
+'Hashes of tokens replaced by issue_token, so that an old link gets a clear "replaced" error';
+
+-- Per-request counters, split over slots (slot = backend number mod 64):
+-- counts[level + 1] is how many sites currently stand at that level,
+-- responded how many have answered at least once.  A request's totals are
+-- the sums over its slots (a slot may hold negative counts).
+CREATE TABLE status_checker.request_counter (
+    tenant_id   bigint NOT NULL,
+    request_id  bigint NOT NULL,
+    slot        smallint NOT NULL CHECK (slot BETWEEN 0 AND 63),
+    responded   integer NOT NULL DEFAULT 0,
+    counts      integer[] NOT NULL DEFAULT array_fill(0, ARRAY[16]),
+    PRIMARY KEY (tenant_id, request_id, slot),
+    FOREIGN KEY (tenant_id, request_id) REFERENCES status_checker.request (tenant_id, request_id)
+) WITH (fillfactor = 50);
+COMMENT ON TABLE status_checker.request_counter IS
+'Maintained per-request counters, spread over 64 slot rows so that concurrent reports do not contend on one row';
+
+-- ---------------------------------------------------------- C helpers
+
+CREATE FUNCTION status_checker._new_token() RETURNS text
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_new_token';
+CREATE FUNCTION status_checker._token_hash(token text) RETURNS bytea
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_token_hash';
+
+-- ------------------------------------------------------------- helpers
+
+CREATE FUNCTION status_checker._require_request(p_request_id bigint, p_lock boolean DEFAULT false)
+    RETURNS status_checker.request
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r status_checker.request;
+BEGIN
+    IF p_lock THEN
+        SELECT * INTO r FROM status_checker.request WHERE request_id = p_request_id FOR UPDATE;
+    ELSE
+        SELECT * INTO r FROM status_checker.request WHERE request_id = p_request_id;
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'request % does not exist', coalesce(p_request_id::text, 'NULL')
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN r;
+END
+$$;
+
+-- Resolve a target spec to site ids of the tenant; raises on a bad spec.
+CREATE FUNCTION status_checker._resolve_targets(p_tenant_id bigint, p_target jsonb)
+    RETURNS TABLE (site_id bigint)
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    k text;
+    v jsonb;
+    bad text[];
+BEGIN
+    IF p_target IS NULL OR jsonb_typeof(p_target) <> 'object' OR (SELECT count(*) FROM jsonb_object_keys(p_target)) <> 1 THEN
+        RAISE EXCEPTION 'invalid target %', coalesce(p_target::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A target is an object with exactly one key.',
+                  HINT = 'Use {"all": true}, {"groups": [ids]}, {"sites": [codes]}, {"municipalities": [codes]} or {"areas": [JMA area codes]}.';
+    END IF;
+    SELECT key, value INTO k, v FROM jsonb_each(p_target);
+    IF k = 'all' THEN
+        IF v <> 'true'::jsonb THEN
+            RAISE EXCEPTION 'invalid target %: "all" must be true', p_target USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RETURN QUERY SELECT s.site_id FROM status_checker.site s WHERE s.tenant_id = p_tenant_id;
+        RETURN;
+    END IF;
+    IF k NOT IN ('groups', 'sites', 'municipalities', 'areas') THEN
+        RAISE EXCEPTION 'invalid target %: unknown key "%"', p_target, k
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use all, groups, sites, municipalities or areas.';
+    END IF;
+    IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+        RAISE EXCEPTION 'invalid target %: "%" must be a non-empty array', p_target, k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF k = 'groups' THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'number' OR e::text !~ '^[0-9]+$') THEN
+            RAISE EXCEPTION 'invalid target %: group ids are integers', p_target USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        bad := ARRAY(SELECT e::text FROM jsonb_array_elements(v) e
+                     WHERE NOT EXISTS (SELECT 1 FROM status_checker.site_group g
+                                       WHERE g.tenant_id = p_tenant_id AND g.group_id = e::text::bigint));
+        IF cardinality(bad) > 0 THEN
+            RAISE EXCEPTION 'unknown site group(s) % in tenant %', array_to_string(bad, ', '), p_tenant_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN QUERY
+            SELECT s.site_id FROM status_checker.site s
+            JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
+            WHERE s.tenant_id = p_tenant_id
+              AND g.ancestors && ARRAY(SELECT e::text::bigint FROM jsonb_array_elements(v) e);
+    ELSIF k = 'sites' THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RAISE EXCEPTION 'invalid target %: site codes are strings', p_target USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        bad := ARRAY(SELECT e FROM jsonb_array_elements_text(v) e
+                     WHERE NOT EXISTS (SELECT 1 FROM status_checker.site s WHERE s.tenant_id = p_tenant_id AND s.code = e));
+        IF cardinality(bad) > 0 THEN
+            RAISE EXCEPTION 'unknown site code(s) % in tenant %', array_to_string(bad, ', '), p_tenant_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN QUERY SELECT s.site_id FROM status_checker.site s
+            WHERE s.tenant_id = p_tenant_id AND s.code IN (SELECT jsonb_array_elements_text(v));
+    ELSIF k = 'municipalities' THEN
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string') THEN
+            RAISE EXCEPTION 'invalid target %: municipality codes are strings', p_target USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RETURN QUERY SELECT s.site_id FROM status_checker.site s
+            WHERE s.tenant_id = p_tenant_id
+              AND s.municipality_code IN (SELECT status_checker.normalize_municipality_code(e)
+                                          FROM jsonb_array_elements_text(v) e);
+    ELSE  -- areas
+        IF EXISTS (SELECT 1 FROM jsonb_array_elements(v) e WHERE jsonb_typeof(e) <> 'string' OR e #>> '{}' !~ '^[0-9]{3}$') THEN
+            RAISE EXCEPTION 'invalid target %: JMA area codes are 3-digit strings such as "390"', p_target
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        RETURN QUERY SELECT s.site_id FROM status_checker.site s
+            JOIN status_checker.jma_municipality m ON m.code = s.municipality_code
+            WHERE s.tenant_id = p_tenant_id AND m.area_code IN (SELECT jsonb_array_elements_text(v));
+    END IF;
+END
+$$;
+
+-- ------------------------------------------------------ public functions
+
+CREATE FUNCTION status_checker.create_request(
+    tenant_id bigint, form_id bigint, title text, deadline timestamptz,
+    target jsonb DEFAULT '{"all": true}', drill boolean DEFAULT false, message text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_id bigint;
+    v_n integer;
+BEGIN
+    PERFORM status_checker._require_tenant(create_request.tenant_id);
+    IF create_request.form_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM status_checker.form f
+        WHERE f.tenant_id = create_request.tenant_id AND f.form_id = create_request.form_id) THEN
+        RAISE EXCEPTION 'form % does not exist in tenant %', coalesce(create_request.form_id::text, 'NULL'), create_request.tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF create_request.title IS NULL OR btrim(create_request.title) = '' OR length(create_request.title) > 200 THEN
+        RAISE EXCEPTION 'invalid request title %', coalesce(quote_literal(create_request.title), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A title has 1 to 200 characters and is not blank.';
+    END IF;
+    IF create_request.deadline IS NULL OR create_request.deadline <= pg_catalog.now() THEN
+        RAISE EXCEPTION 'the deadline % is not in the future', coalesce(create_request.deadline::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(create_request.message) > 5000 THEN
+        RAISE EXCEPTION 'the message has % characters; at most 5000 are allowed', length(create_request.message)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    INSERT INTO status_checker.request (tenant_id, form_id, title, message, deadline, drill, target_spec)
+    VALUES (create_request.tenant_id, create_request.form_id, create_request.title, create_request.message,
+            create_request.deadline, coalesce(create_request.drill, false),
+            coalesce(create_request.target, '{"all": true}'))
+    RETURNING request_id INTO v_id;
+
+    INSERT INTO status_checker.request_target (tenant_id, request_id, site_id)
+    SELECT DISTINCT create_request.tenant_id, v_id, t.site_id
+    FROM status_checker._resolve_targets(create_request.tenant_id, coalesce(create_request.target, '{"all": true}')) t;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    IF v_n = 0 THEN
+        RAISE EXCEPTION 'the target % selects no sites', coalesce(create_request.target, '{"all": true}')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Check the target: sites need a municipality code for municipality and area targets.';
+    END IF;
+    UPDATE status_checker.request r SET targets = v_n WHERE r.tenant_id = create_request.tenant_id AND r.request_id = v_id;
+    INSERT INTO status_checker.request_counter (tenant_id, request_id, slot)
+    SELECT create_request.tenant_id, v_id, g FROM generate_series(0, 63) g;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) IS
+'Create a report request for the sites the target selects ({"all":true}, {"groups":[ids]} with descendants, '
+'{"sites":[codes]}, {"municipalities":[codes]}, {"areas":[JMA area codes]}); targets are resolved now. Returns the request id';
+
+CREATE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r status_checker.request;
+    v_site bigint;
+    v_old bytea;
+    v_token text;
+BEGIN
+    r := status_checker._require_request(issue_token.request_id);
+    v_site := status_checker._require_site(r.tenant_id, issue_token.site_code);
+    IF r.state <> 'open' THEN
+        RAISE EXCEPTION 'request % is %', r.request_id, r.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Tokens are issued only for open requests.';
+    END IF;
+    SELECT t.token_hash INTO v_old FROM status_checker.request_target t
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'site % is not a target of request %', issue_token.site_code, r.request_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF v_old IS NOT NULL THEN
+        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+        VALUES (v_old, r.tenant_id, r.request_id, v_site);
+    END IF;
+    v_token := status_checker._new_token();
+    UPDATE status_checker.request_target t
+    SET token_hash = status_checker._token_hash(v_token), token_issued_at = pg_catalog.now()
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site;
+    RETURN v_token;
+END
+$$;
+COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
+'Issue a new personal token (256 bits, base64url) for a site of an open request; the previous token stops working. Only the SHA-256 is stored';
+
+CREATE FUNCTION status_checker.issue_tokens(request_id bigint)
+    RETURNS TABLE (site_code text, token text)
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r status_checker.request;
+BEGIN
+    r := status_checker._require_request(issue_tokens.request_id, true);
+    IF r.state <> 'open' THEN
+        RAISE EXCEPTION 'request % is %', r.request_id, r.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Tokens are issued only for open requests.';
+    END IF;
+    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
+
+    CREATE TEMP TABLE IF NOT EXISTS _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
+    TRUNCATE pg_temp._sc_new_tokens;
+    INSERT INTO pg_temp._sc_new_tokens
+    SELECT t.site_id, status_checker._new_token() FROM status_checker.request_target t
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id;
+    UPDATE status_checker.request_target t
+    SET token_hash = status_checker._token_hash(n.token), token_issued_at = pg_catalog.now()
+    FROM pg_temp._sc_new_tokens n
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = n.site_id;
+    RETURN QUERY
+        SELECT s.code, n.token FROM pg_temp._sc_new_tokens n
+        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = n.site_id
+        ORDER BY s.code;
+    TRUNCATE pg_temp._sc_new_tokens;
+END
+$$;
+COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
+'Issue new personal tokens for every target of an open request (previous tokens stop working); returns site code and token';
+
+CREATE FUNCTION status_checker.close_request(request_id bigint)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r status_checker.request;
+BEGIN
+    r := status_checker._require_request(close_request.request_id, true);
+    IF r.state = 'cancelled' THEN
+        RAISE EXCEPTION 'request % was cancelled and cannot be closed', r.request_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE status_checker.request q SET state = 'closed', closed_at = pg_catalog.now()
+    WHERE q.tenant_id = r.tenant_id AND q.request_id = r.request_id AND q.state = 'open';
+END
+$$;
+COMMENT ON FUNCTION status_checker.close_request(bigint) IS
+'Close a request: no further reports are accepted; closing a closed request does nothing';
+
+CREATE FUNCTION status_checker.cancel_request(request_id bigint, reason text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    r status_checker.request;
+BEGIN
+    r := status_checker._require_request(cancel_request.request_id, true);
+    IF cancel_request.reason IS NULL OR btrim(cancel_request.reason) = '' OR length(cancel_request.reason) > 1000 THEN
+        RAISE EXCEPTION 'a reason (1 to 1000 characters) is required to cancel request %', r.request_id
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE status_checker.request q
+    SET state = 'cancelled', cancel_reason = cancel_request.reason, cancelled_at = pg_catalog.now()
+    WHERE q.tenant_id = r.tenant_id AND q.request_id = r.request_id AND q.state <> 'cancelled';
+END
+$$;
+COMMENT ON FUNCTION status_checker.cancel_request(bigint, text) IS
+'Cancel a request (e.g. sent by mistake, or its event was withdrawn) with a reason; reports are refused from then on';

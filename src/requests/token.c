@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * token.c
+ *	  Personal report tokens.
+ *
+ * A token is 32 bytes (256 bits) from pg_strong_random, written as 43
+ * characters of unpadded base64url.  Only its SHA-256 is stored.  Neither
+ * function ever puts a token into an error message.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/cryptohash.h"
+#include "common/sha2.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#define TOKEN_BYTES 32
+#define TOKEN_CHARS 43
+
+static const char b64url[] =
+"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+PG_FUNCTION_INFO_V1(sc_new_token);
+Datum
+sc_new_token(PG_FUNCTION_ARGS)
+{
+	uint8		raw[TOKEN_BYTES + 1];
+	char		out[TOKEN_CHARS + 1];
+	int			i,
+				o = 0;
+
+	if (!pg_strong_random(raw, TOKEN_BYTES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random token")));
+	raw[TOKEN_BYTES] = 0;
+
+	/* 32 bytes = 10 groups of 3 + 2 bytes: 40 + 3 characters */
+	for (i = 0; i < TOKEN_BYTES; i += 3)
+	{
+		uint32		v = ((uint32) raw[i] << 16) |
+			((uint32) (i + 1 < TOKEN_BYTES ? raw[i + 1] : 0) << 8) |
+			(uint32) (i + 2 < TOKEN_BYTES ? raw[i + 2] : 0);
+
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+		if (i + 1 < TOKEN_BYTES)
+			out[o++] = b64url[(v >> 6) & 63];
+		if (i + 2 < TOKEN_BYTES)
+			out[o++] = b64url[v & 63];
+	}
+	out[o] = '\0';
+	Assert(o == TOKEN_CHARS);
+	explicit_bzero(raw, sizeof(raw));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * SHA-256 of a token.  Returns NULL for text that cannot be a token (wrong
+ * length or alphabet), so that lookups simply find nothing.
+ */
+PG_FUNCTION_INFO_V1(sc_token_hash);
+Datum
+sc_token_hash(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	pg_cryptohash_ctx *ctx;
+	bytea	   *result;
+	int			i;
+
+	if (len != TOKEN_CHARS)
+		PG_RETURN_NULL();
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			PG_RETURN_NULL();
+	}
+
+	result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) s, len) < 0 ||
+		pg_cryptohash_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		pg_cryptohash_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute SHA-256 of a token")));
+	}
+	pg_cryptohash_free(ctx);
+	PG_RETURN_BYTEA_P(result);
+}

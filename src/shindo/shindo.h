@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * shindo.h
+ *	  The JMA seismic intensity scale as ordinals 0..9 (0,1,2,3,4,5-,5+,6-,6+,7).
+ *
+ * Server-independent: no PostgreSQL headers needed, so the feed parsers
+ * (and a fuzz harness) can use the same conversion.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STATUS_CHECKER_SHINDO_H
+#define STATUS_CHECKER_SHINDO_H
+
+#include <stdint.h>
+
+#define SHINDO_NCLASSES 10
+
+/* ordinal from text ("5弱", "５強", "震度4", "5 lower", "5.3"…), or -1 */
+extern int16_t shindo_parse(const char *text);
+/* ordinal from an instrumental intensity in tenths (45 = 4.5) */
+extern int16_t shindo_from_tenths(int tenths);
+/* canonical text of an ordinal: "0".."4", "5-", "5+", "6-", "6+", "7" */
+extern const char *shindo_to_cstring(int16_t s);
+
+#endif

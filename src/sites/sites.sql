@@ -1,0 +1,639 @@
+-- src/sites/sites.sql — tenants, users, site groups, sites, contacts, and
+-- JMA's area code tables (station → municipality → 細分区域).
+--
+-- Tenant first: every table holding a company's data has tenant_id as the
+-- first column of its primary key, and every foreign key between such
+-- tables includes tenant_id.  Ids come from one sequence per table, so an
+-- id alone is also unique (functions that take only a request_id use that).
+
+-- ---------------------------------------------------------------- tenants
+
+CREATE TABLE status_checker.tenant (
+    tenant_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL CHECK (btrim(name) <> '' AND length(name) <= 200),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE status_checker.tenant IS 'A company using status_checker; owns everything else';
+
+CREATE TABLE status_checker.app_user (
+    tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
+    user_id     bigint GENERATED ALWAYS AS IDENTITY,
+    login       text NOT NULL,
+    email       text NOT NULL,
+    role        text NOT NULL CHECK (role IN ('admin', 'manager', 'reporter', 'viewer')),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, user_id),
+    UNIQUE (tenant_id, login)
+);
+COMMENT ON TABLE status_checker.app_user IS 'People of a tenant who use status_checker, with their role';
+
+CREATE TABLE status_checker.site_group (
+    tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
+    group_id    bigint GENERATED ALWAYS AS IDENTITY,
+    parent_id   bigint,
+    name        text NOT NULL,
+    depth       integer NOT NULL,
+    path        text NOT NULL,              -- 関東/東京支店
+    ancestors   bigint[] NOT NULL,          -- ids from the root down to this group
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, group_id),
+    FOREIGN KEY (tenant_id, parent_id) REFERENCES status_checker.site_group (tenant_id, group_id),
+    UNIQUE NULLS NOT DISTINCT (tenant_id, parent_id, name)
+);
+COMMENT ON TABLE status_checker.site_group IS
+'Hierarchy of site groups (region → branch → …) of any depth; path and ancestors are kept for roll-ups';
+
+CREATE TABLE status_checker.site (
+    tenant_id          bigint NOT NULL REFERENCES status_checker.tenant,
+    site_id            bigint GENERATED ALWAYS AS IDENTITY,
+    code               text NOT NULL,
+    name               text NOT NULL,
+    municipality_code  text CHECK (municipality_code ~ '^[0-9]{7}$'),
+    lat                double precision CHECK (lat BETWEEN -90 AND 90),
+    lon                double precision CHECK (lon BETWEEN -180 AND 180),
+    group_id           bigint,
+    address            text,
+    attributes         jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(attributes) = 'object'),
+    created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, site_id),
+    UNIQUE (tenant_id, code),
+    FOREIGN KEY (tenant_id, group_id) REFERENCES status_checker.site_group (tenant_id, group_id),
+    CHECK ((lat IS NULL) = (lon IS NULL))
+);
+CREATE INDEX ON status_checker.site (tenant_id, group_id);
+CREATE INDEX ON status_checker.site (municipality_code);
+COMMENT ON TABLE status_checker.site IS
+'A facility (拠点・施設) of a tenant: code unique per tenant, JMA municipality code, coordinates, group';
+
+CREATE TABLE status_checker.site_contact (
+    tenant_id   bigint NOT NULL,
+    contact_id  bigint GENERATED ALWAYS AS IDENTITY,
+    site_id     bigint NOT NULL,
+    channel     text NOT NULL CHECK (channel IN ('email', 'webhook')),
+    address     text NOT NULL,
+    name        text,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, contact_id),
+    FOREIGN KEY (tenant_id, site_id) REFERENCES status_checker.site (tenant_id, site_id) ON DELETE CASCADE,
+    UNIQUE (tenant_id, site_id, channel, address)
+);
+COMMENT ON TABLE status_checker.site_contact IS 'Who receives a site''s report requests: an email address or a webhook URL';
+
+-- ------------------------------------------------------ JMA code tables
+-- Global (no tenant).  Loaded from JMA's published table with
+-- load_jma_area_codes(); the project does not ship the table itself.
+
+CREATE TABLE status_checker.jma_area (
+    code  text PRIMARY KEY CHECK (code ~ '^[0-9]{3}$'),
+    name  text NOT NULL,
+    kana  text
+);
+COMMENT ON TABLE status_checker.jma_area IS 'JMA earthquake information areas (地震情報／細分区域), e.g. 390 石川県能登';
+
+CREATE TABLE status_checker.jma_municipality (
+    code       text PRIMARY KEY CHECK (code ~ '^[0-9]{7}$'),
+    name       text NOT NULL,
+    kana       text,
+    area_code  text NOT NULL REFERENCES status_checker.jma_area
+);
+CREATE INDEX ON status_checker.jma_municipality (area_code);
+COMMENT ON TABLE status_checker.jma_municipality IS
+'JMA municipalities (市町村等, 7-digit codes) and the area each belongs to; JMA''s names, e.g. 東京千代田区';
+
+CREATE TABLE status_checker.jma_station (
+    code               text PRIMARY KEY CHECK (code ~ '^[0-9]{7}$'),
+    name               text NOT NULL,
+    kana               text,
+    municipality_code  text NOT NULL REFERENCES status_checker.jma_municipality
+);
+COMMENT ON TABLE status_checker.jma_station IS 'JMA seismic intensity stations (震度観測点) and their municipality';
+
+-- ------------------------------------------------------------- C helpers
+
+CREATE FUNCTION status_checker.normalize_municipality_code(code text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_normalize_municipality_code';
+COMMENT ON FUNCTION status_checker.normalize_municipality_code(text) IS
+'JMA 7-digit municipality code from a 7-digit code or a 6-digit JIS code with check digit (131016 → 1310100); raises 22023 when malformed';
+
+CREATE FUNCTION status_checker._municipality_code_problem(code text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_municipality_code_problem';
+
+-- --------------------------------------------------------- checks (SQL)
+
+CREATE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM status_checker.tenant WHERE tenant_id = p_tenant_id) THEN
+        RAISE EXCEPTION 'tenant % does not exist', coalesce(p_tenant_id::text, 'NULL')
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION status_checker._email_ok(addr text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    RETURN length(addr) <= 254
+       AND addr ~ '^[^@[:space:][:cntrl:]<>(),;:"]+@[^@[:space:][:cntrl:]<>(),;:"]+\.[^@[:space:][:cntrl:]<>(),;:".]+$';
+
+-- Problems of one site's fields as text (NULL when fine).  Shared by
+-- upsert_site (raises the first) and import_sites (lists them per line).
+CREATE FUNCTION status_checker._site_problems(
+    p_code text, p_name text, p_municipality_code text, p_lat double precision, p_lon double precision)
+    RETURNS text[]
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    problems text[] := '{}';
+    mproblem text;
+BEGIN
+    IF p_code IS NULL OR p_code = '' THEN
+        problems := problems || 'site code is empty'::text;
+    ELSIF length(p_code) > 64 OR p_code ~ '[[:space:][:cntrl:]/]' THEN
+        problems := problems || format('site code %L must have at most 64 characters and no spaces, control characters or "/"', p_code);
+    END IF;
+    IF p_name IS NULL OR btrim(p_name) = '' THEN
+        problems := problems || 'site name is empty'::text;
+    ELSIF length(p_name) > 200 THEN
+        problems := problems || 'site name is longer than 200 characters'::text;
+    END IF;
+    IF p_municipality_code IS NOT NULL THEN
+        mproblem := status_checker._municipality_code_problem(p_municipality_code);
+        IF mproblem IS NOT NULL THEN
+            problems := problems || format('municipality code %L %s', p_municipality_code, mproblem);
+        ELSIF EXISTS (SELECT 1 FROM status_checker.jma_municipality)
+              AND NOT EXISTS (SELECT 1 FROM status_checker.jma_municipality
+                              WHERE code = status_checker.normalize_municipality_code(p_municipality_code)) THEN
+            problems := problems || format('municipality code %L is unknown to JMA''s table', p_municipality_code);
+        END IF;
+    END IF;
+    IF (p_lat IS NULL) <> (p_lon IS NULL) THEN
+        problems := problems || 'give both lat and lon, or neither'::text;
+    ELSIF p_lat IS NOT NULL AND (p_lat = 'NaN' OR p_lat NOT BETWEEN -90 AND 90) THEN
+        problems := problems || format('latitude %s is outside [-90, 90]', p_lat);
+    ELSIF p_lon IS NOT NULL AND (p_lon = 'NaN' OR p_lon NOT BETWEEN -180 AND 180) THEN
+        problems := problems || format('longitude %s is outside [-180, 180]', p_lon);
+    END IF;
+    RETURN CASE WHEN cardinality(problems) = 0 THEN NULL ELSE problems END;
+END
+$$;
+
+-- ------------------------------------------------------ public functions
+
+CREATE FUNCTION status_checker.add_user(tenant_id bigint, login text, email text, role text)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM status_checker._require_tenant(add_user.tenant_id);
+    IF add_user.role NOT IN ('admin', 'manager', 'reporter', 'viewer') THEN
+        RAISE EXCEPTION 'unknown role %', add_user.role
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A role is one of admin, manager, reporter, viewer.';
+    END IF;
+    IF add_user.login !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$' THEN
+        RAISE EXCEPTION 'invalid login %', add_user.login
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A login has 1 to 100 characters: letters, digits, ".", "_", "@" and "-", starting with a letter or digit.';
+    END IF;
+    IF NOT status_checker._email_ok(add_user.email) THEN
+        RAISE EXCEPTION 'invalid email address %', add_user.email
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM status_checker.app_user u
+               WHERE u.tenant_id = add_user.tenant_id AND u.login = add_user.login) THEN
+        RAISE EXCEPTION 'login % already exists in tenant %', add_user.login, add_user.tenant_id
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO status_checker.app_user (tenant_id, login, email, role)
+    VALUES (add_user.tenant_id, add_user.login, add_user.email, add_user.role)
+    RETURNING user_id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.add_user(bigint, text, text, text) IS
+'Add a user to a tenant with role admin, manager, reporter or viewer; returns the user id';
+
+CREATE FUNCTION status_checker.create_tenant(name text, admin_login text, admin_email text)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant bigint;
+BEGIN
+    IF btrim(create_tenant.name) = '' OR length(create_tenant.name) > 200 THEN
+        RAISE EXCEPTION 'invalid tenant name %', create_tenant.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A tenant name has 1 to 200 characters and is not blank.';
+    END IF;
+    INSERT INTO status_checker.tenant (name) VALUES (create_tenant.name)
+    RETURNING tenant_id INTO v_tenant;
+    PERFORM status_checker.add_user(v_tenant, admin_login, admin_email, 'admin');
+    RETURN v_tenant;
+END
+$$;
+COMMENT ON FUNCTION status_checker.create_tenant(text, text, text) IS
+'Create a tenant (a company) with its one initial administrator; returns the tenant id';
+
+CREATE FUNCTION status_checker.create_site_group(tenant_id bigint, name text, parent_id bigint DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_parent status_checker.site_group;
+    v_id bigint;
+BEGIN
+    PERFORM status_checker._require_tenant(create_site_group.tenant_id);
+    IF create_site_group.name IS NULL OR btrim(create_site_group.name) = ''
+       OR length(create_site_group.name) > 100 OR strpos(create_site_group.name, '/') > 0 THEN
+        RAISE EXCEPTION 'invalid group name %', coalesce(create_site_group.name, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A group name has 1 to 100 characters and no "/" (it separates levels in group paths).';
+    END IF;
+    IF create_site_group.parent_id IS NOT NULL THEN
+        SELECT * INTO v_parent FROM status_checker.site_group g
+        WHERE g.tenant_id = create_site_group.tenant_id AND g.group_id = create_site_group.parent_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'site group % does not exist in tenant %', create_site_group.parent_id, create_site_group.tenant_id
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+    END IF;
+    IF EXISTS (SELECT 1 FROM status_checker.site_group g
+               WHERE g.tenant_id = create_site_group.tenant_id
+                 AND g.parent_id IS NOT DISTINCT FROM create_site_group.parent_id
+                 AND g.name = create_site_group.name) THEN
+        RAISE EXCEPTION 'group % already exists here', coalesce(v_parent.path || '/', '') || create_site_group.name
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    v_id := nextval(pg_get_serial_sequence('status_checker.site_group', 'group_id'));
+    INSERT INTO status_checker.site_group (tenant_id, group_id, parent_id, name, depth, path, ancestors)
+    OVERRIDING SYSTEM VALUE
+    VALUES (create_site_group.tenant_id, v_id, create_site_group.parent_id, create_site_group.name,
+            coalesce(v_parent.depth + 1, 0),
+            coalesce(v_parent.path || '/', '') || create_site_group.name,
+            coalesce(v_parent.ancestors, '{}') || v_id);
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.create_site_group(bigint, text, bigint) IS
+'Create a site group, optionally under a parent group (any depth); returns the group id';
+
+-- The group at a path like 関東/東京支店, created level by level as needed.
+CREATE FUNCTION status_checker._ensure_group_path(p_tenant_id bigint, p_path text)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    part text;
+    v_parent bigint := NULL;
+    v_id bigint;
+BEGIN
+    FOREACH part IN ARRAY string_to_array(btrim(p_path, '/'), '/') LOOP
+        part := btrim(part);
+        SELECT g.group_id INTO v_id FROM status_checker.site_group g
+        WHERE g.tenant_id = p_tenant_id AND g.parent_id IS NOT DISTINCT FROM v_parent AND g.name = part;
+        IF NOT FOUND THEN
+            v_id := status_checker.create_site_group(p_tenant_id, part, v_parent);
+        END IF;
+        v_parent := v_id;
+    END LOOP;
+    RETURN v_parent;
+END
+$$;
+
+CREATE FUNCTION status_checker.upsert_site(
+    tenant_id bigint, code text, name text, municipality_code text,
+    lat double precision, lon double precision,
+    group_id bigint DEFAULT NULL, address text DEFAULT NULL, attributes jsonb DEFAULT '{}')
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    problems text[];
+    v_id bigint;
+BEGIN
+    PERFORM status_checker._require_tenant(upsert_site.tenant_id);
+    problems := status_checker._site_problems(upsert_site.code, upsert_site.name,
+                                              upsert_site.municipality_code, upsert_site.lat, upsert_site.lon);
+    IF problems IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid site %: %', coalesce(upsert_site.code, 'NULL'), problems[1]
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = array_to_string(problems, '; '),
+                  HINT = CASE WHEN problems[1] LIKE 'municipality code%unknown%'
+                              THEN 'Check the code against JMA''s table (load_jma_area_codes).' END;
+    END IF;
+    IF upsert_site.attributes IS NOT NULL AND jsonb_typeof(upsert_site.attributes) <> 'object' THEN
+        RAISE EXCEPTION 'site attributes must be a JSON object, not %', jsonb_typeof(upsert_site.attributes)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF upsert_site.group_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM status_checker.site_group g
+        WHERE g.tenant_id = upsert_site.tenant_id AND g.group_id = upsert_site.group_id) THEN
+        RAISE EXCEPTION 'site group % does not exist in tenant %', upsert_site.group_id, upsert_site.tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    INSERT INTO status_checker.site AS s
+        (tenant_id, code, name, municipality_code, lat, lon, group_id, address, attributes)
+    VALUES (upsert_site.tenant_id, upsert_site.code, upsert_site.name,
+            status_checker.normalize_municipality_code(upsert_site.municipality_code),
+            upsert_site.lat, upsert_site.lon, upsert_site.group_id, upsert_site.address,
+            coalesce(upsert_site.attributes, '{}'))
+    ON CONFLICT ON CONSTRAINT site_tenant_id_code_key DO UPDATE
+        SET name = excluded.name, municipality_code = excluded.municipality_code,
+            lat = excluded.lat, lon = excluded.lon, group_id = excluded.group_id,
+            address = excluded.address, attributes = excluded.attributes,
+            updated_at = pg_catalog.now()
+    RETURNING s.site_id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) IS
+'Create or update (by code) a site of a tenant; returns the site id. The municipality code is JMA''s 7-digit code or the 6-digit JIS code';
+
+CREATE FUNCTION status_checker._require_site(p_tenant_id bigint, p_code text) RETURNS bigint
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_id bigint;
+BEGIN
+    SELECT s.site_id INTO v_id FROM status_checker.site s WHERE s.tenant_id = p_tenant_id AND s.code = p_code;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'site % does not exist in tenant %', coalesce(p_code, 'NULL'), p_tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN v_id;
+END
+$$;
+
+CREATE FUNCTION status_checker._contact_problem(p_channel text, p_address text) RETURNS text
+    LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    RETURN CASE
+        WHEN p_channel IS NULL OR p_channel NOT IN ('email', 'webhook')
+            THEN format('unknown channel %s (use email or webhook)', coalesce(quote_literal(p_channel), 'NULL'))
+        WHEN p_channel = 'email' AND (p_address IS NULL OR NOT status_checker._email_ok(p_address))
+            THEN format('invalid email address %s', coalesce(quote_literal(p_address), 'NULL'))
+        WHEN p_channel = 'webhook' AND (p_address IS NULL OR p_address !~ '^https?://[^[:space:][:cntrl:]]+$' OR length(p_address) > 2048)
+            THEN format('invalid webhook URL %s (an http:// or https:// URL)', coalesce(quote_literal(p_address), 'NULL'))
+    END;
+
+CREATE FUNCTION status_checker.add_site_contact(tenant_id bigint, site_code text, channel text, address text, name text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_site bigint;
+    v_problem text;
+    v_id bigint;
+BEGIN
+    PERFORM status_checker._require_tenant(add_site_contact.tenant_id);
+    v_site := status_checker._require_site(add_site_contact.tenant_id, add_site_contact.site_code);
+    v_problem := status_checker._contact_problem(add_site_contact.channel, add_site_contact.address);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION '%', v_problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO status_checker.site_contact AS c (tenant_id, site_id, channel, address, name)
+    VALUES (add_site_contact.tenant_id, v_site, add_site_contact.channel, add_site_contact.address, add_site_contact.name)
+    ON CONFLICT (tenant_id, site_id, channel, address) DO UPDATE
+        SET name = coalesce(excluded.name, c.name)
+    RETURNING c.contact_id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) IS
+'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op';
+
+-- import_sites: all or nothing; every bad line is listed in one error.
+CREATE FUNCTION status_checker.import_sites(tenant_id bigint, csv bytea)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    required_cols constant text[] := ARRAY['code', 'name', 'municipality_code', 'lat', 'lon'];
+    known_cols constant text[] := ARRAY['code', 'name', 'group_path', 'municipality_code', 'lat', 'lon', 'address', 'contact_email'];
+    header text[];
+    missing text[];
+    dup text;
+    v_problems text[];
+    n integer;
+    gp text;
+BEGIN
+    PERFORM status_checker._require_tenant(import_sites.tenant_id);
+
+    IF to_regclass('pg_temp._sc_import_raw') IS NOT NULL THEN DROP TABLE pg_temp._sc_import_raw; END IF;
+    CREATE TEMP TABLE _sc_import_raw ON COMMIT DROP AS
+        SELECT r.line, r.fields, r.error FROM status_checker._csv_records(import_sites.csv) r;
+
+    SELECT r.fields INTO header FROM pg_temp._sc_import_raw r ORDER BY r.line LIMIT 1;
+    IF header IS NULL THEN
+        SELECT r.error INTO dup FROM pg_temp._sc_import_raw r ORDER BY r.line LIMIT 1;
+        RAISE EXCEPTION 'import_sites: no header row'
+            USING ERRCODE = 'invalid_text_representation',
+                  DETAIL = CASE WHEN dup IS NULL THEN 'The input is empty.' ELSE 'line 1: ' || dup END,
+                  HINT = 'The first line names the columns: ' || array_to_string(known_cols, ',');
+    END IF;
+    header := ARRAY(SELECT lower(btrim(h)) FROM unnest(header) h);
+    missing := ARRAY(SELECT c FROM unnest(required_cols) c WHERE c <> ALL (header));
+    IF cardinality(missing) > 0 THEN
+        RAISE EXCEPTION 'import_sites: the header lacks column(s) %', array_to_string(missing, ', ')
+            USING ERRCODE = 'invalid_text_representation',
+                  DETAIL = format('Header found: %s', array_to_string(header, ',')),
+                  HINT = 'Required: code,name,municipality_code,lat,lon; optional: group_path,address,contact_email; other columns become site attributes.';
+    END IF;
+    SELECT h INTO dup FROM unnest(header) h GROUP BY h HAVING count(*) > 1 LIMIT 1;
+    IF dup IS NOT NULL THEN
+        RAISE EXCEPTION 'import_sites: column % appears twice in the header', dup
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+
+    IF to_regclass('pg_temp._sc_import') IS NOT NULL THEN DROP TABLE pg_temp._sc_import; END IF;
+    CREATE TEMP TABLE _sc_import ON COMMIT DROP AS
+    SELECT r.line, r.error, cardinality(r.fields) AS nfields,
+           nullif(btrim(f.code), '') AS code, nullif(btrim(f.name), '') AS name,
+           nullif(btrim(f.group_path, ' /'), '') AS group_path,
+           nullif(btrim(f.municipality_code), '') AS municipality_code,
+           nullif(btrim(f.lat), '') AS lat_text, nullif(btrim(f.lon), '') AS lon_text,
+           nullif(btrim(f.address), '') AS address, nullif(btrim(f.contact_email), '') AS contact_email,
+           f.attributes,
+           NULL::double precision AS lat, NULL::double precision AS lon, NULL::text[] AS problems
+    FROM pg_temp._sc_import_raw r
+    CROSS JOIN LATERAL (
+        SELECT r.fields[array_position(header, 'code')] AS code,
+               r.fields[array_position(header, 'name')] AS name,
+               r.fields[array_position(header, 'group_path')] AS group_path,
+               r.fields[array_position(header, 'municipality_code')] AS municipality_code,
+               r.fields[array_position(header, 'lat')] AS lat,
+               r.fields[array_position(header, 'lon')] AS lon,
+               r.fields[array_position(header, 'address')] AS address,
+               r.fields[array_position(header, 'contact_email')] AS contact_email,
+               coalesce((SELECT jsonb_object_agg(h.col, r.fields[h.i])
+                         FROM unnest(header) WITH ORDINALITY AS h(col, i)
+                         WHERE h.col <> ALL (known_cols) AND coalesce(r.fields[h.i], '') <> ''), '{}') AS attributes
+    ) f
+    WHERE r.line > (SELECT min(line) FROM pg_temp._sc_import_raw);
+
+    -- per-line checks
+    UPDATE pg_temp._sc_import i SET
+        lat = CASE WHEN i.lat_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lat_text::double precision END,
+        lon = CASE WHEN i.lon_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lon_text::double precision END
+    WHERE i.error IS NULL;
+    UPDATE pg_temp._sc_import i SET problems =
+        CASE
+            WHEN i.error IS NOT NULL THEN ARRAY[i.error]
+            WHEN i.nfields <> cardinality(header) THEN
+                ARRAY[format('has %s fields, the header has %s', i.nfields, cardinality(header))]
+            ELSE nullif(
+                coalesce(status_checker._site_problems(i.code, i.name, i.municipality_code, i.lat, i.lon), '{}')
+                || CASE WHEN i.lat_text IS NOT NULL AND i.lat IS NULL THEN ARRAY[format('latitude %L is not a number', i.lat_text)] ELSE '{}' END
+                || CASE WHEN i.lon_text IS NOT NULL AND i.lon IS NULL THEN ARRAY[format('longitude %L is not a number', i.lon_text)] ELSE '{}' END
+                || CASE WHEN i.municipality_code IS NULL THEN ARRAY['municipality code is empty'] ELSE '{}' END
+                || CASE WHEN i.contact_email IS NOT NULL AND NOT status_checker._email_ok(i.contact_email)
+                        THEN ARRAY[format('invalid contact email %L', i.contact_email)] ELSE '{}' END
+                || CASE WHEN i.group_path IS NOT NULL AND (i.group_path ~ '//' OR length(i.group_path) > 1000)
+                        THEN ARRAY[format('invalid group path %L', i.group_path)] ELSE '{}' END,
+                '{}')
+        END;
+    -- the lat/lon "both or neither" check must not double-report unparsable numbers
+    UPDATE pg_temp._sc_import i SET problems = array_remove(i.problems, 'give both lat and lon, or neither')
+    WHERE (i.lat_text IS NOT NULL AND i.lat IS NULL) OR (i.lon_text IS NOT NULL AND i.lon IS NULL);
+    UPDATE pg_temp._sc_import i SET problems = i.problems || format('duplicate site code %L (also on line %s)', i.code, d.first_line)
+    FROM (SELECT code, min(line) AS first_line FROM pg_temp._sc_import WHERE code IS NOT NULL GROUP BY code HAVING count(*) > 1) d
+    WHERE i.code = d.code AND i.line > d.first_line;
+
+    v_problems := ARRAY(SELECT format('line %s: %s', i.line, array_to_string(i.problems, '; '))
+                      FROM pg_temp._sc_import i WHERE cardinality(i.problems) > 0 ORDER BY i.line);
+    IF cardinality(v_problems) > 0 THEN
+        RAISE EXCEPTION 'import_sites: % bad line(s); nothing was imported', cardinality(v_problems)
+            USING ERRCODE = 'invalid_text_representation',
+                  DETAIL = array_to_string(v_problems, E'\n');
+    END IF;
+
+    -- groups, then sites, then contacts
+    FOR gp IN SELECT DISTINCT i.group_path FROM pg_temp._sc_import i WHERE i.group_path IS NOT NULL ORDER BY 1 LOOP
+        PERFORM status_checker._ensure_group_path(import_sites.tenant_id, gp);
+    END LOOP;
+
+    INSERT INTO status_checker.site AS s
+        (tenant_id, code, name, municipality_code, lat, lon, group_id, address, attributes)
+    SELECT import_sites.tenant_id, i.code, i.name,
+           status_checker.normalize_municipality_code(i.municipality_code), i.lat, i.lon,
+           g.group_id, i.address, i.attributes
+    FROM pg_temp._sc_import i
+    LEFT JOIN status_checker.site_group g
+           ON g.tenant_id = import_sites.tenant_id
+          AND g.path = (SELECT string_agg(btrim(p), '/') FROM unnest(string_to_array(i.group_path, '/')) p)
+    ORDER BY i.line
+    ON CONFLICT ON CONSTRAINT site_tenant_id_code_key DO UPDATE
+        SET name = excluded.name, municipality_code = excluded.municipality_code,
+            lat = excluded.lat, lon = excluded.lon, group_id = excluded.group_id,
+            address = excluded.address, attributes = s.attributes || excluded.attributes,
+            updated_at = pg_catalog.now();
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    INSERT INTO status_checker.site_contact (tenant_id, site_id, channel, address)
+    SELECT import_sites.tenant_id, s.site_id, 'email', i.contact_email
+    FROM pg_temp._sc_import i
+    JOIN status_checker.site s ON s.tenant_id = import_sites.tenant_id AND s.code = i.code
+    WHERE i.contact_email IS NOT NULL
+    ON CONFLICT (tenant_id, site_id, channel, address) DO NOTHING;
+
+    DROP TABLE pg_temp._sc_import;
+    DROP TABLE pg_temp._sc_import_raw;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker.import_sites(bigint, bytea) IS
+'Import sites from CSV bytes (UTF-8; lines with invalid UTF-8 are reported by number). Same rules as import_sites(bigint, text)';
+
+CREATE FUNCTION status_checker.import_sites(tenant_id bigint, csv text)
+    RETURNS integer
+    LANGUAGE sql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    RETURN status_checker.import_sites(tenant_id, convert_to(csv, 'UTF8'));
+COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
+'Import sites from CSV with header code,name,group_path,municipality_code,lat,lon,address,contact_email '
+'(code, name, municipality_code, lat, lon required; other columns become attributes); groups in group_path '
+'(関東/東京支店) are created as needed. All or nothing: the error lists every bad line. Returns sites created or updated';
+
+-- ---------------------------------------------------------- JMA tables
+
+CREATE FUNCTION status_checker.load_jma_area_codes(csv text)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    problems text[];
+    n integer;
+BEGIN
+    IF to_regclass('pg_temp._sc_jma') IS NOT NULL THEN DROP TABLE pg_temp._sc_jma; END IF;
+    CREATE TEMP TABLE _sc_jma ON COMMIT DROP AS
+    SELECT r.line, r.error, r.fields,
+           CASE WHEN r.error IS NOT NULL THEN r.error
+                WHEN cardinality(r.fields) <> 9 THEN format('has %s fields, expected 9', cardinality(r.fields))
+                WHEN r.fields[1] !~ '^[0-9]{3}$' THEN format('area code %L is not 3 digits', r.fields[1])
+                WHEN r.fields[4] !~ '^[0-9]{7}$' THEN format('municipality code %L is not 7 digits', r.fields[4])
+                WHEN r.fields[7] !~ '^[0-9]{7}$' THEN format('station code %L is not 7 digits', r.fields[7])
+                WHEN r.fields[2] = '' OR r.fields[5] = '' OR r.fields[8] = '' THEN 'has an empty name'
+           END AS problem
+    FROM status_checker._csv_records(convert_to(csv, 'UTF8')) r;
+
+    -- a municipality belongs to exactly one area
+    problems := ARRAY(
+        SELECT format('line %s: %s', j.line, j.problem) FROM pg_temp._sc_jma j WHERE j.problem IS NOT NULL
+        UNION ALL
+        SELECT format('municipality %s is listed under areas %s', m.code, m.areas)
+        FROM (SELECT fields[4] AS code, string_agg(DISTINCT fields[1], ', ') AS areas
+              FROM pg_temp._sc_jma WHERE problem IS NULL GROUP BY 1 HAVING count(DISTINCT fields[1]) > 1) m
+        UNION ALL
+        SELECT format('station %s is listed %s times', s.code, s.n)
+        FROM (SELECT fields[7] AS code, count(*) AS n
+              FROM pg_temp._sc_jma WHERE problem IS NULL GROUP BY 1 HAVING count(*) > 1) s
+        LIMIT 1000);
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'load_jma_area_codes: % problem(s); nothing was loaded', cardinality(problems)
+            USING ERRCODE = 'invalid_text_representation',
+                  DETAIL = array_to_string(problems, E'\n'),
+                  HINT = 'Expected JMA''s table without header: area code, area name, kana, municipality code, name, kana, station code, name, kana.';
+    END IF;
+    SELECT count(*) INTO n FROM pg_temp._sc_jma;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'load_jma_area_codes: the input has no rows'
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+
+    -- the new table replaces the old one
+    DELETE FROM status_checker.jma_station;
+    DELETE FROM status_checker.jma_municipality;
+    DELETE FROM status_checker.jma_area;
+    INSERT INTO status_checker.jma_area (code, name, kana)
+    SELECT DISTINCT ON (fields[1]) fields[1], fields[2], fields[3] FROM pg_temp._sc_jma ORDER BY fields[1], line;
+    INSERT INTO status_checker.jma_municipality (code, name, kana, area_code)
+    SELECT DISTINCT ON (fields[4]) fields[4], fields[5], fields[6], fields[1] FROM pg_temp._sc_jma ORDER BY fields[4], line;
+    INSERT INTO status_checker.jma_station (code, name, kana, municipality_code)
+    SELECT fields[7], fields[8], fields[9], fields[4] FROM pg_temp._sc_jma;
+    DROP TABLE pg_temp._sc_jma;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker.load_jma_area_codes(text) IS
+'Load (replace) JMA''s station → municipality → area table (AreaForecastLocalE / AreaInformationCity / PointSeismicIntensity CSV); returns the rows loaded. All or nothing';
+
+-- -------------------------------------------------------------- views
+
+CREATE VIEW status_checker.site_directory WITH (security_invoker = true) AS
+SELECT s.tenant_id, s.site_id, s.code, s.name, g.path AS group_path, s.group_id,
+       s.municipality_code, m.name AS municipality_name,
+       m.area_code, a.name AS area_name, left(s.municipality_code, 2) AS pref_code,
+       s.lat, s.lon, s.address, s.attributes,
+       (SELECT count(*) FROM status_checker.site_contact c
+        WHERE c.tenant_id = s.tenant_id AND c.site_id = s.site_id) AS contacts,
+       s.created_at, s.updated_at
+FROM status_checker.site s
+LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
+LEFT JOIN status_checker.jma_municipality m ON m.code = s.municipality_code
+LEFT JOIN status_checker.jma_area a ON a.code = m.area_code;
+COMMENT ON VIEW status_checker.site_directory IS
+'Sites with their group path and the JMA municipality and earthquake area derived from the municipality code';

@@ -1,0 +1,87 @@
+# test/lib.sh — shared shell helpers for the test runner, the demo and the
+# benchmarks.  Source it; it defines functions only.
+#
+# PostgreSQL's server programs refuse to run as root: when we are root, the
+# server and its clients run as the `postgres` user (runuser); otherwise as
+# the current user, with sudo only for installing packages and the build.
+
+SC_ROOT=${SC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+SC_SHARED=${SC_SHARED:-$(cd "$SC_ROOT/.." && pwd)/shared}
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+
+sc_log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+sc_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# run as root: directly when root, else via sudo
+sc_sudo() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# run as the database server's user
+sc_as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# Install Debian packages that are missing (apt-get update first, once).
+sc_apt_install() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    sc_log "installing Debian packages: ${missing[*]}"
+    sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+SC_BUILD_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-client-15 libjansson-dev libcurl4-openssl-dev libxml2-dev libssl-dev"
+SC_TEST_PACKAGES="postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl"
+
+# Build and install the extension into the system PostgreSQL 15.
+sc_build_install() {
+    sc_log "building status_checker"
+    make -C "$SC_ROOT" -s >/dev/null || sc_die "the build failed"
+    sc_sudo make -C "$SC_ROOT" -s install >/dev/null || sc_die "make install failed"
+}
+
+# A free TCP port on 127.0.0.1.
+sc_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# sc_cluster_start DIR [PORT] — initdb (if needed) and start a throwaway
+# cluster listening on 127.0.0.1 and a socket in DIR.  Sets PGHOST, PGPORT.
+sc_cluster_start() {
+    local dir=$1 port=${2:-$(sc_free_port)}
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        sc_as_pg "$PG_BINDIR/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C.UTF-8 -A trust >/dev/null
+        cat <<EOF | sc_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+max_connections = 100
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+log_min_messages = warning
+log_min_error_statement = error
+EOF
+    else
+        port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -1)
+    fi
+    sc_as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \
+        || { cat "$dir/server.log" >&2; sc_die "the server did not start"; }
+    export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+sc_cluster_stop() {
+    local dir=$1
+    [ -f "$dir/data/postmaster.pid" ] && sc_as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+}
+
+# psql with the settings tests want: stop on the first error, quiet.
+sc_psql() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
