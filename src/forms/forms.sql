@@ -44,7 +44,7 @@ DECLARE
 BEGIN
     PERFORM status_checker._require_tenant(create_form.tenant_id);
     IF btrim(create_form.name) = '' OR length(create_form.name) > 200 THEN
-        RAISE EXCEPTION 'invalid form name %', create_form.name
+        RAISE EXCEPTION 'invalid form name %', quote_literal(create_form.name)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A form name has 1 to 200 characters and is not blank.';
     END IF;
@@ -80,7 +80,7 @@ DECLARE
     l text := lang;
 BEGIN
     IF l NOT IN ('ja', 'en', 'all') THEN
-        RAISE EXCEPTION 'unsupported form language %', l
+        RAISE EXCEPTION 'unsupported form language %', quote_literal(l)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use ''ja'', ''en'' or ''all'' (labels in both).';
     END IF;

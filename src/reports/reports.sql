@@ -79,7 +79,7 @@ BEGIN
     IF req.state = 'closed' THEN
         RAISE EXCEPTION 'request % is closed', req.request_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = format('"%s" was closed at %s; reports are no longer accepted.', req.title, req.closed_at),
+                  DETAIL = format('"%s" was closed; reports are no longer accepted.', req.title),
                   HINT = 'Contact the crisis team directly.';
     ELSIF req.state = 'cancelled' THEN
         RAISE EXCEPTION 'request % was cancelled', req.request_id
@@ -164,7 +164,7 @@ BEGIN
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site
     FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'site % is not a target of request %', submit_report_for.site_code, r.request_id
+        RAISE EXCEPTION 'site % is not a target of request %', quote_literal(submit_report_for.site_code), r.request_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN status_checker._record_report(tgt, submit_report_for.answers, 'user');

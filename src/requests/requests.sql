@@ -271,7 +271,7 @@ BEGIN
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site
     FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'site % is not a target of request %', issue_token.site_code, r.request_id
+        RAISE EXCEPTION 'site % is not a target of request %', quote_literal(issue_token.site_code), r.request_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     IF v_old IS NOT NULL THEN

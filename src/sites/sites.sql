@@ -192,22 +192,22 @@ DECLARE
 BEGIN
     PERFORM status_checker._require_tenant(add_user.tenant_id);
     IF add_user.role NOT IN ('admin', 'manager', 'reporter', 'viewer') THEN
-        RAISE EXCEPTION 'unknown role %', add_user.role
+        RAISE EXCEPTION 'unknown role %', quote_literal(add_user.role)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A role is one of admin, manager, reporter, viewer.';
     END IF;
     IF add_user.login !~ '^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$' THEN
-        RAISE EXCEPTION 'invalid login %', add_user.login
+        RAISE EXCEPTION 'invalid login %', quote_literal(add_user.login)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A login has 1 to 100 characters: letters, digits, ".", "_", "@" and "-", starting with a letter or digit.';
     END IF;
     IF NOT status_checker._email_ok(add_user.email) THEN
-        RAISE EXCEPTION 'invalid email address %', add_user.email
+        RAISE EXCEPTION 'invalid email address %', quote_literal(add_user.email)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF EXISTS (SELECT 1 FROM status_checker.app_user u
                WHERE u.tenant_id = add_user.tenant_id AND u.login = add_user.login) THEN
-        RAISE EXCEPTION 'login % already exists in tenant %', add_user.login, add_user.tenant_id
+        RAISE EXCEPTION 'login % already exists in tenant %', quote_literal(add_user.login), add_user.tenant_id
             USING ERRCODE = 'unique_violation';
     END IF;
     INSERT INTO status_checker.app_user (tenant_id, login, email, role)
@@ -227,7 +227,7 @@ DECLARE
     v_tenant bigint;
 BEGIN
     IF btrim(create_tenant.name) = '' OR length(create_tenant.name) > 200 THEN
-        RAISE EXCEPTION 'invalid tenant name %', create_tenant.name
+        RAISE EXCEPTION 'invalid tenant name %', quote_literal(create_tenant.name)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A tenant name has 1 to 200 characters and is not blank.';
     END IF;
@@ -251,7 +251,7 @@ BEGIN
     PERFORM status_checker._require_tenant(create_site_group.tenant_id);
     IF create_site_group.name IS NULL OR btrim(create_site_group.name) = ''
        OR length(create_site_group.name) > 100 OR strpos(create_site_group.name, '/') > 0 THEN
-        RAISE EXCEPTION 'invalid group name %', coalesce(create_site_group.name, 'NULL')
+        RAISE EXCEPTION 'invalid group name %', coalesce(quote_literal(create_site_group.name), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A group name has 1 to 100 characters and no "/" (it separates levels in group paths).';
     END IF;
@@ -267,7 +267,7 @@ BEGIN
                WHERE g.tenant_id = create_site_group.tenant_id
                  AND g.parent_id IS NOT DISTINCT FROM create_site_group.parent_id
                  AND g.name = create_site_group.name) THEN
-        RAISE EXCEPTION 'group % already exists here', coalesce(v_parent.path || '/', '') || create_site_group.name
+        RAISE EXCEPTION 'group % already exists', quote_literal(coalesce(v_parent.path || '/', '') || create_site_group.name)
             USING ERRCODE = 'unique_violation';
     END IF;
     v_id := nextval(pg_get_serial_sequence('status_checker.site_group', 'group_id'));
@@ -321,11 +321,12 @@ BEGIN
     problems := status_checker._site_problems(upsert_site.code, upsert_site.name,
                                               upsert_site.municipality_code, upsert_site.lat, upsert_site.lon);
     IF problems IS NOT NULL THEN
-        RAISE EXCEPTION 'invalid site %: %', coalesce(upsert_site.code, 'NULL'), problems[1]
+        RAISE EXCEPTION 'invalid site %: %', coalesce(quote_literal(upsert_site.code), 'NULL'), problems[1]
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = array_to_string(problems, '; '),
+                  DETAIL = format('%s problem(s): %s.', cardinality(problems), array_to_string(problems, '; ')),
                   HINT = CASE WHEN problems[1] LIKE 'municipality code%unknown%'
-                              THEN 'Check the code against JMA''s table (load_jma_area_codes).' END;
+                              THEN 'Check the code against JMA''s table (load_jma_area_codes).'
+                              ELSE 'See upsert_site in docs/sql-reference.md for the rules.' END;
     END IF;
     IF upsert_site.attributes IS NOT NULL AND jsonb_typeof(upsert_site.attributes) <> 'object' THEN
         RAISE EXCEPTION 'site attributes must be a JSON object, not %', jsonb_typeof(upsert_site.attributes)
@@ -363,7 +364,7 @@ DECLARE
 BEGIN
     SELECT s.site_id INTO v_id FROM status_checker.site s WHERE s.tenant_id = p_tenant_id AND s.code = p_code;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'site % does not exist in tenant %', coalesce(p_code, 'NULL'), p_tenant_id
+        RAISE EXCEPTION 'site % does not exist in tenant %', coalesce(quote_literal(p_code), 'NULL'), p_tenant_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
     RETURN v_id;
