@@ -55,13 +55,15 @@ COMMENT ON TABLE status_checker.request_target IS
 'One row per site asked by a request: personal token hash and the site''s latest status for that request';
 
 CREATE TABLE status_checker.request_token_revoked (
-    token_hash  bytea PRIMARY KEY,
     tenant_id   bigint NOT NULL,
+    token_hash  bytea NOT NULL,
     request_id  bigint NOT NULL,
     site_id     bigint NOT NULL,
     revoked_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, token_hash),
     FOREIGN KEY (tenant_id, request_id, site_id) REFERENCES status_checker.request_target (tenant_id, request_id, site_id)
 );
+CREATE UNIQUE INDEX request_token_revoked_token_hash_key ON status_checker.request_token_revoked (token_hash);
 COMMENT ON TABLE status_checker.request_token_revoked IS
 'Hashes of tokens replaced by issue_token, so that an old link gets a clear "replaced" error';
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# test/run-all.sh — `make test`: install what the tests need, build and
+# install the extension, then run every suite:
+#   1. pg_regress (make installcheck, with its own temporary server)
+#   2. pgTAP (pg_prove) against a throwaway cluster
+#   3. integration tests against the same cluster
+# Ends with the line "N passed, N failed" (suites) and exits non-zero on failure.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+sc_apt_install $SC_BUILD_PACKAGES $SC_TEST_PACKAGES python3
+[ -d "$SC_SHARED/fixtures/feeds" ] || sc_die "../shared (fixtures) not found at $SC_SHARED"
+sc_build_install
+
+work=$(mktemp -d /tmp/status_checker-test.XXXXXX)
+chmod 755 "$work"
+[ "$(id -u)" = 0 ] && chown postgres "$work"
+mkdir -p "$SC_ROOT/artifacts" 2>/dev/null || true
+cleanup() { sc_cluster_stop "$work/cluster"; }
+trap cleanup EXIT
+
+passed=0; failed=0
+suite() {  # suite NAME COMMAND...
+    local name=$1; shift
+    sc_log "suite: $name"
+    if "$@"; then passed=$((passed + 1)); echo "suite $name: ok"
+    else failed=$((failed + 1)); echo "suite $name: FAILED"; fi
+}
+
+run_regress() {
+    mkdir -p "$work/regress"; [ "$(id -u)" = 0 ] && chown postgres "$work/regress"
+    sc_as_pg make -C "$SC_ROOT" -s installcheck REGRESS_OUT="$work/regress" || {
+        cat "$work/regress/regression.diffs" 2>/dev/null | head -200
+        cp "$work/regress/regression.diffs" "$SC_ROOT/artifacts/" 2>/dev/null || true
+        return 1; }
+}
+
+run_pgtap() {
+    sc_psql -c "CREATE DATABASE sc_tap" >/dev/null &&
+    sc_psql -d sc_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION status_checker" >/dev/null &&
+    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" \
+        pg_prove --ext .sql -U postgres -d sc_tap ./*.sql)
+}
+
+run_integration() {
+    local t rc=0
+    for t in "$SC_ROOT"/test/integration/*.sh; do
+        echo "# $(basename "$t")"
+        bash "$t" || rc=1
+    done
+    return $rc
+}
+
+suite pg_regress run_regress
+sc_cluster_start "$work/cluster"
+suite pgtap run_pgtap
+suite integration run_integration
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
