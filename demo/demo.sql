@@ -1,0 +1,57 @@
+-- demo/demo.sql — the demo tenant, its sites and a request (run by run-demo.sh).
+-- Variable: codes (the folder with JMA's code tables, in ../shared).
+\set ON_ERROR_STOP on
+\set jma_csv `cat :'codes'/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv`
+\set centroids `cat :'codes'/seis_saibun_area_centroids.json`
+\set QUIET on
+SET search_path = status_checker, public;
+
+SELECT load_jma_area_codes(:'jma_csv') AS rows \gset
+\echo '   JMA code table loaded:' :rows 'stations'
+
+SELECT create_tenant('北陸ものづくり株式会社', 'admin', 'bousai@hokuriku-monozukuri.example') AS tenant \gset
+SELECT add_user(:tenant, 'crisis.lead', 'crisis@hokuriku-monozukuri.example', 'manager') AS u \gset
+
+-- 150-odd sites: municipalities of eight prefectures, placed near their JMA area's centroid
+CREATE TEMP TABLE centroid AS
+SELECT c ->> 'code' AS area_code, (c -> 'centroid' ->> 0)::float8 AS lon, (c -> 'centroid' ->> 1)::float8 AS lat
+FROM jsonb_array_elements(:'centroids'::jsonb) c;
+
+CREATE TEMP TABLE pick AS
+WITH pref(code, region, branch, prefix, n) AS (VALUES
+    ('17', '北陸', '石川', 'ISK', 40), ('16', '北陸', '富山', 'TYM', 18), ('15', '北陸', '新潟', 'NGT', 30),
+    ('18', '北陸', '福井', 'FKI', 12), ('13', '関東', '東京', 'TKY', 16), ('27', '関西', '大阪', 'OSK', 16),
+    ('23', '中部', '愛知', 'AIC', 16), ('04', '東北', '宮城', 'MYG', 12)),
+ranked AS (
+    SELECT m.*, p.region, p.branch, p.prefix, p.n,
+           row_number() OVER (PARTITION BY p.code ORDER BY hashtext(m.code)) AS k
+    FROM jma_municipality m JOIN pref p ON p.code = left(m.code, 2))
+SELECT r.code AS municipality_code, r.name AS municipality, r.area_code, r.region, r.branch, r.k,
+       r.prefix || lpad(r.k::text, 3, '0') AS site_code,
+       row_number() OVER (ORDER BY r.region, r.branch, r.code) AS seq
+FROM ranked r WHERE r.k <= r.n;
+
+SELECT import_sites(:tenant, 'code,name,group_path,municipality_code,lat,lon,address,contact_email,kind' || E'\n' ||
+    string_agg(format('%s,%s,%s,%s,%s,%s,%s,%s,%s',
+        p.site_code,
+        p.municipality || (ARRAY['工場', '営業所', '倉庫', '店舗'])[1 + p.seq % 4],
+        p.region || '/' || p.branch || '支店',
+        p.municipality_code,
+        round((c.lat + ((hashtext(p.municipality_code) % 1000) / 20000.0))::numeric, 5),
+        round((c.lon + ((hashtext(p.municipality_code || 'x') % 1000) / 20000.0))::numeric, 5),
+        p.municipality,
+        'site' || p.seq || '@hokuriku-monozukuri.example',
+        (ARRAY['factory', 'office', 'warehouse', 'shop'])[1 + p.seq % 4]), E'\n' ORDER BY p.seq)) AS imported
+FROM pick p JOIN centroid c ON c.area_code = p.area_code \gset
+\echo '   sites imported:' :imported
+
+SELECT create_form(:tenant, '被害状況報告', default_form_definition('all')) AS form \gset
+SELECT create_request(:tenant, :form, '令和6年能登半島地震 被害状況報告 / Noto earthquake damage report',
+                      now() + interval '6 hours', '{"all": true}',
+                      message => '石川県能登で震度7を観測しました。各拠点の被害状況を報告してください。') AS request \gset
+\echo '   request' :request 'created for' :imported 'sites'
+
+-- personal links (only their hashes are stored; the demo keeps the plain
+-- tokens in a scratch table to play the part of the site staff)
+CREATE TABLE public.demo_link AS SELECT * FROM issue_tokens(:request);
+\set QUIET off
