@@ -27,7 +27,8 @@ OBJS = \
 	src/forms/jsonb_util.o \
 	src/requests/token.o \
 	src/reports/answers.o \
-	src/reports/counter_slot.o
+	src/reports/counter_slot.o \
+	src/reports/submit.o
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check

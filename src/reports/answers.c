@@ -47,6 +47,7 @@
 #include "common/sc_guc.h"
 #include "forms/form.h"
 #include "forms/jsonb_util.h"
+#include "reports/report.h"
 
 #define DEFAULT_TEXT_LENGTH 10000
 #define MAX_PHOTO_URL 2048
@@ -297,12 +298,14 @@ condition_holds(JsonbContainer *cond, JsonbValue *ans)
 	return false;
 }
 
-PG_FUNCTION_INFO_V1(sc_check_answers);
-Datum
-sc_check_answers(PG_FUNCTION_ARGS)
+/*
+ * Check `answers` against the form definition `def`; on success set the
+ * report's level, colour and icon (either may be NULL).  Raises on any
+ * problem.  Used by _check_answers() and by the report path (submit.c).
+ */
+void
+answers_check(Jsonb *def, Jsonb *answers, int *level, char **color_out, char **icon_out)
 {
-	Jsonb	   *def = PG_GETARG_JSONB_P(0);
-	Jsonb	   *answers = PG_GETARG_JSONB_P(1);
 	JsonbContainer *root = &def->root;
 	JsonbContainer *ans = &answers->root;
 	JsonbContainer *questions = jb_container(jb_get(root, "questions"));
@@ -314,9 +317,6 @@ sc_check_answers(PG_FUNCTION_ARGS)
 	List	   *akeys;
 	ListCell   *lc;
 	int			i;
-	TupleDesc	tupdesc;
-	Datum		out[3];
-	bool		nulls[3] = {false, false, false};
 	JsonbContainer *lv;
 	JsonbValue *color,
 			   *icon;
@@ -457,15 +457,33 @@ sc_check_answers(PG_FUNCTION_ARGS)
 	if (icon == NULL && lv)
 		icon = jb_get(lv, "icon");
 
+	*level = ac.level;
+	*color_out = color ? jb_cstring(color) : NULL;
+	*icon_out = icon ? jb_cstring(icon) : NULL;
+}
+
+PG_FUNCTION_INFO_V1(sc_check_answers);
+Datum
+sc_check_answers(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		out[3];
+	bool		nulls[3] = {false, false, false};
+	int			level;
+	char	   *color;
+	char	   *icon;
+
+	answers_check(PG_GETARG_JSONB_P(0), PG_GETARG_JSONB_P(1), &level, &color, &icon);
+
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	out[0] = Int32GetDatum(ac.level);
+	out[0] = Int32GetDatum(level);
 	if (color)
-		out[1] = CStringGetTextDatum(jb_cstring(color));
+		out[1] = CStringGetTextDatum(color);
 	else
 		nulls[1] = true;
 	if (icon)
-		out[2] = CStringGetTextDatum(jb_cstring(icon));
+		out[2] = CStringGetTextDatum(icon);
 	else
 		nulls[2] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), out, nulls)));

@@ -13,11 +13,19 @@
 #include "miscadmin.h"
 #include "storage/backendid.h"
 
+#include "reports/report.h"
+
 #define COUNTER_SLOTS 64
+
+int16
+counter_slot(void)
+{
+	return (int16) ((MyBackendId > 0 ? MyBackendId : MyProcPid) % COUNTER_SLOTS);
+}
 
 PG_FUNCTION_INFO_V1(sc_counter_slot);
 Datum
 sc_counter_slot(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_INT16((int16) ((MyBackendId > 0 ? MyBackendId : MyProcPid) % COUNTER_SLOTS));
+	PG_RETURN_INT16(counter_slot());
 }

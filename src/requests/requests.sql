@@ -39,6 +39,7 @@ CREATE TABLE status_checker.request_target (
     token_hash         bytea,               -- SHA-256 of the current personal token
     token_issued_at    timestamptz,
     level              integer,             -- latest report's status level; NULL = no answer
+    prev_level         integer,             -- the level the latest report replaced (counter upkeep)
     color              text,
     icon               text,
     latest_report_id   bigint,

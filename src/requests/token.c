@@ -16,6 +16,8 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "requests/token.h"
+
 #define TOKEN_BYTES 32
 #define TOKEN_CHARS 43
 
@@ -58,37 +60,29 @@ sc_new_token(PG_FUNCTION_ARGS)
 }
 
 /*
- * SHA-256 of a token.  Returns NULL for text that cannot be a token (wrong
- * length or alphabet), so that lookups simply find nothing.
+ * SHA-256 of a token into out[TOKEN_HASH_BYTES].  Returns false for text
+ * that cannot be a token (wrong length or alphabet).
  */
-PG_FUNCTION_INFO_V1(sc_token_hash);
-Datum
-sc_token_hash(PG_FUNCTION_ARGS)
+bool
+token_hash(const char *s, int len, uint8 *out)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	const char *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
 	pg_cryptohash_ctx *ctx;
-	bytea	   *result;
 	int			i;
 
 	if (len != TOKEN_CHARS)
-		PG_RETURN_NULL();
+		return false;
 	for (i = 0; i < len; i++)
 	{
 		char		c = s[i];
 
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 			  (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			PG_RETURN_NULL();
+			return false;
 	}
-
-	result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
-	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) s, len) < 0 ||
-		pg_cryptohash_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+		pg_cryptohash_final(ctx, out, TOKEN_HASH_BYTES) < 0)
 	{
 		pg_cryptohash_free(ctx);
 		ereport(ERROR,
@@ -96,5 +90,19 @@ sc_token_hash(PG_FUNCTION_ARGS)
 				 errmsg("could not compute SHA-256 of a token")));
 	}
 	pg_cryptohash_free(ctx);
+	return true;
+}
+
+/* _token_hash(text): SQL access to token_hash(); NULL for a malformed token */
+PG_FUNCTION_INFO_V1(sc_token_hash);
+Datum
+sc_token_hash(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	bytea	   *result = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
+
+	SET_VARSIZE(result, VARHDRSZ + TOKEN_HASH_BYTES);
+	if (!token_hash(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), (uint8 *) VARDATA(result)))
+		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(result);
 }

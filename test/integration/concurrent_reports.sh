@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Integration: 8 concurrent clients submit 4,000 reports (first reports and
-# updates that change level) to one request of 500 sites; afterwards the
+# updates that change level) to one request of 500 sites, half through
+# personal tokens and half on the sites' behalf; afterwards the
 # maintained counters must equal a recount of the targets, every report
 # must be kept, and each target's latest report must be its newest.
 # Prints TAP.  Usage: concurrent_reports.sh (PGHOST/PGPORT of a running
@@ -23,6 +24,7 @@ INSERT INTO public.answers VALUES
   (0, '{"building": "none", "injured": 0, "operation": "normal"}'),
   (1, '{"building": "partial", "detail": "ひび", "injured": 0, "operation": "limited"}'),
   (2, '{"building": "severe", "detail": "倒壊", "injured": 2, "operation": "stopped"}');
+CREATE TABLE public.links AS SELECT substr(site_code, 2)::int AS n, token FROM issue_tokens(1);
 SQL
 
 script=$(mktemp); chmod 644 "$script"
@@ -31,8 +33,15 @@ cat > "$script" <<'SQL'
 \set level random(0, 2)
 SELECT status_checker.submit_report_for(1, 'S' || :site, (SELECT a FROM public.answers WHERE n = :level));
 SQL
-sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" pgbench -n -U postgres -c 8 -j 2 -t 500 -f "$script" $db >/dev/null
-rm -f "$script"
+script2=$(mktemp); chmod 644 "$script2"
+cat > "$script2" <<'SQL'
+\set site random(1, 500)
+\set level random(0, 2)
+SELECT status_checker.submit_report((SELECT token FROM public.links WHERE n = :site), (SELECT a FROM public.answers WHERE n = :level));
+SQL
+sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" pgbench -n -U postgres -c 8 -j 2 -t 500 \
+    -f "$script"@1 -f "$script2"@1 $db >/dev/null
+rm -f "$script" "$script2"
 
 check() {  # check "description" "SQL returning true/false"
     local got

@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * submit.c
+ *	  The report hot path: submit_report(token, answers) and
+ *	  _record_report(tenant_id, request_id, site_id, answers, via).
+ *
+ * In a disaster every site reports at once, so this path is in C with
+ * plans prepared once per backend (SPI_keepplan).  Per report it runs:
+ *
+ *	 1. find the site's target row (by token hash, or by key) with its
+ *		request's state, deadline and form version — a plain read;
+ *	 2. check the answers against the form version (answers.c), in memory;
+ *		form versions are immutable, so each backend caches them;
+ *	 3. UPDATE the target row to the new status (usually a HOT update).
+ *		Its row lock serialises the reports of one site, and it returns
+ *		the level it replaced, so the counters stay exact;
+ *	 4. INSERT the report;
+ *	 5. UPDATE this backend's counter slot row of the request, only when
+ *		the site's level changed (see counter_slot.c) — no row is shared by
+ *		all reporters.
+ *
+ * The report table has no foreign key to request_target: this function is
+ * its only writer and has just updated (and locked) that very row; the
+ * RI trigger's extra query cost a fifth of the whole path (docs/benchmarks.md).
+ *
+ * Errors keep the messages and SQLSTATEs of the SQL contract; a token is
+ * never put into a message.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "reports/report.h"
+#include "requests/token.h"
+
+typedef struct KeptPlan
+{
+	SPIPlanPtr	plan;
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[12];
+} KeptPlan;
+
+#define FIND_SELECT \
+	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.deadline, r.form_id" \
+	"  FROM status_checker.request_target t" \
+	"  JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id"
+
+static KeptPlan plan_find_by_token = {
+	NULL, FIND_SELECT " WHERE t.token_hash = $1", 1, {BYTEAOID}
+};
+
+static KeptPlan plan_find_by_site = {
+	NULL, FIND_SELECT " WHERE t.tenant_id = $1 AND t.request_id = $2 AND t.site_id = $3",
+	3, {INT8OID, INT8OID, INT8OID}
+};
+
+static KeptPlan plan_form = {
+	NULL,
+	"SELECT definition FROM status_checker.form WHERE tenant_id = $1 AND form_id = $2",
+	2, {INT8OID, INT8OID}
+};
+
+static KeptPlan plan_revoked = {
+	NULL,
+	"SELECT 1 FROM status_checker.request_token_revoked WHERE token_hash = $1",
+	1, {BYTEAOID}
+};
+
+/*
+ * The site's new status.  The row lock of this UPDATE serialises reports of
+ * one site; "prev_level = t.level" reads the level of the row version being
+ * replaced (after EvalPlanQual, the newest), so the counters move exactly.
+ * With a token ($8), a token replaced meanwhile makes the UPDATE find
+ * nothing.  The report id is drawn here, so that the report row can follow.
+ */
+static KeptPlan plan_target = {
+	NULL,
+	"UPDATE status_checker.request_target t"
+	"   SET prev_level = t.level, level = $4, color = $5, icon = $6,"
+	"       latest_report_id = nextval('status_checker.report_report_id_seq'),"
+	"       first_reported_at = coalesce(t.first_reported_at, $7), last_reported_at = $7,"
+	"       report_count = t.report_count + 1"
+	" WHERE t.tenant_id = $1 AND t.request_id = $2 AND t.site_id = $3"
+	"   AND ($8::bytea IS NULL OR t.token_hash = $8)"
+	" RETURNING t.latest_report_id, t.prev_level",
+	8, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID}
+};
+
+static KeptPlan plan_insert = {
+	NULL,
+	"INSERT INTO status_checker.report"
+	"  (report_id, tenant_id, request_id, site_id, answers, level, color, icon, late, via, submitted_by, submitted_at)"
+	" OVERRIDING SYSTEM VALUE"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+	12, {INT8OID, INT8OID, INT8OID, INT8OID, JSONBOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/* first answer of a site: one more responded, one more at the new level */
+static KeptPlan plan_counter_first = {
+	NULL,
+	"UPDATE status_checker.request_counter"
+	"   SET responded = responded + 1, counts[$4] = counts[$4] + 1"
+	" WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
+	4, {INT8OID, INT8OID, INT2OID, INT4OID}
+};
+
+/* a site moved from one level to another */
+static KeptPlan plan_counter_move = {
+	NULL,
+	"UPDATE status_checker.request_counter"
+	"   SET counts[$4] = counts[$4] + 1, counts[$5] = counts[$5] - 1"
+	" WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
+	5, {INT8OID, INT8OID, INT2OID, INT4OID, INT4OID}
+};
+
+static SPITupleTable *
+run(KeptPlan *kp, Datum *values, const char *nulls, int expected)
+{
+	int			rc;
+
+	if (kp->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(kp->sql, kp->nargs, kp->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s", kp->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		kp->plan = plan;
+	}
+	rc = SPI_execute_plan(kp->plan, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s", kp->sql, SPI_result_code_string(rc));
+	if (expected >= 0 && SPI_processed != (uint64) expected)
+		elog(ERROR, "\"%s\" affected " UINT64_FORMAT " rows, expected %d", kp->sql, SPI_processed, expected);
+	return SPI_tuptable;
+}
+
+static Datum
+col(SPITupleTable *tt, int c, bool *isnull)
+{
+	return SPI_getbinval(tt->vals[0], tt->tupdesc, c, isnull);
+}
+
+static void
+unknown_token(const uint8 *hash) pg_attribute_noreturn();
+
+static void
+unknown_token(const uint8 *hash)
+{
+	if (hash != NULL)
+	{
+		bytea	   *h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
+		Datum		v[1];
+
+		SET_VARSIZE(h, VARHDRSZ + TOKEN_HASH_BYTES);
+		memcpy(VARDATA(h), hash, TOKEN_HASH_BYTES);
+		v[0] = PointerGetDatum(h);
+		run(&plan_revoked, v, NULL, -1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("this report link has been replaced by a newer one"),
+					 errhint("Use the link in the most recent message.")));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("unknown report token"),
+			 errdetail("The link is wrong or incomplete."),
+			 errhint("Open the link exactly as it appears in the message.")));
+}
+
+/*
+ * Form versions are immutable (a trigger refuses updates, ids are never
+ * reused), so each backend keeps the definitions it has used, detoasted,
+ * for the life of the backend.  Bounded: past FORM_CACHE_MAX entries the
+ * cache starts afresh.
+ */
+#define FORM_CACHE_MAX 256
+
+typedef struct FormCacheEntry
+{
+	int64		form_id;		/* hash key */
+	Jsonb	   *definition;
+} FormCacheEntry;
+
+static HTAB *form_cache = NULL;
+static MemoryContext form_cache_cxt = NULL;
+
+static Jsonb *
+form_definition(int64 tenant_id, int64 form_id)
+{
+	FormCacheEntry *e;
+	bool		found;
+	Datum		v[2];
+	SPITupleTable *tt;
+	bool		isnull;
+	Jsonb	   *def;
+
+	if (form_cache == NULL || hash_get_num_entries(form_cache) >= FORM_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		if (form_cache_cxt == NULL)
+			form_cache_cxt = AllocSetContextCreate(TopMemoryContext, "status_checker form cache",
+												   ALLOCSET_DEFAULT_SIZES);
+		else
+			MemoryContextReset(form_cache_cxt);
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(FormCacheEntry);
+		ctl.hcxt = form_cache_cxt;
+		form_cache = hash_create("status_checker form cache", 64, &ctl,
+								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	e = hash_search(form_cache, &form_id, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->definition;
+
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(form_id);
+	tt = run(&plan_form, v, NULL, 1);
+	def = DatumGetJsonbP(col(tt, 1, &isnull));
+	e = hash_search(form_cache, &form_id, HASH_ENTER, &found);
+	e->definition = MemoryContextAlloc(form_cache_cxt, VARSIZE(def));
+	memcpy(e->definition, def, VARSIZE(def));
+	return e->definition;
+}
+
+/*
+ * Store one report; the caller is connected to SPI and has run one of the
+ * find plans, whose single row is in `tt`.  `hash` is the token used, if any.
+ */
+static int64
+record_report(SPITupleTable *tt, Jsonb *answers, const char *via, bytea *hash)
+{
+	Datum		v[12];
+	char		n[12];
+	bool		isnull;
+	bool		had_level;
+	int32		old_level;
+	char	   *state;
+	TimestampTz deadline;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Jsonb	   *def;
+	int			level;
+	char	   *color;
+	char	   *icon;
+	int64		report_id;
+	int64		tenant_id = DatumGetInt64(col(tt, 1, &isnull));
+	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
+	int64		site_id = DatumGetInt64(col(tt, 3, &isnull));
+	Datum		color_d,
+				icon_d;
+
+	state = TextDatumGetCString(col(tt, 4, &isnull));
+	if (strcmp(state, "closed") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("request " INT64_FORMAT " is closed", request_id),
+				 errdetail("\"%s\" was closed; reports are no longer accepted.",
+						   TextDatumGetCString(col(tt, 5, &isnull))),
+				 errhint("Contact the crisis team directly.")));
+	if (strcmp(state, "cancelled") == 0)
+	{
+		Datum		reason = col(tt, 6, &isnull);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("request " INT64_FORMAT " was cancelled", request_id),
+				 errdetail("\"%s\" was cancelled: %s",
+						   TextDatumGetCString(col(tt, 5, &isnull)),
+						   isnull ? "" : TextDatumGetCString(reason)),
+				 errhint("No report is needed for this request.")));
+	}
+	if (answers == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("answers must not be NULL")));
+	deadline = DatumGetTimestampTz(col(tt, 7, &isnull));
+	def = form_definition(tenant_id, DatumGetInt64(col(tt, 8, &isnull)));
+
+	answers_check(def, answers, &level, &color, &icon);
+	color_d = color ? CStringGetTextDatum(color) : (Datum) 0;
+	icon_d = icon ? CStringGetTextDatum(icon) : (Datum) 0;
+
+	/* the site's latest status: locks the target, draws the report id */
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(request_id);
+	v[2] = Int64GetDatum(site_id);
+	v[3] = Int32GetDatum(level);
+	v[4] = color_d;
+	n[4] = color ? ' ' : 'n';
+	v[5] = icon_d;
+	n[5] = icon ? ' ' : 'n';
+	v[6] = TimestampTzGetDatum(now);
+	v[7] = PointerGetDatum(hash);
+	n[7] = hash ? ' ' : 'n';
+	tt = run(&plan_target, v, n, -1);
+	if (SPI_processed == 0)
+	{
+		if (hash != NULL)
+			unknown_token((uint8 *) VARDATA(hash));
+		elog(ERROR, "report target vanished");
+	}
+	report_id = DatumGetInt64(col(tt, 1, &isnull));
+	old_level = DatumGetInt32(col(tt, 2, &isnull));
+	had_level = !isnull;
+
+	/* the report */
+	memset(n, ' ', sizeof(n));
+	v[0] = Int64GetDatum(report_id);
+	v[1] = Int64GetDatum(tenant_id);
+	v[2] = Int64GetDatum(request_id);
+	v[3] = Int64GetDatum(site_id);
+	v[4] = JsonbPGetDatum(answers);
+	v[5] = Int32GetDatum(level);
+	v[6] = color_d;
+	n[6] = color ? ' ' : 'n';
+	v[7] = icon_d;
+	n[7] = icon ? ' ' : 'n';
+	v[8] = BoolGetDatum(now > deadline);
+	v[9] = CStringGetTextDatum(via);
+	if (strcmp(via, "user") == 0)
+		v[10] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	else
+	{
+		v[10] = (Datum) 0;
+		n[10] = 'n';
+	}
+	v[11] = TimestampTzGetDatum(now);
+	run(&plan_insert, v, n, 1);
+
+	/* the request's counters, in this backend's slot */
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(request_id);
+	v[2] = Int16GetDatum(counter_slot());
+	if (!had_level)
+	{
+		v[3] = Int32GetDatum(level + 1);
+		run(&plan_counter_first, v, NULL, 1);
+	}
+	else if (old_level != level)
+	{
+		v[3] = Int32GetDatum(level + 1);
+		v[4] = Int32GetDatum(old_level + 1);
+		run(&plan_counter_move, v, NULL, 1);
+	}
+	return report_id;
+}
+
+PG_FUNCTION_INFO_V1(sc_submit_report);
+Datum
+sc_submit_report(PG_FUNCTION_ARGS)
+{
+	bytea	   *h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
+	uint8	   *hash = (uint8 *) VARDATA(h);
+	Datum		v[1];
+	SPITupleTable *tt;
+	int64		report_id;
+	Jsonb	   *answers = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	SET_VARSIZE(h, VARHDRSZ + TOKEN_HASH_BYTES);
+	if (PG_ARGISNULL(0) ||
+		!token_hash(VARDATA_ANY(PG_GETARG_TEXT_PP(0)), VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)), hash))
+		unknown_token(NULL);
+
+	v[0] = PointerGetDatum(h);
+	tt = run(&plan_find_by_token, v, NULL, -1);
+	if (SPI_processed == 0)
+		unknown_token(hash);
+	report_id = record_report(tt, answers, "link", h);
+	SPI_finish();
+	PG_RETURN_INT64(report_id);
+}
+
+/* _record_report(tenant_id, request_id, site_id, answers, via) */
+PG_FUNCTION_INFO_V1(sc_record_report);
+Datum
+sc_record_report(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *answers = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	char	   *via = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	Datum		v[3];
+	SPITupleTable *tt;
+	int64		report_id;
+
+	if (strcmp(via, "link") != 0 && strcmp(via, "user") != 0)
+		elog(ERROR, "invalid report channel \"%s\"", via);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	v[0] = PG_GETARG_DATUM(0);
+	v[1] = PG_GETARG_DATUM(1);
+	v[2] = PG_GETARG_DATUM(2);
+	tt = run(&plan_find_by_site, v, NULL, -1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("site " INT64_FORMAT " is not a target of request " INT64_FORMAT,
+						PG_GETARG_INT64(2), PG_GETARG_INT64(1))));
+	report_id = record_report(tt, answers, via, NULL);
+	SPI_finish();
+	PG_RETURN_INT64(report_id);
+}

@@ -1,0 +1,12 @@
+/* token.h — personal report tokens (see token.c). */
+#ifndef STATUS_CHECKER_TOKEN_H
+#define STATUS_CHECKER_TOKEN_H
+
+#include "postgres.h"
+
+#define TOKEN_HASH_BYTES 32
+
+/* SHA-256 of a well-formed token into out; false if it cannot be a token */
+extern bool token_hash(const char *s, int len, uint8 *out);
+
+#endif

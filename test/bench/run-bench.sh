@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# test/bench/run-bench.sh — `make bench`: the foundation benchmarks.
+#
+#   1. submit_report throughput (default form, 8 clients, one request of
+#      20,000 sites) vs a plain single-row INSERT of the same payload into an
+#      unindexed table, measured alternately in the same run;
+#   2. create_request for 100,000 sites;
+#   3. request_summary latency for one request of 100,000 targets, 60 % reported.
+#
+# Each figure is the median of RUNS runs (default 3).  A benchmark, not a
+# test: it asserts nothing and prints a Markdown report (also saved under
+# test/bench/results/).
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-15}
+CLIENTS=${CLIENTS:-8}
+DIR=${BENCH_DIR:-/tmp/status_checker-bench}
+DB=sc_bench
+out="$SC_ROOT/test/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md"
+mkdir -p "$(dirname "$out")"
+
+sc_apt_install $SC_BUILD_PACKAGES python3
+sc_build_install
+sc_cluster_stop "$DIR"; rm -rf "$DIR"
+sc_cluster_start "$DIR"
+trap 'sc_cluster_stop "$DIR"' EXIT
+sc_psql -c "CREATE DATABASE $DB" >/dev/null
+psqlb() { sc_psql -d $DB "$@"; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+pgb() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" pgbench -U postgres "$@"; }
+
+sc_log "setting up: 100,000 sites"
+codes=$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv
+psqlb -v codes="$codes" >/dev/null <<'SQL'
+CREATE EXTENSION status_checker;
+SET search_path = status_checker;
+\set jma_csv `cat :'codes'`
+SELECT load_jma_area_codes(:'jma_csv');
+SELECT create_tenant('ベンチマーク', 'admin', 'admin@example.com');
+SELECT create_form(1, '被害状況報告', default_form_definition('all'));
+-- 100,000 sites over every municipality of the table, one group per prefecture
+\timing on
+SELECT import_sites(1, 'code,name,group_path,municipality_code,lat,lon' || E'\n' ||
+    string_agg(format('S%s,拠点%s,全国/%s,%s,%s,%s', i, i, left(m.code, 2), m.code,
+                      30 + (i % 1000) / 100.0, 130 + (i % 997) / 100.0), E'\n'))
+FROM generate_series(1, 100000) i
+JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS k FROM jma_municipality) m
+  ON m.k = i % (SELECT count(*) FROM jma_municipality);
+\timing off
+CREATE TABLE public.bench_plain (payload jsonb);      -- the baseline: unindexed
+CREATE TABLE public.bench_token (n int PRIMARY KEY, token text);
+SQL
+
+answers='{"building": "partial", "detail": "外壁にひび、窓ガラス破損", "injured": 0, "operation": "limited", "lifelines": ["water"]}'
+
+# ---------------------------------------------------------------- 2. create_request
+sc_log "create_request for 100,000 sites ($RUNS runs)"
+create_ms=()
+for r in $(seq "$RUNS"); do
+    ms=$(psqlb -At -c "SELECT round(extract(epoch FROM (clock_timestamp() - t0)) * 1000)
+                       FROM (SELECT clock_timestamp() AS t0) s,
+                            LATERAL (SELECT status_checker.create_request(1, 1, 'bench $r', now() + interval '1 day')) c")
+    create_ms+=("$ms"); echo "   run $r: $ms ms"
+done
+create_med=$(printf '%s\n' "${create_ms[@]}" | median)
+
+# ------------------------------------------------- 3. request_summary, 60 % reported
+sc_log "reporting 60,000 of the 100,000 targets of request 1"
+psqlb -At -c "SELECT count(status_checker.submit_report_for(1, 'S' || i,
+                 CASE i % 3 WHEN 0 THEN '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}'::jsonb
+                            WHEN 1 THEN '$answers'::jsonb
+                            ELSE '{\"building\": \"severe\", \"detail\": \"倒壊\", \"injured\": 1, \"operation\": \"stopped\"}' END))
+              FROM generate_series(1, 60000) i" >/dev/null
+psqlb -c "VACUUM ANALYZE" >/dev/null
+echo "SELECT * FROM status_checker.request_summary WHERE request_id = 1;" > "$DIR/summary.sql"
+chmod 644 "$DIR/summary.sql"
+summary_ms=()
+for r in $(seq "$RUNS"); do
+    rm -f "$DIR"/pgbench_log.*
+    (cd "$DIR" && pgb -n -c 1 -T 5 -l --log-prefix="$DIR/pgbench_log" -f "$DIR/summary.sql" $DB >/dev/null)
+    ms=$(cat "$DIR"/pgbench_log.* | awk '{print $3 / 1000.0}' | median)
+    summary_ms+=("$ms"); echo "   run $r: median $ms ms"
+done
+summary_med=$(printf '%s\n' "${summary_ms[@]}" | median)
+summary_check=$(psqlb -At -c "SELECT format('%s targets, %s responded, %s', targets, responded, level_counts)
+                              FROM status_checker.request_summary WHERE request_id = 1")
+
+# ------------------------------------------------ 1. submit_report vs plain INSERT
+sc_log "submit_report vs plain INSERT: $CLIENTS clients, ${DURATION}s, $RUNS runs each"
+psqlb >/dev/null <<'SQL'
+SELECT status_checker.create_request(1, 1, 'burst', now() + interval '1 day', '{"groups": [1]}') AS burst \gset
+INSERT INTO public.bench_token SELECT row_number() OVER (ORDER BY site_code), token
+FROM status_checker.issue_tokens((SELECT max(request_id) FROM status_checker.request));
+SQL
+ntok=$(psqlb -At -c "SELECT count(*) FROM public.bench_token")
+cat > "$DIR/submit.sql" <<SQL
+\set n random(1, $ntok)
+SELECT status_checker.submit_report((SELECT token FROM public.bench_token WHERE n = :n), '$answers');
+SQL
+cat > "$DIR/insert.sql" <<SQL
+INSERT INTO public.bench_plain (payload) VALUES ('$answers');
+SQL
+chmod 644 "$DIR"/*.sql
+submit_tps=(); insert_tps=()
+for r in $(seq "$RUNS"); do
+    t=$(pgb -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$DIR/insert.sql" $DB | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+    insert_tps+=("$t"); echo "   run $r: plain INSERT $t tps"
+    t=$(pgb -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$DIR/submit.sql" $DB | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+    submit_tps+=("$t"); echo "   run $r: submit_report $t tps"
+done
+insert_med=$(printf '%s\n' "${insert_tps[@]}" | median)
+submit_med=$(printf '%s\n' "${submit_tps[@]}" | median)
+ratio=$(awk -v a="$submit_med" -v b="$insert_med" 'BEGIN {printf "%.0f", 100 * a / b}')
+burst_check=$(psqlb -At -c "SELECT format('%s sites of %s answered, %s reports', responded, targets,
+                                          (SELECT count(*) FROM status_checker.report WHERE request_id = s.request_id))
+                            FROM status_checker.request_summary s ORDER BY request_id DESC LIMIT 1")
+
+cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
+{
+echo "## Foundation benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(sc_as_pg "$PG_BINDIR/postgres" --version);"
+echo "server: fsync on, synchronous_commit on, shared_buffers 256MB; pgbench on the same machine."
+echo "Command: \`make bench\` (RUNS=$RUNS DURATION=$DURATION CLIENTS=$CLIENTS). Medians of $RUNS runs."
+echo
+echo "| benchmark | runs | median | goal |"
+echo "|---|---|---|---|"
+echo "| submit_report, $CLIENTS clients, one request of $ntok sites | ${submit_tps[*]} tps | **$submit_med tps** | |"
+echo "| baseline: plain INSERT of the same payload, unindexed table, same run | ${insert_tps[*]} tps | **$insert_med tps** | |"
+echo "| submit_report / plain INSERT | | **$ratio %** | ≥ 50 % |"
+echo "| request_summary, 100,000 targets, 60 % reported (1 client, per-call latency) | ${summary_ms[*]} ms | **$summary_med ms** | < 5 ms |"
+echo "| create_request for 100,000 sites | ${create_ms[*]} ms | **$create_med ms** | < 3,000 ms |"
+echo
+echo "Checks: summary saw $summary_check; the burst request ended with $burst_check."
+} | tee "$out"
