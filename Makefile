@@ -27,7 +27,7 @@ OBJS = \
 	src/forms/jsonb_util.o \
 	src/requests/token.o \
 	src/reports/answers.o \
-	src/reports/counter_slot.o \
+	src/reports/counters.o \
 	src/reports/submit.o
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql

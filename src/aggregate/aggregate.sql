@@ -34,14 +34,17 @@ SELECT r.request_id, r.tenant_id, r.title, r.state, r.drill, r.created_at, r.dea
 FROM status_checker.request r
 JOIN status_checker.form f ON f.tenant_id = r.tenant_id AND f.form_id = r.form_id
 CROSS JOIN LATERAL (
-    SELECT coalesce(sum(x.responded), 0)::integer AS responded,
-           ARRAY(SELECT sum(u.v)::integer
+    -- committed counters (64 slots) plus this transaction's own pending change
+    SELECT coalesce(sum(x.responded), 0)::integer + coalesce(p.delta[1], 0) AS responded,
+           ARRAY(SELECT sum(u.v)::integer + coalesce(p.delta[u.i + 1], 0)
                  FROM status_checker.request_counter y
                  CROSS JOIN LATERAL unnest(y.counts) WITH ORDINALITY AS u(v, i)
                  WHERE y.tenant_id = r.tenant_id AND y.request_id = r.request_id
                  GROUP BY u.i ORDER BY u.i) AS counts
-    FROM status_checker.request_counter x
+    FROM status_checker.request_counter x,
+         (SELECT status_checker._pending_counts(r.tenant_id, r.request_id) AS delta) p
     WHERE x.tenant_id = r.tenant_id AND x.request_id = r.request_id
+    GROUP BY p.delta
 ) c
 CROSS JOIN LATERAL (
     SELECT jsonb_object_agg(fl.level::text, c.counts[fl.level + 1] ORDER BY fl.level) AS level_counts,

@@ -12,6 +12,7 @@
 #include "utils/guc.h"
 
 #include "common/sc_guc.h"
+#include "reports/report.h"
 
 PG_MODULE_MAGIC;
 
@@ -38,4 +39,6 @@ _PG_init(void)
 							PGC_SUSET, GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("status_checker");
+
+	counters_init();
 }

@@ -63,6 +63,25 @@ $$;
 COMMENT ON FUNCTION status_checker.check_answers(bigint, jsonb) IS
 'Dry run: validate answers against a form version and return the status level, colour and icon they would get; stores nothing';
 
+-- Counter upkeep (src/reports/counters.c): the report path notes each
+-- change in backend memory; this deferred trigger writes the net change of
+-- each request once, at commit.  ENABLE ALWAYS: it must fire whatever the
+-- session_replication_role, or the counters would drift.
+CREATE FUNCTION status_checker._flush_counters() RETURNS trigger
+    LANGUAGE c VOLATILE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_flush_counters';
+CREATE CONSTRAINT TRIGGER report_counters
+    AFTER INSERT ON status_checker.report
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION status_checker._flush_counters();
+ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters;
+
+-- This backend's not yet written counter change of a request (int[17]:
+-- responded, then levels 0..15), so that a transaction sees its own reports.
+CREATE FUNCTION status_checker._pending_counts(tenant_id bigint, request_id bigint) RETURNS integer[]
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_pending_counts';
+
 -- The report path in C (src/reports/submit.c): lock the site's target row,
 -- check the answers, insert the report, update the latest status and this
 -- backend's counter slot.  via is 'link' (personal token) or 'user'.

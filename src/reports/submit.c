@@ -15,9 +15,9 @@
  *		Its row lock serialises the reports of one site, and it returns
  *		the level it replaced, so the counters stay exact;
  *	 4. INSERT the report;
- *	 5. UPDATE this backend's counter slot row of the request, only when
- *		the site's level changed (see counter_slot.c) — no row is shared by
- *		all reporters.
+ *	 5. note the change of the request's counters; they are written at
+ *		commit, once per request, into this backend's slot (counters.c) —
+ *		no row is shared by all reporters.
  *
  * The report table has no foreign key to request_target: this function is
  * its only writer and has just updated (and locked) that very row; the
@@ -104,24 +104,6 @@ static KeptPlan plan_insert = {
 	" OVERRIDING SYSTEM VALUE"
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 	12, {INT8OID, INT8OID, INT8OID, INT8OID, JSONBOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
-};
-
-/* first answer of a site: one more responded, one more at the new level */
-static KeptPlan plan_counter_first = {
-	NULL,
-	"UPDATE status_checker.request_counter"
-	"   SET responded = responded + 1, counts[$4] = counts[$4] + 1"
-	" WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
-	4, {INT8OID, INT8OID, INT2OID, INT4OID}
-};
-
-/* a site moved from one level to another */
-static KeptPlan plan_counter_move = {
-	NULL,
-	"UPDATE status_checker.request_counter"
-	"   SET counts[$4] = counts[$4] + 1, counts[$5] = counts[$5] - 1"
-	" WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
-	5, {INT8OID, INT8OID, INT2OID, INT4OID, INT4OID}
 };
 
 static SPITupleTable *
@@ -319,6 +301,14 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, bytea *hash)
 	old_level = DatumGetInt32(col(tt, 2, &isnull));
 	had_level = !isnull;
 
+	/*
+	 * The request's counters: noted now, written by the report_counters
+	 * trigger — at commit, or at the end of the INSERT below when the
+	 * trigger is set IMMEDIATE.  An error from here on aborts the
+	 * (sub)transaction, which drops the note again.
+	 */
+	counters_add(tenant_id, request_id, had_level ? old_level : -1, level);
+
 	/* the report */
 	memset(n, ' ', sizeof(n));
 	v[0] = Int64GetDatum(report_id);
@@ -343,21 +333,6 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, bytea *hash)
 	v[11] = TimestampTzGetDatum(now);
 	run(&plan_insert, v, n, 1);
 
-	/* the request's counters, in this backend's slot */
-	v[0] = Int64GetDatum(tenant_id);
-	v[1] = Int64GetDatum(request_id);
-	v[2] = Int16GetDatum(counter_slot());
-	if (!had_level)
-	{
-		v[3] = Int32GetDatum(level + 1);
-		run(&plan_counter_first, v, NULL, 1);
-	}
-	else if (old_level != level)
-	{
-		v[3] = Int32GetDatum(level + 1);
-		v[4] = Int32GetDatum(old_level + 1);
-		run(&plan_counter_move, v, NULL, 1);
-	}
 	return report_id;
 }
 

@@ -50,7 +50,7 @@ check() {  # check "description" "SQL returning true/false"
     n=$((n + 1))
 }
 n=1; fail=0
-echo "1..4"
+echo "1..8"
 check "every acknowledged report is kept (4,000)" "SELECT count(*) = 4000 FROM status_checker.report"
 check "responded equals a recount of the targets" \
   "SELECT s.responded = (SELECT count(*) FROM status_checker.request_target WHERE request_id = 1 AND level IS NOT NULL)
@@ -64,5 +64,37 @@ check "each site's status is its newest report" \
   "SELECT bool_and(t.latest_report_id = (SELECT max(report_id) FROM status_checker.report r WHERE r.request_id = 1 AND r.site_id = t.site_id)
                    AND t.report_count = (SELECT count(*) FROM status_checker.report r WHERE r.request_id = 1 AND r.site_id = t.site_id))
    FROM status_checker.request_target t WHERE t.request_id = 1 AND t.level IS NOT NULL"
+
+# one transaction of 20,000 reports: linear time, counters written once at commit
+sc_psql -d $db -q >/dev/null <<'SQL'
+SET search_path = status_checker;
+SELECT import_sites(1, 'code,name,municipality_code,lat,lon' || E'\n' ||
+       string_agg(format('B%s,一括%s,1310100,35.6,139.7', i, i), E'\n')) FROM generate_series(1, 20000) i;
+SELECT create_request(1, 1, '一括', now() + interval '1 hour', jsonb_build_object('sites',
+       (SELECT jsonb_agg('B' || i) FROM generate_series(1, 20000) i)));
+SQL
+req=$(sc_psql -d $db -At -c "SELECT max(request_id) FROM status_checker.request")
+sc_psql -d $db -q -c "SELECT count(status_checker.submit_report_for($req, 'B' || i,
+    (SELECT a FROM public.answers WHERE n = i % 3))) FROM generate_series(1, 20000) i" >/dev/null
+check "20,000 reports in one transaction are all counted" \
+  "SELECT responded = 20000 AND level_counts = '{\"0\": 6666, \"1\": 6667, \"2\": 6667, \"none\": 0}'
+   FROM status_checker.request_summary WHERE request_id = $req"
+check "the counters of that transaction were written at commit" \
+  "SELECT sum(responded) = 20000 FROM status_checker.request_counter WHERE request_id = $req"
+
+# with the counter trigger disabled, a commit fails and stores nothing
+sc_psql -d $db -q -c "ALTER TABLE status_checker.report DISABLE TRIGGER report_counters"
+fresh=$(sc_psql -d $db -At -c "SELECT status_checker.create_request(1, 1, 'trigger off', now() + interval '1 hour', '{\"sites\": [\"S1\"]}')")
+if out=$(sc_psql -d $db -c "SELECT status_checker.submit_report_for($fresh, 'S1', (SELECT a FROM public.answers WHERE n = 2))" 2>&1); then
+    echo "not ok $n - a commit with the counter trigger disabled must fail"; fail=1
+elif echo "$out" | grep -q "report counters were not written"; then
+    echo "ok $n - a commit with the counter trigger disabled fails with a clear error"
+else
+    echo "not ok $n - unexpected error: $out"; fail=1
+fi
+n=$((n + 1))
+sc_psql -d $db -q -c "ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters"
+check "and stored nothing" "SELECT count(*) = 0 FROM status_checker.report WHERE request_id = $fresh"
+
 sc_psql -c "DROP DATABASE $db" >/dev/null
 exit $fail

@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * counters.c
+ *	  Upkeep of the per-request counters (request_counter) behind
+ *	  request_summary.
+ *
+ * A request has 64 counter rows ("slots"); a backend writes only the slot
+ * MyBackendId % 64, so up to 64 concurrent reporters never wait on one
+ * another's counter row.  counts[level + 1] is how many sites stand at a
+ * level; a slot may go negative, the sums over the slots are exact.
+ *
+ * The report path does not update the row at once: it adds the change to a
+ * backend-local table of pending deltas, and a deferred constraint trigger
+ * on report (report_counters, fired at commit) writes each request's net
+ * change with ONE update.  Updating the slot row once per report would, in
+ * a transaction that stores many reports (a bulk load, a loop of
+ * submit_report_for), build a HOT chain that no one can prune until commit
+ * and that every further update must walk: quadratic time.
+ *
+ * Pending deltas follow the transaction: a subtransaction's deltas are
+ * dropped when it aborts and handed to its parent when it commits; all are
+ * dropped on abort.  A commit that finds deltas not yet written (the
+ * trigger disabled) fails rather than leave the counters wrong.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/backendid.h"
+#include "utils/array.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "reports/report.h"
+
+#define COUNTER_SLOTS 64
+#define COUNTER_LEVELS 16
+
+typedef struct PendingKey
+{
+	int64		tenant_id;
+	int64		request_id;
+	int			nest_level;		/* subtransaction that made the change */
+} PendingKey;
+
+typedef struct PendingDelta
+{
+	PendingKey	key;
+	int32		responded;
+	int32		counts[COUNTER_LEVELS];
+} PendingDelta;
+
+static HTAB *pending = NULL;
+static MemoryContext pending_cxt = NULL;
+static SPIPlanPtr flush_plan = NULL;
+
+int16
+counter_slot(void)
+{
+	return (int16) ((MyBackendId > 0 ? MyBackendId : MyProcPid) % COUNTER_SLOTS);
+}
+
+PG_FUNCTION_INFO_V1(sc_counter_slot);
+Datum
+sc_counter_slot(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT16(counter_slot());
+}
+
+static void
+pending_create(void)
+{
+	HASHCTL		ctl;
+
+	if (pending_cxt == NULL)
+		pending_cxt = AllocSetContextCreate(TopMemoryContext, "status_checker pending counters",
+											ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = sizeof(PendingDelta);
+	ctl.hcxt = pending_cxt;
+	pending = hash_create("status_checker pending counters", 16, &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static void
+pending_clear(void)
+{
+	if (pending_cxt != NULL)
+		MemoryContextReset(pending_cxt);
+	pending = NULL;
+}
+
+/*
+ * A site of (tenant, request) went from old_level (-1: no answer yet) to
+ * new_level.
+ */
+void
+counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level)
+{
+	PendingKey	key;
+	PendingDelta *d;
+	bool		found;
+
+	if (old_level == new_level)
+		return;
+	if (new_level < 0 || new_level >= COUNTER_LEVELS || old_level >= COUNTER_LEVELS)
+		elog(ERROR, "status level %d out of range", new_level);
+	if (pending == NULL)
+		pending_create();
+	memset(&key, 0, sizeof(key));
+	key.tenant_id = tenant_id;
+	key.request_id = request_id;
+	key.nest_level = GetCurrentTransactionNestLevel();
+	d = hash_search(pending, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		d->responded = 0;
+		memset(d->counts, 0, sizeof(d->counts));
+	}
+	if (old_level < 0)
+		d->responded++;
+	else
+		d->counts[old_level]--;
+	d->counts[new_level]++;
+}
+
+/* Write every pending delta: one UPDATE per request.  Caller has SPI. */
+static void
+counters_flush(void)
+{
+	HASH_SEQ_STATUS seq;
+	PendingDelta *d;
+	HTAB	   *merged;
+	HASHCTL		ctl;
+
+	if (pending == NULL || hash_get_num_entries(pending) == 0)
+		return;
+
+	/* sum over nesting levels: everything left here is being committed */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = sizeof(PendingDelta);
+	ctl.hcxt = CurrentMemoryContext;
+	merged = hash_create("status_checker counters to write", 16, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	hash_seq_init(&seq, pending);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		PendingKey	key = d->key;
+		PendingDelta *m;
+		bool		found;
+		int			i;
+
+		key.nest_level = 0;
+		m = hash_search(merged, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			m->responded = 0;
+			memset(m->counts, 0, sizeof(m->counts));
+		}
+		m->responded += d->responded;
+		for (i = 0; i < COUNTER_LEVELS; i++)
+			m->counts[i] += d->counts[i];
+	}
+	pending_clear();
+
+	if (flush_plan == NULL)
+	{
+		Oid			argtypes[5] = {INT8OID, INT8OID, INT2OID, INT4OID, INT4ARRAYOID};
+
+		flush_plan = SPI_prepare("UPDATE status_checker.request_counter"
+								 "   SET responded = responded + $4,"
+								 "       counts = ARRAY(SELECT u.c + u.d FROM unnest(counts, $5) WITH ORDINALITY AS u(c, d, i)"
+								 "                      ORDER BY u.i)"
+								 " WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
+								 5, argtypes);
+		if (flush_plan == NULL || SPI_keepplan(flush_plan) != 0)
+			elog(ERROR, "could not prepare the counter update: %s", SPI_result_code_string(SPI_result));
+	}
+
+	hash_seq_init(&seq, merged);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		v[5];
+		Datum		elems[COUNTER_LEVELS];
+		int			i;
+		int			rc;
+
+		for (i = 0; i < COUNTER_LEVELS; i++)
+			elems[i] = Int32GetDatum(d->counts[i]);
+		v[0] = Int64GetDatum(d->key.tenant_id);
+		v[1] = Int64GetDatum(d->key.request_id);
+		v[2] = Int16GetDatum(counter_slot());
+		v[3] = Int32GetDatum(d->responded);
+		v[4] = PointerGetDatum(construct_array(elems, COUNTER_LEVELS, INT4OID, 4, true, TYPALIGN_INT));
+		rc = SPI_execute_plan(flush_plan, v, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+			elog(ERROR, "could not update the counters of request " INT64_FORMAT " (slot %d): %s",
+				 d->key.request_id, counter_slot(), SPI_result_code_string(rc));
+	}
+}
+
+/*
+ * The deferred constraint trigger report_counters (AFTER INSERT ON report,
+ * INITIALLY DEFERRED, ENABLE ALWAYS): the first firing at commit writes all
+ * pending deltas; the rest find nothing to do.
+ */
+PG_FUNCTION_INFO_V1(sc_flush_counters);
+Datum
+sc_flush_counters(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "_flush_counters() must be called as a trigger");
+	if (pending != NULL && hash_get_num_entries(pending) > 0)
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		counters_flush();
+		SPI_finish();
+	}
+	return PointerGetDatum(NULL);
+}
+
+static void
+counters_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending != NULL && hash_get_num_entries(pending) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+						 errmsg("report counters were not written"),
+						 errdetail("The deferred trigger report_counters on status_checker.report did not run."),
+						 errhint("Do not disable that trigger.")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PREPARE:
+			pending_clear();
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+counters_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	PendingDelta *d;
+	List	   *mine = NIL;
+	ListCell   *lc;
+	int			level = GetCurrentTransactionNestLevel();
+
+	if (pending == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+
+	/* collect first: the table must not grow during a scan */
+	hash_seq_init(&seq, pending);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		if (d->key.nest_level >= level)
+		{
+			PendingDelta *copy = MemoryContextAlloc(pending_cxt, sizeof(PendingDelta));
+
+			memcpy(copy, d, sizeof(PendingDelta));
+			mine = lappend(mine, copy);
+		}
+	}
+	foreach(lc, mine)
+	{
+		PendingDelta *c = lfirst(lc);
+
+		hash_search(pending, &c->key, HASH_REMOVE, NULL);
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			PendingKey	key = c->key;
+			PendingDelta *parent;
+			bool		found;
+			int			i;
+
+			key.nest_level = level - 1;
+			parent = hash_search(pending, &key, HASH_ENTER, &found);
+			if (!found)
+			{
+				parent->responded = 0;
+				memset(parent->counts, 0, sizeof(parent->counts));
+			}
+			parent->responded += c->responded;
+			for (i = 0; i < COUNTER_LEVELS; i++)
+				parent->counts[i] += c->counts[i];
+		}
+	}
+}
+
+/*
+ * _pending_counts(tenant_id, request_id): this backend's not yet written
+ * change to a request's counters, as int[17] (responded, then counts of
+ * levels 0..15), or NULL.  request_summary adds it, so a transaction sees
+ * its own reports.
+ */
+PG_FUNCTION_INFO_V1(sc_pending_counts);
+Datum
+sc_pending_counts(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	int64		request_id = PG_GETARG_INT64(1);
+	HASH_SEQ_STATUS seq;
+	PendingDelta *d;
+	Datum		elems[COUNTER_LEVELS + 1];
+	int32		sum[COUNTER_LEVELS + 1];
+	bool		any = false;
+	int			i;
+
+	if (pending == NULL || hash_get_num_entries(pending) == 0)
+		PG_RETURN_NULL();
+	memset(sum, 0, sizeof(sum));
+	hash_seq_init(&seq, pending);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		if (d->key.tenant_id != tenant_id || d->key.request_id != request_id)
+			continue;
+		any = true;
+		sum[0] += d->responded;
+		for (i = 0; i < COUNTER_LEVELS; i++)
+			sum[i + 1] += d->counts[i];
+	}
+	if (!any)
+		PG_RETURN_NULL();
+	for (i = 0; i <= COUNTER_LEVELS; i++)
+		elems[i] = Int32GetDatum(sum[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, COUNTER_LEVELS + 1, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+void
+counters_init(void)
+{
+	RegisterXactCallback(counters_xact_callback, NULL);
+	RegisterSubXactCallback(counters_subxact_callback, NULL);
+}
