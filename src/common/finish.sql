@@ -32,3 +32,20 @@ GRANT EXECUTE ON FUNCTION
     TO PUBLIC;
 GRANT USAGE ON SCHEMA status_checker TO PUBLIC;
 GRANT USAGE ON TYPE status_checker.shindo TO PUBLIC;
+
+-- pg_dump must dump the data of every table (they are extension members,
+-- which pg_dump otherwise skips) and the state of their identity sequences.
+DO $$
+DECLARE
+    rel regclass;
+BEGIN
+    FOR rel IN
+        SELECT c.oid::regclass FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'status_checker' AND c.relkind IN ('r', 'S')
+        ORDER BY c.relkind, c.relname
+    LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(rel, '');
+    END LOOP;
+END
+$$;

@@ -12,7 +12,8 @@
  * The report path does not update the row at once: it adds the change to a
  * backend-local table of pending deltas, and a deferred constraint trigger
  * on report (report_counters, fired at commit) writes each request's net
- * change with ONE update.  Updating the slot row once per report would, in
+ * change with ONE update.  The trigger's WHEN condition queues a single
+ * event per transaction, however many reports it stores.  Updating the slot row once per report would, in
  * a transaction that stores many reports (a bulk load, a loop of
  * submit_report_for), build a HOT chain that no one can prune until commit
  * and that every further update must walk: quadratic time.
@@ -59,7 +60,17 @@ typedef struct PendingDelta
 
 static HTAB *pending = NULL;
 static MemoryContext pending_cxt = NULL;
-static SPIPlanPtr flush_plan = NULL;
+static SPIPlanPtr flush_plan = NULL;	/* any number of levels changed */
+static SPIPlanPtr flush_plan1 = NULL;	/* one level changed */
+static SPIPlanPtr flush_plan2 = NULL;	/* two levels changed */
+
+/*
+ * Nesting level of the (sub)transaction whose INSERT queued a trigger
+ * event that has not fired yet; 0 = none.  The trigger's WHEN condition
+ * (_counters_need_flush) queues one event per transaction, not one per
+ * report.
+ */
+static int	queued_level = 0;
 
 int16
 counter_slot(void)
@@ -132,6 +143,27 @@ counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level)
 	d->counts[new_level]++;
 }
 
+/*
+ * Prepare and keep a counter UPDATE.  nargs > 0: $1 int8, $2 int8, $3 int2,
+ * then int4s; nargs < 0: the same with the last argument an int4[].
+ */
+static SPIPlanPtr
+keep(const char *sql, int nargs)
+{
+	Oid			argtypes[8] = {INT8OID, INT8OID, INT2OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID};
+	SPIPlanPtr	plan;
+
+	if (nargs < 0)
+	{
+		nargs = -nargs;
+		argtypes[nargs - 1] = INT4ARRAYOID;
+	}
+	plan = SPI_prepare(sql, nargs, argtypes);
+	if (plan == NULL || SPI_keepplan(plan) != 0)
+		elog(ERROR, "could not prepare a counter update: %s", SPI_result_code_string(SPI_result));
+	return plan;
+}
+
 /* Write every pending delta: one UPDATE per request.  Caller has SPI. */
 static void
 counters_flush(void)
@@ -172,36 +204,68 @@ counters_flush(void)
 	}
 	pending_clear();
 
-	if (flush_plan == NULL)
-	{
-		Oid			argtypes[5] = {INT8OID, INT8OID, INT2OID, INT4OID, INT4ARRAYOID};
-
-		flush_plan = SPI_prepare("UPDATE status_checker.request_counter"
-								 "   SET responded = responded + $4,"
-								 "       counts = ARRAY(SELECT u.c + u.d FROM unnest(counts, $5) WITH ORDINALITY AS u(c, d, i)"
-								 "                      ORDER BY u.i)"
-								 " WHERE tenant_id = $1 AND request_id = $2 AND slot = $3",
-								 5, argtypes);
-		if (flush_plan == NULL || SPI_keepplan(flush_plan) != 0)
-			elog(ERROR, "could not prepare the counter update: %s", SPI_result_code_string(SPI_result));
-	}
-
 	hash_seq_init(&seq, merged);
 	while ((d = hash_seq_search(&seq)) != NULL)
 	{
-		Datum		v[5];
-		Datum		elems[COUNTER_LEVELS];
+		Datum		v[8];
+		int			changed[COUNTER_LEVELS];
+		int			nchanged = 0;
 		int			i;
 		int			rc;
+		SPIPlanPtr	plan;
 
 		for (i = 0; i < COUNTER_LEVELS; i++)
-			elems[i] = Int32GetDatum(d->counts[i]);
+			if (d->counts[i] != 0)
+				changed[nchanged++] = i;
 		v[0] = Int64GetDatum(d->key.tenant_id);
 		v[1] = Int64GetDatum(d->key.request_id);
 		v[2] = Int16GetDatum(counter_slot());
 		v[3] = Int32GetDatum(d->responded);
-		v[4] = PointerGetDatum(construct_array(elems, COUNTER_LEVELS, INT4OID, 4, true, TYPALIGN_INT));
-		rc = SPI_execute_plan(flush_plan, v, NULL, false, 0);
+		if (nchanged == 0 && d->responded == 0)
+			continue;
+		if (nchanged <= 2)
+		{
+			/* the usual case: one report, one or two levels moved */
+			if (nchanged == 0)
+				changed[nchanged++] = 0;
+			v[4] = Int32GetDatum(changed[0] + 1);
+			v[5] = Int32GetDatum(d->counts[changed[0]]);
+			if (nchanged == 1)
+			{
+				if (flush_plan1 == NULL)
+					flush_plan1 = keep("UPDATE status_checker.request_counter"
+									   "   SET responded = responded + $4, counts[$5] = counts[$5] + $6"
+									   " WHERE tenant_id = $1 AND request_id = $2 AND slot = $3", 6);
+				plan = flush_plan1;
+			}
+			else
+			{
+				v[6] = Int32GetDatum(changed[1] + 1);
+				v[7] = Int32GetDatum(d->counts[changed[1]]);
+				if (flush_plan2 == NULL)
+					flush_plan2 = keep("UPDATE status_checker.request_counter"
+									   "   SET responded = responded + $4, counts[$5] = counts[$5] + $6,"
+									   "       counts[$7] = counts[$7] + $8"
+									   " WHERE tenant_id = $1 AND request_id = $2 AND slot = $3", 8);
+				plan = flush_plan2;
+			}
+		}
+		else
+		{
+			Datum		elems[COUNTER_LEVELS];
+
+			for (i = 0; i < COUNTER_LEVELS; i++)
+				elems[i] = Int32GetDatum(d->counts[i]);
+			v[4] = PointerGetDatum(construct_array(elems, COUNTER_LEVELS, INT4OID, 4, true, TYPALIGN_INT));
+			if (flush_plan == NULL)
+				flush_plan = keep("UPDATE status_checker.request_counter"
+								  "   SET responded = responded + $4,"
+								  "       counts = ARRAY(SELECT u.c + u.d FROM unnest(counts, $5) WITH ORDINALITY AS u(c, d, i)"
+								  "                      ORDER BY u.i)"
+								  " WHERE tenant_id = $1 AND request_id = $2 AND slot = $3", -5);
+			plan = flush_plan;
+		}
+		rc = SPI_execute_plan(plan, v, NULL, false, 0);
 		if (rc != SPI_OK_UPDATE || SPI_processed != 1)
 			elog(ERROR, "could not update the counters of request " INT64_FORMAT " (slot %d): %s",
 				 d->key.request_id, counter_slot(), SPI_result_code_string(rc));
@@ -219,6 +283,7 @@ sc_flush_counters(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "_flush_counters() must be called as a trigger");
+	queued_level = 0;
 	if (pending != NULL && hash_get_num_entries(pending) > 0)
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -227,6 +292,21 @@ sc_flush_counters(PG_FUNCTION_ARGS)
 		SPI_finish();
 	}
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * _counters_need_flush(): the WHEN condition of report_counters.  True for
+ * the first report of a (sub)transaction chain that has no trigger event
+ * waiting, so that one event per transaction writes all its counters.
+ */
+PG_FUNCTION_INFO_V1(sc_counters_need_flush);
+Datum
+sc_counters_need_flush(PG_FUNCTION_ARGS)
+{
+	if (queued_level != 0)
+		PG_RETURN_BOOL(false);
+	queued_level = GetCurrentTransactionNestLevel();
+	PG_RETURN_BOOL(true);
 }
 
 static void
@@ -248,6 +328,7 @@ counters_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			pending_clear();
+			queued_level = 0;
 			break;
 		default:
 			break;
@@ -264,7 +345,14 @@ counters_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	ListCell   *lc;
 	int			level = GetCurrentTransactionNestLevel();
 
-	if (pending == NULL || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+
+	/* a trigger event queued in this subtransaction dies or moves up with it */
+	if (queued_level >= level)
+		queued_level = (event == SUBXACT_EVENT_ABORT_SUB) ? 0 : level - 1;
+
+	if (pending == NULL)
 		return;
 
 	/* collect first: the table must not grow during a scan */

@@ -70,10 +70,16 @@ COMMENT ON FUNCTION status_checker.check_answers(bigint, jsonb) IS
 CREATE FUNCTION status_checker._flush_counters() RETURNS trigger
     LANGUAGE c VOLATILE SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_flush_counters';
+-- One trigger event per transaction is enough: the WHEN condition is true
+-- only for the first report of a transaction that has no event waiting.
+CREATE FUNCTION status_checker._counters_need_flush() RETURNS boolean
+    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_counters_need_flush';
 CREATE CONSTRAINT TRIGGER report_counters
     AFTER INSERT ON status_checker.report
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION status_checker._flush_counters();
+    FOR EACH ROW WHEN (status_checker._counters_need_flush())
+    EXECUTE FUNCTION status_checker._flush_counters();
 ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters;
 
 -- This backend's not yet written counter change of a request (int[17]:
