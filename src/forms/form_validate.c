@@ -60,24 +60,15 @@ static void fail(FormCheck *fc, const char *fmt,...) pg_attribute_printf(2, 3) p
 static void
 fail(FormCheck *fc, const char *fmt,...)
 {
-	StringInfoData msg;
+	va_list		args;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = vformat_message(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid form definition at %s: %s", fc->path.buf.data, msg.data),
+			 errmsg("invalid form definition at %s: %s", fc->path.buf.data, msg),
 			 errhint("See \"Forms\" in docs/sql-reference.md for the definition rules.")));
 }
 

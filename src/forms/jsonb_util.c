@@ -19,6 +19,28 @@
 
 #include "forms/jsonb_util.h"
 
+/* A message from a format and a va_list, in the current memory context. */
+char *
+vformat_message(const char *fmt, va_list args)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		copy;
+		int			needed;
+
+		va_copy(copy, args);
+		needed = appendStringInfoVA(&buf, fmt, copy);
+		va_end(copy);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	return buf.data;
+}
+
 void
 jpath_init(JPath *p)
 {

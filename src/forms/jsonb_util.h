@@ -19,6 +19,7 @@ typedef struct JPath
 	StringInfoData buf;
 } JPath;
 
+extern char *vformat_message(const char *fmt, va_list args) pg_attribute_printf(1, 0);
 extern void jpath_init(JPath *p);
 extern int	jpath_push_key(JPath *p, const char *key);
 extern int	jpath_push_index(JPath *p, int i);

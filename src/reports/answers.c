@@ -64,24 +64,15 @@ static void afail(AnswerCheck *ac, const char *fmt,...) pg_attribute_printf(2, 3
 static void
 afail(AnswerCheck *ac, const char *fmt,...)
 {
-	StringInfoData msg;
+	va_list		args;
+	char	   *msg;
 
-	initStringInfo(&msg);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&msg, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&msg, needed);
-	}
+	va_start(args, fmt);
+	msg = vformat_message(fmt, args);
+	va_end(args);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid answer at %s: %s", ac->path.buf.data, msg.data),
+			 errmsg("invalid answer at %s: %s", ac->path.buf.data, msg),
 			 errdetail("The report was not stored.")));
 }
 
