@@ -20,8 +20,10 @@
  *
  * Pending deltas follow the transaction: a subtransaction's deltas are
  * dropped when it aborts and handed to its parent when it commits; all are
- * dropped on abort.  A commit that finds deltas not yet written (the
- * trigger disabled) fails rather than leave the counters wrong.
+ * dropped on abort.  With no trigger event waiting (the trigger set
+ * IMMEDIATE, or disabled) a change is written at once, so the counters are
+ * right whatever the trigger's state; a commit that still finds deltas
+ * unwritten fails rather than leave the counters wrong.
  *
  *-------------------------------------------------------------------------
  */
@@ -109,9 +111,13 @@ pending_clear(void)
 	pending = NULL;
 }
 
+static void counters_flush(void);
+
 /*
  * A site of (tenant, request) went from old_level (-1: no answer yet) to
- * new_level.
+ * new_level.  The caller is connected to SPI and has just inserted the
+ * report: if that queued no trigger event (the trigger fired already,
+ * being IMMEDIATE, or is disabled), the change is written at once.
  */
 void
 counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level)
@@ -121,7 +127,7 @@ counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level)
 	bool		found;
 
 	if (old_level == new_level)
-		return;
+		return;			/* nothing to count; a waiting event still flushes the rest */
 	if (new_level < 0 || new_level >= COUNTER_LEVELS || old_level >= COUNTER_LEVELS)
 		elog(ERROR, "status level %d out of range", new_level);
 	if (pending == NULL)
@@ -141,6 +147,9 @@ counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level)
 	else
 		d->counts[old_level]--;
 	d->counts[new_level]++;
+
+	if (queued_level == 0)
+		counters_flush();
 }
 
 /*

@@ -16,6 +16,7 @@ CREATE TABLE status_checker.report (
     site_id       bigint NOT NULL,
     answers       jsonb NOT NULL,
     level         integer NOT NULL,
+    previous_level integer,                         -- the site's level before this report (NULL: first)
     color         text,
     icon          text,
     late          boolean NOT NULL DEFAULT false,   -- submitted after the deadline

@@ -52,7 +52,7 @@ typedef struct KeptPlan
 } KeptPlan;
 
 #define FIND_SELECT \
-	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.deadline, r.form_id" \
+	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.form_id" \
 	"  FROM status_checker.request_target t" \
 	"  JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id"
 
@@ -78,32 +78,45 @@ static KeptPlan plan_revoked = {
 };
 
 /*
- * The site's new status.  The row lock of this UPDATE serialises reports of
- * one site; "prev_level = t.level" reads the level of the row version being
- * replaced (after EvalPlanQual, the newest), so the counters move exactly.
- * With a token ($8), a token replaced meanwhile makes the UPDATE find
- * nothing.  The report id is drawn here, so that the report row can follow.
+ * Store a report in one statement: the status UPDATE and the report INSERT.
+ * The UPDATE's row lock serialises reports of one site; "prev_level =
+ * t.level" reads the level of the row version it replaces (after
+ * EvalPlanQual, the newest), so the counters move exactly.  It re-checks
+ * that the request is still open (a close committed meanwhile makes it find
+ * nothing) and, by token, that the token was not replaced meanwhile.  The
+ * report id is drawn here so that the report row can follow in the same
+ * statement.
+ *
+ * $1 key (token hash or site id), $2 tenant, $3 request, $4 level,
+ * $5 color, $6 icon, $7 now, $8 answers, $9 via, $10 submitted_by
  */
-static KeptPlan plan_target = {
-	NULL,
-	"UPDATE status_checker.request_target t"
-	"   SET prev_level = t.level, level = $4, color = $5, icon = $6,"
-	"       latest_report_id = nextval('status_checker.report_report_id_seq'),"
-	"       first_reported_at = coalesce(t.first_reported_at, $7), last_reported_at = $7,"
-	"       report_count = t.report_count + 1"
-	" WHERE t.tenant_id = $1 AND t.request_id = $2 AND t.site_id = $3"
-	"   AND ($8::bytea IS NULL OR t.token_hash = $8)"
-	" RETURNING t.latest_report_id, t.prev_level",
-	8, {INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BYTEAOID}
+#define STORE_SQL(WHERE) \
+	"WITH u AS (" \
+	"  UPDATE status_checker.request_target t" \
+	"     SET prev_level = t.level, level = $4, color = $5, icon = $6," \
+	"         latest_report_id = nextval('status_checker.report_report_id_seq')," \
+	"         first_reported_at = coalesce(t.first_reported_at, $7), last_reported_at = $7," \
+	"         report_count = t.report_count + 1" \
+	"    FROM status_checker.request r" \
+	"   WHERE " WHERE " AND t.tenant_id = $2 AND t.request_id = $3" \
+	"     AND r.tenant_id = t.tenant_id AND r.request_id = t.request_id AND r.state = 'open'" \
+	"  RETURNING t.latest_report_id, t.site_id, t.prev_level, r.deadline)" \
+	" INSERT INTO status_checker.report" \
+	"   (report_id, tenant_id, request_id, site_id, answers, level, previous_level, color, icon," \
+	"    late, via, submitted_by, submitted_at)" \
+	" OVERRIDING SYSTEM VALUE" \
+	" SELECT u.latest_report_id, $2, $3, u.site_id, $8, $4, u.prev_level, $5, $6," \
+	"        $7 > u.deadline, $9, $10, $7 FROM u" \
+	" RETURNING report_id, previous_level"
+
+static KeptPlan plan_store_by_token = {
+	NULL, STORE_SQL("t.token_hash = $1"), 10,
+	{BYTEAOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID}
 };
 
-static KeptPlan plan_insert = {
-	NULL,
-	"INSERT INTO status_checker.report"
-	"  (report_id, tenant_id, request_id, site_id, answers, level, color, icon, late, via, submitted_by, submitted_at)"
-	" OVERRIDING SYSTEM VALUE"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-	12, {INT8OID, INT8OID, INT8OID, INT8OID, JSONBOID, INT4OID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TIMESTAMPTZOID}
+static KeptPlan plan_store_by_site = {
+	NULL, STORE_SQL("t.site_id = $1"), 10,
+	{INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID}
 };
 
 static SPITupleTable *
@@ -221,32 +234,16 @@ form_definition(int64 tenant_id, int64 form_id)
 }
 
 /*
- * Store one report; the caller is connected to SPI and has run one of the
- * find plans, whose single row is in `tt`.  `hash` is the token used, if any.
+ * Raise the error for a closed or cancelled request.  `tt` holds a row of a
+ * find plan: state, title and cancel reason in columns 4, 5 and 6.
  */
-static int64
-record_report(SPITupleTable *tt, Jsonb *answers, const char *via, bytea *hash)
+static void
+refuse_unless_open(SPITupleTable *tt)
 {
-	Datum		v[12];
-	char		n[12];
 	bool		isnull;
-	bool		had_level;
-	int32		old_level;
-	char	   *state;
-	TimestampTz deadline;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	Jsonb	   *def;
-	int			level;
-	char	   *color;
-	char	   *icon;
-	int64		report_id;
-	int64		tenant_id = DatumGetInt64(col(tt, 1, &isnull));
 	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
-	int64		site_id = DatumGetInt64(col(tt, 3, &isnull));
-	Datum		color_d,
-				icon_d;
+	char	   *state = TextDatumGetCString(col(tt, 4, &isnull));
 
-	state = TextDatumGetCString(col(tt, 4, &isnull));
 	if (strcmp(state, "closed") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -266,73 +263,95 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, bytea *hash)
 						   isnull ? "" : TextDatumGetCString(reason)),
 				 errhint("No report is needed for this request.")));
 	}
+}
+
+/*
+ * The store found nothing although the read found the target open: the
+ * request was closed or cancelled, or the token replaced, in between.
+ */
+static void
+explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
+{
+	Datum		v[3];
+	SPITupleTable *tt;
+
+	if (by_token)
+	{
+		v[0] = key;
+		tt = run(&plan_find_by_token, v, NULL, -1);
+		if (SPI_processed > 0)
+			refuse_unless_open(tt);
+		unknown_token((uint8 *) VARDATA_ANY(DatumGetByteaPP(key)));
+	}
+	v[0] = Int64GetDatum(tenant_id);
+	v[1] = Int64GetDatum(request_id);
+	v[2] = key;
+	tt = run(&plan_find_by_site, v, NULL, -1);
+	if (SPI_processed > 0)
+		refuse_unless_open(tt);
+	elog(ERROR, "the report target changed during the report; try again");
+}
+
+/*
+ * Store one report; the caller is connected to SPI and has run one of the
+ * find plans, whose single row is in `tt`.  `key` is the token hash
+ * (by_token) or the site id.
+ */
+static int64
+record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token)
+{
+	Datum		v[10];
+	char		n[10];
+	bool		isnull;
+	int32		old_level;
+	Jsonb	   *def;
+	int			level;
+	char	   *color;
+	char	   *icon;
+	int64		report_id;
+	int64		tenant_id = DatumGetInt64(col(tt, 1, &isnull));
+	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
+
+	refuse_unless_open(tt);
 	if (answers == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("answers must not be NULL")));
-	deadline = DatumGetTimestampTz(col(tt, 7, &isnull));
-	def = form_definition(tenant_id, DatumGetInt64(col(tt, 8, &isnull)));
+	def = form_definition(tenant_id, DatumGetInt64(col(tt, 7, &isnull)));
 
 	answers_check(def, answers, &level, &color, &icon);
-	color_d = color ? CStringGetTextDatum(color) : (Datum) 0;
-	icon_d = icon ? CStringGetTextDatum(icon) : (Datum) 0;
 
-	/* the site's latest status: locks the target, draws the report id */
 	memset(n, ' ', sizeof(n));
-	v[0] = Int64GetDatum(tenant_id);
-	v[1] = Int64GetDatum(request_id);
-	v[2] = Int64GetDatum(site_id);
-	v[3] = Int32GetDatum(level);
-	v[4] = color_d;
-	n[4] = color ? ' ' : 'n';
-	v[5] = icon_d;
-	n[5] = icon ? ' ' : 'n';
-	v[6] = TimestampTzGetDatum(now);
-	v[7] = PointerGetDatum(hash);
-	n[7] = hash ? ' ' : 'n';
-	tt = run(&plan_target, v, n, -1);
-	if (SPI_processed == 0)
-	{
-		if (hash != NULL)
-			unknown_token((uint8 *) VARDATA(hash));
-		elog(ERROR, "report target vanished");
-	}
-	report_id = DatumGetInt64(col(tt, 1, &isnull));
-	old_level = DatumGetInt32(col(tt, 2, &isnull));
-	had_level = !isnull;
-
-	/*
-	 * The request's counters: noted now, written by the report_counters
-	 * trigger — at commit, or at the end of the INSERT below when the
-	 * trigger is set IMMEDIATE.  An error from here on aborts the
-	 * (sub)transaction, which drops the note again.
-	 */
-	counters_add(tenant_id, request_id, had_level ? old_level : -1, level);
-
-	/* the report */
-	memset(n, ' ', sizeof(n));
-	v[0] = Int64GetDatum(report_id);
+	v[0] = key;
 	v[1] = Int64GetDatum(tenant_id);
 	v[2] = Int64GetDatum(request_id);
-	v[3] = Int64GetDatum(site_id);
-	v[4] = JsonbPGetDatum(answers);
-	v[5] = Int32GetDatum(level);
-	v[6] = color_d;
-	n[6] = color ? ' ' : 'n';
-	v[7] = icon_d;
-	n[7] = icon ? ' ' : 'n';
-	v[8] = BoolGetDatum(now > deadline);
-	v[9] = CStringGetTextDatum(via);
+	v[3] = Int32GetDatum(level);
+	v[4] = color ? CStringGetTextDatum(color) : (Datum) 0;
+	n[4] = color ? ' ' : 'n';
+	v[5] = icon ? CStringGetTextDatum(icon) : (Datum) 0;
+	n[5] = icon ? ' ' : 'n';
+	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[7] = JsonbPGetDatum(answers);
+	v[8] = CStringGetTextDatum(via);
 	if (strcmp(via, "user") == 0)
-		v[10] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+		v[9] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
 	else
 	{
-		v[10] = (Datum) 0;
-		n[10] = 'n';
+		v[9] = (Datum) 0;
+		n[9] = 'n';
 	}
-	v[11] = TimestampTzGetDatum(now);
-	run(&plan_insert, v, n, 1);
+	tt = run(by_token ? &plan_store_by_token : &plan_store_by_site, v, n, -1);
+	if (SPI_processed == 0)
+		explain_lost_race(key, by_token, tenant_id, request_id);
+	report_id = DatumGetInt64(col(tt, 1, &isnull));
+	old_level = DatumGetInt32(col(tt, 2, &isnull));
 
+	/*
+	 * The request's counters: noted in memory, written at commit by the
+	 * report_counters trigger (counters.c); written at once when no trigger
+	 * event is waiting (the trigger IMMEDIATE or disabled).
+	 */
+	counters_add(tenant_id, request_id, isnull ? -1 : old_level, level);
 	return report_id;
 }
 
@@ -359,7 +378,7 @@ sc_submit_report(PG_FUNCTION_ARGS)
 	tt = run(&plan_find_by_token, v, NULL, -1);
 	if (SPI_processed == 0)
 		unknown_token(hash);
-	report_id = record_report(tt, answers, "link", h);
+	report_id = record_report(tt, answers, "link", PointerGetDatum(h), true);
 	SPI_finish();
 	PG_RETURN_INT64(report_id);
 }
@@ -388,7 +407,7 @@ sc_record_report(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("site " INT64_FORMAT " is not a target of request " INT64_FORMAT,
 						PG_GETARG_INT64(2), PG_GETARG_INT64(1))));
-	report_id = record_report(tt, answers, via, NULL);
+	report_id = record_report(tt, answers, via, v[2], false);
 	SPI_finish();
 	PG_RETURN_INT64(report_id);
 }
