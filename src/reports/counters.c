@@ -74,6 +74,31 @@ static SPIPlanPtr flush_plan2 = NULL;	/* two levels changed */
  */
 static int	queued_level = 0;
 
+/*
+ * Whether this transaction has stored a report yet, and whether the report
+ * being stored now counts itself in its own statement (see submit.c): the
+ * first report of a transaction does, the WHEN condition then queues no
+ * event.  Conservative across subtransactions: once set, later reports of
+ * the transaction take the deferred path, which is always right.
+ */
+static bool xact_has_report = false;
+static bool inline_now = false;
+
+/* Called before storing a report: true if it should count itself. */
+bool
+counters_inline_begin(void)
+{
+	inline_now = !xact_has_report;
+	xact_has_report = true;
+	return inline_now;
+}
+
+void
+counters_inline_end(void)
+{
+	inline_now = false;
+}
+
 int16
 counter_slot(void)
 {
@@ -312,7 +337,7 @@ PG_FUNCTION_INFO_V1(sc_counters_need_flush);
 Datum
 sc_counters_need_flush(PG_FUNCTION_ARGS)
 {
-	if (queued_level != 0)
+	if (inline_now || queued_level != 0)
 		PG_RETURN_BOOL(false);
 	queued_level = GetCurrentTransactionNestLevel();
 	PG_RETURN_BOOL(true);
@@ -338,6 +363,8 @@ counters_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			pending_clear();
 			queued_level = 0;
+			xact_has_report = false;
+			inline_now = false;
 			break;
 		default:
 			break;

@@ -128,9 +128,10 @@ COMMENT ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) IS
 
 CREATE VIEW status_checker.report_history WITH (security_invoker = true) AS
 SELECT p.report_id, p.tenant_id, p.request_id, p.site_id, s.code AS site_code, s.name AS site_name,
-       p.level, p.color, p.icon, p.answers, p.late, p.via, p.submitted_by, p.submitted_at,
+       p.level, p.previous_level, p.color, p.icon, p.answers, p.late, p.via, p.submitted_by, p.submitted_at,
        p.report_id = t.latest_report_id AS is_latest
 FROM status_checker.report p
 JOIN status_checker.site s ON s.tenant_id = p.tenant_id AND s.site_id = p.site_id
 JOIN status_checker.request_target t ON t.tenant_id = p.tenant_id AND t.request_id = p.request_id AND t.site_id = p.site_id;
-COMMENT ON VIEW status_checker.report_history IS 'Every report of every site, newest marked is_latest';
+COMMENT ON VIEW status_checker.report_history IS
+'Every report of every site: its level and the level it replaced (previous_level, NULL for a first report), newest marked is_latest';

@@ -87,8 +87,14 @@ static KeptPlan plan_revoked = {
  * report id is drawn here so that the report row can follow in the same
  * statement.
  *
+ * The first report of a transaction also moves the request's counters in
+ * this statement ($11, into this backend's slot $12); later reports of the
+ * same transaction leave that to counters.c (noted, written at commit), so
+ * that a transaction of many reports never updates one row many times.
+ *
  * $1 key (token hash or site id), $2 tenant, $3 request, $4 level,
- * $5 color, $6 icon, $7 now, $8 answers, $9 via, $10 submitted_by
+ * $5 color, $6 icon, $7 now, $8 answers, $9 via, $10 submitted_by,
+ * $11 count inline, $12 counter slot
  */
 #define STORE_SQL(WHERE) \
 	"WITH u AS (" \
@@ -100,23 +106,40 @@ static KeptPlan plan_revoked = {
 	"    FROM status_checker.request r" \
 	"   WHERE " WHERE " AND t.tenant_id = $2 AND t.request_id = $3" \
 	"     AND r.tenant_id = t.tenant_id AND r.request_id = t.request_id AND r.state = 'open'" \
-	"  RETURNING t.latest_report_id, t.site_id, t.prev_level, r.deadline)" \
-	" INSERT INTO status_checker.report" \
-	"   (report_id, tenant_id, request_id, site_id, answers, level, previous_level, color, icon," \
-	"    late, via, submitted_by, submitted_at)" \
-	" OVERRIDING SYSTEM VALUE" \
-	" SELECT u.latest_report_id, $2, $3, u.site_id, $8, $4, u.prev_level, $5, $6," \
-	"        $7 > u.deadline, $9, $10, $7 FROM u" \
-	" RETURNING report_id, previous_level"
+	"  RETURNING t.latest_report_id, t.site_id, t.prev_level, r.deadline)," \
+	" i AS (" \
+	"  INSERT INTO status_checker.report" \
+	"    (report_id, tenant_id, request_id, site_id, answers, level, previous_level, color, icon," \
+	"     late, via, submitted_by, submitted_at)" \
+	"  OVERRIDING SYSTEM VALUE" \
+	"  SELECT u.latest_report_id, $2, $3, u.site_id, $8, $4, u.prev_level, $5, $6," \
+	"         $7 > u.deadline, $9, $10, $7 FROM u" \
+	"  RETURNING report_id, previous_level)," \
+	/* the transaction's first report counts itself ($11): a first answer... */ \
+	" c1 AS (" \
+	"  UPDATE status_checker.request_counter c" \
+	"     SET responded = c.responded + 1, counts[$4 + 1] = c.counts[$4 + 1] + 1" \
+	"    FROM i WHERE $11 AND i.previous_level IS NULL" \
+	"     AND c.tenant_id = $2 AND c.request_id = $3 AND c.slot = $12)," \
+	/* ...or a change of level */ \
+	" c2 AS (" \
+	"  UPDATE status_checker.request_counter c" \
+	"     SET counts[$4 + 1] = c.counts[$4 + 1] + 1," \
+	"         counts[i.previous_level + 1] = c.counts[i.previous_level + 1] - 1" \
+	"    FROM i WHERE $11 AND i.previous_level <> $4" \
+	"     AND c.tenant_id = $2 AND c.request_id = $3 AND c.slot = $12)" \
+	" SELECT report_id, previous_level FROM i"
 
 static KeptPlan plan_store_by_token = {
-	NULL, STORE_SQL("t.token_hash = $1"), 10,
-	{BYTEAOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID}
+	NULL, STORE_SQL("t.token_hash = $1"), 12,
+	{BYTEAOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID,
+	BOOLOID, INT2OID}
 };
 
 static KeptPlan plan_store_by_site = {
-	NULL, STORE_SQL("t.site_id = $1"), 10,
-	{INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID}
+	NULL, STORE_SQL("t.site_id = $1"), 12,
+	{INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID,
+	BOOLOID, INT2OID}
 };
 
 static SPITupleTable *
@@ -300,9 +323,10 @@ explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
 static int64
 record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token)
 {
-	Datum		v[10];
-	char		n[10];
+	Datum		v[12];
+	char		n[12];
 	bool		isnull;
+	bool		inline_count;
 	int32		old_level;
 	Jsonb	   *def;
 	int			level;
@@ -340,18 +364,23 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 		v[9] = (Datum) 0;
 		n[9] = 'n';
 	}
+	inline_count = counters_inline_begin();
+	v[10] = BoolGetDatum(inline_count);
+	v[11] = Int16GetDatum(counter_slot());
 	tt = run(by_token ? &plan_store_by_token : &plan_store_by_site, v, n, -1);
+	counters_inline_end();
 	if (SPI_processed == 0)
 		explain_lost_race(key, by_token, tenant_id, request_id);
 	report_id = DatumGetInt64(col(tt, 1, &isnull));
 	old_level = DatumGetInt32(col(tt, 2, &isnull));
 
 	/*
-	 * The request's counters: noted in memory, written at commit by the
-	 * report_counters trigger (counters.c); written at once when no trigger
-	 * event is waiting (the trigger IMMEDIATE or disabled).
+	 * Unless the statement counted it, the request's counters: noted in
+	 * memory, written at commit by the report_counters trigger (counters.c),
+	 * or at once when no trigger event is waiting (IMMEDIATE or disabled).
 	 */
-	counters_add(tenant_id, request_id, isnull ? -1 : old_level, level);
+	if (!inline_count)
+		counters_add(tenant_id, request_id, isnull ? -1 : old_level, level);
 	return report_id;
 }
 
