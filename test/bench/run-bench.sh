@@ -4,20 +4,22 @@
 #   1. submit_report throughput (default form, 8 clients, one request of
 #      100,000 sites, first reports and updates) vs a plain single-row INSERT
 #      of the same payload into an unindexed table, measured in pairs in the
-#      same run (a CHECKPOINT before each measurement, enough WAL that no
-#      checkpoint falls inside one, the order alternating);
+#      same run (after VACUUM, a checkpoint and a warm-up of each; enough WAL
+#      that no checkpoint falls inside the series; the order alternating);
 #   2. create_request for 100,000 sites;
 #   3. request_summary latency for one request of 100,000 targets, 60 % reported.
 #
-# Each figure is the median of RUNS runs (default 5); the throughput ratio
-# is the median of the ratios of the pairs.  A benchmark, not a
+# Each figure is the median of RUNS runs (default 5); throughput is
+# measured in PAIRS (default 10) alternating pairs of DURATION-second runs
+# and the ratio is the median of the pairs' ratios.  A benchmark, not a
 # test: it asserts nothing and prints a Markdown report (also saved under
 # test/bench/results/).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 RUNS=${RUNS:-5}
-DURATION=${DURATION:-15}
+PAIRS=${PAIRS:-10}
+DURATION=${DURATION:-6}
 CLIENTS=${CLIENTS:-8}
 DIR=${BENCH_DIR:-/tmp/status_checker-bench}
 DB=sc_bench
@@ -92,7 +94,7 @@ summary_check=$(psqlb -At -c "SELECT format('%s targets, %s responded, %s', targ
                               FROM status_checker.request_summary WHERE request_id = 1")
 
 # ------------------------------------------------ 1. submit_report vs plain INSERT
-sc_log "submit_report vs plain INSERT: $CLIENTS clients, ${DURATION}s, $RUNS runs each"
+sc_log "submit_report vs plain INSERT: $CLIENTS clients, $PAIRS pairs of ${DURATION}s"
 psqlb >/dev/null <<'SQL'
 SELECT status_checker.create_request(1, 1, 'burst', now() + interval '1 day', '{"groups": [1]}') AS burst \gset
 INSERT INTO public.bench_token SELECT row_number() OVER (ORDER BY site_code), token
@@ -107,21 +109,35 @@ cat > "$DIR/insert.sql" <<SQL
 INSERT INTO public.bench_plain (payload) VALUES ('$answers');
 SQL
 chmod 644 "$DIR"/*.sql
-submit_tps=(); insert_tps=(); ratios=()
-measure() {  # measure SCRIPT → tps, after a checkpoint
-    sc_psql -q -d $DB -c "CHECKPOINT" >/dev/null
-    pgb -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$DIR/$1.sql" $DB | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+submit_tps=(); insert_tps=(); ratios=(); submit_cpu=(); insert_cpu=()
+busy() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat; }   # jiffies, steal excluded
+hz=$(getconf CLK_TCK)
+measure() {  # measure SCRIPT → "tps cpu_us_per_tx"
+    local b0 b1 out tps n
+    b0=$(busy)
+    out=$(pgb -n -c "$CLIENTS" -j 2 -T "$DURATION" -f "$DIR/$1.sql" $DB)
+    b1=$(busy)
+    tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*/\1/p')
+    n=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+    awk -v t="$tps" -v b=$((b1 - b0)) -v n="$n" -v hz="$hz" 'BEGIN {printf "%.0f %.0f", t, b * 1e6 / hz / n}'
 }
-for r in $(seq "$RUNS"); do
+# steady state: vacuum what issue_tokens left, one checkpoint, a warm-up of
+# each workload (not counted); max_wal_size keeps checkpoints out of the pairs
+psqlb -q -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+measure insert >/dev/null; measure submit >/dev/null
+for r in $(seq "$PAIRS"); do
     if [ $((r % 2)) = 1 ]; then i=$(measure insert); t=$(measure submit)
     else t=$(measure submit); i=$(measure insert); fi
-    insert_tps+=("$(printf '%.0f' "$i")"); submit_tps+=("$(printf '%.0f' "$t")")
-    ratios+=("$(awk -v a="$t" -v b="$i" 'BEGIN {printf "%.0f", 100 * a / b}')")
-    echo "   run $r: plain INSERT ${insert_tps[-1]} tps, submit_report ${submit_tps[-1]} tps (${ratios[-1]} %)"
+    insert_tps+=("${i% *}"); insert_cpu+=("${i#* }"); submit_tps+=("${t% *}"); submit_cpu+=("${t#* }")
+    ratios+=("$(awk -v a="${t% *}" -v b="${i% *}" 'BEGIN {printf "%.0f", 100 * a / b}')")
+    echo "   pair $r: plain INSERT ${i% *} tps (${i#* } µs CPU/tx), submit_report ${t% *} tps (${t#* } µs CPU/tx): ${ratios[-1]} %"
 done
 insert_med=$(printf '%s\n' "${insert_tps[@]}" | median)
 submit_med=$(printf '%s\n' "${submit_tps[@]}" | median)
 ratio=$(printf '%s\n' "${ratios[@]}" | median)
+insert_cpu_med=$(printf '%s\n' "${insert_cpu[@]}" | median)
+submit_cpu_med=$(printf '%s\n' "${submit_cpu[@]}" | median)
+cpu_ratio=$(awk -v a="$insert_cpu_med" -v b="$submit_cpu_med" 'BEGIN {printf "%.0f", 100 * a / b}')
 burst_check=$(psqlb -At -c "SELECT format('%s sites of %s answered, %s reports', responded, targets,
                                           (SELECT count(*) FROM status_checker.report WHERE request_id = s.request_id))
                             FROM status_checker.request_summary s ORDER BY request_id DESC LIMIT 1")
@@ -131,14 +147,17 @@ cpu=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 echo "## Foundation benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "Machine: $(nproc) cores ($cpu), $(free -g | awk '/Mem:/ {print $2}') GiB RAM; $(sc_as_pg "$PG_BINDIR/postgres" --version);"
-echo "server: fsync on, synchronous_commit on, shared_buffers 256MB, max_wal_size 16GB (CHECKPOINT before each measurement); pgbench on the same machine."
-echo "Command: \`make bench\` (RUNS=$RUNS DURATION=$DURATION CLIENTS=$CLIENTS). Medians of $RUNS runs."
+echo "server: fsync on, synchronous_commit on, shared_buffers 256MB, max_wal_size 16GB, checkpoint_timeout 1h (no checkpoint inside the series; VACUUM, CHECKPOINT and a warm-up of each workload first); pgbench on the same machine."
+echo "Command: \`make bench\` (RUNS=$RUNS PAIRS=$PAIRS DURATION=$DURATION CLIENTS=$CLIENTS). Medians of $RUNS runs; throughput: $PAIRS alternating pairs of ${DURATION}-second runs, the ratio is the median of the pairs' ratios."
 echo
 echo "| benchmark | runs | median | goal |"
 echo "|---|---|---|---|"
 echo "| submit_report, $CLIENTS clients, one request of $ntok sites | ${submit_tps[*]} tps | **$submit_med tps** | |"
 echo "| baseline: plain INSERT of the same payload, unindexed table, same run | ${insert_tps[*]} tps | **$insert_med tps** | |"
 echo "| submit_report / plain INSERT, per pair | ${ratios[*]} % | **$ratio %** | ≥ 50 % |"
+echo "| CPU per transaction (server and pgbench, steal excluded): submit_report | ${submit_cpu[*]} µs | **$submit_cpu_med µs** | |"
+echo "| CPU per transaction: plain INSERT | ${insert_cpu[*]} µs | **$insert_cpu_med µs** | |"
+echo "| CPU-bound ratio (INSERT CPU / submit_report CPU) | | **$cpu_ratio %** | |"
 echo "| request_summary, 100,000 targets, 60 % reported (1 client, per-call latency) | ${summary_ms[*]} ms | **$summary_med ms** | < 5 ms |"
 echo "| create_request for 100,000 sites | ${create_ms[*]} ms | **$create_med ms** | < 3,000 ms |"
 echo
