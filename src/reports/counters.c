@@ -136,6 +136,25 @@ pending_clear(void)
 	pending = NULL;
 }
 
+/* Add src's change into the entry of `key` in `table`, creating it. */
+static void
+delta_merge(HTAB *table, const PendingKey *key, const PendingDelta *src)
+{
+	PendingDelta *d;
+	bool		found;
+	int			i;
+
+	d = hash_search(table, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		d->responded = 0;
+		memset(d->counts, 0, sizeof(d->counts));
+	}
+	d->responded += src->responded;
+	for (i = 0; i < COUNTER_LEVELS; i++)
+		d->counts[i] += src->counts[i];
+}
+
 static void counters_flush(void);
 
 /*
@@ -221,20 +240,9 @@ counters_flush(void)
 	while ((d = hash_seq_search(&seq)) != NULL)
 	{
 		PendingKey	key = d->key;
-		PendingDelta *m;
-		bool		found;
-		int			i;
 
 		key.nest_level = 0;
-		m = hash_search(merged, &key, HASH_ENTER, &found);
-		if (!found)
-		{
-			m->responded = 0;
-			memset(m->counts, 0, sizeof(m->counts));
-		}
-		m->responded += d->responded;
-		for (i = 0; i < COUNTER_LEVELS; i++)
-			m->counts[i] += d->counts[i];
+		delta_merge(merged, &key, d);
 	}
 	pending_clear();
 
@@ -411,20 +419,9 @@ counters_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		if (event == SUBXACT_EVENT_COMMIT_SUB)
 		{
 			PendingKey	key = c->key;
-			PendingDelta *parent;
-			bool		found;
-			int			i;
 
 			key.nest_level = level - 1;
-			parent = hash_search(pending, &key, HASH_ENTER, &found);
-			if (!found)
-			{
-				parent->responded = 0;
-				memset(parent->counts, 0, sizeof(parent->counts));
-			}
-			parent->responded += c->responded;
-			for (i = 0; i < COUNTER_LEVELS; i++)
-				parent->counts[i] += c->counts[i];
+			delta_merge(pending, &key, c);
 		}
 	}
 }

@@ -5,9 +5,10 @@
 -- transaction commits.  Answers are checked against the request's form
 -- version in C (src/reports/answers.c).
 --
--- Per report: one token-hash index probe, one INSERT, one UPDATE of the
--- site's own target row, and one UPDATE of this backend's counter slot row
--- (src/reports/counter_slot.c): no row is shared by all reporters.
+-- Per report (src/reports/submit.c): one read by token hash, then one
+-- statement that updates the site's own target row, inserts the report and,
+-- for a transaction's first report, moves this backend's counter slot row
+-- (src/reports/counters.c): no row is shared by all reporters.
 
 CREATE TABLE status_checker.report (
     tenant_id     bigint NOT NULL,
