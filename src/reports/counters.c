@@ -105,27 +105,26 @@ counter_slot(void)
 	return (int16) ((MyBackendId > 0 ? MyBackendId : MyProcPid) % COUNTER_SLOTS);
 }
 
-PG_FUNCTION_INFO_V1(sc_counter_slot);
-Datum
-sc_counter_slot(PG_FUNCTION_ARGS)
+/* A table of counter changes keyed by (tenant, request, nesting level). */
+static HTAB *
+delta_table_create(const char *name, MemoryContext cxt)
 {
-	PG_RETURN_INT16(counter_slot());
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(PendingKey);
+	ctl.entrysize = sizeof(PendingDelta);
+	ctl.hcxt = cxt;
+	return hash_create(name, 16, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 static void
 pending_create(void)
 {
-	HASHCTL		ctl;
-
 	if (pending_cxt == NULL)
 		pending_cxt = AllocSetContextCreate(TopMemoryContext, "status_checker pending counters",
 											ALLOCSET_SMALL_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(PendingKey);
-	ctl.entrysize = sizeof(PendingDelta);
-	ctl.hcxt = pending_cxt;
-	pending = hash_create("status_checker pending counters", 16, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	pending = delta_table_create("status_checker pending counters", pending_cxt);
 }
 
 static void
@@ -224,18 +223,12 @@ counters_flush(void)
 	HASH_SEQ_STATUS seq;
 	PendingDelta *d;
 	HTAB	   *merged;
-	HASHCTL		ctl;
 
 	if (pending == NULL || hash_get_num_entries(pending) == 0)
 		return;
 
 	/* sum over nesting levels: everything left here is being committed */
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(PendingKey);
-	ctl.entrysize = sizeof(PendingDelta);
-	ctl.hcxt = CurrentMemoryContext;
-	merged = hash_create("status_checker counters to write", 16, &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	merged = delta_table_create("status_checker counters to write", CurrentMemoryContext);
 	hash_seq_init(&seq, pending);
 	while ((d = hash_seq_search(&seq)) != NULL)
 	{

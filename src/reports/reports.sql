@@ -42,12 +42,6 @@ CREATE FUNCTION status_checker._check_answers(definition jsonb, answers jsonb)
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_check_answers';
 
--- STABLE: constant for the life of a backend (so it can be an index key);
--- PARALLEL RESTRICTED: a parallel worker has another backend number.
-CREATE FUNCTION status_checker._counter_slot() RETURNS smallint
-    LANGUAGE c STABLE STRICT PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_counter_slot';
-
 CREATE FUNCTION status_checker.check_answers(form_id bigint, answers jsonb)
     RETURNS TABLE (level integer, color text, icon text)
     LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
