@@ -23,3 +23,17 @@ CREATE FUNCTION status_checker._csv_records(data bytea,
     RETURNS SETOF record
     LANGUAGE c STRICT VOLATILE SECURITY INVOKER PARALLEL SAFE
     AS 'MODULE_PATHNAME', 'sc_csv_records';
+
+-- Raise 22004 naming the first NULL argument.  Functions that change data
+-- call it instead of being STRICT, which would silently do nothing.
+CREATE FUNCTION status_checker._no_nulls(fn text, names text[], vals text[]) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    FOR i IN 1 .. cardinality(names) LOOP
+        IF vals[i] IS NULL THEN
+            RAISE EXCEPTION '%: % must not be NULL', fn, names[i]
+                USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+    END LOOP;
+END
+$$;

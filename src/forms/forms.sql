@@ -36,12 +36,13 @@ COMMENT ON FUNCTION status_checker.validate_form_definition(jsonb) IS
 
 CREATE FUNCTION status_checker.create_form(tenant_id bigint, name text, definition jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_latest status_checker.form;
     v_id bigint;
 BEGIN
+    PERFORM status_checker._no_nulls('create_form', ARRAY['tenant_id', 'name', 'definition'], ARRAY[create_form.tenant_id::text, create_form.name::text, nullif((create_form.definition IS NOT NULL)::text, 'false')]);
     PERFORM status_checker._require_tenant(create_form.tenant_id);
     IF btrim(create_form.name) = '' OR length(create_form.name) > 200 THEN
         RAISE EXCEPTION 'invalid form name %', quote_literal(create_form.name)

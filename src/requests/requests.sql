@@ -261,7 +261,7 @@ COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestam
 
 CREATE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -269,6 +269,7 @@ DECLARE
     v_old bytea;
     v_token text;
 BEGIN
+    PERFORM status_checker._no_nulls('issue_token', ARRAY['request_id', 'site_code'], ARRAY[issue_token.request_id::text, issue_token.site_code::text]);
     r := status_checker._require_request(issue_token.request_id);
     v_site := status_checker._require_site(r.tenant_id, issue_token.site_code);
     IF r.state <> 'open' THEN
@@ -299,11 +300,12 @@ COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
 
 CREATE FUNCTION status_checker.issue_tokens(request_id bigint)
     RETURNS TABLE (site_code text, token text)
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
 BEGIN
+    PERFORM status_checker._no_nulls('issue_tokens', ARRAY['request_id'], ARRAY[issue_tokens.request_id::text]);
     r := status_checker._require_request(issue_tokens.request_id, true);
     IF r.state <> 'open' THEN
         RAISE EXCEPTION 'request % is %', r.request_id, r.state
@@ -335,11 +337,12 @@ COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
 
 CREATE FUNCTION status_checker.close_request(request_id bigint)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
 BEGIN
+    PERFORM status_checker._no_nulls('close_request', ARRAY['request_id'], ARRAY[close_request.request_id::text]);
     r := status_checker._require_request(close_request.request_id, true);
     IF r.state = 'cancelled' THEN
         RAISE EXCEPTION 'request % was cancelled and cannot be closed', r.request_id

@@ -185,11 +185,12 @@ $$;
 
 CREATE FUNCTION status_checker.add_user(tenant_id bigint, login text, email text, role text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
 BEGIN
+    PERFORM status_checker._no_nulls('add_user', ARRAY['tenant_id', 'login', 'email', 'role'], ARRAY[add_user.tenant_id::text, add_user.login::text, add_user.email::text, add_user.role::text]);
     PERFORM status_checker._require_tenant(add_user.tenant_id);
     IF add_user.role NOT IN ('admin', 'manager', 'reporter', 'viewer') THEN
         RAISE EXCEPTION 'unknown role %', quote_literal(add_user.role)
@@ -221,11 +222,12 @@ COMMENT ON FUNCTION status_checker.add_user(bigint, text, text, text) IS
 
 CREATE FUNCTION status_checker.create_tenant(name text, admin_login text, admin_email text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_tenant bigint;
 BEGIN
+    PERFORM status_checker._no_nulls('create_tenant', ARRAY['name', 'admin_login', 'admin_email'], ARRAY[create_tenant.name::text, create_tenant.admin_login::text, create_tenant.admin_email::text]);
     IF btrim(create_tenant.name) = '' OR length(create_tenant.name) > 200 THEN
         RAISE EXCEPTION 'invalid tenant name %', quote_literal(create_tenant.name)
             USING ERRCODE = 'invalid_parameter_value',
@@ -411,7 +413,7 @@ COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, te
 -- import_sites: all or nothing; every bad line is listed in one error.
 CREATE FUNCTION status_checker.import_sites(tenant_id bigint, csv bytea)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     required_cols constant text[] := ARRAY['code', 'name', 'municipality_code', 'lat', 'lon'];
@@ -423,6 +425,7 @@ DECLARE
     n integer;
     gp text;
 BEGIN
+    PERFORM status_checker._no_nulls('import_sites', ARRAY['tenant_id', 'csv'], ARRAY[import_sites.tenant_id::text, nullif((import_sites.csv IS NOT NULL)::text, 'false')]);
     PERFORM status_checker._require_tenant(import_sites.tenant_id);
 
     IF to_regclass('pg_temp._sc_import_raw') IS NOT NULL THEN DROP TABLE pg_temp._sc_import_raw; END IF;
@@ -552,7 +555,7 @@ COMMENT ON FUNCTION status_checker.import_sites(bigint, bytea) IS
 
 CREATE FUNCTION status_checker.import_sites(tenant_id bigint, csv text)
     RETURNS integer
-    LANGUAGE sql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
     RETURN status_checker.import_sites(tenant_id, convert_to(csv, 'UTF8'));
 COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
 'Import sites from CSV with header code,name,group_path,municipality_code,lat,lon,address,contact_email '
@@ -563,12 +566,13 @@ COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
 
 CREATE FUNCTION status_checker.load_jma_area_codes(csv text)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     problems text[];
     n integer;
 BEGIN
+    PERFORM status_checker._no_nulls('load_jma_area_codes', ARRAY['csv'], ARRAY[load_jma_area_codes.csv::text]);
     IF to_regclass('pg_temp._sc_jma') IS NOT NULL THEN DROP TABLE pg_temp._sc_jma; END IF;
     CREATE TEMP TABLE _sc_jma ON COMMIT DROP AS
     SELECT r.line, r.error, r.fields,

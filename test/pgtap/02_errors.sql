@@ -2,7 +2,7 @@
 -- no row behind.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(74);
+SELECT plan(83);
 
 -- row counts of every table of the extension, to compare before and after
 CREATE FUNCTION pg_temp.row_counts() RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -98,6 +98,16 @@ SELECT throws_ok($$SELECT status_checker.cancel_request(-1, 'x')$$, '23503', 're
 SELECT throws_ok(format($$SELECT status_checker.cancel_request(%s, '')$$, :ra), '22023', NULL, 'cancel without a reason');
 SELECT throws_ok($$SELECT status_checker.request_geojson(-1)$$, '23503', 'request -1 does not exist', 'GeoJSON of unknown request');
 
+-- a NULL argument is an error naming it, never a silent NULL result
+SELECT throws_ok($$SELECT status_checker.create_tenant(NULL, 'a', 'a@example.com')$$, '22004', 'create_tenant: name must not be NULL', 'create_tenant with a NULL name');
+SELECT throws_ok(format($$SELECT status_checker.add_user(%s, NULL, 'x@a.example', 'viewer')$$, :ta), '22004', 'add_user: login must not be NULL', 'add_user with a NULL login');
+SELECT throws_ok(format($$SELECT status_checker.create_form(%s, 'x', NULL)$$, :ta), '22004', 'create_form: definition must not be NULL', 'create_form with a NULL definition');
+SELECT throws_ok(format($$SELECT status_checker.import_sites(%s, NULL::text)$$, :ta), '22004', 'import_sites: csv must not be NULL', 'import_sites with NULL CSV');
+SELECT throws_ok($$SELECT status_checker.load_jma_area_codes(NULL)$$, '22004', 'load_jma_area_codes: csv must not be NULL', 'load_jma_area_codes with NULL');
+SELECT throws_ok(format($$SELECT status_checker.issue_token(%s, NULL)$$, :ra), '22004', 'issue_token: site_code must not be NULL', 'issue_token with a NULL site code');
+SELECT throws_ok($$SELECT * FROM status_checker.issue_tokens(NULL)$$, '22004', 'issue_tokens: request_id must not be NULL', 'issue_tokens with a NULL request');
+SELECT throws_ok($$SELECT status_checker.close_request(NULL)$$, '22004', 'close_request: request_id must not be NULL', 'close_request with a NULL request');
+
 SELECT is((SELECT counts FROM before_reports), pg_temp.row_counts(), 'the failed calls above left no row behind');
 
 -- reports
@@ -131,6 +141,7 @@ SELECT lives_ok(format($$SELECT status_checker.submit_report(%L, %L)$$, :'tok_a0
 SELECT lives_ok(format($$SELECT status_checker.close_request(%s)$$, :ra), 'close the request');
 SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, %L)$$, :'tok_a01', :'ok_answers'), '55000', format('request %s is closed', :ra), 'closed request refuses reports');
 SELECT throws_ok(format($$SELECT status_checker.issue_token(%s, 'A01')$$, :ra), '55000', format('request %s is closed', :ra), 'closed request issues no tokens');
+SELECT throws_ok(format($$SELECT * FROM status_checker.issue_tokens(%s)$$, :ra), '55000', format('request %s is closed', :ra), 'closed request issues no tokens in bulk either');
 SELECT lives_ok(format($$SELECT status_checker.cancel_request(%s, 'test')$$, :ra), 'cancel the closed request');
 SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, %L)$$, :'tok_a01', :'ok_answers'), '55000', format('request %s was cancelled', :ra), 'cancelled request refuses reports');
 SELECT throws_ok(format($$SELECT status_checker.close_request(%s)$$, :ra), '55000', NULL, 'a cancelled request cannot be closed');
