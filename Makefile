@@ -15,6 +15,13 @@ SQL_PARTS = \
 	src/requests/requests.sql \
 	src/reports/reports.sql \
 	src/aggregate/aggregate.sql \
+	$(UPGRADE_0_2_0_PARTS)
+
+# what 0.2.0 adds to 0.1.0: assembled into the upgrade script as well
+UPGRADE_0_2_0_PARTS = \
+	src/feeds/feeds.sql \
+	src/feeds/watcher.sql \
+	src/triggers/triggers.sql \
 	src/common/finish.sql
 
 MODULE_big  = $(EXTENSION)
@@ -22,6 +29,9 @@ OBJS = \
 	src/common/module.o \
 	src/common/csv.o \
 	src/shindo/shindo.o \
+	src/shindo/shindo_core.o \
+	src/feeds/feeds.o \
+	src/feeds/watcher.o \
 	src/sites/municipality.o \
 	src/forms/form_validate.o \
 	src/forms/jsonb_util.o \
@@ -30,17 +40,27 @@ OBJS = \
 	src/reports/counters.o \
 	src/reports/submit.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql results regression.diffs regression.out tmp_check
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+# the install scripts of released versions, frozen (upgrade tests start there)
+DATA        = versions/$(EXTENSION)--0.1.0.sql
+EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql results regression.diffs regression.out tmp_check
 
-PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\"
+PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
+SHLIB_LINK  = -lcurl
+
+# The feed parsers are a library of their own, loaded by src/feeds/feeds.c
+# with RTLD_DEEPBIND: the postgres binary exports a json_object() of its own
+# that would otherwise take the place of jansson's (dynamic symbol
+# interposition).  The same sources build the fuzz harness (test/fuzz/).
+PARSERS      = $(EXTENSION)_parsers
+PARSER_OBJS  = src/feeds/feed_common.o src/feeds/feed_jma.o src/feeds/feed_json.o src/shindo/shindo_core.o
 PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 
 # pg_regress: `make installcheck` starts its own temporary server (no running
 # server needed).  REGRESS_OUT lets a runner put results and the temporary
 # instance somewhere writable by the user that runs the server.
 REGRESS_OUT ?= .
-REGRESS      = shindo sites forms requests reports aggregate
+REGRESS      = shindo sites forms requests reports aggregate feeds triggers
 REGRESS_OPTS = --load-extension=$(EXTENSION) --outputdir=$(REGRESS_OUT) \
                --temp-instance=$(REGRESS_OUT)/tmp_check \
                --temp-config=$(srcdir)/test/regress.conf
@@ -49,10 +69,23 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+all: $(PARSERS)$(DLSUFFIX)
+$(PARSERS)$(DLSUFFIX): $(PARSER_OBJS)
+	$(CC) $(CFLAGS) $(CFLAGS_SL) -shared -o $@ $(PARSER_OBJS) $(LDFLAGS) $(shell xml2-config --libs) -ljansson
+install: install-parsers
+.PHONY: install-parsers
+install-parsers: $(PARSERS)$(DLSUFFIX)
+	$(INSTALL_SHLIB) $< '$(DESTDIR)$(pkglibdir)/$(PARSERS)$(DLSUFFIX)'
+
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	( printf '%s\n' "-- status_checker $(EXTVERSION) — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+
+$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.1.0 → 0.2.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
+	  for f in $(UPGRADE_0_2_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 .PHONY: demo test bench
 demo:

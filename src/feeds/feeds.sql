@@ -1,0 +1,335 @@
+-- src/feeds/feeds.sql — disaster events from JMA, P2PQuake and USGS feeds.
+--
+-- Global data (no tenant): an event, the latest document of each of its
+-- products (VXSE51, VXSE52, VXSE53, VTSE41 … for JMA; ScalePrompt,
+-- DetailScale … for P2PQuake; summary/detail for USGS), and the
+-- intensities and tsunami warnings each product reported.  One quake's
+-- telegrams share an event through (source, kind, source_event_id); a
+-- product's newer revision replaces its older one; the event's own fields
+-- are recomputed from its products after every change.  The parsers are C
+-- (src/feeds/feed_*.c); _parse_feed_document returns their event model as
+-- jsonb and ingest_feed_document stores it.
+
+CREATE TABLE status_checker.event (
+    event_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source           text NOT NULL CHECK (source IN ('jma', 'p2pquake', 'usgs')),
+    kind             text NOT NULL,
+    source_event_id  text NOT NULL,
+    aliases          text[] NOT NULL DEFAULT '{}',
+    status           text NOT NULL CHECK (status IN ('actual', 'training', 'test', 'cancelled')),
+    origin_time      timestamptz,
+    epicenter_name   text,
+    epicenter_code   text,
+    lat              double precision,
+    lon              double precision,
+    depth_km         double precision,
+    magnitude        numeric(3,1),
+    max_shindo       status_checker.shindo,
+    headline         text,
+    foreign_quake    boolean NOT NULL DEFAULT false,
+    best_product     text,                 -- the product whose intensities count
+    detail_level     integer NOT NULL DEFAULT 0,   -- 0 none, 1 areas, 2 municipalities
+    extra            jsonb NOT NULL DEFAULT '{}',
+    revision         integer NOT NULL DEFAULT 0,   -- 1 after the first document
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    UNIQUE (source, kind, source_event_id)
+);
+CREATE INDEX ON status_checker.event USING gin (aliases) WHERE source = 'usgs';
+CREATE INDEX ON status_checker.event (origin_time);
+COMMENT ON TABLE status_checker.event IS
+'A disaster event (earthquake, tsunami, EEW) as its feed reported it; one row per (source, kind, source event id)';
+
+CREATE TABLE status_checker.event_product (
+    event_id      bigint NOT NULL REFERENCES status_checker.event ON DELETE CASCADE,
+    product       text NOT NULL,
+    serial        integer,
+    issued_at     timestamptz NOT NULL,
+    info_type     text NOT NULL CHECK (info_type IN ('issued', 'corrected', 'cancelled')),
+    status        text NOT NULL CHECK (status IN ('actual', 'training', 'test')),
+    detail_level  integer NOT NULL DEFAULT 0,
+    message_id    text,
+    document      jsonb NOT NULL,          -- the parsed model, without intensities
+    received_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (event_id, product)
+);
+COMMENT ON TABLE status_checker.event_product IS
+'The latest document of each product of an event (highest serial, then latest issue time); older revisions are replaced';
+
+CREATE TABLE status_checker.event_product_intensity (
+    event_id    bigint NOT NULL,
+    product     text NOT NULL,
+    ord         integer NOT NULL,
+    scope       text NOT NULL CHECK (scope IN ('pref', 'area', 'city', 'station')),
+    code        text,
+    name        text,
+    shindo      status_checker.shindo,
+    incomplete  boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (event_id, product, ord),
+    FOREIGN KEY (event_id, product) REFERENCES status_checker.event_product ON DELETE CASCADE
+);
+CREATE INDEX ON status_checker.event_product_intensity (event_id, product, scope, code);
+COMMENT ON TABLE status_checker.event_product_intensity IS
+'Intensities per prefecture, area, municipality and station as one product of an event reported them';
+
+CREATE TABLE status_checker.event_product_tsunami (
+    event_id        bigint NOT NULL,
+    product         text NOT NULL,
+    ord             integer NOT NULL,
+    code            text,
+    name            text,
+    kind_code       text,
+    kind_name       text,
+    last_kind_code  text,
+    max_height_m    numeric,
+    max_height_text text,
+    first_arrival   timestamptz,
+    condition       text,
+    PRIMARY KEY (event_id, product, ord),
+    FOREIGN KEY (event_id, product) REFERENCES status_checker.event_product ON DELETE CASCADE
+);
+COMMENT ON TABLE status_checker.event_product_tsunami IS
+'Tsunami warnings, advisories and forecasts per 津波予報区 as one product reported them';
+
+CREATE VIEW status_checker.disaster_event WITH (security_invoker = true) AS
+SELECT e.event_id, e.source, e.source_event_id, e.kind, e.status, e.origin_time,
+       e.epicenter_name, e.lat, e.lon, e.depth_km, e.magnitude, e.max_shindo, e.headline,
+       e.revision, e.updated_at,
+       e.best_product, e.detail_level, e.foreign_quake, e.aliases, e.extra
+FROM status_checker.event e;
+COMMENT ON VIEW status_checker.disaster_event IS
+'Disaster events from the feeds: source and its event id, kind, status (actual, training, test, cancelled), '
+'origin time, epicentre, depth, magnitude (NULL when unknown), maximum shindo, headline, revision';
+
+CREATE VIEW status_checker.event_intensity WITH (security_invoker = true) AS
+SELECT i.event_id, i.scope, i.code, i.name, i.shindo, i.incomplete, i.product
+FROM status_checker.event e
+JOIN status_checker.event_product_intensity i ON i.event_id = e.event_id AND i.product = e.best_product;
+COMMENT ON VIEW status_checker.event_intensity IS
+'Observed intensities of each event per prefecture, area, municipality (city) and station, from its most detailed '
+'current product; incomplete = JMA says 震度5弱 or more may have been observed but not received';
+
+CREATE VIEW status_checker.event_tsunami WITH (security_invoker = true) AS
+SELECT t.event_id, t.code, t.name, t.kind_code, t.kind_name, t.last_kind_code,
+       t.max_height_m, t.max_height_text, t.first_arrival, t.condition, t.product
+FROM status_checker.event e
+JOIN status_checker.event_product p ON p.event_id = e.event_id AND p.info_type <> 'cancelled'
+JOIN status_checker.event_product_tsunami t ON t.event_id = p.event_id AND t.product = p.product
+WHERE e.kind = 'tsunami';
+COMMENT ON VIEW status_checker.event_tsunami IS
+'Tsunami warning kinds per 津波予報区 (52/53 大津波警報, 51 津波警報, 62 津波注意報, 7x 津波予報, 50/60 解除)';
+
+-- --------------------------------------------------------------- parsing
+
+CREATE FUNCTION status_checker._parse_feed_document(source text, body bytea) RETURNS jsonb
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_parse_feed_document';
+COMMENT ON FUNCTION status_checker._parse_feed_document(text, bytea) IS
+'Internal: parse one feed document into the event model (jsonb) without storing anything';
+
+CREATE FUNCTION status_checker.parse_feed_document(source text, body text) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    RETURN status_checker._parse_feed_document(source, convert_to(body, 'UTF8'));
+COMMENT ON FUNCTION status_checker.parse_feed_document(text, text) IS
+'Parse one feed document (source jma, jma_atom, p2pquake or usgs) and return its event model as jsonb; stores nothing';
+
+-- ---------------------------------------------------------------- storing
+
+-- Store one event of the model.  Returns 1 if anything changed, else 0.
+CREATE FUNCTION status_checker._ingest_event(ev jsonb) RETURNS integer
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+DECLARE
+    v_source text := ev ->> 'source';
+    v_kind text := ev ->> 'kind';
+    v_id text := ev ->> 'source_event_id';
+    v_product text := ev ->> 'product';
+    v_serial integer := (ev ->> 'serial')::integer;
+    v_issued timestamptz := (ev ->> 'issued_at')::timestamptz;
+    v_info text := ev ->> 'info_type';
+    v_aliases text[] := ARRAY(SELECT jsonb_array_elements_text(coalesce(ev -> 'aliases', '[]')));
+    v_event bigint;
+    old status_checker.event_product;
+BEGIN
+    IF v_source IS NULL OR v_kind IS NULL OR v_id IS NULL OR v_product IS NULL OR v_issued IS NULL THEN
+        RAISE EXCEPTION 'incomplete event model: %', left(ev::text, 200) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- USGS: an event may come back under another preferred id; match any alias
+    IF v_source = 'usgs' THEN
+        SELECT e.event_id INTO v_event FROM status_checker.event e
+        WHERE e.source = 'usgs' AND e.kind = v_kind
+          AND (e.source_event_id = v_id OR e.aliases && v_aliases)
+        ORDER BY e.event_id LIMIT 1 FOR UPDATE;
+    ELSE
+        SELECT e.event_id INTO v_event FROM status_checker.event e
+        WHERE e.source = v_source AND e.kind = v_kind AND e.source_event_id = v_id FOR UPDATE;
+    END IF;
+    IF v_event IS NULL THEN
+        INSERT INTO status_checker.event (source, kind, source_event_id, aliases, status)
+        VALUES (v_source, v_kind, v_id, v_aliases, 'actual')
+        ON CONFLICT (source, kind, source_event_id) DO NOTHING
+        RETURNING event_id INTO v_event;
+        IF v_event IS NULL THEN   -- a concurrent ingest created it
+            SELECT e.event_id INTO v_event FROM status_checker.event e
+            WHERE e.source = v_source AND e.kind = v_kind AND e.source_event_id = v_id FOR UPDATE;
+        END IF;
+    END IF;
+
+    SELECT * INTO old FROM status_checker.event_product p
+    WHERE p.event_id = v_event AND p.product = v_product FOR UPDATE;
+    IF FOUND THEN
+        -- same or older revision of this product: nothing to do.  A 取消
+        -- repeats the serial it withdraws, so it wins a tie.
+        IF (coalesce(v_serial, 0), v_issued, v_info = 'cancelled')
+           <= (coalesce(old.serial, 0), old.issued_at, old.info_type = 'cancelled') THEN
+            RETURN 0;
+        END IF;
+        DELETE FROM status_checker.event_product p WHERE p.event_id = v_event AND p.product = v_product;
+    END IF;
+
+    INSERT INTO status_checker.event_product
+        (event_id, product, serial, issued_at, info_type, status, detail_level, message_id, document)
+    VALUES (v_event, v_product, v_serial, v_issued, v_info, ev ->> 'status',
+            coalesce((ev ->> 'detail_level')::integer, 0), ev ->> 'message_id',
+            ev - 'intensities' - 'tsunami');
+
+    IF v_info <> 'cancelled' THEN
+        INSERT INTO status_checker.event_product_intensity
+            (event_id, product, ord, scope, code, name, shindo, incomplete)
+        SELECT v_event, v_product, i.ord, i.x ->> 'scope',
+               coalesce(i.x ->> 'code', CASE i.x ->> 'scope'
+                   -- P2PQuake gives names: map them through JMA's tables
+                   WHEN 'area' THEN (SELECT a.code FROM status_checker.jma_area a WHERE a.name = i.x ->> 'name' LIMIT 1)
+                   WHEN 'station' THEN (SELECT s.code FROM status_checker.jma_station s WHERE s.name = i.x ->> 'name' LIMIT 1)
+               END),
+               i.x ->> 'name', (i.x ->> 'shindo')::status_checker.shindo, coalesce((i.x ->> 'incomplete')::boolean, false)
+        FROM jsonb_array_elements(coalesce(ev -> 'intensities', '[]')) WITH ORDINALITY AS i(x, ord);
+        -- P2PQuake DetailScale lists stations only: derive their municipalities
+        IF v_source = 'p2pquake' AND NOT EXISTS (
+            SELECT 1 FROM status_checker.event_product_intensity i
+            WHERE i.event_id = v_event AND i.product = v_product AND i.scope IN ('city', 'area')) THEN
+            INSERT INTO status_checker.event_product_intensity
+                (event_id, product, ord, scope, code, name, shindo, incomplete)
+            SELECT v_event, v_product, 100000 + row_number() OVER (ORDER BY m.code), 'city', m.code, min(m.name),
+                   status_checker.max(i.shindo), bool_or(i.incomplete)
+            FROM status_checker.event_product_intensity i
+            JOIN status_checker.jma_station s ON s.code = i.code
+            JOIN status_checker.jma_municipality m ON m.code = s.municipality_code
+            WHERE i.event_id = v_event AND i.product = v_product AND i.scope = 'station'
+            GROUP BY m.code;
+        END IF;
+        INSERT INTO status_checker.event_product_tsunami
+            (event_id, product, ord, code, name, kind_code, kind_name, last_kind_code,
+             max_height_m, max_height_text, first_arrival, condition)
+        SELECT v_event, v_product, t.ord, t.x ->> 'code', t.x ->> 'name', t.x ->> 'kind_code', t.x ->> 'kind_name',
+               t.x ->> 'last_kind_code', (t.x ->> 'max_height_m')::numeric, t.x ->> 'max_height_text',
+               (t.x ->> 'first_arrival')::timestamptz, coalesce(t.x ->> 'first_condition', t.x ->> 'max_condition')
+        FROM jsonb_array_elements(coalesce(ev -> 'tsunami', '[]')) WITH ORDINALITY AS t(x, ord);
+    END IF;
+
+    PERFORM status_checker._recompute_event(v_event, v_aliases);
+    RETURN 1;
+END
+$$;
+COMMENT ON FUNCTION status_checker._ingest_event(jsonb) IS
+'Internal: store one event of the parsed model (idempotent per product revision); returns 1 if anything changed';
+
+-- Recompute an event's fields from its current products.
+CREATE FUNCTION status_checker._recompute_event(p_event bigint, p_aliases text[]) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+DECLARE
+    live integer;
+    base text;
+    hypo jsonb;
+    best status_checker.event_product;
+    latest jsonb;
+BEGIN
+    SELECT count(*) FILTER (WHERE p.info_type <> 'cancelled'),
+           (array_agg(p.status ORDER BY p.issued_at DESC))[1]
+    INTO live, base
+    FROM status_checker.event_product p WHERE p.event_id = p_event;
+    -- the hypocentre from the latest live product that has one
+    SELECT p.document INTO hypo FROM status_checker.event_product p
+    WHERE p.event_id = p_event AND p.info_type <> 'cancelled'
+      AND (p.document ? 'lat' OR p.document ? 'epicenter_name' OR p.document ? 'origin_time')
+    ORDER BY (p.document -> 'lat') IS NOT NULL AND p.document -> 'lat' <> 'null' DESC, p.issued_at DESC LIMIT 1;
+    -- the intensities from the most detailed live product, then the latest
+    SELECT * INTO best FROM status_checker.event_product p
+    WHERE p.event_id = p_event AND p.info_type <> 'cancelled' AND p.detail_level > 0
+    ORDER BY p.detail_level DESC, coalesce(p.serial, 0) DESC, p.issued_at DESC LIMIT 1;
+    SELECT p.document INTO latest FROM status_checker.event_product p
+    WHERE p.event_id = p_event AND p.info_type <> 'cancelled' ORDER BY p.issued_at DESC LIMIT 1;
+
+    UPDATE status_checker.event e SET
+        status = CASE WHEN live = 0 THEN 'cancelled' ELSE base END,
+        origin_time = coalesce((hypo ->> 'origin_time')::timestamptz, e.origin_time),
+        epicenter_name = coalesce(hypo ->> 'epicenter_name', e.epicenter_name),
+        epicenter_code = coalesce(hypo ->> 'epicenter_code', e.epicenter_code),
+        lat = coalesce((hypo ->> 'lat')::double precision, e.lat),
+        lon = coalesce((hypo ->> 'lon')::double precision, e.lon),
+        depth_km = coalesce((hypo ->> 'depth_km')::double precision, e.depth_km),
+        magnitude = CASE WHEN hypo IS NULL THEN e.magnitude
+                         ELSE round((hypo ->> 'magnitude')::numeric, 1) END,
+        max_shindo = coalesce((best.document ->> 'max_shindo')::status_checker.shindo,
+                              (latest ->> 'max_shindo')::status_checker.shindo, e.max_shindo),
+        headline = coalesce(latest ->> 'headline', e.headline),
+        foreign_quake = coalesce((latest ->> 'foreign')::boolean, e.foreign_quake),
+        best_product = best.product,
+        detail_level = coalesce(best.detail_level, 0),
+        aliases = ARRAY(SELECT DISTINCT a FROM unnest(e.aliases || p_aliases) a ORDER BY a),
+        extra = e.extra || jsonb_strip_nulls(jsonb_build_object(
+                    'magnitude_text', hypo ->> 'magnitude_text', 'depth_text', hypo ->> 'depth_text',
+                    'mmi', latest -> 'mmi', 'alert', latest -> 'alert', 'url', latest -> 'url',
+                    'shakemap_max_mmi', latest -> 'shakemap_max_mmi', 'lifted', latest -> 'lifted',
+                    'related_event_ids', latest -> 'related_event_ids', 'office', latest -> 'office',
+                    'target_time', latest -> 'target_time')),
+        revision = e.revision + 1,
+        updated_at = pg_catalog.now()
+    WHERE e.event_id = p_event;
+END
+$$;
+COMMENT ON FUNCTION status_checker._recompute_event(bigint, text[]) IS
+'Internal: recompute an event''s status, hypocentre, maximum intensity and best product from its products';
+
+CREATE FUNCTION status_checker.ingest_feed_document(source text, body bytea) RETURNS integer
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    model jsonb;
+    ev jsonb;
+    changed integer := 0;
+    n integer;
+    touched bigint[] := '{}';
+BEGIN
+    PERFORM status_checker._no_nulls('ingest_feed_document', ARRAY['source', 'body'],
+                                     ARRAY[ingest_feed_document.source, ingest_feed_document.body::text]);
+    IF ingest_feed_document.source = 'jma_atom' THEN
+        RAISE EXCEPTION 'an Atom feed lists telegrams but holds no event'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Ingest each telegram with source jma, or let the feed watcher follow the feed (add_feed).';
+    END IF;
+    model := status_checker._parse_feed_document(ingest_feed_document.source, ingest_feed_document.body);
+    FOR ev IN SELECT x FROM jsonb_array_elements(model -> 'events') x LOOP
+        n := status_checker._ingest_event(ev);
+        IF n > 0 THEN
+            changed := changed + n;
+            touched := touched || (SELECT e.event_id FROM status_checker.event e
+                                   WHERE e.source = ev ->> 'source' AND e.kind = ev ->> 'kind'
+                                     AND (e.source_event_id = ev ->> 'source_event_id'
+                                          OR (e.source = 'usgs' AND e.aliases @> ARRAY[ev ->> 'source_event_id'])));
+        END IF;
+    END LOOP;
+    -- rules see each changed event once, after all of the document is stored
+    PERFORM status_checker._fire_rules(t) FROM (SELECT DISTINCT unnest(touched) t ORDER BY 1) s;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION status_checker.ingest_feed_document(text, bytea) IS
+'Parse one feed document (jma: a JMA XML telegram; p2pquake: a /v2/history array or one object; usgs: a GeoJSON '
+'FeatureCollection or Feature), store its events idempotently and run the trigger rules; returns events created or changed';
+
+CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETURNS integer
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    RETURN status_checker.ingest_feed_document(source, convert_to(body, 'UTF8'));
+COMMENT ON FUNCTION status_checker.ingest_feed_document(text, text) IS
+'Parse one feed document given as text (jma, p2pquake or usgs), store its events idempotently and run the trigger '
+'rules; returns events created or changed';

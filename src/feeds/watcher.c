@@ -1,0 +1,421 @@
+/*-------------------------------------------------------------------------
+ *
+ * watcher.c
+ *	  The feed watcher background worker.
+ *
+ * Loop: wait on the latch until the next feed is due; for each due feed,
+ * do a conditional GET (ETag / If-Modified-Since) with libcurl, then hand
+ * the outcome to SQL in a short transaction (_feed_polled); fetch each
+ * telegram the SQL side lists, and hand each to SQL (_feed_document_fetched)
+ * in its own transaction.  No transaction is open during network I/O.  All
+ * decisions (what is due, what is new, backoff) are in
+ * src/feeds/watcher.sql, so the worker holds no state of its own and
+ * resumes from the tables after a crash, a restart or a failover.
+ *
+ * Runs only on a primary: during recovery it waits.  SIGTERM ends it at
+ * once (also in the middle of a transfer, through curl's progress
+ * callback); SIGHUP re-reads the configuration.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "common/sc_guc.h"
+#include "feeds/watcher.h"
+
+PGDLLEXPORT void sc_feed_watcher_main(Datum main_arg);
+
+char	   *sc_database = NULL;
+bool		sc_feed_watcher_enabled = true;
+int			sc_feed_timeout_ms = 30000;
+
+typedef struct FetchResult
+{
+	long		status;			/* HTTP status, 0 if no response */
+	char	   *body;			/* malloc'd */
+	size_t		len;
+	bool		too_large;
+	char		etag[512];		/* fixed buffers: curl callbacks must not palloc */
+	char		last_modified[128];
+	char		error[CURL_ERROR_SIZE + 64];
+} FetchResult;
+
+static CURL *curl;
+static MemoryContext loop_cxt;
+
+/* ------------------------------------------------------------ HTTP */
+
+static size_t
+fetch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	FetchResult *fr = (FetchResult *) userdata;
+	size_t		n = size * nmemb;
+	char	   *grown;
+
+	if (fr->len + n > (size_t) sc_max_feed_bytes)
+	{
+		fr->too_large = true;
+		return 0;				/* aborts the transfer */
+	}
+	grown = realloc(fr->body, fr->len + n + 1);
+	if (grown == NULL)
+		return 0;
+	fr->body = grown;
+	memcpy(fr->body + fr->len, ptr, n);
+	fr->len += n;
+	fr->body[fr->len] = '\0';
+	return n;
+}
+
+/* ETag and Last-Modified, for the next conditional GET */
+static size_t
+fetch_header(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	FetchResult *fr = (FetchResult *) userdata;
+	size_t		n = size * nitems;
+	char		line[1024];
+	char	   *v;
+
+	if (n >= sizeof(line))
+		return n;
+	memcpy(line, buffer, n);
+	line[n] = '\0';
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+		line[--n] = '\0';
+	v = strchr(line, ':');
+	if (v == NULL)
+		return size * nitems;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	/* header callbacks run inside curl_easy_perform: never ereport here */
+	if (pg_strcasecmp(line, "ETag") == 0)
+		strlcpy(fr->etag, v, sizeof(fr->etag));
+	else if (pg_strcasecmp(line, "Last-Modified") == 0)
+		strlcpy(fr->last_modified, v, sizeof(fr->last_modified));
+	return size * nitems;
+}
+
+/* abort a transfer as soon as the server asks us to stop */
+static int
+fetch_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+			   curl_off_t ultotal, curl_off_t ulnow)
+{
+	return ShutdownRequestPending ? 1 : 0;
+}
+
+static void
+fetch(const char *url, const char *etag, const char *last_modified, FetchResult *fr)
+{
+	struct curl_slist *headers = NULL;
+	char		hdr[1024];
+	CURLcode	rc;
+
+	memset(fr, 0, sizeof(*fr));
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 3L);
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) sc_feed_timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(sc_feed_timeout_ms, 10000));
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "status_checker/" STATUS_CHECKER_VERSION " (PostgreSQL extension; feed watcher)");
+	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) sc_max_feed_bytes);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, fetch_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, fr);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, fetch_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, fr);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, fetch_progress);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, fr->error);
+	if (etag)
+	{
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+		headers = curl_slist_append(headers, hdr);
+	}
+	if (last_modified)
+	{
+		snprintf(hdr, sizeof(hdr), "If-Modified-Since: %s", last_modified);
+		headers = curl_slist_append(headers, hdr);
+	}
+	if (headers)
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+
+	rc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fr->status);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (fr->too_large)
+		snprintf(fr->error, sizeof(fr->error),
+				 "document larger than status_checker.max_feed_bytes (%d bytes)", sc_max_feed_bytes);
+	else if (rc != CURLE_OK)
+	{
+		if (fr->error[0] == '\0')
+			strlcpy(fr->error, curl_easy_strerror(rc), sizeof(fr->error));
+		fr->status = 0;
+	}
+	else if (fr->status != 200 && fr->status != 304)
+		snprintf(fr->error, sizeof(fr->error), "HTTP %ld", fr->status);
+	if (fr->error[0] != '\0' && fr->body)
+	{
+		free(fr->body);
+		fr->body = NULL;
+		fr->len = 0;
+	}
+}
+
+/* ------------------------------------------------------------ SQL */
+
+/*
+ * Run one SQL statement in its own transaction.  Errors are logged and
+ * contained: the worker goes on with the next feed or document.  Rows
+ * (text columns) are copied into loop_cxt.
+ */
+static bool
+run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+		List **rows, int ncols)
+{
+	MemoryContext old = CurrentMemoryContext;
+	bool		ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, sql);
+	PG_TRY();
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		if (rows)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(loop_cxt);
+
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				char	  **row = palloc0(sizeof(char *) * ncols);
+
+				for (int c = 0; c < ncols; c++)
+				{
+					char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1);
+
+					row[c] = v ? pstrdup(v) : NULL;
+				}
+				*rows = lappend(*rows, row);
+			}
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(loop_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("status_checker feed watcher: %s", edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static Datum
+bytea_of(FetchResult *fr, char *null)
+{
+	bytea	   *b;
+
+	if (fr->body == NULL)
+	{
+		*null = 'n';
+		return (Datum) 0;
+	}
+	b = palloc(VARHDRSZ + fr->len);
+	SET_VARSIZE(b, VARHDRSZ + fr->len);
+	memcpy(VARDATA(b), fr->body, fr->len);
+	*null = ' ';
+	return PointerGetDatum(b);
+}
+
+static void
+poll_feed(char **feed)
+{
+	FetchResult fr;
+	List	   *urls = NIL;
+	ListCell   *lc;
+	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
+
+	fetch(feed[2], feed[3], feed[4], &fr);
+	values[0] = Int64GetDatum(pg_strtoint64(feed[0]));
+	if (fr.error[0] != '\0')
+	{
+		Oid			t2[2] = {INT8OID, TEXTOID};
+		Datum		v2[2] = {values[0], CStringGetTextDatum(fr.error)};
+
+		if (!ShutdownRequestPending)
+			run_sql("SELECT status_checker._feed_failed($1, $2)", 2, t2, v2, NULL, NULL, 0);
+		free(fr.body);
+		return;
+	}
+	values[1] = Int32GetDatum((int32) fr.status);
+	values[2] = text_or_null(fr.etag[0] ? fr.etag : NULL, &nulls[2]);
+	values[3] = text_or_null(fr.last_modified[0] ? fr.last_modified : NULL, &nulls[3]);
+	values[4] = bytea_of(&fr, &nulls[4]);
+	free(fr.body);
+	run_sql("SELECT url FROM status_checker._feed_polled($1, $2, $3, $4, $5)",
+			5, types, values, nulls, &urls, 1);
+
+	foreach(lc, urls)
+	{
+		char	  **row = lfirst(lc);
+		Oid			t4[4] = {TEXTOID, INT4OID, BYTEAOID, TEXTOID};
+		Datum		v4[4];
+		char		n4[5] = "    ";
+
+		CHECK_FOR_INTERRUPTS();
+		if (ShutdownRequestPending)
+			return;
+		fetch(row[0], NULL, NULL, &fr);
+		v4[0] = CStringGetTextDatum(row[0]);
+		v4[1] = Int32GetDatum((int32) fr.status);
+		v4[2] = bytea_of(&fr, &n4[2]);
+		v4[3] = text_or_null(fr.error[0] ? fr.error : NULL, &n4[3]);
+		free(fr.body);
+		run_sql("SELECT status_checker._feed_document_fetched($1, $2, $3, $4)", 4, t4, v4, n4, NULL, 0);
+	}
+}
+
+/* ------------------------------------------------------------ main */
+
+void
+sc_feed_watcher_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "status_checker feed watcher",
+									 ALLOCSET_DEFAULT_SIZES);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (curl = curl_easy_init()) == NULL)
+		ereport(FATAL, (errmsg("status_checker feed watcher: could not initialise libcurl")));
+	ereport(LOG, (errmsg("status_checker feed watcher started in database \"%s\"", sc_database)));
+
+	while (!ShutdownRequestPending)
+	{
+		long		wait_ms = 5000;
+		List	   *rows = NIL;
+
+		MemoryContextReset(loop_cxt);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		/* only a primary polls; a standby waits for its promotion */
+		if (!RecoveryInProgress() &&
+			run_sql("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'status_checker'",
+					0, NULL, NULL, NULL, &rows, 1) && rows != NIL)
+		{
+			rows = NIL;
+			if (run_sql("SELECT feed_id, kind, url, etag, last_modified FROM status_checker._feed_due()",
+						0, NULL, NULL, NULL, &rows, 5))
+			{
+				ListCell   *lc;
+
+				foreach(lc, rows)
+				{
+					if (ShutdownRequestPending)
+						break;
+					poll_feed((char **) lfirst(lc));
+				}
+			}
+			rows = NIL;
+			if (!ShutdownRequestPending &&
+				run_sql("SELECT status_checker._feed_next_wait()",
+						0, NULL, NULL, NULL, &rows, 1) && rows != NIL)
+			{
+				char	  **row = linitial(rows);
+				double		secs = row[0] ? strtod(row[0], NULL) : 5.0;
+
+				/* at most 5 s, so that new feeds are seen soon */
+				wait_ms = (long) Max(50.0, Min(secs * 1000.0, 5000.0));
+			}
+		}
+		if (ShutdownRequestPending)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	curl_easy_cleanup(curl);
+	curl_global_cleanup();
+	ereport(LOG, (errmsg("status_checker feed watcher stopped")));
+	proc_exit(0);
+}
+
+/* called from _PG_init when loaded by shared_preload_libraries */
+void
+sc_feed_watcher_register(void)
+{
+	BackgroundWorker worker;
+
+	if (!sc_feed_watcher_enabled)
+		return;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 10;
+	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "sc_feed_watcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "status_checker feed watcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "status_checker feed watcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
