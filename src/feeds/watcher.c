@@ -167,7 +167,7 @@ fetch(const char *url, const char *etag, const char *last_modified, FetchResult 
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fr->status);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
-	if (fr->too_large)
+	if (fr->too_large || rc == CURLE_FILESIZE_EXCEEDED)
 		snprintf(fr->error, sizeof(fr->error),
 				 "document larger than status_checker.max_feed_bytes (%d bytes)", sc_max_feed_bytes);
 	else if (rc != CURLE_OK)
@@ -398,7 +398,9 @@ sc_feed_watcher_main(Datum main_arg)
 	curl_easy_cleanup(curl);
 	curl_global_cleanup();
 	ereport(LOG, (errmsg("status_checker feed watcher stopped")));
-	proc_exit(0);
+	/* exit code 1: the postmaster starts it again (after
+	 * pg_terminate_backend); at shutdown nothing is restarted anyway */
+	proc_exit(1);
 }
 
 /* called from _PG_init when loaded by shared_preload_libraries */

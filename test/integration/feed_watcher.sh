@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Integration: the feed watcher background worker against a local feed
+# server (test/integration/feed_server.py on 127.0.0.1) that replays the
+# recorded Noto Atom feed and its telegrams in order, with 304s, plus JMA's
+# official 2010 sample sequence, P2PQuake, USGS, bad documents and a
+# failing feed.  Checks: each telegram fetched once, the expected requests
+# exist exactly once, replaying everything changes nothing, bad input is
+# counted while the worker goes on, errors back off, SIGHUP and SIGTERM.
+# Runs its own cluster (the worker needs shared_preload_libraries).
+# Never sleeps blindly: every wait polls a condition with a deadline.
+# Prints TAP.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+work=$(mktemp -d /tmp/status_checker-watcher.XXXXXX)
+chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    sc_cluster_stop "$work/cluster"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# the feed server
+python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_SHARED/fixtures/feeds" "$work/port" &
+server_pid=$!
+for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
+port=$(cat "$work/port")
+feeds="http://127.0.0.1:$port"
+control() { curl -s -X POST "$feeds/_control/$1" >/dev/null; }
+
+# a cluster with the worker in database sc_watch
+db=sc_watch
+sc_cluster_start "$work/cluster" >/dev/null
+sc_psql -c "CREATE DATABASE $db" >/dev/null
+cat <<EOF | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+shared_preload_libraries = 'status_checker'
+status_checker.database = '$db'
+status_checker.feed_timeout = '10s'
+status_checker.max_feed_bytes = '4MB'
+EOF
+sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
+
+q() { sc_psql -d $db -At -c "$1"; }
+wait_for() {  # wait_for SECONDS "SQL returning true"
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(q "$2" 2>/dev/null)" = t ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+n=1; fail=0
+ok() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
+check() {  # check "description" "SQL returning true"
+    local got; got=$(q "$2" 2>&1) || true
+    if [ "$got" = t ]; then echo "ok $n - $1"
+    else
+        echo "not ok $n - $1 (got: $got)"; fail=1
+        if [ -n "${3:-}" ]; then q "$3" 2>&1 | sed 's/^/# /' || true; fi
+    fi
+    n=$((n + 1))
+}
+fetches() {  # fetches PATH-REGEX STATUS → how many responses the server gave
+    curl -s "$feeds/_control/stats" | python3 -c "
+import json, re, sys
+s = json.load(sys.stdin)
+print(sum(v.get('$2', 0) for k, v in s.items() if re.fullmatch(r'$1', k)))"
+}
+
+sc_psql -d $db >/dev/null <<SQL
+CREATE EXTENSION status_checker;
+SET search_path = status_checker;
+SELECT load_jma_area_codes(pg_read_file('$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'));
+SELECT create_tenant('北陸電機', 'admin', 'admin@example.com');
+SELECT create_site_group(1, '九州');
+SELECT upsert_site(1, 'NOTO1', '輪島工場', '1720400', 37.39, 136.90, attributes => '{"tsunami_area": "360"}');
+SELECT upsert_site(1, 'KAGA1', '金沢支店', '1720100', 36.56, 136.65);
+SELECT upsert_site(1, 'TKY1', '東京本社', '1310100', 35.68, 139.76);
+SELECT upsert_site(1, 'MYZ1', '宮崎営業所', '4520100', 31.91, 131.42, 1);
+SELECT upsert_site(1, 'KNY1', '鹿屋工場', '4620300', 31.38, 130.85, 1);
+SELECT create_form(1, '安否', default_form_definition('ja'));
+SELECT create_trigger_rule(1, '震度5弱以上', 1, '5-');
+SELECT create_trigger_rule(1, '九州 震度4以上', 1, '4', target => '{"groups": [1]}');
+SELECT create_trigger_rule(1, '津波警報', 1, NULL, hazard => 'tsunami');
+SELECT add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second');
+SELECT add_feed('jma_atom', '$feeds/jma/osumi.xml', '1 second');
+SQL
+
+echo "1..21"
+ok "the worker runs in $db" "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = '$db'\""
+pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'")
+
+# the Noto feed publishes its telegrams one by one
+ok "an empty feed is polled" "wait_for 30 \"SELECT polls > 0 FROM status_checker.feed WHERE url LIKE '%/jma/eqvol.xml'\""
+total=$(curl -s -X POST "$feeds/_control/advance" | python3 -c 'import json,sys; print(json.load(sys.stdin)["of"])')
+ok "telegram 1 of $total is ingested" "wait_for 30 \"SELECT count(*) = 1 FROM status_checker.feed_document WHERE state = 'ingested' AND url LIKE '%/jma/data/2024%'\""
+for i in $(seq 2 "$total"); do control advance; done
+ok "all $total Noto telegrams are ingested" "wait_for 30 \"SELECT count(*) = $total FROM status_checker.feed_document WHERE state = 'ingested' AND url LIKE '%/jma/data/2024%'\""
+ok "the 2010 sample sequence is ingested (4 telegrams)" "wait_for 30 \"SELECT count(*) = 4 FROM status_checker.feed_document WHERE state = 'ingested' AND url LIKE '%/jma/data/2010%'\""
+# let the unchanged feeds be polled a few more times
+polls=$(q "SELECT sum(polls) FROM status_checker.feed")
+ok "unchanged feeds keep being polled" "wait_for 30 \"SELECT sum(polls) >= $polls + 4 FROM status_checker.feed\""
+ok "each telegram was fetched exactly once" "[ \"\$(fetches '/jma/data/.*' 200)\" = $((total + 4)) ]"
+check "unchanged feeds got 304 Not Modified" "SELECT bool_and(not_modified > 0) FROM status_checker.feed"
+ok "the server saw conditional requests answered 304" "[ \"\$(fetches '/jma/(eqvol|osumi)\\.xml' 304)\" -gt 0 ]"
+
+check "Noto: one request for 震度5弱以上 with NOTO1 and KAGA1" \
+  "SELECT count(*) = 1 AND min(targets) = 2 FROM status_checker.request WHERE rule_id = 1"
+check "Noto: one request for the tsunami warning with NOTO1" \
+  "SELECT count(*) = 1 AND min(targets) = 1 FROM status_checker.request WHERE rule_id = 3"
+# in feed order the VXSE53 (municipalities) precedes the re-issued 震度速報:
+# 宮崎市 itself had 震度3, so the area's later 4 does not ask MYZ1
+check "2010: one request for 九州 with KNY1 (鹿屋市 4); MYZ1 not asked (宮崎市 3)" \
+  "SELECT count(*) = 1 AND min(targets) = 1
+          AND (SELECT d.reason FROM status_checker.trigger_decision d JOIN status_checker.request r USING (rule_id, event_id)
+               WHERE d.rule_id = 2 AND d.site_code = 'MYZ1')
+              = 'below threshold: 震度3 in municipality 宮崎市 < 震度4'
+   FROM status_checker.request WHERE rule_id = 2" \
+  "SELECT site_code || ': ' || reason FROM status_checker.trigger_decision WHERE rule_id = 2"
+
+# replay: the same telegrams under other URLs change nothing
+before=$(q "SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) FROM status_checker.event")
+targets=$(q "SELECT count(*) FROM status_checker.trigger_target")
+q "SELECT status_checker.add_feed('jma_atom', '$feeds/mirror/eqvol.xml', '1 second'), status_checker.add_feed('jma_atom', '$feeds/mirror/osumi.xml', '1 second')" >/dev/null
+ok "replayed telegrams are ingested" "wait_for 30 \"SELECT count(*) = $((total + 4)) FROM status_checker.feed_document WHERE state = 'ingested' AND url LIKE '%/mirror/%'\""
+check "replaying everything changed no event, request or target" \
+  "SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) = '$before'
+          AND (SELECT count(*) FROM status_checker.request) = 3
+          AND (SELECT count(*) FROM status_checker.trigger_target) = $targets
+   FROM status_checker.event"
+
+# bad documents and a failing feed: counted, nothing stored, the worker goes on
+events=$(q "SELECT count(*) FROM status_checker.event")
+q "SELECT status_checker.add_feed('jma_atom', '$feeds/bad/eqvol.xml', '1 second'), status_checker.add_feed('jma_atom', '$feeds/error/eqvol.xml', '1 second')" >/dev/null
+ok "4 bad telegrams (truncated, entity expansion, 50 MB, Shift_JIS) fail" \
+  "wait_for 60 \"SELECT count(*) = 4 FROM status_checker.feed_document WHERE state = 'failed' AND url LIKE '%/bad/%'\""
+check "their errors name the problem; no event was stored" \
+  "SELECT bool_and(error ~ '(malformed XML|DTD|max_feed_bytes|UTF-8)') AND (SELECT count(*) FROM status_checker.event) = $events
+   FROM status_checker.feed_document WHERE url LIKE '%/bad/%'" \
+  "SELECT url || ': ' || error FROM status_checker.feed_document WHERE url LIKE '%/bad/%'"
+ok "a failing feed backs off exponentially" \
+  "wait_for 30 \"SELECT consecutive_errors >= 2 AND next_poll_at - last_poll_at > interval '2 seconds' AND last_error = 'HTTP 500' FROM status_checker.feed WHERE url LIKE '%/error/%'\""
+
+# P2PQuake and USGS feeds
+q "SELECT status_checker.add_feed('p2pquake', '$feeds/p2p/history?codes=551&limit=100', '1 second'), status_checker.add_feed('usgs_geojson', '$feeds/usgs/summary.geojson', '1 second')" >/dev/null
+ok "P2PQuake and USGS feeds are ingested" \
+  "wait_for 30 \"SELECT (SELECT count(*) FROM status_checker.event WHERE source = 'p2pquake') = 28 AND (SELECT count(*) FROM status_checker.event WHERE source = 'usgs') = 13\""
+check "the worker is the same process and every feed is healthy but the failing one" \
+  "SELECT (SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher') = $pid
+          AND bool_and(health IN ('ok', 'starting') OR url LIKE '%/error/%') FROM status_checker.feed_health"
+
+# SIGHUP re-reads the configuration; SIGTERM stops it at once, and it comes back
+q "SELECT pg_reload_conf()" >/dev/null
+q "SELECT pg_terminate_backend($pid)" >/dev/null
+ok "after SIGHUP and SIGTERM the worker exits at once and is restarted" \
+  "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND pid <> $pid\""
+if grep -q "terminated by signal\|PANIC" "$work/cluster/server.log"; then
+    grep "terminated by signal\|PANIC" "$work/cluster/server.log" | head -5 >&2
+    echo "not ok $n - the server log shows no crash"; fail=1
+else
+    echo "ok $n - the server log shows no crash"
+fi
+exit $fail
