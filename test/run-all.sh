@@ -38,7 +38,7 @@ run_regress() {
 run_pgtap() {
     sc_psql -c "CREATE DATABASE sc_tap" >/dev/null &&
     sc_psql -d sc_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION status_checker" >/dev/null &&
-    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" \
+    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" SC_FIXTURES="$SC_SHARED/fixtures/feeds" \
         pg_prove --ext .sql -U postgres -d sc_tap ./*.sql)
 }
 
@@ -55,6 +55,7 @@ suite pg_regress run_regress
 sc_cluster_start "$work/cluster"
 suite pgtap run_pgtap
 suite integration run_integration
+suite fuzz bash "$SC_ROOT/test/fuzz/run-fuzz.sh"
 
 echo
 echo "$passed passed, $failed failed"

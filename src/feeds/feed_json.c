@@ -124,13 +124,13 @@ set_jst(json_t *obj, const char *key, const char *val, const char *what, FeedRes
 static int
 p2p_scale(double code, int *incomplete, FeedResult *res)
 {
-	int			c = (int) code;
+	int			c;
 
 	*incomplete = 0;
-	if (isnan(code) || c == -1)
+	if (isnan(code) || code == -1)
 		return -1;
-	if ((double) c != code)
-		c = -2;
+	/* only whole numbers in range are codes (and may be cast) */
+	c = (code >= -2 && code <= 100 && code == floor(code)) ? (int) code : -2;
 	switch (c)
 	{
 		case 10:

@@ -50,7 +50,10 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_language l ON l.oid = p.prolang
     WHERE n.nspname = 'status_checker' AND l.lanname = 'plpgsql'
-      AND NOT coalesce(p.proconfig::text[] && ARRAY['search_path=pg_catalog, pg_temp'], false)
+      -- pg_temp last; the extension's own schema may come after pg_catalog
+      -- where a function uses the shindo operators
+      AND NOT coalesce(p.proconfig::text[] && ARRAY['search_path=pg_catalog, pg_temp',
+                                                    'search_path=pg_catalog, status_checker, pg_temp'], false)
 $$, 'every PL/pgSQL function pins search_path');
 
 -- no security definer function without a pinned search_path

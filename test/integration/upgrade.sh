@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Integration: upgrading from the released 0.1.0 gives the same extension as
+# a fresh install of the current version — the same member objects, the same
+# table columns, the same function definitions — and keeps the data.
+# Prints TAP.  Uses the running server (PGHOST/PGPORT).
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
+sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" \
+        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" >/dev/null 2>&1
+sc_psql -d sc_upgraded >/dev/null <<'SQL'
+CREATE EXTENSION status_checker VERSION '0.1.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT submit_report_for(1, 'S1', '{"building": "none", "injured": 0, "operation": "normal"}');
+ALTER EXTENSION status_checker UPDATE;
+SQL
+sc_psql -d sc_fresh -c "CREATE EXTENSION status_checker" >/dev/null
+
+# a fingerprint of everything the extension defines
+fingerprint() {
+    sc_psql -d "$1" -At <<'SQL'
+SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
+    SELECT pg_describe_object(classid, objid, objsubid) AS x FROM pg_depend
+    WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+      AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'status_checker')
+    UNION ALL
+    SELECT format('%s.%s %s %s %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  pg_get_expr(d.adbin, d.adrelid))
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    WHERE n.nspname = 'status_checker' AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT p.oid::regprocedure::text || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'status_checker' AND p.prokind <> 'a'
+    UNION ALL
+    SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+    WHERE connamespace = 'status_checker'::regnamespace
+    UNION ALL
+    SELECT pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relnamespace = 'status_checker'::regnamespace) s;
+SQL
+}
+n=1; fail=0
+t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
+echo "1..3"
+t "ALTER EXTENSION UPDATE reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the upgraded extension equals a fresh install (objects, columns, functions, constraints, indexes)" \
+  "[ \"\$(fingerprint sc_upgraded)\" = \"\$(fingerprint sc_fresh)\" ]"
+t "data from 0.1.0 survives and works with the new version" \
+  "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT responded FROM status_checker.request_summary WHERE request_id = 1\")\" = 1 ]"
+sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" >/dev/null
+exit $fail
