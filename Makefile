@@ -13,16 +13,23 @@ SQL_PARTS = \
 	src/sites/sites.sql \
 	src/forms/forms.sql \
 	src/requests/requests.sql \
+	src/requests/targets.sql \
 	src/reports/reports.sql \
 	src/aggregate/aggregate.sql \
-	$(UPGRADE_0_2_0_PARTS)
+	$(NEW_IN_0_2_0)
 
-# what 0.2.0 adds to 0.1.0: assembled into the upgrade script as well
-UPGRADE_0_2_0_PARTS = \
+# the domains 0.2.0 adds, and the upgrade from 0.1.0: the changes to 0.1.0's
+# objects (an upgrade-only file), targets.sql (written with CREATE OR
+# REPLACE, so it serves both scripts) and the new domains
+NEW_IN_0_2_0 = \
 	src/feeds/feeds.sql \
 	src/feeds/watcher.sql \
 	src/triggers/triggers.sql \
 	src/common/finish.sql
+UPGRADE_0_2_0_PARTS = \
+	src/requests/upgrade-0.1.0--0.2.0.sql \
+	src/requests/targets.sql \
+	$(NEW_IN_0_2_0)
 
 MODULE_big  = $(EXTENSION)
 OBJS = \
@@ -87,10 +94,13 @@ $(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0_PARTS) Makefile
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
 	  for f in $(UPGRADE_0_2_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-.PHONY: demo test bench
+.PHONY: demo test bench bench-feeds
 demo:
 	bash demo/run-demo.sh
 test:
 	bash test/run-all.sh
 bench:
 	bash test/bench/run-bench.sh
+	bash test/bench/feeds-bench.sh
+bench-feeds:
+	bash test/bench/feeds-bench.sh

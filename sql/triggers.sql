@@ -30,13 +30,11 @@ END $$;
 CREATE FUNCTION pg_temp.requests() RETURNS TABLE (rule text, request_id bigint, title text, drill boolean, state text, sites text)
     LANGUAGE sql AS $$
     SELECT r.name, q.request_id, q.title, q.drill, q.state,
-           string_agg(s.code || ' ' || coalesce(tt.shindo::text, '-'), ', ' ORDER BY s.code)
+           string_agg(s.code || ' ' || coalesce(t.asked_shindo::text, '-'), ', ' ORDER BY s.code)
     FROM request q
     JOIN trigger_rule r ON r.rule_id = q.rule_id
     JOIN request_target t ON t.tenant_id = q.tenant_id AND t.request_id = q.request_id
     JOIN site s ON s.tenant_id = t.tenant_id AND s.site_id = t.site_id
-    LEFT JOIN trigger_target tt ON tt.tenant_id = q.tenant_id AND tt.rule_id = q.rule_id
-         AND tt.event_id = q.event_id AND tt.site_id = t.site_id
     WHERE q.rule_id IS NOT NULL
     GROUP BY r.name, q.request_id, q.title, q.drill, q.state ORDER BY q.request_id $$;
 

@@ -46,13 +46,17 @@ CREATE TABLE status_checker.request_target (
     first_reported_at  timestamptz,
     last_reported_at   timestamptz,
     report_count       integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (tenant_id, request_id, site_id),
-    -- No foreign key to request: targets are inserted only by the function
-    -- that creates their request, in the same transaction, and requests are
-    -- removed only with their tenant.  Its per-row check cost 0.6 s for a
-    -- request of 100,000 sites (docs/benchmarks.md).  The key to site stays:
-    -- it stops a site that a request asked from being deleted.
-    FOREIGN KEY (tenant_id, site_id) REFERENCES status_checker.site (tenant_id, site_id)
+    asked_shindo       status_checker.shindo,   -- requests made by a rule: the intensity the site was asked at
+    asked_reason       text,                    -- ... and why (trigger_decision)
+    PRIMARY KEY (tenant_id, request_id, site_id)
+    -- No foreign keys.  To request: targets are inserted only by the
+    -- functions that create their request, in the same transaction, and
+    -- requests are removed only with their tenant; the per-row check cost
+    -- 0.6 s for a request of 100,000 sites.  To site: a trigger on site
+    -- refuses to delete an asked site instead (src/requests/targets.sql),
+    -- which moves the cost from every target inserted at disaster time to
+    -- the rare deletion of a site; the per-row check cost 1.1 s for 100,000
+    -- targets (docs/benchmarks.md).
 ) WITH (fillfactor = 80);
 -- partial: targets get their token later, so most rows of a new request have none
 CREATE UNIQUE INDEX request_target_token_hash_key ON status_checker.request_target (token_hash)
@@ -202,62 +206,6 @@ END
 $$;
 
 -- ------------------------------------------------------ public functions
-
-CREATE FUNCTION status_checker.create_request(
-    tenant_id bigint, form_id bigint, title text, deadline timestamptz,
-    target jsonb DEFAULT '{"all": true}', drill boolean DEFAULT false, message text DEFAULT NULL)
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    v_id bigint;
-    v_n integer;
-BEGIN
-    PERFORM status_checker._require_tenant(create_request.tenant_id);
-    IF create_request.form_id IS NULL OR NOT EXISTS (
-        SELECT 1 FROM status_checker.form f
-        WHERE f.tenant_id = create_request.tenant_id AND f.form_id = create_request.form_id) THEN
-        RAISE EXCEPTION 'form % does not exist in tenant %', coalesce(create_request.form_id::text, 'NULL'), create_request.tenant_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    IF create_request.title IS NULL OR btrim(create_request.title) = '' OR length(create_request.title) > 200 THEN
-        RAISE EXCEPTION 'invalid request title %', coalesce(quote_literal(create_request.title), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A title has 1 to 200 characters and is not blank.';
-    END IF;
-    IF create_request.deadline IS NULL OR create_request.deadline <= pg_catalog.now() THEN
-        RAISE EXCEPTION 'the deadline % is not in the future', coalesce(create_request.deadline::text, 'NULL')
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF length(create_request.message) > 5000 THEN
-        RAISE EXCEPTION 'the message has % characters; at most 5000 are allowed', length(create_request.message)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-
-    INSERT INTO status_checker.request (tenant_id, form_id, title, message, deadline, drill, target_spec)
-    VALUES (create_request.tenant_id, create_request.form_id, create_request.title, create_request.message,
-            create_request.deadline, coalesce(create_request.drill, false),
-            coalesce(create_request.target, '{"all": true}'))
-    RETURNING request_id INTO v_id;
-
-    INSERT INTO status_checker.request_target (tenant_id, request_id, site_id)
-    SELECT DISTINCT create_request.tenant_id, v_id, t.site_id
-    FROM status_checker._resolve_targets(create_request.tenant_id, coalesce(create_request.target, '{"all": true}')) t;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    IF v_n = 0 THEN
-        RAISE EXCEPTION 'the target % selects no sites', coalesce(create_request.target, '{"all": true}')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Check the target: sites need a municipality code for municipality and area targets.';
-    END IF;
-    UPDATE status_checker.request r SET targets = v_n WHERE r.tenant_id = create_request.tenant_id AND r.request_id = v_id;
-    INSERT INTO status_checker.request_counter (tenant_id, request_id, slot)
-    SELECT create_request.tenant_id, v_id, g FROM generate_series(0, 63) g;
-    RETURN v_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) IS
-'Create a report request for the sites the target selects ({"all":true}, {"groups":[ids]} with descendants, '
-'{"sites":[codes]}, {"municipalities":[codes]}, {"areas":[JMA area codes]}); targets are resolved now. Returns the request id';
 
 CREATE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text

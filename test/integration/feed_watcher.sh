@@ -122,13 +122,13 @@ check "2010: one request for 九州 with KNY1 (鹿屋市 4); MYZ1 not asked (宮
 
 # replay: the same telegrams under other URLs change nothing
 before=$(q "SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) FROM status_checker.event")
-targets=$(q "SELECT count(*) FROM status_checker.trigger_target")
+targets=$(q "SELECT count(*) FROM status_checker.request_target")
 q "SELECT status_checker.add_feed('jma_atom', '$feeds/mirror/eqvol.xml', '1 second'), status_checker.add_feed('jma_atom', '$feeds/mirror/osumi.xml', '1 second')" >/dev/null
 ok "replayed telegrams are ingested" "wait_for 30 \"SELECT count(*) = $((total + 4)) FROM status_checker.feed_document WHERE state = 'ingested' AND url LIKE '%/mirror/%'\""
 check "replaying everything changed no event, request or target" \
   "SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) = '$before'
           AND (SELECT count(*) FROM status_checker.request) = 3
-          AND (SELECT count(*) FROM status_checker.trigger_target) = $targets
+          AND (SELECT count(*) FROM status_checker.request_target) = $targets
    FROM status_checker.event"
 
 # bad documents and a failing feed: counted, nothing stored, the worker goes on

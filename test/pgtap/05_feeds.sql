@@ -6,7 +6,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(39);
+SELECT plan(42);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('sc.fixtures') || '/' || path) $$;
@@ -108,6 +108,13 @@ SELECT is((SELECT array_agg(DISTINCT state) FROM request WHERE rule_id IN (:rule
     'a withdrawn event cancels the requests it made');
 SELECT is((SELECT status FROM disaster_event WHERE source_event_id = '20240101161010' AND kind = 'earthquake'), 'cancelled',
     'the event is cancelled');
+
+-- request_target has no foreign key to site: a trigger guards deletions
+SELECT throws_ok(format($$DELETE FROM site WHERE tenant_id = %s AND code = 'A01'$$, :ta), '23503',
+    NULL, 'a site that a request asked cannot be deleted (23503)');
+SELECT upsert_site(:ta, 'A99', '新設', '1310100', 35.6, 139.7) AS a99 \gset
+SELECT lives_ok(format($$DELETE FROM site WHERE tenant_id = %s AND code = 'A99'$$, :ta), 'a site never asked can be deleted');
+SELECT is((SELECT count(*)::int FROM site WHERE tenant_id = :ta AND code IN ('A01', 'A99')), 1, 'only the unasked site is gone');
 
 SELECT * FROM finish();
 ROLLBACK;
