@@ -1,4 +1,4 @@
--- demo/demo.sql — the demo tenant, its sites and a request (run by run-demo.sh).
+-- demo/demo.sql — the demo tenant, its sites and its trigger rules (run by run-demo.sh).
 -- Variable: codes (the folder with JMA's code tables, in ../shared).
 \set ON_ERROR_STOP on
 \set jma_csv `cat :'codes'/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv`
@@ -46,12 +46,13 @@ FROM pick p JOIN centroid c ON c.area_code = p.area_code \gset
 \echo '   sites imported:' :imported
 
 SELECT create_form(:tenant, '被害状況報告', default_form_definition('all')) AS form \gset
-SELECT create_request(:tenant, :form, '令和6年能登半島地震 被害状況報告 / Noto earthquake damage report',
-                      now() + interval '6 hours', '{"all": true}',
-                      message => '石川県能登で震度7を観測しました。各拠点の被害状況を報告してください。') AS request \gset
-\echo '   request' :request 'created for' :imported 'sites'
+-- coastal sites on the Noto peninsula lie in the 津波予報区 石川県能登 (360)
+UPDATE site SET attributes = attributes || '{"tsunami_area": "360"}'
+WHERE tenant_id = :tenant AND municipality_code IN (SELECT code FROM jma_municipality WHERE area_code = '390');
 
--- personal links (only their hashes are stored; the demo keeps the plain
--- tokens in a scratch table to play the part of the site staff)
-CREATE TABLE public.demo_link AS SELECT * FROM issue_tokens(:request);
+-- nobody creates the request: the rules do, when the feed reports the quake
+SELECT create_trigger_rule(:tenant, '震度5弱以上の拠点に被害報告を依頼', :form, '5-',
+                           message => '強い揺れを観測しました。各拠点の被害状況を報告してください。') AS rule \gset
+SELECT create_trigger_rule(:tenant, '津波警報の沿岸拠点に安否確認', :form, NULL, hazard => 'tsunami') AS tsunami_rule \gset
+\echo '   trigger rules created: 震度5弱 or more (rule' :rule '), tsunami warnings (rule' :tsunami_rule ')'
 \set QUIET off

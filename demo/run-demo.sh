@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# demo/run-demo.sh — `make demo`: install, build, start a throwaway cluster,
-# load demo sites with real JMA municipality codes, create a request and
-# replay site staff answering it in waves.  Leaves the cluster running.
+# demo/run-demo.sh — `make demo`: install, build, start a throwaway cluster
+# with the feed watcher, load demo sites with real JMA municipality codes and
+# trigger rules, replay the recorded Noto earthquake (2024-01-01) from a local
+# feed server so that the requests appear by themselves, then replay site
+# staff answering in waves.  Leaves the cluster running.
 set -euo pipefail
 source "$(dirname "$0")/../test/lib.sh"
 
@@ -14,16 +16,55 @@ sc_apt_install $SC_BUILD_PACKAGES python3
     || sc_die "JMA code tables not found under $codes (../shared must sit beside the repository)"
 sc_build_install
 
-sc_log "starting a throwaway PostgreSQL 15 cluster in $DEMO_DIR"
+sc_log "starting a throwaway PostgreSQL 15 cluster in $DEMO_DIR, with the feed watcher"
 sc_cluster_stop "$DEMO_DIR"
 rm -rf "$DEMO_DIR"
 sc_cluster_start "$DEMO_DIR"
 sc_psql -c "CREATE DATABASE $DB" >/dev/null
+printf '%s\n' "shared_preload_libraries = 'status_checker'" "status_checker.database = '$DB'" \
+    | sc_as_pg tee -a "$DEMO_DIR/data/postgresql.conf" >/dev/null
+sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/server.log" -w restart >/dev/null
+
+# the local stand-in for JMA's feed: the recorded Noto Atom feed and telegrams
+server_pid=
+trap '[ -n "$server_pid" ] && kill $server_pid 2>/dev/null || true' EXIT
+python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_SHARED/fixtures/feeds" "$DEMO_DIR/feed-port" &
+server_pid=$!
+for _ in $(seq 100); do [ -s "$DEMO_DIR/feed-port" ] && break; sleep 0.1; done
+feeds="http://127.0.0.1:$(cat "$DEMO_DIR/feed-port")"
 
 sc_log "creating the demo tenant, its sites in 8 prefectures (real JMA municipality codes), and a request"
 sc_psql -d $DB -c "CREATE EXTENSION status_checker" >/dev/null
 sc_psql -d $DB -v codes="$codes" -f "$SC_ROOT/demo/demo.sql" || sc_die "demo setup failed"
 
+sc_log "replaying the recorded JMA feed of 2024-01-01 (Noto, M7.6, 震度7) from $feeds"
+sc_psql -d $DB -qAt -c "SELECT status_checker.add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second')" >/dev/null
+published=0
+while :; do
+    read -r now total < <(curl -s -X POST "$feeds/_control/advance" \
+        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["published"], d["of"])')
+    [ "$now" = "$published" ] && break
+    published=$now
+    # wait (with a deadline) until the watcher has fetched the new telegram
+    for _ in $(seq 150); do
+        got=$(sc_psql -d $DB -At -c "SELECT count(*) FROM status_checker.feed_document WHERE state <> 'pending'")
+        [ "$got" -ge "$published" ] && break
+        sleep 0.2
+    done
+    sc_psql -d $DB -At -v n="$published" -v total="$total" <<'SQL'
+SELECT format('   telegram %s/%s (%s, %s): %s', :'n', :'total', d.product, d.state,
+              coalesce((SELECT string_agg(format('request %s "%s" for %s sites', q.request_id, q.title, q.targets), '; '
+                                          ORDER BY q.request_id)
+                        FROM status_checker.request q WHERE q.created_at = d.fetched_at),
+                       'no new request'))
+FROM status_checker.feed_document d WHERE d.state <> 'pending' ORDER BY d.fetched_at DESC LIMIT 1;
+SQL
+done
+# the stand-in server stops with the demo: stop polling it
+sc_psql -d $DB -q -c "UPDATE status_checker.feed SET enabled = false" >/dev/null
+sc_psql -d $DB -f "$SC_ROOT/demo/events.sql"
+
+sc_psql -d $DB -f "$SC_ROOT/demo/links.sql" || sc_die "demo links failed"
 for wave in 1 2 3 4; do
     label=("" "the first reports arrive" "most sites answer" "late answers" "some sites update their status")
     sc_log "wave $wave: ${label[$wave]}"
@@ -32,7 +73,8 @@ for wave in 1 2 3 4; do
                                          responded, targets, round(response_rate * 100),
                                          (SELECT count(*) FROM status_checker.report), coalesce(worst_level::text, '-'),
                                          coalesce(worst_color, '-'))
-                           FROM status_checker.request_summary ORDER BY request_id DESC LIMIT 1"
+                           FROM status_checker.request_summary
+                           WHERE request_id = (SELECT min(request_id) FROM status_checker.request WHERE rule_id IS NOT NULL)"
     sleep 1
 done
 
@@ -46,6 +88,8 @@ The cluster is still running. Look around:
   SELECT * FROM site_status WHERE level IS NULL;           -- who has not answered
   SELECT * FROM response_timeline;                         -- answers per minute
   SELECT request_geojson(1);                               -- for a web map
+  SELECT * FROM trigger_decision WHERE decision = 'skip';  -- why a site was not asked
+  SELECT * FROM feed_health;                               -- the feed watcher
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
 Docs: README.md (tour) and docs/sql-reference.md.
 Stop it with:

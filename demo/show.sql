@@ -2,7 +2,7 @@
 \set ON_ERROR_STOP on
 \pset footer off
 SET search_path = status_checker, public;
-SELECT max(request_id) AS request FROM request \gset
+SELECT min(request_id) AS request FROM request WHERE rule_id IS NOT NULL \gset
 \echo
 \echo '── request_summary ───────────────────────────────────────────────'
 SELECT request_id, title, state, targets, responded, response_rate, level_counts, worst_level, worst_color

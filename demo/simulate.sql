@@ -15,7 +15,7 @@ FROM public.demo_link l
 JOIN site s ON s.code = l.site_code
 JOIN site_directory d ON d.site_id = s.site_id
 JOIN request_target t ON t.site_id = s.site_id
-WHERE t.request_id = (SELECT max(request_id) FROM request)
+WHERE t.request_id = (SELECT min(request_id) FROM request WHERE rule_id IS NOT NULL)
   AND abs(hashtext(s.code)) % 5 <> 0                      -- a fifth of the sites never answer
   AND CASE :wave WHEN 1 THEN abs(hashtext(s.code)) % 4 = 0
                  WHEN 2 THEN abs(hashtext(s.code)) % 4 IN (1, 2)

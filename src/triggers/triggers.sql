@@ -276,23 +276,12 @@ BEGIN
         FROM rules r
         JOIN status_checker.trigger_fire f ON f.tenant_id = r.tenant_id AND f.rule_id = r.rule_id AND f.event_id = e.event_id
         JOIN status_checker.request_target t ON t.tenant_id = f.tenant_id AND t.request_id = f.request_id
-    ), eff AS MATERIALIZED (
-        -- materialized: each row's intensity is computed once, not once per
-        -- reference to it below (an inlined CTE repeats its expressions)
+    ), eff AS (
         SELECT r.rule_id, r.tenant_id, r.hazard, r.min_shindo, r.tsunami_kinds, r.repeat_within, r.gate, r.use_estimate,
                r.all_sites, o.site_id, o.code, o.municipality_code, o.muni_name, o.attributes,
                o.hit_incomplete AS incomplete,
                o.hit_shindo IS NULL AND NOT o.hit_incomplete AS estimated,
-               CASE WHEN e.detail_level >= 2 THEN 'municipality ' || coalesce(o.hit_name, o.muni_name, o.municipality_code)
-                    ELSE 'area ' || coalesce(o.hit_name, o.area_name, '?') END AS basis,
-               CASE
-                   WHEN o.hit_incomplete
-                   THEN greatest(coalesce(o.hit_shindo::status_checker.shindo, '0'), '5-'::status_checker.shindo)
-                   WHEN o.hit_shindo IS NOT NULL THEN o.hit_shindo::status_checker.shindo
-                   WHEN r.use_estimate AND (e.detail_level = 0 OR o.municipality_code IS NULL)
-                        AND e.magnitude IS NOT NULL AND e.lat IS NOT NULL AND o.lat IS NOT NULL
-                   THEN status_checker.estimate_shindo(e.magnitude, coalesce(e.depth_km, 10), e.lat, e.lon, o.lat, o.lon)
-               END AS sh,
+               s.basis, s.sh,
                tw.w ->> 0 AS tsunami_kind, tw.w ->> 1 AS tsunami_name, tw.w ->> 2 AS tsunami_area,
                (NOT r.all_sites AND g.site_id IS NULL) AS outside,
                p.shindo AS prev_shindo, p.event_id AS prev_event, p.site_id IS NOT NULL AS was_asked,
@@ -303,8 +292,25 @@ BEGIN
         LEFT JOIN earlier p ON p.rule_id = r.rule_id AND p.site_id = o.site_id
         LEFT JOIN asked ON asked.rule_id = r.rule_id AND asked.site_id = o.site_id
         CROSS JOIN LATERAL (SELECT CASE WHEN r.hazard = 'tsunami' THEN warned -> (o.attributes ->> 'tsunami_area') END AS w) tw
-    ), why AS MATERIALIZED (
-        SELECT q.*,
+        -- OFFSET 0 keeps each of these subqueries a node of its own, so that
+        -- its value is computed once per row, not once per reference to it
+        -- (a pulled-up subquery repeats its expression wherever it is used)
+        CROSS JOIN LATERAL (SELECT
+                   CASE
+                       WHEN o.hit_incomplete
+                       THEN greatest(coalesce(o.hit_shindo::status_checker.shindo, '0'), '5-'::status_checker.shindo)
+                       WHEN o.hit_shindo IS NOT NULL THEN o.hit_shindo::status_checker.shindo
+                       WHEN r.use_estimate AND (e.detail_level = 0 OR o.municipality_code IS NULL)
+                            AND e.magnitude IS NOT NULL AND e.lat IS NOT NULL AND o.lat IS NOT NULL
+                       THEN status_checker.estimate_shindo(e.magnitude, coalesce(e.depth_km, 10), e.lat, e.lon, o.lat, o.lon)
+                   END AS sh,
+                   CASE WHEN e.detail_level >= 2 THEN 'municipality ' || coalesce(o.hit_name, o.muni_name, o.municipality_code)
+                        ELSE 'area ' || coalesce(o.hit_name, o.area_name, '?') END AS basis
+            OFFSET 0) s
+    ), why AS (
+        SELECT q.*, y.why
+        FROM eff q
+        CROSS JOIN LATERAL (SELECT
                CASE
                    WHEN q.gate IS NOT NULL THEN q.gate
                    WHEN q.outside THEN 'outside the rule''s target'
@@ -326,7 +332,7 @@ BEGIN
                        THEN format('suppressed as aftershock: asked at %s for event %s within %s',
                                    coalesce(status_checker.shindo_label(q.prev_shindo, 'ja'), 'tsunami'), q.prev_event, q.repeat_within)
                END AS why
-        FROM eff q
+            OFFSET 0) y
     )
     SELECT w.rule_id, w.tenant_id, w.site_id, w.code, w.sh,
            CASE WHEN w.asked_reason IS NOT NULL THEN 'asked' WHEN w.why IS NULL THEN 'ask' ELSE 'skip' END,
