@@ -209,6 +209,34 @@ p2p_hypocenter(json_t *eq, json_t *ev, FeedResult *res)
 	feed_set_real(ev, "magnitude", mag >= 0 ? mag : NAN);
 }
 
+/* the fields every P2PQuake event starts with */
+static void
+p2p_head(json_t *ev, const char *id, const char *kind, const char *product,
+		 const char *status, int cancelled)
+{
+	feed_set_str(ev, "source", "p2pquake");
+	feed_set_str(ev, "source_event_id", id);
+	feed_set_str(ev, "kind", kind);
+	feed_set_str(ev, "product", product);
+	feed_set_str(ev, "status", status);
+	feed_set_str(ev, "info_type", cancelled ? "cancelled" : "issued");
+	json_object_set_new(ev, "cancelled", json_boolean(cancelled));
+}
+
+/* attach the list under key, set the detail level; the event, or NULL on error */
+static json_t *
+p2p_done(json_t *ev, json_t *list, const char *key, int level, FeedResult *res)
+{
+	json_object_set_new(ev, key, list);
+	if (json_object_get(ev, "intensities") == NULL)
+		json_object_set_new(ev, "intensities", json_array());
+	feed_set_int(ev, "detail_level", level);
+	if (res->code == FEED_OK)
+		return ev;
+	json_decref(ev);
+	return NULL;
+}
+
 static json_t *
 p2p_551(json_t *o, FeedResult *res)
 {
@@ -235,13 +263,7 @@ p2p_551(json_t *o, FeedResult *res)
 		feed_fail(res, FEED_ERR_CONTENT, "551 earthquake.time \"%.40s\" is not a time", etime ? etime : "");
 		goto fail;
 	}
-	feed_set_str(ev, "source", "p2pquake");
-	feed_set_str(ev, "source_event_id", id);
-	feed_set_str(ev, "kind", "earthquake");
-	feed_set_str(ev, "product", type);
-	feed_set_str(ev, "status", "actual");
-	feed_set_str(ev, "info_type", "issued");
-	json_object_set_new(ev, "cancelled", json_false());
+	p2p_head(ev, id, "earthquake", type, "actual", 0);
 	json_object_set_new(ev, "serial", json_null());
 	json_object_set_new(ev, "foreign", json_boolean(strcmp(type, "Foreign") == 0));
 	feed_set_str(ev, "message_id", get_str(o, "id", "551", res));
@@ -280,11 +302,7 @@ p2p_551(json_t *o, FeedResult *res)
 		json_array_append_new(list, it);
 		level = json_is_true(is_area) ? (level > 1 ? level : 1) : 2;
 	}
-	json_object_set_new(ev, "intensities", list);
-	list = NULL;
-	feed_set_int(ev, "detail_level", level);
-	if (res->code == FEED_OK)
-		return ev;
+	return p2p_done(ev, list, "intensities", level, res);
 fail:
 	json_decref(list);
 	json_decref(ev);
@@ -317,13 +335,7 @@ p2p_556(json_t *o, FeedResult *res)
 		feed_fail(res, FEED_ERR_CONTENT, "556 cancelled and test must be booleans");
 		goto fail;
 	}
-	feed_set_str(ev, "source", "p2pquake");
-	feed_set_str(ev, "source_event_id", eid);
-	feed_set_str(ev, "kind", "eew");
-	feed_set_str(ev, "product", "EEW");
-	feed_set_str(ev, "status", json_is_true(test) ? "test" : "actual");
-	feed_set_str(ev, "info_type", json_is_true(cancelled) ? "cancelled" : "issued");
-	json_object_set_new(ev, "cancelled", json_boolean(json_is_true(cancelled)));
+	p2p_head(ev, eid, "eew", "EEW", json_is_true(test) ? "test" : "actual", json_is_true(cancelled));
 	if (serial && strspn(serial, "0123456789") == strlen(serial) && *serial && strlen(serial) < 7)
 		feed_set_int(ev, "serial", atol(serial));
 	else
@@ -358,11 +370,7 @@ p2p_556(json_t *o, FeedResult *res)
 			max = s;
 	}
 	feed_set_shindo(ev, "max_shindo", max);
-	json_object_set_new(ev, "intensities", list);
-	list = NULL;
-	feed_set_int(ev, "detail_level", 1);
-	if (res->code == FEED_OK)
-		return ev;
+	return p2p_done(ev, list, "intensities", 1, res);
 fail:
 	json_decref(list);
 	json_decref(ev);
@@ -393,13 +401,7 @@ p2p_552(json_t *o, FeedResult *res)
 	 * VTSE41 for tsunami rules).  "cancelled" true means lifted, not
 	 * withdrawn.
 	 */
-	feed_set_str(ev, "source", "p2pquake");
-	feed_set_str(ev, "source_event_id", id);
-	feed_set_str(ev, "kind", "tsunami");
-	feed_set_str(ev, "product", "552");
-	feed_set_str(ev, "status", "actual");
-	feed_set_str(ev, "info_type", "issued");
-	json_object_set_new(ev, "cancelled", json_false());
+	p2p_head(ev, id, "tsunami", "552", "actual", 0);
 	json_object_set_new(ev, "lifted", json_boolean(json_is_true(cancelled)));
 	json_object_set_new(ev, "serial", json_null());
 	feed_set_str(ev, "message_id", get_str(o, "id", "552", res));
@@ -431,12 +433,7 @@ p2p_552(json_t *o, FeedResult *res)
 		feed_set_str(it, "max_height_text", get_str(mh, "description", "maxHeight", res));
 		json_array_append_new(list, it);
 	}
-	json_object_set_new(ev, "tsunami", list);
-	list = NULL;
-	json_object_set_new(ev, "intensities", json_array());
-	feed_set_int(ev, "detail_level", 0);
-	if (res->code == FEED_OK)
-		return ev;
+	return p2p_done(ev, list, "tsunami", 0, res);
 fail:
 	json_decref(list);
 	json_decref(ev);

@@ -4,21 +4,6 @@ BEGIN;
 \ir fixtures.psql
 SELECT plan(83);
 
--- row counts of every table of the extension, to compare before and after
-CREATE FUNCTION pg_temp.row_counts() RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    t text;
-    n bigint;
-    result jsonb := '{}';
-BEGIN
-    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-             WHERE s.nspname = 'status_checker' AND c.relkind = 'r' ORDER BY 1 LOOP
-        EXECUTE format('SELECT count(*) FROM status_checker.%I', t) INTO n;
-        result := result || jsonb_build_object(t, n);
-    END LOOP;
-    RETURN result;
-END
-$$;
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
 SELECT issue_token(:ra, 'A01') AS tok_a01 \gset

@@ -10,20 +10,6 @@ SELECT plan(42);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('sc.fixtures') || '/' || path) $$;
-CREATE FUNCTION pg_temp.row_counts() RETURNS jsonb LANGUAGE plpgsql AS $$
-DECLARE
-    t text;
-    n bigint;
-    result jsonb := '{}';
-BEGIN
-    FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
-             WHERE s.nspname = 'status_checker' AND c.relkind = 'r' ORDER BY 1 LOOP
-        EXECUTE format('SELECT count(*) FROM status_checker.%I', t) INTO n;
-        result := result || jsonb_build_object(t, n);
-    END LOOP;
-    RETURN result;
-END
-$$;
 -- JMA's full table, so that every code of the telegrams is known
 SELECT load_jma_area_codes(convert_from(pg_temp.doc('codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'), 'UTF8')) AS n \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
