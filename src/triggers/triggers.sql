@@ -202,7 +202,7 @@ CREATE FUNCTION status_checker._decide_all(p_event bigint, p_rules bigint[])
                    shindo status_checker.shindo, decision text, reason text)
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
     -- the plan's cost estimate invites JIT compilation, which costs more
-    -- than the whole query (0.2 s of 0.5 s at 100,000 sites)
+    -- than it saves: 0.23 s of start-up for one event asking 100,000 sites
     SET jit = off AS $$
 #variable_conflict use_column
 DECLARE

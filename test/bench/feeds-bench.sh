@@ -96,23 +96,37 @@ END $$;
 VACUUM ANALYZE;
 SQL
 
-fire_ms=(); base_ms=(); check=
+# wall time (psql \timing, commit included) and the backend's CPU time
+# (/proc/<pid>/stat utime + stime): on this shared VM the wall time swings
+# with CPU steal, the backend's CPU time much less
+timed() {  # timed SQL → "wall_ms cpu_ms"
+    psqlb -At <<SQL | awk '/^cpu/ {c[++k] = $2} /^Time:/ {w = $2} END {printf "%s %d\n", w, (c[2] - c[1]) * 10}'
+SELECT pg_backend_pid() AS pid \gset
+\setenv BENCH_PID :pid
+\! awk '{print "cpu", \$14 + \$15}' /proc/\$BENCH_PID/stat
+\timing on
+$1
+\timing off
+\! awk '{print "cpu", \$14 + \$15}' /proc/\$BENCH_PID/stat
+SQL
+}
+fire_ms=(); fire_cpu=(); base_ms=(); base_cpu=(); check=
 for r in $(seq "$RUNS"); do
     eid=$(printf '2021021723%04d' "$r")
-    ms=$(psqlb -c '\timing on' -c "SELECT status_checker.ingest_feed_document('jma', replace(body, '<EventID>20210217230627</EventID>', '<EventID>$eid</EventID>')) FROM public.doc" \
-         | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-    fire_ms+=("$ms")
+    read -r w c < <(timed "SELECT status_checker.ingest_feed_document('jma', replace(body, '<EventID>20210217230627</EventID>', '<EventID>$eid</EventID>')) FROM public.doc;")
+    fire_ms+=("$w"); fire_cpu+=("$c")
     check=$(psqlb -At -c "SELECT count(*) || ' requests, ' || sum(targets) || ' targets' FROM status_checker.request q
                           JOIN status_checker.event e USING (event_id) WHERE e.source_event_id = '$eid'")
     # baseline: the same 100 × 1,000 targets by create_request, one transaction
-    ms=$(psqlb -c '\timing on' -c "SELECT count(status_checker.create_request(t.tenant_id, f.form_id, 'baseline', now() + interval '6 hours'))
-                                   FROM status_checker.tenant t JOIN LATERAL (SELECT max(form_id) AS form_id FROM status_checker.form WHERE tenant_id = t.tenant_id) f ON true" \
-         | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
-    base_ms+=("$ms")
-    echo "   run $r: $check in ${fire_ms[-1]} ms (create_request ×100: $ms ms)"
+    read -r w c < <(timed "SELECT count(status_checker.create_request(t.tenant_id, f.form_id, 'baseline', now() + interval '6 hours'))
+                           FROM status_checker.tenant t JOIN LATERAL (SELECT max(form_id) AS form_id FROM status_checker.form WHERE tenant_id = t.tenant_id) f ON true;")
+    base_ms+=("$w"); base_cpu+=("$c")
+    echo "   run $r: $check in ${fire_ms[-1]} ms, backend CPU ${fire_cpu[-1]} ms (create_request ×100: $w ms, CPU $c ms)"
 done
 fire_med=$(printf '%s\n' "${fire_ms[@]}" | median)
 base_med=$(printf '%s\n' "${base_ms[@]}" | median)
+fire_cpu_med=$(printf '%s\n' "${fire_cpu[@]}" | median)
+base_cpu_med=$(printf '%s\n' "${base_cpu[@]}" | median)
 
 {
     echo "## Feeds and trigger rules — $(date -u +%Y-%m-%d), $(git -C "$SC_ROOT" rev-parse --short HEAD)"
@@ -126,7 +140,9 @@ base_med=$(printf '%s\n' "${base_ms[@]}" | median)
     echo "| benchmark | runs | median | goal |"
     echo "|---|---|---|---|"
     echo "| one VXSE53 (100 municipalities) shaking 100,000 sites of 100 tenants: ingest → 100 requests, 100,000 targets committed | ${fire_ms[*]} ms | **$fire_med ms** | < 2,000 ms |"
+    echo "| … the same, CPU time of the backend | ${fire_cpu[*]} ms | **$fire_cpu_med ms** | |"
     echo "| baseline, same run: 100 \`create_request\` of 1,000 sites each, one transaction | ${base_ms[*]} ms | $base_med ms | |"
+    echo "| … the same, CPU time of the backend | ${base_cpu[*]} ms | $base_cpu_med ms | |"
     echo
     echo "Check printed by the last run: $check."
 } | tee "$out"
