@@ -16,6 +16,39 @@ SELECT set_config('sc.feeds', :'feeds', false) IS NOT NULL AS fixtures_dir_set;
 
 SELECT load_jma_area_codes(convert_from(pg_temp.doc('codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'), 'UTF8')) AS jma_rows;
 
+-- every recorded document parses (the source is chosen by folder and name)
+CREATE FUNCTION pg_temp.parse_all() RETURNS TABLE (folder text, documents bigint, parsed bigint, events bigint, failures text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    f record;
+    model jsonb;
+    bad text[] := '{}';
+BEGIN
+    CREATE TEMP TABLE parsed_doc (folder text, ok boolean, events integer);
+    FOR f IN
+        SELECT d.folder, d.folder || '/' || n AS path,
+               CASE WHEN n LIKE 'atom%' THEN 'jma_atom' WHEN d.folder LIKE 'jma%' THEN 'jma'
+                    WHEN d.folder LIKE 'p2pquake%' THEN 'p2pquake' ELSE 'usgs' END AS source
+        FROM unnest(ARRAY['jma', 'jma/official_samples', 'p2pquake', 'p2pquake/epsp_converted_from_jmaxml', 'usgs']) d(folder),
+             pg_ls_dir(current_setting('sc.feeds') || d.folder) n
+        WHERE n ~ '\.(xml|json|geojson)$'
+        ORDER BY 1, 2
+    LOOP
+        BEGIN
+            model := _parse_feed_document(f.source, pg_temp.doc(f.path));
+            INSERT INTO parsed_doc VALUES (f.folder, true,
+                coalesce(jsonb_array_length(model -> 'events'), jsonb_array_length(model -> 'entries')));
+        EXCEPTION WHEN OTHERS THEN
+            INSERT INTO parsed_doc VALUES (f.folder, false, 0);
+            bad := bad || (f.path || ': ' || SQLERRM);
+        END;
+    END LOOP;
+    RETURN QUERY SELECT p.folder, count(*), count(*) FILTER (WHERE p.ok), sum(p.events)::bigint,
+                        (SELECT string_agg(b, '; ') FROM unnest(bad) b WHERE b LIKE p.folder || '/%')
+                 FROM parsed_doc p GROUP BY p.folder ORDER BY p.folder;
+END $$;
+SELECT * FROM pg_temp.parse_all();
+
 -- ------------------------------------------------------------ JMA telegrams
 -- 震度速報 (VXSE51): area level only
 WITH m AS (SELECT _parse_feed_document('jma', pg_temp.doc('jma/VXSE51_20240101_noto_M7.6_maxint6+.xml')) -> 'events' -> 0 AS e)

@@ -86,7 +86,8 @@ BEGIN
 
     INSERT INTO status_checker.request_target (tenant_id, request_id, site_id)
     SELECT DISTINCT create_request.tenant_id, v_id, t.site_id
-    FROM status_checker._resolve_targets(create_request.tenant_id, coalesce(create_request.target, '{"all": true}')) t;
+    FROM status_checker._resolve_targets(create_request.tenant_id, coalesce(create_request.target, '{"all": true}')) t
+    ORDER BY 3;   -- in key order: index insertions stay on hot pages
     GET DIAGNOSTICS v_n = ROW_COUNT;
     IF v_n = 0 THEN
         RAISE EXCEPTION 'the target % selects no sites', coalesce(create_request.target, '{"all": true}')
