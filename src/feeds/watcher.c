@@ -351,6 +351,12 @@ sc_feed_watcher_main(Datum main_arg)
 		long		wait_ms = 5000;
 		List	   *rows = NIL;
 
+		/*
+		 * Everything an iteration allocates outside a transaction (rows,
+		 * downloaded bodies and their bytea copies) lives in loop_cxt and is
+		 * freed here; run_sql returns to this context after each commit.
+		 */
+		MemoryContextSwitchTo(loop_cxt);
 		MemoryContextReset(loop_cxt);
 		if (ConfigReloadPending)
 		{

@@ -88,7 +88,7 @@ SELECT add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second');
 SELECT add_feed('jma_atom', '$feeds/jma/osumi.xml', '1 second');
 SQL
 
-echo "1..21"
+echo "1..22"
 ok "the worker runs in $db" "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = '$db'\""
 pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'")
 
@@ -147,6 +147,24 @@ ok "a failing feed backs off exponentially" \
 q "SELECT status_checker.add_feed('p2pquake', '$feeds/p2p/history?codes=551&limit=100', '1 second'), status_checker.add_feed('usgs_geojson', '$feeds/usgs/summary.geojson', '1 second')" >/dev/null
 ok "P2PQuake and USGS feeds are ingested" \
   "wait_for 30 \"SELECT (SELECT count(*) FROM status_checker.event WHERE source = 'p2pquake') = 28 AND (SELECT count(*) FROM status_checker.event WHERE source = 'usgs') = 13\""
+# no memory kept across loops: the worker's total stays flat while it polls
+# (pg_log_backend_memory_contexts writes the totals to the server log)
+mem_total() {
+    local before; before=$(grep -c "Grand total" "$work/cluster/server.log" || true)
+    q "SELECT pg_log_backend_memory_contexts(pid) FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'" >/dev/null
+    for _ in $(seq 50); do
+        [ "$(grep -c "Grand total" "$work/cluster/server.log" || true)" -gt "$before" ] && break
+        sleep 0.1
+    done
+    grep "Grand total" "$work/cluster/server.log" | tail -1 | sed -n 's/.*Grand total: \([0-9]*\) bytes.*/\1/p'
+}
+polls=$(q "SELECT sum(polls) FROM status_checker.feed")
+wait_for 30 "SELECT sum(polls) >= $polls + 10 FROM status_checker.feed" || true
+m1=$(mem_total)
+polls=$(q "SELECT sum(polls) FROM status_checker.feed")
+wait_for 60 "SELECT sum(polls) >= $polls + 30 FROM status_checker.feed" || true
+m2=$(mem_total)
+ok "the worker's memory stays flat over 30 more polls ($m1 → $m2 bytes)" "[ -n \"$m1\" ] && [ -n \"$m2\" ] && [ $m2 -le $((m1 + 65536)) ]"
 check "the worker is the same process and every feed is healthy but the failing one" \
   "SELECT (SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher') = $pid
           AND bool_and(health IN ('ok', 'starting') OR url LIKE '%/error/%') FROM status_checker.feed_health"
