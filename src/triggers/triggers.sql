@@ -2,10 +2,11 @@
 --
 -- A rule of a tenant says which hazard (earthquake, tsunami), from which
 -- sources, from which intensity and for which sites a request is created.
--- _decide() is the one place that says, for a rule, an event and each site
--- of the tenant, whether the site is asked and why; _fire_rules() acts on
--- it when an event is stored or changes, backtest_rule() shows it without
--- acting, and the view trigger_decision explains every evaluation.
+-- _decide_all() is the one place that says, for an event, its rules and
+-- each site of their tenants, whether the site is asked and why;
+-- _fire_rules() acts on it when an event is stored or changes (all rules in
+-- one pass), backtest_rule() shows it for one rule without acting, and the
+-- view trigger_decision explains every evaluation.
 --
 -- Exactly one effect per cause: trigger_fire has one row per (rule, event)
 -- and points to the one request; later telegrams of the same event only
