@@ -135,8 +135,9 @@ COMMENT ON FUNCTION status_checker.parse_feed_document(text, text) IS
 
 -- ---------------------------------------------------------------- storing
 
--- Store one event of the model.  Returns 1 if anything changed, else 0.
-CREATE FUNCTION status_checker._ingest_event(ev jsonb) RETURNS integer
+-- Store one event of the model.  Returns the event's id if anything
+-- changed, else NULL.
+CREATE FUNCTION status_checker._ingest_event(ev jsonb) RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 DECLARE
     v_source text := ev ->> 'source';
@@ -181,7 +182,7 @@ BEGIN
         -- repeats the serial it withdraws, so it wins a tie.
         IF (coalesce(v_serial, 0), v_issued, v_info = 'cancelled')
            <= (coalesce(old.serial, 0), old.issued_at, old.info_type = 'cancelled') THEN
-            RETURN 0;
+            RETURN NULL;
         END IF;
         DELETE FROM status_checker.event_product p WHERE p.event_id = v_event AND p.product = v_product;
     END IF;
@@ -227,11 +228,11 @@ BEGIN
     END IF;
 
     PERFORM status_checker._recompute_event(v_event, v_aliases);
-    RETURN 1;
+    RETURN v_event;
 END
 $$;
 COMMENT ON FUNCTION status_checker._ingest_event(jsonb) IS
-'Internal: store one event of the parsed model (idempotent per product revision); returns 1 if anything changed';
+'Internal: store one event of the parsed model (idempotent per product revision); returns the event id if anything changed, else NULL';
 
 -- Recompute an event's fields from its current products.
 CREATE FUNCTION status_checker._recompute_event(p_event bigint, p_aliases text[]) RETURNS void
@@ -297,11 +298,12 @@ DECLARE
     model jsonb;
     ev jsonb;
     changed integer := 0;
-    n integer;
+    v_event bigint;
     touched bigint[] := '{}';
 BEGIN
+    -- the body is only tested for NULL (as import_sites does): no text copy of a large document
     PERFORM status_checker._no_nulls('ingest_feed_document', ARRAY['source', 'body'],
-                                     ARRAY[ingest_feed_document.source, ingest_feed_document.body::text]);
+                                     ARRAY[ingest_feed_document.source, nullif((ingest_feed_document.body IS NOT NULL)::text, 'false')]);
     IF ingest_feed_document.source = 'jma_atom' THEN
         RAISE EXCEPTION 'an Atom feed lists telegrams but holds no event'
             USING ERRCODE = 'invalid_parameter_value',
@@ -309,13 +311,10 @@ BEGIN
     END IF;
     model := status_checker._parse_feed_document(ingest_feed_document.source, ingest_feed_document.body);
     FOR ev IN SELECT x FROM jsonb_array_elements(model -> 'events') x LOOP
-        n := status_checker._ingest_event(ev);
-        IF n > 0 THEN
-            changed := changed + n;
-            touched := touched || (SELECT e.event_id FROM status_checker.event e
-                                   WHERE e.source = ev ->> 'source' AND e.kind = ev ->> 'kind'
-                                     AND (e.source_event_id = ev ->> 'source_event_id'
-                                          OR (e.source = 'usgs' AND e.aliases @> ARRAY[ev ->> 'source_event_id'])));
+        v_event := status_checker._ingest_event(ev);
+        IF v_event IS NOT NULL THEN
+            changed := changed + 1;
+            touched := touched || v_event;
         END IF;
     END LOOP;
     -- rules see each changed event once, after all of the document is stored

@@ -149,6 +149,22 @@ END;
 COMMENT ON FUNCTION status_checker._feed_failed(bigint, text) IS
 'Internal (feed watcher): record a failed poll and back off exponentially (with jitter, at most an hour)';
 
+-- Record a problem with a feed's document: the message, whether it counts
+-- as a bad document, and whether the feed itself is failing (its own body
+-- is bad) rather than one telegram it listed.
+CREATE FUNCTION status_checker._feed_note_error(p_feed bigint, p_error text, p_bad boolean, p_failing boolean)
+    RETURNS void
+    LANGUAGE sql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    UPDATE status_checker.feed x
+    SET last_error = left(p_error, 1000), last_error_at = pg_catalog.now(),
+        bad_documents = x.bad_documents + p_bad::integer,
+        consecutive_errors = CASE WHEN p_failing THEN 1 ELSE x.consecutive_errors END
+    WHERE x.feed_id = p_feed;
+END;
+COMMENT ON FUNCTION status_checker._feed_note_error(bigint, text, boolean, boolean) IS
+'Internal (feed watcher): record a bad document of a feed';
+
 -- Record a successful poll (HTTP 200 or 304).  For an Atom feed, list its
 -- new telegrams; for P2PQuake and USGS, ingest the body.  Returns the
 -- telegram URLs the watcher should fetch now.
@@ -175,29 +191,23 @@ BEGIN
         next_poll_at = pg_catalog.clock_timestamp() + x.poll_interval
     WHERE x.feed_id = p_feed;
 
-    IF p_status = 200 AND f.kind = 'jma_atom' THEN
+    IF p_status = 200 THEN
         BEGIN
-            model := status_checker._parse_feed_document('jma_atom', p_body);
-            INSERT INTO status_checker.feed_document (url, feed_id, product, entry_updated)
-            SELECT e ->> 'url', p_feed, e ->> 'product', (e ->> 'updated')::timestamptz
-            FROM jsonb_array_elements(model -> 'entries') e
-            WHERE e ->> 'product' IN ('VXSE51', 'VXSE52', 'VXSE53', 'VXSE61', 'VTSE41')
-            ON CONFLICT (url) DO NOTHING;
+            IF f.kind = 'jma_atom' THEN
+                model := status_checker._parse_feed_document('jma_atom', p_body);
+                INSERT INTO status_checker.feed_document (url, feed_id, product, entry_updated)
+                SELECT e ->> 'url', p_feed, e ->> 'product', (e ->> 'updated')::timestamptz
+                FROM jsonb_array_elements(model -> 'entries') e
+                WHERE e ->> 'product' IN ('VXSE51', 'VXSE52', 'VXSE53', 'VXSE61', 'VTSE41')
+                ON CONFLICT (url) DO NOTHING;
+            ELSE
+                n := status_checker.ingest_feed_document(CASE f.kind WHEN 'usgs_geojson' THEN 'usgs' ELSE f.kind END, p_body);
+                UPDATE status_checker.feed x SET documents = x.documents + 1, events = x.events + n WHERE x.feed_id = p_feed;
+            END IF;
         EXCEPTION WHEN OTHERS THEN
+            -- the feed's own document is bad: the feed counts as failing
             GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            UPDATE status_checker.feed x SET last_error = left(err, 1000), last_error_at = pg_catalog.now(),
-                   consecutive_errors = 1, bad_documents = x.bad_documents + 1
-            WHERE x.feed_id = p_feed;
-        END;
-    ELSIF p_status = 200 THEN
-        BEGIN
-            n := status_checker.ingest_feed_document(CASE f.kind WHEN 'usgs_geojson' THEN 'usgs' ELSE f.kind END, p_body);
-            UPDATE status_checker.feed x SET documents = x.documents + 1, events = x.events + n WHERE x.feed_id = p_feed;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            UPDATE status_checker.feed x SET last_error = left(err, 1000), last_error_at = pg_catalog.now(),
-                   consecutive_errors = 1, bad_documents = x.bad_documents + 1
-            WHERE x.feed_id = p_feed;
+            PERFORM status_checker._feed_note_error(p_feed, err, true, true);
         END;
     END IF;
     -- oldest first, so that a quake's telegrams are ingested in issue order
@@ -227,9 +237,7 @@ BEGIN
         SET attempts = x.attempts + 1, error = left(err, 1000), fetched_at = pg_catalog.now(),
             state = CASE WHEN x.attempts + 1 >= 3 THEN 'failed' ELSE 'pending' END
         WHERE x.url = p_url;
-        UPDATE status_checker.feed x SET last_error = left(p_url || ': ' || err, 1000), last_error_at = pg_catalog.now(),
-               bad_documents = x.bad_documents + (d.attempts + 1 >= 3)::integer
-        WHERE x.feed_id = d.feed_id;
+        PERFORM status_checker._feed_note_error(d.feed_id, p_url || ': ' || err, d.attempts + 1 >= 3, false);
         RETURN;
     END IF;
     BEGIN
@@ -246,9 +254,7 @@ BEGIN
         SET state = 'failed', attempts = x.attempts + 1, fetched_at = pg_catalog.now(),
             bytes = octet_length(p_body), error = left(err, 1000)
         WHERE x.url = p_url;
-        UPDATE status_checker.feed x SET last_error = left(p_url || ': ' || err, 1000), last_error_at = pg_catalog.now(),
-               bad_documents = x.bad_documents + 1
-        WHERE x.feed_id = d.feed_id;
+        PERFORM status_checker._feed_note_error(d.feed_id, p_url || ': ' || err, true, false);
     END;
 END
 $$;

@@ -355,6 +355,7 @@ CREATE FUNCTION status_checker._decide(p_rule bigint, p_event bigint)
     RETURNS TABLE (site_id bigint, site_code text, shindo status_checker.shindo, decision text, reason text)
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
+    PERFORM status_checker._no_nulls('backtest_rule', ARRAY['rule_id', 'event_id'], ARRAY[p_rule::text, p_event::text]);
     IF NOT EXISTS (SELECT 1 FROM status_checker.trigger_rule x WHERE x.rule_id = p_rule) THEN
         RAISE EXCEPTION 'trigger rule % does not exist', coalesce(p_rule::text, 'NULL') USING ERRCODE = 'foreign_key_violation';
     END IF;

@@ -6,7 +6,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(42);
+SELECT plan(46);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('sc.fixtures') || '/' || path) $$;
@@ -52,6 +52,8 @@ SELECT throws_ok($$SELECT add_feed('jma_atom', 'https://example.org/eqvol.xml', 
 SELECT lives_ok($$SELECT add_feed('jma_atom', 'https://example.org/eqvol.xml')$$, 'add_feed');
 SELECT throws_ok($$SELECT add_feed('jma_atom', 'https://example.org/eqvol.xml')$$, '23505', NULL, 'add_feed: the same URL twice');
 SELECT throws_ok($$SELECT remove_feed(999999)$$, '23503', NULL, 'remove_feed: unknown feed');
+SELECT throws_ok($$SELECT add_feed('jma_atom', NULL)$$, '22004', 'add_feed: url must not be NULL', 'add_feed: NULL url (22004, named)');
+SELECT throws_ok($$SELECT remove_feed(NULL)$$, '22004', NULL, 'remove_feed: NULL');
 SELECT is((SELECT health FROM feed_health WHERE url = 'https://example.org/eqvol.xml'),
           CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = current_database())
                THEN 'starting' ELSE 'no watcher' END, 'feed_health says whether a watcher polls the feed');
@@ -65,6 +67,8 @@ SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, %L, target => %L
     'a rule cannot target another tenant''s site');
 SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, %L, repeat_within => %L)', :ta, 'x', :fa, '5-', '0 seconds'), '22023', NULL, 'repeat_within must be positive');
 SELECT throws_ok($$SELECT backtest_rule(999999, 1)$$, '23503', NULL, 'backtest: unknown rule');
+SELECT throws_ok($$SELECT backtest_rule(NULL, 1)$$, '22004', 'backtest_rule: rule_id must not be NULL', 'backtest: NULL rule (22004, named)');
+SELECT throws_ok($$SELECT set_trigger_rule_enabled(1, NULL)$$, '22004', NULL, 'set_trigger_rule_enabled: NULL');
 
 SELECT create_trigger_rule(:ta, 'A 5弱', :fa, '5-') AS rule_a \gset
 SELECT create_trigger_rule(:tb, 'B 6強', :fb, '6+') AS rule_b \gset
