@@ -16,25 +16,38 @@ SQL_PARTS = \
 	src/requests/targets.sql \
 	src/reports/reports.sql \
 	src/aggregate/aggregate.sql \
-	$(NEW_IN_0_2_0)
+	$(NEW_IN_0_2_0) \
+	$(NEW_IN_0_3_0) \
+	src/common/finish.sql
 
-# the domains 0.2.0 adds, and the upgrade from 0.1.0: the changes to 0.1.0's
-# objects (an upgrade-only file), targets.sql (written with CREATE OR
-# REPLACE, so it serves both scripts) and the new domains
+# the domains each version added.  Files written with CREATE OR REPLACE
+# (targets.sql, fire.sql, tokens.sql) serve the install script and the
+# upgrades; upgrade-*.sql files hold what only an upgrade does (ALTER TABLE).
+# Released upgrade scripts are frozen in versions/ (0.1.0 → 0.2.0).
 NEW_IN_0_2_0 = \
 	src/feeds/feeds.sql \
 	src/feeds/watcher.sql \
 	src/triggers/triggers.sql \
+	src/triggers/fire.sql
+NEW_IN_0_3_0 = \
+	src/dispatch/channels.sql \
+	src/requests/tokens.sql \
+	src/dispatch/outbox.sql \
+	src/dispatch/reminders.sql
+UPGRADE_0_3_0_PARTS = \
+	src/dispatch/upgrade-0.2.0--0.3.0.sql \
+	src/triggers/fire.sql \
+	$(NEW_IN_0_3_0) \
 	src/common/finish.sql
-UPGRADE_0_2_0_PARTS = \
-	src/requests/upgrade-0.1.0--0.2.0.sql \
-	src/requests/targets.sql \
-	$(NEW_IN_0_2_0)
 
 MODULE_big  = $(EXTENSION)
 OBJS = \
 	src/common/module.o \
 	src/common/csv.o \
+	src/common/worker.o \
+	src/dispatch/crypto.o \
+	src/dispatch/dispatcher.o \
+	src/dispatch/render.o \
 	src/shindo/shindo.o \
 	src/shindo/shindo_core.o \
 	src/feeds/feeds.o \
@@ -47,13 +60,14 @@ OBJS = \
 	src/reports/counters.o \
 	src/reports/submit.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2.0--0.3.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
-DATA        = versions/$(EXTENSION)--0.1.0.sql
-EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.1.0--0.2.0.sql results regression.diffs regression.out tmp_check
+DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
+              versions/$(EXTENSION)--0.1.0--0.2.0.sql
+EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2.0--0.3.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
-SHLIB_LINK  = -lcurl
+SHLIB_LINK  = -lcurl -lcrypto
 
 # The feed parsers are a library of their own, loaded by src/feeds/feeds.c
 # with RTLD_DEEPBIND: the postgres binary exports a json_object() of its own
@@ -89,10 +103,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.1.0--0.2.0.sql: $(UPGRADE_0_2_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.1.0 → 0.2.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.2.0--0.3.0.sql: $(UPGRADE_0_3_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.2.0 → 0.3.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_2_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_3_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 .PHONY: demo test bench bench-feeds
 demo:

@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "common/sc_guc.h"
+#include "dispatch/dispatch.h"
 #include "feeds/watcher.h"
 #include "reports/report.h"
 
@@ -55,6 +56,69 @@ _PG_init(void)
 							30000, 100, 600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("status_checker.link_base_url",
+							   "Base of the personal report links in messages; the token is appended.",
+							   NULL,
+							   &sc_link_base_url,
+							   "http://localhost:8080/r/",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_concurrency",
+							"Most transfers (mails and webhooks) the dispatcher has in flight at once.",
+							NULL,
+							&sc_dispatch_concurrency,
+							64, 1, 4096,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_batch_size",
+							"Messages the dispatcher claims from the outbox in one transaction.",
+							NULL,
+							&sc_dispatch_batch_size,
+							500, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_timeout",
+							"Time limit of one delivery attempt (connection, TLS, SMTP dialogue or HTTP exchange).",
+							NULL,
+							&sc_dispatch_timeout_ms,
+							30000, 100, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_rate_limit",
+							"Most messages per second sent through one channel (0: no limit).",
+							NULL,
+							&sc_dispatch_rate_limit,
+							0, 0, 1000000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_max_attempts",
+							"Delivery attempts after which a message is dead.",
+							NULL,
+							&sc_dispatch_max_attempts,
+							10, 1, 1000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_retry_base",
+							"Wait before the first retry; it doubles with each attempt (with jitter).",
+							NULL,
+							&sc_dispatch_retry_base_ms,
+							30000, 10, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_retry_max",
+							"Longest wait between two attempts.",
+							NULL,
+							&sc_dispatch_retry_max_ms,
+							3600000, 10, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.dispatch_lease",
+							"How long a claimed message belongs to the dispatcher before it may be claimed again.",
+							NULL,
+							&sc_dispatch_lease_ms,
+							300000, 1000, 86400000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	/* the workers' settings need shared_preload_libraries (the postmaster) */
 	if (process_shared_preload_libraries_in_progress)
 	{
@@ -72,11 +136,22 @@ _PG_init(void)
 								 true,
 								 PGC_POSTMASTER, 0,
 								 NULL, NULL, NULL);
+		DefineCustomBoolVariable("status_checker.dispatcher",
+								 "Start the dispatcher background worker (needs shared_preload_libraries).",
+								 NULL,
+								 &sc_dispatcher_enabled,
+								 true,
+								 PGC_POSTMASTER, 0,
+								 NULL, NULL, NULL);
 	}
 	MarkGUCPrefixReserved("status_checker");
 
 	if (process_shared_preload_libraries_in_progress)
+	{
+		sc_dispatch_shmem_init();
 		sc_feed_watcher_register();
+		sc_dispatcher_register();
+	}
 
 	counters_init();
 }

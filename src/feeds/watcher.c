@@ -39,6 +39,7 @@
 #include "utils/snapmgr.h"
 
 #include "common/sc_guc.h"
+#include "common/worker.h"
 #include "feeds/watcher.h"
 
 PGDLLEXPORT void sc_feed_watcher_main(Datum main_arg);
@@ -188,72 +189,12 @@ fetch(const char *url, const char *etag, const char *last_modified, FetchResult 
 
 /* ------------------------------------------------------------ SQL */
 
-/*
- * Run one SQL statement in its own transaction.  Errors are logged and
- * contained: the worker goes on with the next feed or document.  Rows
- * (text columns) are copied into loop_cxt.
- */
+/* one SQL statement in its own transaction, errors contained (common/worker.c) */
 static bool
 run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 		List **rows, int ncols)
 {
-	MemoryContext old = CurrentMemoryContext;
-	bool		ok = true;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, sql);
-	PG_TRY();
-	{
-		int			rc;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-		if (rc < 0)
-			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-		if (rows)
-		{
-			MemoryContext spi = MemoryContextSwitchTo(loop_cxt);
-
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				char	  **row = palloc0(sizeof(char *) * ncols);
-
-				for (int c = 0; c < ncols; c++)
-				{
-					char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1);
-
-					row[c] = v ? pstrdup(v) : NULL;
-				}
-				*rows = lappend(*rows, row);
-			}
-			MemoryContextSwitchTo(spi);
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(loop_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG,
-				(errmsg("status_checker feed watcher: %s", edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return ok;
+	return sc_run_sql("status_checker feed watcher", loop_cxt, sql, nargs, types, values, nulls, rows, ncols);
 }
 
 static Datum
@@ -366,10 +307,8 @@ sc_feed_watcher_main(Datum main_arg)
 
 		/* only a primary polls; a standby waits for its promotion */
 		if (!RecoveryInProgress() &&
-			run_sql("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'status_checker'",
-					0, NULL, NULL, NULL, &rows, 1) && rows != NIL)
+			sc_extension_present("status_checker feed watcher", loop_cxt))
 		{
-			rows = NIL;
 			if (run_sql("SELECT feed_id, kind, url, etag, last_modified FROM status_checker._feed_due()",
 						0, NULL, NULL, NULL, &rows, 5))
 			{

@@ -20,6 +20,8 @@ CREATE TABLE status_checker.request (
     targets        integer NOT NULL DEFAULT 0,
     event_id       bigint,                  -- set for requests made by a trigger rule
     rule_id        bigint,
+    reminders      interval[] NOT NULL DEFAULT '{}',   -- after creation: when to remind sites that have not answered
+    escalate_after interval,                           -- ... and when to tell their managers
     created_by     text NOT NULL DEFAULT session_user,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     closed_at      timestamptz,
@@ -38,6 +40,7 @@ CREATE TABLE status_checker.request_target (
     site_id            bigint NOT NULL,
     token_hash         bytea,               -- SHA-256 of the current personal token
     token_issued_at    timestamptz,
+    token_gen          integer NOT NULL DEFAULT 0,  -- generation of the derived token (src/requests/tokens.sql)
     level              integer,             -- latest report's status level; NULL = no answer
     prev_level         integer,             -- the level the latest report replaced (counter upkeep)
     color              text,
@@ -207,81 +210,7 @@ $$;
 
 -- ------------------------------------------------------ public functions
 
-CREATE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
-    RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    r status_checker.request;
-    v_site bigint;
-    v_old bytea;
-    v_token text;
-BEGIN
-    PERFORM status_checker._no_nulls('issue_token', ARRAY['request_id', 'site_code'], ARRAY[issue_token.request_id::text, issue_token.site_code::text]);
-    r := status_checker._require_request(issue_token.request_id);
-    v_site := status_checker._require_site(r.tenant_id, issue_token.site_code);
-    IF r.state <> 'open' THEN
-        RAISE EXCEPTION 'request % is %', r.request_id, r.state
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'Tokens are issued only for open requests.';
-    END IF;
-    SELECT t.token_hash INTO v_old FROM status_checker.request_target t
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site
-    FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'site % is not a target of request %', quote_literal(issue_token.site_code), r.request_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    IF v_old IS NOT NULL THEN
-        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-        VALUES (v_old, r.tenant_id, r.request_id, v_site);
-    END IF;
-    v_token := status_checker._new_token();
-    UPDATE status_checker.request_target t
-    SET token_hash = status_checker._token_hash(v_token), token_issued_at = pg_catalog.now()
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = v_site;
-    RETURN v_token;
-END
-$$;
-COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
-'Issue a new personal token (256 bits, base64url) for a site of an open request; the previous token stops working. Only the SHA-256 is stored';
-
-CREATE FUNCTION status_checker.issue_tokens(request_id bigint)
-    RETURNS TABLE (site_code text, token text)
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    r status_checker.request;
-BEGIN
-    PERFORM status_checker._no_nulls('issue_tokens', ARRAY['request_id'], ARRAY[issue_tokens.request_id::text]);
-    r := status_checker._require_request(issue_tokens.request_id, true);
-    IF r.state <> 'open' THEN
-        RAISE EXCEPTION 'request % is %', r.request_id, r.state
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'Tokens are issued only for open requests.';
-    END IF;
-    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
-
-    CREATE TEMP TABLE IF NOT EXISTS _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
-    TRUNCATE pg_temp._sc_new_tokens;
-    INSERT INTO pg_temp._sc_new_tokens
-    SELECT t.site_id, status_checker._new_token() FROM status_checker.request_target t
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id;
-    UPDATE status_checker.request_target t
-    SET token_hash = status_checker._token_hash(n.token), token_issued_at = pg_catalog.now()
-    FROM pg_temp._sc_new_tokens n
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = n.site_id;
-    RETURN QUERY
-        SELECT s.code, n.token FROM pg_temp._sc_new_tokens n
-        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = n.site_id
-        ORDER BY s.code;
-    TRUNCATE pg_temp._sc_new_tokens;
-END
-$$;
-COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
-'Issue new personal tokens for every target of an open request (previous tokens stop working); returns site code and token';
+-- issue_token and issue_tokens: src/requests/tokens.sql (tokens derived from the tenant's link key)
 
 CREATE FUNCTION status_checker.close_request(request_id bigint)
     RETURNS void

@@ -18,26 +18,15 @@
 
 #include "requests/token.h"
 
-#define TOKEN_BYTES 32
-#define TOKEN_CHARS 43
-
 static const char b64url[] =
 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-PG_FUNCTION_INFO_V1(sc_new_token);
-Datum
-sc_new_token(PG_FUNCTION_ARGS)
+/* 32 raw bytes as 43 characters of unpadded base64url into out[44] */
+void
+token_encode(const uint8 *raw, char *out)
 {
-	uint8		raw[TOKEN_BYTES + 1];
-	char		out[TOKEN_CHARS + 1];
 	int			i,
 				o = 0;
-
-	if (!pg_strong_random(raw, TOKEN_BYTES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random token")));
-	raw[TOKEN_BYTES] = 0;
 
 	/* 32 bytes = 10 groups of 3 + 2 bytes: 40 + 3 characters */
 	for (i = 0; i < TOKEN_BYTES; i += 3)
@@ -55,6 +44,20 @@ sc_new_token(PG_FUNCTION_ARGS)
 	}
 	out[o] = '\0';
 	Assert(o == TOKEN_CHARS);
+}
+
+PG_FUNCTION_INFO_V1(sc_new_token);
+Datum
+sc_new_token(PG_FUNCTION_ARGS)
+{
+	uint8		raw[TOKEN_BYTES];
+	char		out[TOKEN_CHARS + 1];
+
+	if (!pg_strong_random(raw, TOKEN_BYTES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random token")));
+	token_encode(raw, out);
 	explicit_bzero(raw, sizeof(raw));
 	PG_RETURN_TEXT_P(cstring_to_text(out));
 }

@@ -28,6 +28,8 @@ CREATE TABLE status_checker.trigger_rule (
     use_estimate   boolean NOT NULL DEFAULT false,
     sources        text[] NOT NULL DEFAULT '{jma}' CHECK (sources <@ '{jma,p2pquake,usgs}' AND cardinality(sources) > 0),
     message        text,
+    reminders      interval[] NOT NULL DEFAULT '{}',   -- copied to the requests the rule creates
+    escalate_after interval,
     enabled        boolean NOT NULL DEFAULT true,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
     PRIMARY KEY (tenant_id, rule_id),
@@ -408,99 +410,4 @@ CREATE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
 COMMENT ON FUNCTION status_checker._event_title(status_checker.event) IS
 'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST)';
 
--- Run every matching rule for one event (called by ingest_feed_document).
-CREATE FUNCTION status_checker._fire_rules(p_event bigint) RETURNS integer
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
-DECLARE
-    e status_checker.event;
-    rules bigint[];
-    n integer;
-BEGIN
-    SELECT * INTO e FROM status_checker.event x WHERE x.event_id = p_event FOR UPDATE;
-    IF e.status = 'cancelled' THEN
-        -- a withdrawn event withdraws what it asked
-        UPDATE status_checker.request q
-        SET state = 'cancelled', cancelled_at = pg_catalog.now(),
-            cancel_reason = format('The %s event %s was withdrawn by its source (取消).', e.source, e.source_event_id)
-        FROM status_checker.trigger_fire f
-        WHERE f.event_id = p_event AND q.tenant_id = f.tenant_id AND q.request_id = f.request_id AND q.state <> 'cancelled';
-    END IF;
-
-    -- the rules that look at this event (for the trigger_decision view) ...
-    INSERT INTO status_checker.trigger_evaluation AS v (tenant_id, rule_id, event_id, last_revision)
-    SELECT r.tenant_id, r.rule_id, e.event_id, e.revision FROM status_checker.trigger_rule r
-    WHERE r.hazard = e.kind AND e.source = ANY (r.sources)
-    ON CONFLICT (tenant_id, rule_id, event_id)
-    DO UPDATE SET evaluations = v.evaluations + 1, last_revision = excluded.last_revision, evaluated_at = pg_catalog.now();
-    -- ... and those that may act on it
-    SELECT array_agg(r.rule_id ORDER BY r.rule_id) INTO rules FROM status_checker.trigger_rule r
-    WHERE r.hazard = e.kind AND e.source = ANY (r.sources) AND r.enabled
-      AND e.status IN ('actual', 'training') AND (e.status = 'training') = r.drill;
-    IF rules IS NULL THEN
-        RETURN 0;
-    END IF;
-
-    PERFORM status_checker._lock_targets(t) FROM (SELECT DISTINCT r.tenant_id FROM status_checker.trigger_rule r
-                                                  WHERE r.rule_id = ANY (rules) ORDER BY 1) x(t);
-    -- the sites to ask, all rules at once
-    IF to_regclass('pg_temp._sc_ask') IS NULL THEN
-        CREATE TEMP TABLE _sc_ask (tenant_id bigint, rule_id bigint, site_id bigint,
-                                   shindo status_checker.shindo, reason text) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_ask;
-    END IF;
-    INSERT INTO pg_temp._sc_ask
-    SELECT d.tenant_id, d.rule_id, d.site_id, d.shindo, d.reason
-    FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
-    ANALYZE pg_temp._sc_ask;   -- so that the joins below are planned for its size
-
-    -- one request per rule and event: created on the first telegram that asks anyone
-    WITH needed AS (
-        SELECT a.tenant_id, a.rule_id FROM (SELECT DISTINCT x.tenant_id, x.rule_id FROM pg_temp._sc_ask x) a
-        WHERE NOT EXISTS (SELECT 1 FROM status_checker.trigger_fire f
-                          WHERE f.tenant_id = a.tenant_id AND f.rule_id = a.rule_id AND f.event_id = e.event_id)
-    ), made AS (
-        INSERT INTO status_checker.request (tenant_id, form_id, title, message, deadline, drill, target_spec, event_id, rule_id)
-        SELECT r.tenant_id, r.form_id, status_checker._event_title(e), coalesce(r.message, e.headline),
-               pg_catalog.now() + r.deadline, r.drill, jsonb_build_object('rule', r.rule_id, 'event', e.event_id),
-               e.event_id, r.rule_id
-        FROM needed x JOIN status_checker.trigger_rule r ON r.tenant_id = x.tenant_id AND r.rule_id = x.rule_id
-        ORDER BY r.tenant_id, r.rule_id
-        RETURNING tenant_id, request_id, rule_id
-    ), counters AS (
-        INSERT INTO status_checker.request_counter (tenant_id, request_id, slot)
-        SELECT m.tenant_id, m.request_id, g FROM made m CROSS JOIN generate_series(0, 63) g
-    )
-    INSERT INTO status_checker.trigger_fire (tenant_id, rule_id, event_id, request_id)
-    SELECT m.tenant_id, m.rule_id, e.event_id, m.request_id FROM made m;
-
-    -- later telegrams add newly affected sites to that request, while it is
-    -- open (a request a person closed or cancelled is left so)
-    -- (_decide_all never asks a site twice for an event: no conflict handling)
-    IF to_regclass('pg_temp._sc_open') IS NULL THEN
-        CREATE TEMP TABLE _sc_open (tenant_id bigint, rule_id bigint, request_id bigint) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_open;
-    END IF;
-    INSERT INTO pg_temp._sc_open
-    SELECT f.tenant_id, f.rule_id, f.request_id
-    FROM status_checker.trigger_fire f
-    JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
-    WHERE f.event_id = e.event_id AND q.state = 'open';
-    ANALYZE pg_temp._sc_open;
-    INSERT INTO status_checker.request_target (tenant_id, request_id, site_id, asked_shindo, asked_reason)
-    SELECT a.tenant_id, o.request_id, a.site_id, a.shindo, a.reason
-    FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-    ORDER BY a.tenant_id, o.request_id, a.site_id;   -- in key order: index insertions stay on hot pages
-    GET DIAGNOSTICS n = ROW_COUNT;
-    UPDATE status_checker.request q SET targets = q.targets + c.n
-    FROM (SELECT a.tenant_id, o.request_id, count(*) AS n
-          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          GROUP BY 1, 2) c
-    WHERE q.tenant_id = c.tenant_id AND q.request_id = c.request_id;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._fire_rules(bigint) IS
-'Internal: run the trigger rules for one event: create the one request per rule and event, add newly affected sites, '
-'cancel requests of a cancelled event; returns the number of sites added';
+-- _fire_rules: src/triggers/fire.sql

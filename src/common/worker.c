@@ -1,0 +1,92 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Helpers shared by status_checker's background workers (the feed
+ *	  watcher and the dispatcher): run one SQL statement in a short
+ *	  transaction of its own, with any error logged and contained.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "common/worker.h"
+
+bool
+sc_run_sql(const char *who, MemoryContext rows_cxt, const char *sql,
+		   int nargs, Oid *types, Datum *values, const char *nulls,
+		   List **rows, int ncols)
+{
+	MemoryContext old = CurrentMemoryContext;
+	bool		ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, sql);
+	PG_TRY();
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+		if (rc < 0)
+			elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		if (rows)
+		{
+			MemoryContext spi = MemoryContextSwitchTo(rows_cxt);
+
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				char	  **row = palloc0(sizeof(char *) * ncols);
+
+				for (int c = 0; c < ncols; c++)
+				{
+					char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 1);
+
+					row[c] = v ? pstrdup(v) : NULL;
+				}
+				*rows = lappend(*rows, row);
+			}
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(rows_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("%s: %s", who, edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return ok;
+}
+
+bool
+sc_extension_present(const char *who, MemoryContext cxt)
+{
+	List	   *rows = NIL;
+
+	return sc_run_sql(who, cxt,
+					  "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'status_checker'",
+					  0, NULL, NULL, NULL, &rows, 1) && rows != NIL;
+}

@@ -1,0 +1,21 @@
+/* worker.h — helpers shared by status_checker's background workers. */
+#ifndef STATUS_CHECKER_WORKER_H
+#define STATUS_CHECKER_WORKER_H
+
+#include "postgres.h"
+
+#include "nodes/pg_list.h"
+
+/*
+ * Run one SQL statement in its own transaction; errors are logged (prefixed
+ * with who) and contained.  Rows, as arrays of ncols C strings (NULL for
+ * SQL NULL), are appended to *rows, allocated in rows_cxt.
+ */
+extern bool sc_run_sql(const char *who, MemoryContext rows_cxt, const char *sql,
+					   int nargs, Oid *types, Datum *values, const char *nulls,
+					   List **rows, int ncols);
+
+/* true when the extension is installed in the worker's database */
+extern bool sc_extension_present(const char *who, MemoryContext cxt);
+
+#endif

@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ *
+ * crypto.c
+ *	  The delivery domain's small pieces of cryptography and encoding, done
+ *	  with OpenSSL and PostgreSQL's own encoders:
+ *
+ *	  - personal link tokens derived from a tenant's link key with
+ *		HMAC-SHA256, so that a message can be rendered (and rendered again
+ *		for a retry or a reminder) without the token ever being stored:
+ *		the database keeps only the token's SHA-256 (request_target) and the
+ *		key (link_key, readable by the extension's owner only);
+ *	  - webhook signatures: HMAC-SHA256 over "<timestamp>.<body>";
+ *	  - RFC 2047 encoded-words for mail headers (UTF-8, base64).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "common/base64.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "dispatch/dispatch.h"
+#include "requests/token.h"
+
+/* HMAC-SHA256 of data under key into out[32]; ERROR if OpenSSL fails */
+void
+sc_hmac_sha256(const void *key, int keylen, const void *data, size_t len, uint8 *out)
+{
+	unsigned int outlen = 0;
+
+	if (HMAC(EVP_sha256(), key, keylen, data, len, out, &outlen) == NULL || outlen != 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA256")));
+}
+
+/* lower-case hex of 32 bytes into out[65] */
+void
+sc_hex32(const uint8 *raw, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 32; i++)
+	{
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/*
+ * _link_token(key bytea, tenant_id, request_id, site_id, generation) → text
+ *
+ * The personal token of a request target: base64url of
+ * HMAC-SHA256(key, "sc-link-v1:tenant:request:site:generation").  A new
+ * generation (issue_token) gives an unrelated token.
+ */
+PG_FUNCTION_INFO_V1(sc_link_token);
+Datum
+sc_link_token(PG_FUNCTION_ARGS)
+{
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	char		msg[128];
+	uint8		mac[32];
+	char		out[TOKEN_CHARS + 1];
+	int			n;
+
+	if (VARSIZE_ANY_EXHDR(key) < 32)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a link key has at least 32 bytes")));
+	n = snprintf(msg, sizeof(msg), "sc-link-v1:" INT64_FORMAT ":" INT64_FORMAT ":" INT64_FORMAT ":%d",
+				 PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3), PG_GETARG_INT32(4));
+	sc_hmac_sha256(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), msg, n, mac);
+	token_encode(mac, out);
+	explicit_bzero(mac, sizeof(mac));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/* _random_bytes(n) → bytea of n bytes from pg_strong_random */
+PG_FUNCTION_INFO_V1(sc_random_bytes);
+Datum
+sc_random_bytes(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+	bytea	   *b;
+
+	if (n < 1 || n > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("_random_bytes takes 1 to 1024 bytes, not %d", n)));
+	b = palloc(VARHDRSZ + n);
+	SET_VARSIZE(b, VARHDRSZ + n);
+	if (!pg_strong_random(VARDATA(b), n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+	PG_RETURN_BYTEA_P(b);
+}
+
+/*
+ * webhook_signature(secret text, timestamp bigint, body text) → text
+ *
+ * "v1=" and the hex HMAC-SHA256 of "<timestamp>.<body>" under the channel's
+ * secret: what the dispatcher sends in X-Status-Checker-Signature, public
+ * so that receivers written in SQL (and our tests) can check it.
+ */
+PG_FUNCTION_INFO_V1(sc_webhook_signature);
+Datum
+sc_webhook_signature(PG_FUNCTION_ARGS)
+{
+	text	   *secret = PG_GETARG_TEXT_PP(0);
+	int64		ts = PG_GETARG_INT64(1);
+	text	   *body = PG_GETARG_TEXT_PP(2);
+	char		hex[65];
+
+	sc_webhook_sign(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret), ts,
+					VARDATA_ANY(body), VARSIZE_ANY_EXHDR(body), hex);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("v1=%s", hex)));
+}
+
+/* hex HMAC-SHA256 of "<ts>.<body>" under secret into hex[65] */
+void
+sc_webhook_sign(const char *secret, int secretlen, int64 ts,
+				const char *body, size_t bodylen, char *hex)
+{
+	StringInfoData buf;
+	uint8		mac[32];
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, INT64_FORMAT ".", ts);
+	appendBinaryStringInfo(&buf, body, bodylen);
+	sc_hmac_sha256(secret, secretlen, buf.data, buf.len, mac);
+	sc_hex32(mac, hex);
+	pfree(buf.data);
+}
+
+/*
+ * _mime_header(text) → text
+ *
+ * A header value as RFC 2047 encoded-words ("=?UTF-8?B?...?="), each at
+ * most 75 characters and never splitting a character, joined by folding
+ * whitespace; pure printable ASCII is returned as it is.
+ */
+PG_FUNCTION_INFO_V1(sc_mime_header);
+Datum
+sc_mime_header(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	bool		ascii = true;
+	StringInfoData out;
+	int			pos = 0;
+
+	for (int i = 0; i < len; i++)
+		if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7e)
+			ascii = false;
+	if (ascii && len <= 900)
+		PG_RETURN_TEXT_P(t);
+
+	initStringInfo(&out);
+	while (pos < len)
+	{
+		/* 45 bytes encode to 60 base64 characters: 12 + 60 <= 75 */
+		int			chunk = 0;
+		char		enc[64];
+		int			n;
+
+		while (pos + chunk < len)
+		{
+			int			cl = pg_utf_mblen((const unsigned char *) s + pos + chunk);
+
+			if (chunk + cl > 45)
+				break;
+			chunk += cl;
+		}
+		if (chunk == 0)			/* cannot happen with valid UTF-8 */
+			chunk = Min(len - pos, 45);
+		n = pg_b64_encode(s + pos, chunk, enc, sizeof(enc));
+		if (n < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not base64-encode a mail header")));
+		if (out.len > 0)
+			appendStringInfoString(&out, "\r\n ");
+		appendStringInfoString(&out, "=?UTF-8?B?");
+		appendBinaryStringInfo(&out, enc, n);
+		appendStringInfoString(&out, "?=");
+		pos += chunk;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}

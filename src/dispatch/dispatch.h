@@ -1,0 +1,29 @@
+/* dispatch.h — the delivery domain: dispatcher worker, wake-up, crypto. */
+#ifndef STATUS_CHECKER_DISPATCH_H
+#define STATUS_CHECKER_DISPATCH_H
+
+#include "postgres.h"
+
+/* GUCs (src/common/module.c defines them) */
+extern bool sc_dispatcher_enabled;
+extern int	sc_dispatch_concurrency;
+extern int	sc_dispatch_batch_size;
+extern int	sc_dispatch_timeout_ms;
+extern int	sc_dispatch_rate_limit;
+extern int	sc_dispatch_max_attempts;
+extern int	sc_dispatch_retry_base_ms;
+extern int	sc_dispatch_retry_max_ms;
+extern int	sc_dispatch_lease_ms;
+extern char *sc_link_base_url;
+
+/* dispatcher.c */
+extern void sc_dispatcher_register(void);
+extern void sc_dispatch_shmem_init(void);
+
+/* crypto.c */
+extern void sc_hmac_sha256(const void *key, int keylen, const void *data, size_t len, uint8 *out);
+extern void sc_hex32(const uint8 *raw, char *out);
+extern void sc_webhook_sign(const char *secret, int secretlen, int64 ts,
+							const char *body, size_t bodylen, char *hex);
+
+#endif

@@ -1,0 +1,1061 @@
+/*-------------------------------------------------------------------------
+ *
+ * dispatcher.c
+ *	  The dispatcher background worker: sends the outbox's mails (SMTP) and
+ *	  webhooks (HTTP POST) with libcurl's multi interface.
+ *
+ * Loop:
+ *	- claim a batch of due messages (status_checker._claim_messages: FOR
+ *	  UPDATE SKIP LOCKED, a lease, the messages rendered) and commit;
+ *	- hand them to curl (a per-channel rate limit may hold some back);
+ *	- wait in one WaitEventSet on the latch, the postmaster and every socket
+ *	  curl asked for (CURLMOPT_SOCKETFUNCTION), with curl's timer
+ *	  (CURLMOPT_TIMERFUNCTION) as the timeout, and drive curl with
+ *	  curl_multi_socket_action;
+ *	- record finished transfers (status_checker._record_outcomes) in short
+ *	  transactions of their own, a few at a time.
+ * No transaction is open while waiting or sending.
+ *
+ * The worker is woken at commit by any transaction that enqueued messages
+ * (the outbox trigger calls _outbox_wake, which sets our latch from an
+ * XactCallback), and otherwise sleeps until the next retry is due.  On
+ * start, messages left 'sending' by a previous incarnation become due again
+ * (_dispatcher_startup): a message is sent at least once, and a duplicate
+ * carries the same idempotency key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "common/sc_guc.h"
+#include "common/worker.h"
+#include "dispatch/dispatch.h"
+#include "feeds/watcher.h"
+
+PGDLLEXPORT void sc_dispatcher_main(Datum main_arg);
+
+#define WHO "status_checker dispatcher"
+
+bool		sc_dispatcher_enabled = true;
+int			sc_dispatch_concurrency = 64;
+int			sc_dispatch_batch_size = 500;
+int			sc_dispatch_timeout_ms = 30000;
+int			sc_dispatch_rate_limit = 0;
+int			sc_dispatch_max_attempts = 10;
+int			sc_dispatch_retry_base_ms = 30000;
+int			sc_dispatch_retry_max_ms = 3600000;
+int			sc_dispatch_lease_ms = 300000;
+char	   *sc_link_base_url = NULL;
+
+/* ------------------------------------------------------ shared memory */
+
+typedef struct DispatchShared
+{
+	Latch	   *latch;			/* the running dispatcher's, or NULL */
+	int			pid;
+	TimestampTz started_at;
+	pg_atomic_uint64 heartbeat; /* TimestampTz of the last loop */
+	pg_atomic_uint64 in_flight;
+	pg_atomic_uint64 waiting;	/* claimed, held back by the rate limit */
+	pg_atomic_uint64 sent;
+	pg_atomic_uint64 retried;
+	pg_atomic_uint64 dead;
+	pg_atomic_uint64 claimed;
+} DispatchShared;
+
+static DispatchShared *dshared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+dispatch_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(DispatchShared)));
+}
+
+static void
+dispatch_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	dshared = ShmemInitStruct("status_checker dispatcher", sizeof(DispatchShared), &found);
+	if (!found)
+	{
+		memset(dshared, 0, sizeof(DispatchShared));
+		pg_atomic_init_u64(&dshared->heartbeat, 0);
+		pg_atomic_init_u64(&dshared->in_flight, 0);
+		pg_atomic_init_u64(&dshared->waiting, 0);
+		pg_atomic_init_u64(&dshared->sent, 0);
+		pg_atomic_init_u64(&dshared->retried, 0);
+		pg_atomic_init_u64(&dshared->dead, 0);
+		pg_atomic_init_u64(&dshared->claimed, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* called from _PG_init under shared_preload_libraries */
+void
+sc_dispatch_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = dispatch_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = dispatch_shmem_startup;
+}
+
+/* ------------------------------------------------------ wake at commit */
+
+static bool wake_pending = false;
+static bool xact_callback_registered = false;
+
+static void
+dispatch_xact_callback(XactEvent event, void *arg)
+{
+	if (!wake_pending)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			wake_pending = false;
+			if (dshared != NULL)
+			{
+				Latch	   *latch = dshared->latch;
+
+				if (latch != NULL)
+					SetLatch(latch);
+			}
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's messages wait for the next retry scan */
+			wake_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+wake_at_commit(void)
+{
+	if (dshared == NULL)
+		return;					/* not preloaded: there is no dispatcher */
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(dispatch_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_pending = true;
+}
+
+/* _outbox_wake(): statement trigger on the outbox */
+PG_FUNCTION_INFO_V1(sc_outbox_wake);
+Datum
+sc_outbox_wake(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("_outbox_wake() is a trigger function")));
+	wake_at_commit();
+	return PointerGetDatum(NULL);
+}
+
+/* _wake_dispatcher(): wake the dispatcher when this transaction commits */
+PG_FUNCTION_INFO_V1(sc_wake_dispatcher);
+Datum
+sc_wake_dispatcher(PG_FUNCTION_ARGS)
+{
+	wake_at_commit();
+	PG_RETURN_VOID();
+}
+
+/* dispatcher_status(): the worker's heartbeat and counters */
+PG_FUNCTION_INFO_V1(sc_dispatcher_status);
+Datum
+sc_dispatcher_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+	bool		running;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	if (dshared == NULL)
+	{
+		for (int i = 0; i < 9; i++)
+			nulls[i] = true;
+		values[0] = BoolGetDatum(false);
+		nulls[0] = false;
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+	running = dshared->latch != NULL;
+	values[0] = BoolGetDatum(running);
+	values[1] = Int32GetDatum(dshared->pid);
+	nulls[1] = !running;
+	values[2] = TimestampTzGetDatum(dshared->started_at);
+	nulls[2] = dshared->started_at == 0;
+	values[3] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&dshared->heartbeat));
+	nulls[3] = pg_atomic_read_u64(&dshared->heartbeat) == 0;
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->in_flight));
+	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->waiting));
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->sent));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->retried));
+	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->dead));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ------------------------------------------------------ messages */
+
+enum
+{
+	C_ID, C_TENANT, C_ATTEMPTS, C_CHANNEL, C_KIND, C_URL, C_FROM, C_RCPT, C_HEADERS,
+	C_BODY, C_SECRET, C_TLS, C_USER, C_PASSWORD, C_CAFILE, NCOLS
+};
+
+typedef struct Msg
+{
+	struct Msg *next;			/* waiting list */
+	int64		id;
+	int64		tenant_id;
+	int32		attempts;		/* the claim's attempt number */
+	int64		channel_id;
+	bool		email;
+	CURL	   *easy;
+	struct curl_slist *headers;
+	struct curl_slist *rcpt;
+	curl_mime  *mime;
+	char	   *s[NCOLS];		/* the claimed row's strings (malloc'd) */
+	char		reply[256];		/* start of the response body */
+	size_t		reply_len;
+	char		errbuf[CURL_ERROR_SIZE];
+} Msg;
+
+typedef struct Outcome
+{
+	int64		tenant_id;
+	int64		id;
+	int32		attempts;
+	const char *outcome;		/* sent, retry, dead */
+	int32		code;
+	int32		retry_after;
+	char		error[300];
+} Outcome;
+
+/* a token bucket per channel (status_checker.dispatch_rate_limit) */
+typedef struct Bucket
+{
+	int64		channel_id;
+	double		tokens;
+	TimestampTz refilled;
+} Bucket;
+
+typedef struct SockWatch
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_* */
+} SockWatch;
+
+static MemoryContext loop_cxt;
+static CURLM *multi;
+static long curl_timeout_ms = -1;	/* from CURLMOPT_TIMERFUNCTION */
+static SockWatch *socks;
+static int	nsocks,
+			maxsocks;
+static bool socks_changed = true;
+static Msg *waiting_head = NULL,
+		   *waiting_tail = NULL;
+static int	nwaiting = 0;
+static int	ninflight = 0;
+static Outcome *outcomes;
+static int	noutcomes,
+			maxoutcomes;
+static TimestampTz first_outcome_at;
+static Bucket *buckets;
+static int	nbuckets,
+			maxbuckets;
+
+static void
+msg_free(Msg *m)
+{
+	if (m->easy)
+		curl_easy_cleanup(m->easy);
+	curl_slist_free_all(m->headers);
+	curl_slist_free_all(m->rcpt);
+	if (m->mime)
+		curl_mime_free(m->mime);
+	for (int i = 0; i < NCOLS; i++)
+		free(m->s[i]);
+	free(m);
+}
+
+static size_t
+reply_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Msg		   *m = (Msg *) userdata;
+	size_t		n = size * nmemb;
+	size_t		room = sizeof(m->reply) - 1 - m->reply_len;
+
+	memcpy(m->reply + m->reply_len, ptr, Min(n, room));
+	m->reply_len += Min(n, room);
+	m->reply[m->reply_len] = '\0';
+	return n;					/* the rest is read and dropped */
+}
+
+static int
+abort_on_shutdown(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+				  curl_off_t ultotal, curl_off_t ulnow)
+{
+	return ShutdownRequestPending ? 1 : 0;
+}
+
+static void
+add_outcome(Msg *m, const char *outcome, int32 code, int32 retry_after, const char *error)
+{
+	Outcome    *o;
+
+	if (noutcomes == maxoutcomes)
+	{
+		maxoutcomes = Max(64, maxoutcomes * 2);
+		outcomes = repalloc_huge(outcomes, sizeof(Outcome) * maxoutcomes);
+	}
+	if (noutcomes == 0)
+		first_outcome_at = GetCurrentTimestamp();
+	o = &outcomes[noutcomes++];
+	o->tenant_id = m->tenant_id;
+	o->id = m->id;
+	o->attempts = m->attempts;
+	o->outcome = outcome;
+	o->code = code;
+	o->retry_after = retry_after;
+	strlcpy(o->error, error ? error : "", sizeof(o->error));
+}
+
+/*
+ * Header lines of the claimed row into a curl list.  Lines are separated by
+ * "\n"; a "\r\n " inside a line is the folding of a long encoded header
+ * (_mime_header) and stays in it.
+ */
+static struct curl_slist *
+header_list(const char *lines, struct curl_slist *list)
+{
+	const char *p = lines;
+
+	while (p && *p)
+	{
+		const char *nl = p;
+		char	   *buf;
+		size_t		n;
+
+		while ((nl = strchr(nl, '\n')) != NULL && nl > p && nl[-1] == '\r')
+			nl++;
+		n = nl ? (size_t) (nl - p) : strlen(p);
+		if (n > 0 && (buf = strndup(p, n)) != NULL)
+		{
+			list = curl_slist_append(list, buf);
+			free(buf);
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return list;
+}
+
+/* set up the curl handle of one message; false (and an outcome) on failure */
+static bool
+msg_prepare(Msg *m)
+{
+	CURL	   *e = curl_easy_init();
+
+	if (e == NULL)
+		return false;
+	m->easy = e;
+	curl_easy_setopt(e, CURLOPT_PRIVATE, m);
+	curl_easy_setopt(e, CURLOPT_URL, m->s[C_URL]);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) sc_dispatch_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(sc_dispatch_timeout_ms, 10000));
+	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, m->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, abort_on_shutdown);
+	if (m->s[C_CAFILE])
+		curl_easy_setopt(e, CURLOPT_CAINFO, m->s[C_CAFILE]);
+
+	if (m->email)
+	{
+		curl_mimepart *part;
+		const char *tls = m->s[C_TLS] ? m->s[C_TLS] : "require";
+
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+		curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->s[C_FROM]);
+		m->rcpt = curl_slist_append(NULL, m->s[C_RCPT]);
+		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, m->rcpt);
+		if (strcmp(tls, "off") == 0)
+			curl_easy_setopt(e, CURLOPT_USE_SSL, (long) CURLUSESSL_NONE);
+		else if (strcmp(tls, "try") == 0)
+			curl_easy_setopt(e, CURLOPT_USE_SSL, (long) CURLUSESSL_TRY);
+		else
+			curl_easy_setopt(e, CURLOPT_USE_SSL, (long) CURLUSESSL_ALL);
+		if (m->s[C_USER])
+			curl_easy_setopt(e, CURLOPT_USERNAME, m->s[C_USER]);
+		if (m->s[C_PASSWORD])
+			curl_easy_setopt(e, CURLOPT_PASSWORD, m->s[C_PASSWORD]);
+		m->headers = header_list(m->s[C_HEADERS], NULL);
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, m->headers);
+		/* one text/plain part, UTF-8, base64: curl writes the MIME structure */
+		m->mime = curl_mime_init(e);
+		part = curl_mime_addpart(m->mime);
+		curl_mime_data(part, m->s[C_BODY], CURL_ZERO_TERMINATED);
+		curl_mime_type(part, "text/plain; charset=UTF-8");
+		curl_mime_encoder(part, "base64");
+		curl_easy_setopt(e, CURLOPT_MIMEPOST, m->mime);
+	}
+	else
+	{
+		int64		ts = (int64) time(NULL);
+		char		hdr[160];
+		const char *body = m->s[C_BODY] ? m->s[C_BODY] : "";
+
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+		curl_easy_setopt(e, CURLOPT_USERAGENT,
+						 "status_checker/" STATUS_CHECKER_VERSION " (PostgreSQL extension; dispatcher)");
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, reply_write);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+		m->headers = header_list(m->s[C_HEADERS], NULL);
+		m->headers = curl_slist_append(m->headers, "Expect:");
+		if (m->s[C_SECRET])
+		{
+			char		hex[65];
+
+			snprintf(hdr, sizeof(hdr), "X-Status-Checker-Timestamp: " INT64_FORMAT, ts);
+			m->headers = curl_slist_append(m->headers, hdr);
+			sc_webhook_sign(m->s[C_SECRET], strlen(m->s[C_SECRET]), ts, body, strlen(body), hex);
+			snprintf(hdr, sizeof(hdr), "X-Status-Checker-Signature: v1=%s", hex);
+			m->headers = curl_slist_append(m->headers, hdr);
+		}
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, m->headers);
+	}
+	return true;
+}
+
+/* ------------------------------------------------------ curl callbacks */
+
+static int
+socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	int			i;
+
+	for (i = 0; i < nsocks; i++)
+		if (socks[i].fd == s)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < nsocks)
+		{
+			socks[i] = socks[--nsocks];
+			socks_changed = true;
+		}
+		return 0;
+	}
+	if (i == nsocks)
+	{
+		if (nsocks == maxsocks)
+		{
+			maxsocks = Max(16, maxsocks * 2);
+			socks = socks ? realloc(socks, sizeof(SockWatch) * maxsocks) : malloc(sizeof(SockWatch) * maxsocks);
+			if (socks == NULL)
+				return -1;
+		}
+		socks[nsocks].fd = s;
+		socks[nsocks].what = what;
+		nsocks++;
+		socks_changed = true;
+	}
+	else if (socks[i].what != what)
+	{
+		socks[i].what = what;
+		socks_changed = true;
+	}
+	return 0;
+}
+
+static int
+timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+	curl_timeout_ms = timeout_ms;
+	return 0;
+}
+
+/* ------------------------------------------------------ outcomes */
+
+static void
+collect_finished(void)
+{
+	CURLMsg    *cm;
+	int			left;
+
+	while ((cm = curl_multi_info_read(multi, &left)) != NULL)
+	{
+		Msg		   *m = NULL;
+		CURLcode	rc = cm->data.result;
+		long		code = 0;
+		curl_off_t	retry_after = 0;
+		char		err[300];
+
+		if (cm->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(cm->easy_handle, CURLINFO_PRIVATE, (char **) &m);
+		curl_easy_getinfo(cm->easy_handle, CURLINFO_RESPONSE_CODE, &code);
+		curl_multi_remove_handle(multi, cm->easy_handle);
+		ninflight--;
+
+		if (m->email)
+		{
+			if (rc == CURLE_OK)
+				add_outcome(m, "sent", (int32) code, 0, NULL);
+			else
+			{
+				snprintf(err, sizeof(err), "SMTP %ld: %s", code,
+						 m->errbuf[0] ? m->errbuf : curl_easy_strerror(rc));
+				/* 5xx: the server refused for good; else try again */
+				add_outcome(m, code >= 500 && code < 600 ? "dead" : "retry", (int32) code, 0, err);
+			}
+		}
+		else if (rc != CURLE_OK)
+		{
+			snprintf(err, sizeof(err), "%s", m->errbuf[0] ? m->errbuf : curl_easy_strerror(rc));
+			add_outcome(m, "retry", (int32) code, 0, err);
+		}
+		else if (code >= 200 && code < 300)
+			add_outcome(m, "sent", (int32) code, 0, NULL);
+		else
+		{
+			bool		again = code == 408 || code == 429 || code >= 500;
+
+			curl_easy_getinfo(cm->easy_handle, CURLINFO_RETRY_AFTER, &retry_after);
+			snprintf(err, sizeof(err), "HTTP %ld%s%.200s", code, m->reply_len ? ": " : "", m->reply);
+			add_outcome(m, again ? "retry" : "dead", (int32) code,
+						(int32) Min(retry_after, (curl_off_t) 86400), err);
+		}
+		msg_free(m);
+	}
+}
+
+static Datum
+text_array(const char **items, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = CStringGetTextDatum(items[i]);
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * Record the collected outcomes in one short transaction.  Returns true if
+ * some are to be retried (the next due time has changed).
+ */
+static bool
+flush_outcomes(void)
+{
+	Datum	   *tenants,
+			   *ids,
+			   *att,
+			   *codes,
+			   *ra;
+	const char **kinds,
+			  **errs;
+	Oid			types[10] = {INT8ARRAYOID, INT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	TEXTARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID};
+	Datum		values[10];
+	MemoryContext old;
+
+	bool		retries = false;
+
+	if (noutcomes == 0)
+		return false;
+	old = MemoryContextSwitchTo(loop_cxt);
+	tenants = palloc(sizeof(Datum) * noutcomes);
+	ids = palloc(sizeof(Datum) * noutcomes);
+	att = palloc(sizeof(Datum) * noutcomes);
+	codes = palloc(sizeof(Datum) * noutcomes);
+	ra = palloc(sizeof(Datum) * noutcomes);
+	kinds = palloc(sizeof(char *) * noutcomes);
+	errs = palloc(sizeof(char *) * noutcomes);
+	for (int i = 0; i < noutcomes; i++)
+	{
+		Outcome    *o = &outcomes[i];
+
+		tenants[i] = Int64GetDatum(o->tenant_id);
+		ids[i] = Int64GetDatum(o->id);
+		att[i] = Int32GetDatum(o->attempts);
+		codes[i] = Int32GetDatum(o->code);
+		ra[i] = Int32GetDatum(o->retry_after);
+		kinds[i] = o->outcome;
+		errs[i] = o->error;
+		if (strcmp(o->outcome, "sent") == 0)
+			pg_atomic_fetch_add_u64(&dshared->sent, 1);
+		else if (strcmp(o->outcome, "dead") == 0)
+			pg_atomic_fetch_add_u64(&dshared->dead, 1);
+		else
+		{
+			pg_atomic_fetch_add_u64(&dshared->retried, 1);
+			retries = true;
+		}
+	}
+	values[0] = PointerGetDatum(construct_array(tenants, noutcomes, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[1] = PointerGetDatum(construct_array(ids, noutcomes, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(att, noutcomes, INT4OID, 4, true, TYPALIGN_INT));
+	values[3] = text_array(kinds, noutcomes);
+	values[4] = PointerGetDatum(construct_array(codes, noutcomes, INT4OID, 4, true, TYPALIGN_INT));
+	values[5] = text_array(errs, noutcomes);
+	values[6] = PointerGetDatum(construct_array(ra, noutcomes, INT4OID, 4, true, TYPALIGN_INT));
+	values[7] = Int32GetDatum(sc_dispatch_max_attempts);
+	values[8] = Int32GetDatum(sc_dispatch_retry_base_ms);
+	values[9] = Int32GetDatum(sc_dispatch_retry_max_ms);
+	/*
+	 * If this fails (the database is going away), the messages stay
+	 * 'sending' and are sent again after the restart: at least once.
+	 */
+	(void) sc_run_sql(WHO, loop_cxt,
+					  "SELECT status_checker._record_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+					  10, types, values, NULL, NULL, 0);
+	noutcomes = 0;
+	MemoryContextSwitchTo(old);
+	return retries;
+}
+
+/* ------------------------------------------------------ claiming */
+
+static Bucket *
+bucket_of(int64 channel_id)
+{
+	for (int i = 0; i < nbuckets; i++)
+		if (buckets[i].channel_id == channel_id)
+			return &buckets[i];
+	if (nbuckets == maxbuckets)
+	{
+		maxbuckets = Max(8, maxbuckets * 2);
+		buckets = repalloc_huge(buckets, sizeof(Bucket) * maxbuckets);
+	}
+	buckets[nbuckets].channel_id = channel_id;
+	buckets[nbuckets].tokens = sc_dispatch_rate_limit;
+	buckets[nbuckets].refilled = GetCurrentTimestamp();
+	return &buckets[nbuckets++];
+}
+
+/* may a message of this channel start now?  (takes a token if so) */
+static bool
+rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
+{
+	Bucket	   *b;
+	double		rate = sc_dispatch_rate_limit;
+
+	if (rate <= 0)
+		return true;
+	b = bucket_of(channel_id);
+	b->tokens = Min(rate, b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
+	b->refilled = now;
+	if (b->tokens >= 1.0)
+	{
+		b->tokens -= 1.0;
+		return true;
+	}
+	*wait_ms = Min(*wait_ms, (long) ((1.0 - b->tokens) * 1000.0 / rate) + 1);
+	return false;
+}
+
+/* start waiting messages while there is room; returns ms until one may */
+static long
+start_waiting(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		wait_ms = LONG_MAX;
+	Msg		   *prev = NULL,
+			   *m = waiting_head;
+
+	while (m != NULL && ninflight < sc_dispatch_concurrency)
+	{
+		Msg		   *next = m->next;
+
+		if (!rate_allows(m->channel_id, now, &wait_ms))
+		{
+			prev = m;
+			m = next;
+			continue;
+		}
+		/* unlink */
+		if (prev)
+			prev->next = next;
+		else
+			waiting_head = next;
+		if (waiting_tail == m)
+			waiting_tail = prev;
+		nwaiting--;
+		m->next = NULL;
+		if (!msg_prepare(m) || curl_multi_add_handle(multi, m->easy) != CURLM_OK)
+		{
+			add_outcome(m, "retry", 0, 0, "could not set up a transfer");
+			msg_free(m);
+		}
+		else
+			ninflight++;
+		m = next;
+	}
+	return nwaiting > 0 && wait_ms != LONG_MAX ? wait_ms : -1;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	char	   *d;
+
+	if (s == NULL)
+		return NULL;
+	d = strdup(s);
+	if (d == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return d;
+}
+
+/* claim a batch; returns how many rows came back */
+static int
+claim(int limit, bool *failed)
+{
+	List	   *rows = NIL;
+	ListCell   *lc;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(sc_dispatch_lease_ms)};
+
+	if (!sc_run_sql(WHO, loop_cxt,
+					"SELECT message_id, tenant_id, attempts, channel_id, kind, url, mail_from, rcpt, headers, body, "
+					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2)",
+					2, types, values, NULL, &rows, NCOLS))
+	{
+		*failed = true;
+		return 0;
+	}
+	foreach(lc, rows)
+	{
+		char	  **row = lfirst(lc);
+		Msg		   *m = calloc(1, sizeof(Msg));
+
+		if (m == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		for (int i = 0; i < NCOLS; i++)
+			m->s[i] = dup_or_null(row[i]);
+		m->id = strtoll(row[C_ID], NULL, 10);
+		m->tenant_id = strtoll(row[C_TENANT], NULL, 10);
+		m->attempts = (int32) strtol(row[C_ATTEMPTS], NULL, 10);
+		m->channel_id = row[C_CHANNEL] ? strtoll(row[C_CHANNEL], NULL, 10) : 0;
+		m->email = strcmp(row[C_KIND], "email") == 0;
+		if (waiting_tail)
+			waiting_tail->next = m;
+		else
+			waiting_head = m;
+		waiting_tail = m;
+		nwaiting++;
+	}
+	pg_atomic_fetch_add_u64(&dshared->claimed, list_length(rows));
+	return list_length(rows);
+}
+
+/* seconds until the next message is due (NULL: none), capped */
+static long
+next_due_ms(void)
+{
+	List	   *rows = NIL;
+	long		ms = 60000;
+
+	if (sc_run_sql(WHO, loop_cxt, "SELECT status_checker._outbox_next_wait()",
+				   0, NULL, NULL, NULL, &rows, 1) && rows != NIL)
+	{
+		char	  **row = linitial(rows);
+
+		if (row[0])
+			ms = (long) Max(0.0, Min(strtod(row[0], NULL) * 1000.0, 60000.0));
+	}
+	return ms;
+}
+
+/* ------------------------------------------------------ main */
+
+static void
+dispatcher_detach(int code, Datum arg)
+{
+	if (dshared)
+	{
+		dshared->latch = NULL;
+		pg_atomic_write_u64(&dshared->in_flight, 0);
+		pg_atomic_write_u64(&dshared->waiting, 0);
+	}
+}
+
+static WaitEventSet *
+build_wait_set(MemoryContext cxt)
+{
+	WaitEventSet *set = CreateWaitEventSet(cxt, 2 + nsocks);
+
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < nsocks; i++)
+	{
+		uint32		ev = 0;
+
+		if (socks[i].what & CURL_POLL_IN)
+			ev |= WL_SOCKET_READABLE;
+		if (socks[i].what & CURL_POLL_OUT)
+			ev |= WL_SOCKET_WRITEABLE;
+		if (ev)
+			AddWaitEventToSet(set, ev, socks[i].fd, NULL, NULL);
+	}
+	socks_changed = false;
+	return set;
+}
+
+void
+sc_dispatcher_main(Datum main_arg)
+{
+	WaitEventSet *wes = NULL;
+	WaitEvent  *events = NULL;
+	int			maxevents = 0;
+	bool		started = false;
+	bool		more = true;	/* the outbox may have due messages */
+	TimestampTz due_at = 0;		/* when to look again if !more */
+	MemoryContext wes_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, WHO, ALLOCSET_DEFAULT_SIZES);
+	wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
+	outcomes = MemoryContextAlloc(TopMemoryContext, sizeof(Outcome) * 64);
+	maxoutcomes = 64;
+	buckets = MemoryContextAlloc(TopMemoryContext, sizeof(Bucket) * 8);
+	maxbuckets = 8;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
+		ereport(FATAL, (errmsg(WHO ": could not initialise libcurl")));
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) sc_dispatch_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) sc_dispatch_concurrency);
+
+	dshared->pid = MyProcPid;
+	dshared->started_at = GetCurrentTimestamp();
+	dshared->latch = MyLatch;
+	before_shmem_exit(dispatcher_detach, (Datum) 0);
+	ereport(LOG, (errmsg(WHO " started in database \"%s\"", sc_database)));
+
+	while (!ShutdownRequestPending)
+	{
+		long		timeout = 60000;
+		long		rate_wait;
+		int			n;
+		TimestampTz now;
+
+		MemoryContextSwitchTo(loop_cxt);
+		MemoryContextReset(loop_cxt);
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) sc_dispatch_concurrency);
+		}
+		now = GetCurrentTimestamp();
+		pg_atomic_write_u64(&dshared->heartbeat, (uint64) now);
+
+		/* only a primary sends; a standby waits for its promotion */
+		if (RecoveryInProgress())
+		{
+			started = false;
+			timeout = 5000;
+		}
+		else if (!started)
+		{
+			if (sc_extension_present(WHO, loop_cxt))
+			{
+				List	   *rows = NIL;
+
+				if (sc_run_sql(WHO, loop_cxt, "SELECT status_checker._dispatcher_startup()",
+							   0, NULL, NULL, NULL, &rows, 1))
+				{
+					started = true;
+					more = true;
+					if (rows != NIL && ((char **) linitial(rows))[0] &&
+						strcmp(((char **) linitial(rows))[0], "0") != 0)
+						ereport(LOG,
+								(errmsg(WHO ": %s message(s) left sending by a previous run are due again",
+										((char **) linitial(rows))[0])));
+				}
+			}
+			if (!started)
+				timeout = 10000;
+		}
+
+		if (started)
+		{
+			/* claim while there is room, keeping one batch ready */
+			if (!more && now >= due_at)
+				more = true;
+			if (more && nwaiting < sc_dispatch_concurrency)
+			{
+				int			limit = sc_dispatch_batch_size;
+				bool		failed = false;
+				int			got = claim(limit, &failed);
+
+				if (failed)
+				{
+					/* e.g. the extension was dropped: check again */
+					started = false;
+					more = false;
+					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+				}
+				else if (got < limit)
+				{
+					long		ms = next_due_ms();
+
+					more = false;
+					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+				}
+			}
+			rate_wait = start_waiting();
+			if (rate_wait >= 0)
+				timeout = Min(timeout, rate_wait);
+			if (!more)
+				timeout = Min(timeout, Max(0, (long) ((due_at - GetCurrentTimestamp()) / 1000)));
+			else if (nwaiting < sc_dispatch_concurrency)
+				timeout = 0;
+		}
+		pg_atomic_write_u64(&dshared->in_flight, (uint64) ninflight);
+		pg_atomic_write_u64(&dshared->waiting, (uint64) nwaiting);
+
+		/* outcomes wait at most 20 ms, or until 200 have gathered */
+		if (noutcomes > 0)
+		{
+			long		age = (long) ((GetCurrentTimestamp() - first_outcome_at) / 1000);
+
+			if (noutcomes >= 200 || age >= 20 || ninflight == 0)
+			{
+				if (flush_outcomes())
+					more = true;
+			}
+			else
+				timeout = Min(timeout, 20 - age);
+		}
+		if (curl_timeout_ms >= 0)
+			timeout = Min(timeout, curl_timeout_ms);
+
+		if (socks_changed || wes == NULL)
+		{
+			/* curl's sockets changed: a new set (a set cannot drop a socket) */
+			if (wes)
+				FreeWaitEventSet(wes);
+			MemoryContextReset(wes_cxt);
+			maxevents = 2 + nsocks;
+			events = MemoryContextAlloc(wes_cxt, sizeof(WaitEvent) * maxevents);
+			wes = build_wait_set(wes_cxt);
+		}
+		n = WaitEventSetWait(wes, timeout, events, maxevents, PG_WAIT_EXTENSION);
+		if (n == 0 && curl_timeout_ms >= 0)
+		{
+			int			running;
+
+			curl_timeout_ms = -1;
+			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+		for (int i = 0; i < n; i++)
+		{
+			WaitEvent  *ev = &events[i];
+
+			if (ev->events & WL_LATCH_SET)
+			{
+				ResetLatch(MyLatch);
+				more = true;	/* woken at commit: there may be new messages */
+			}
+			else if (ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			{
+				int			flags = 0;
+				int			running;
+
+				if (ev->events & WL_SOCKET_READABLE)
+					flags |= CURL_CSELECT_IN;
+				if (ev->events & WL_SOCKET_WRITEABLE)
+					flags |= CURL_CSELECT_OUT;
+				curl_multi_socket_action(multi, ev->fd, flags, &running);
+			}
+		}
+		/* curl's timer may have run out while we were busy */
+		if (curl_timeout_ms == 0)
+		{
+			int			running;
+
+			curl_timeout_ms = -1;
+			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+		collect_finished();
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* shutting down: what is in flight stays 'sending' and is sent again later */
+	(void) flush_outcomes();
+	ereport(LOG, (errmsg(WHO " stopped (%d in flight, %d waiting left to the next start)",
+						 ninflight, nwaiting)));
+	proc_exit(1);
+}
+
+/* called from _PG_init when loaded by shared_preload_libraries */
+void
+sc_dispatcher_register(void)
+{
+	BackgroundWorker worker;
+
+	if (!sc_dispatcher_enabled)
+		return;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = 5;
+	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "sc_dispatcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, WHO, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, WHO, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
+}
