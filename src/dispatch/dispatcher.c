@@ -902,6 +902,20 @@ sc_dispatcher_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 		pg_atomic_write_u64(&dshared->heartbeat, (uint64) now);
 
+		/*
+		 * Record what finished: at once when nothing else is in flight,
+		 * else when 200 have gathered or the oldest waited 20 ms.  A retry
+		 * changes when the next message is due.
+		 */
+		if (noutcomes > 0 &&
+			(noutcomes >= 200 || ninflight == 0 ||
+			 (now - first_outcome_at) / 1000 >= 20))
+		{
+			if (flush_outcomes())
+				more = true;
+			now = GetCurrentTimestamp();
+		}
+
 		/* only a primary sends; a standby waits for its promotion */
 		if (RecoveryInProgress())
 		{
@@ -969,17 +983,7 @@ sc_dispatcher_main(Datum main_arg)
 
 		/* outcomes wait at most 20 ms, or until 200 have gathered */
 		if (noutcomes > 0)
-		{
-			long		age = (long) ((GetCurrentTimestamp() - first_outcome_at) / 1000);
-
-			if (noutcomes >= 200 || age >= 20 || ninflight == 0)
-			{
-				if (flush_outcomes())
-					more = true;
-			}
-			else
-				timeout = Min(timeout, 20 - age);
-		}
+			timeout = Min(timeout, Max(0, 20 - (long) ((GetCurrentTimestamp() - first_outcome_at) / 1000)));
 		if (curl_timeout_ms >= 0)
 			timeout = Min(timeout, curl_timeout_ms);
 

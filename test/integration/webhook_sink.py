@@ -85,8 +85,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         if status == -1:
-            # a status line and half the headers, then the connection is gone
-            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Len')
+            # the headers promise 100 bytes; 10 come, then the connection is gone
+            self.wfile.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789')
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True

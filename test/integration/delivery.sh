@@ -1,0 +1,283 @@
+#!/usr/bin/env bash
+# Integration: the dispatcher worker against real servers on 127.0.0.1 —
+# an SMTP server (aiosmtpd, STARTTLS required, AUTH) and a webhook receiver
+# with fault injection (test/integration/smtp_sink.py, webhook_sink.py).
+# Checks the mails (decoded Japanese subject, headers, body, the personal
+# link works), webhook signatures and idempotency keys, retries and
+# permanent failures, cancellation, reminders and escalation, pg_cron jobs,
+# and crash safety: kill -9 of the dispatcher, then an immediate restart
+# of the server, each in the middle of 5,000 messages.
+# Runs its own cluster (the worker needs shared_preload_libraries).
+# Never sleeps blindly: every wait polls a condition with a deadline.
+# Prints TAP.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+work=$(mktemp -d /tmp/status_checker-delivery.XXXXXX)
+chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
+smtp_pid=; hook_pid=
+cleanup() {
+    [ -n "$smtp_pid" ] && kill "$smtp_pid" 2>/dev/null || true
+    [ -n "$hook_pid" ] && kill "$hook_pid" 2>/dev/null || true
+    sc_cluster_stop "$work/cluster"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# servers: a certificate for STARTTLS, the SMTP server, the webhook receiver
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+chmod 644 "$work/key.pem" "$work/cert.pem"
+"$SC_PYTHON" "$SC_ROOT/test/integration/smtp_sink.py" "$work/mail" "$work/smtp.port" \
+    --cert "$work/cert.pem" --key "$work/key.pem" --auth sc:mailpass >"$work/smtp.log" 2>&1 &
+smtp_pid=$!
+"$SC_PYTHON" "$SC_ROOT/test/integration/webhook_sink.py" "$work/hooks.jsonl" "$work/hook.port" >"$work/hook.log" 2>&1 &
+hook_pid=$!
+for _ in $(seq 100); do [ -s "$work/smtp.port" ] && [ -s "$work/hook.port" ] && break; sleep 0.1; done
+smtp_port=$(cat "$work/smtp.port"); hook_port=$(cat "$work/hook.port")
+hook="http://127.0.0.1:$hook_port"
+refused_port=$(sc_free_port)   # nobody listens there
+
+db=sc_deliver
+sc_cluster_start "$work/cluster" >/dev/null
+sc_psql -c "CREATE DATABASE $db" >/dev/null
+cat <<EOF | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+shared_preload_libraries = 'status_checker, pg_cron'
+cron.database_name = '$db'
+status_checker.database = '$db'
+status_checker.feed_watcher = off
+status_checker.dispatch_timeout = '1s'
+status_checker.dispatch_retry_base = '100ms'
+status_checker.dispatch_retry_max = '1s'
+status_checker.dispatch_max_attempts = 4
+status_checker.link_base_url = 'https://status.example.com/r/'
+EOF
+restart() { sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w ${1:-} restart >/dev/null; }
+restart
+
+q() { sc_psql -d $db -At -c "$1"; }
+qb() {  # qb "SQL or a boolean expression"
+    case "$1" in SELECT*|WITH*) q "$1" ;; *) q "SELECT $1" ;; esac
+}
+wait_for() {  # wait_for SECONDS "SQL or expression returning true"
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(qb "$2" 2>/dev/null)" = t ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+n=1; fail=0
+ok() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
+check() {  # check "description" "SQL or expression returning true" ["SQL to show on failure"]
+    local got; got=$(qb "$2" 2>&1) || true
+    if [ "$got" = t ]; then echo "ok $n - $1"
+    else
+        echo "not ok $n - $1 (got: $got)"; fail=1
+        if [ -n "${3:-}" ]; then q "$3" 2>&1 | sed 's/^/# /' || true; fi
+    fi
+    n=$((n + 1))
+}
+settled() { echo "NOT EXISTS (SELECT 1 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying')${1:-})"; }
+
+sc_psql -d $db >/dev/null <<SQL
+CREATE EXTENSION status_checker;
+CREATE EXTENSION pg_cron;
+SET search_path = status_checker;
+SELECT create_tenant('北陸電機', 'admin', 'admin@example.com');
+SELECT add_user(1, 'noto-mgr', 'noto-manager@example.com', 'manager');
+SELECT create_site_group(1, '北陸');
+SELECT create_site_group(1, '能登', 1);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT upsert_site(1, 'WJM01', '輪島営業所', '1720400', 37.39, 136.90, group_id => 2);
+SELECT upsert_site(1, 'KNZ01', '金沢支店', '1720100', 36.56, 136.65, group_id => 1);
+SELECT add_site_contact(1, 'WJM01', 'email', 'wajima@example.com', '輪島 太郎');
+SELECT add_site_contact(1, 'KNZ01', 'email', 'kanazawa@example.com');
+SELECT add_group_manager(1, 2, 'noto-mgr');
+SELECT add_channel(1, 'email', 'mail', jsonb_build_object(
+    'url', 'smtp://127.0.0.1:$smtp_port', 'from', '安否確認システム <noreply@example.com>',
+    'username', 'sc', 'password', 'mailpass', 'ca_file', '$work/cert.pem'));
+SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
+    'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
+SQL
+
+echo "1..30"
+# ------------------------------------------------------------ mail and webhook
+q "SELECT status_checker.create_request(1, 1, '地震発生 被害報告', now() + interval '6 hours', message => '至急ご回答ください')" >/dev/null
+ok "the request's mails and webhooks are sent (woken at commit)" "wait_for 30 \"$(settled) AND (SELECT count(*) = 4 FROM status_checker.outbox WHERE state = 'sent')\""
+check "delivery_status shows them sent, recipients masked, with a latency" \
+    "SELECT bool_and(state = 'sent' AND attempts = 1 AND latency IS NOT NULL) AND bool_or(recipient = 'w***@example.com')
+     FROM status_checker.delivery_status WHERE request_id = 1" \
+    "SELECT * FROM status_checker.delivery_status"
+
+mailcheck=$("$SC_PYTHON" - "$work/mail" <<'PY'
+import email, email.policy, glob, json, re, sys
+d = sys.argv[1]
+out = []
+for path in sorted(glob.glob(d + '/*.eml')):
+    msg = email.message_from_binary_file(open(path, 'rb'), policy=email.policy.default)
+    env = json.load(open(path[:-4] + '.json'))
+    if env['rcpt_tos'] != ['wajima@example.com']:
+        continue
+    body = msg.get_body(('plain',)).get_content()
+    link = re.search(r'https://status\.example\.com/r/([A-Za-z0-9_-]{43})', body)
+    ok = (str(msg['Subject']) == '【報告依頼】地震発生 被害報告 — 輪島営業所'
+          and msg['From'].addresses[0].display_name == '安否確認システム'
+          and msg['To'].addresses[0].display_name == '輪島 太郎'
+          and re.fullmatch(r'<sc1-1-\d+@example\.com>', msg['Message-ID']) is not None
+          and msg['Auto-Submitted'] == 'auto-generated' and msg['Date'] is not None
+          and msg.get_body(('plain',)).get_content_charset() == 'utf-8'
+          and '輪島営業所 ご担当者様' in body and '至急ご回答ください' in body and '回答期限' in body
+          and env['tls'] and env['auth'] and link is not None)
+    out.append(('ok' if ok else 'bad:' + str(msg['Subject'])) + ' ' + (link.group(1) if link else '-'))
+print('\n'.join(out))
+PY
+)
+token=$(echo "$mailcheck" | awk '{print $2}' | head -1)
+ok "the mail: UTF-8 text, RFC 2047 Japanese subject and names, Message-ID, over STARTTLS with AUTH, with the link" \
+    "[ \"\$(echo \"\$mailcheck\" | awk '{print \$1}')\" = ok ]"
+check "the personal link in the mail works (submit_report with its token)" \
+    "SELECT status_checker.submit_report('$token', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}') > 0"
+
+hookcheck=$("$SC_PYTHON" - "$work/hooks.jsonl" <<'PY'
+import hashlib, hmac, json, sys
+lines = [json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]
+good = 0
+for r in lines:
+    h = {k.lower(): v for k, v in r['headers'].items()}
+    mac = hmac.new(b'whsec-0123456789abcdef', (h['x-status-checker-timestamp'] + '.' + r['body']).encode(), hashlib.sha256).hexdigest()
+    b = json.loads(r['body'])
+    if (h['x-status-checker-signature'] == 'v1=' + mac and h['idempotency-key'] == b['idempotency_key']
+            and b['version'] == 1 and b['type'] == 'request' and b['link'].startswith('https://status.example.com/r/')
+            and '──────── English ────────' in b['text'] and b['site']['code'] in ('WJM01', 'KNZ01')):
+        good += 1
+print(good, len(lines))
+PY
+)
+ok "webhooks: valid HMAC-SHA256 signature over timestamp.body, Idempotency-Key, versioned JSON with ja+en text ($hookcheck)" \
+    "[ \"$hookcheck\" = '2 2' ]"
+expected=$("$SC_PYTHON" -c "import hmac, hashlib; print('v1=' + hmac.new(b'k', b'1700000000.{}', hashlib.sha256).hexdigest())")
+check "webhook_signature() in SQL gives what a receiver computes" \
+    "SELECT status_checker.webhook_signature('k', 1700000000, '{}') = '$expected'"
+
+# ------------------------------------------------------------ faults
+sc_psql -d $db >/dev/null <<SQL
+SET search_path = status_checker;
+SELECT upsert_site(1, 'F' || p, 'fault ' || p, '1720100', 36.5, 136.6) FROM unnest(ARRAY['flaky','r429','hang','close','fail','gone','refused','permmail','tempmail']) p;
+SELECT add_site_contact(1, 'Fflaky', 'webhook', '$hook/flaky');
+SELECT add_site_contact(1, 'Fr429', 'webhook', '$hook/r429');
+SELECT add_site_contact(1, 'Fhang', 'webhook', '$hook/hang');
+SELECT add_site_contact(1, 'Fclose', 'webhook', '$hook/close');
+SELECT add_site_contact(1, 'Ffail', 'webhook', '$hook/fail');
+SELECT add_site_contact(1, 'Fgone', 'webhook', '$hook/gone');
+SELECT add_site_contact(1, 'Frefused', 'webhook', 'http://127.0.0.1:$refused_port/hook');
+SELECT add_site_contact(1, 'Fpermmail', 'email', 'perm-fail@example.com');
+SELECT add_site_contact(1, 'Ftempmail', 'email', 'temp-fail@example.com');
+-- from now on, only the sites' own webhooks: the contacts take their settings from this channel
+SELECT set_channel_enabled(2, false);
+SELECT add_channel(1, 'webhook', 'contacts', '{"url": "$hook/ok", "secret": "whsec-contacts-0123", "broadcast": false}');
+SELECT create_request(1, 1, '障害注入', now() + interval '1 hour', '{"sites": ["Fflaky","Fr429","Fhang","Fclose","Ffail","Fgone","Frefused","Fpermmail","Ftempmail"]}');
+SQL
+ok "every fault-injected message ends sent or dead" "wait_for 60 \"$(settled ' AND request_id = 2')\""
+st() { echo "(SELECT state || '/' || attempts FROM status_checker.delivery_status d WHERE request_id = 2 AND site_code = '$1')"; }
+check "500 twice, then 200: sent at the 3rd attempt" "$(st Fflaky) = 'sent/3'" "SELECT * FROM status_checker.delivery_status WHERE request_id = 2"
+check "429 with Retry-After: retried no earlier than it asked, then sent" \
+    "$(st Fr429) = 'sent/2' AND (SELECT sent_at - a.at >= interval '0.9 s' FROM status_checker.outbox o JOIN status_checker.delivery_attempt a USING (tenant_id, message_id)
+                                 JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id WHERE s.code = 'Fr429' AND a.status = 429)"
+check "a receiver that hangs past the timeout: retried, then sent" "$(st Fhang) = 'sent/2'"
+check "a connection closed mid-response: retried, then sent" "$(st Fclose) = 'sent/2'" "SELECT * FROM status_checker.delivery_attempt"
+check "500 every time: dead after the 4 attempts allowed, every failure logged" \
+    "$(st Ffail) = 'dead/4' AND (SELECT count(*) = 4 FROM status_checker.delivery_attempt a JOIN status_checker.outbox o USING (tenant_id, message_id)
+                                 JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id WHERE s.code = 'Ffail')"
+check "410 (a 4xx other than 408/429): dead at once" \
+    "$(st Fgone) = 'dead/1' AND (SELECT last_error LIKE 'HTTP 410%' FROM status_checker.delivery_status WHERE site_code = 'Fgone')"
+check "connection refused: retried, then dead" "$(st Frefused) = 'dead/4'"
+check "SMTP 550 at RCPT: dead at once" \
+    "$(st Fpermmail) = 'dead/1' AND (SELECT last_error LIKE 'SMTP 550%' FROM status_checker.delivery_status WHERE site_code = 'Fpermmail')"
+check "SMTP 451 twice: sent at the 3rd attempt" "$(st Ftempmail) = 'sent/3'"
+check "retry_message sends a dead message again" \
+    "(SELECT count(*) = 1 FROM (SELECT status_checker.retry_message(message_id) FROM status_checker.delivery_status WHERE site_code = 'Fgone') x)"
+ok "... and it is dead again (the receiver still says 410)" \
+    "wait_for 20 \"(SELECT state = 'dead' AND attempts = 1 FROM status_checker.delivery_status WHERE site_code = 'Fgone')\""
+q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
+
+# ------------------------------------------------------------ cancellation, reminders, escalation
+q "SELECT status_checker.cancel_request(2, '誤配信のため')" >/dev/null
+check "cancelling a request tells the sites that were asked" \
+    "(SELECT count(*) FROM status_checker.outbox WHERE request_id = 2 AND purpose = 'cancellation' AND contact_id IS NOT NULL) =
+     (SELECT count(DISTINCT site_id) FROM status_checker.outbox WHERE request_id = 2 AND purpose = 'request' AND state = 'sent')" \
+    "SELECT message_id, site_id, purpose, state FROM status_checker.outbox WHERE request_id = 2"
+
+sc_psql -d $db >/dev/null <<'SQL'
+SET search_path = status_checker;
+SELECT set_request_reminders(1, ARRAY['10 minutes', '30 minutes']::interval[], '1 hour');
+-- as if the request had been sent 70 minutes ago
+UPDATE request SET created_at = created_at - interval '70 minutes' WHERE request_id = 1;
+UPDATE outbox SET enqueued_at = enqueued_at - interval '70 minutes' WHERE request_id = 1;
+SELECT run_reminders();
+SELECT run_reminders();   -- again: nothing more
+SQL
+check "run_reminders: the latest due reminder (2nd) to the site that has not answered, once; none to the one that answered" \
+    "(SELECT array_agg(DISTINCT s.code || ':' || o.seq) FROM status_checker.outbox o JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
+      WHERE o.request_id = 1 AND o.purpose = 'reminder') = '{KNZ01:2}'
+     AND (SELECT count(*) FROM status_checker.outbox WHERE request_id = 1 AND purpose = 'reminder') = 2"
+check "escalation: one message to the admin (KNZ01's group has no manager), listing the silent site" \
+    "(SELECT array_agg(recipient || ' ' || (detail -> 'sites' -> 0 ->> 'code') ORDER BY recipient) FROM status_checker.outbox
+      WHERE request_id = 1 AND purpose = 'escalation' AND channel_kind = 'email') = '{admin@example.com KNZ01}'"
+ok "the reminder and escalation mails arrive" "wait_for 30 \"$(settled ' AND request_id = 1')\""
+remind=$("$SC_PYTHON" - "$work/mail" <<'PY'
+import email, email.policy, glob, sys
+subjects = sorted(str(email.message_from_binary_file(open(p, 'rb'), policy=email.policy.default)['Subject'])
+                  for p in glob.glob(sys.argv[1] + '/*.eml'))
+print(sum(s.startswith('【再送・未回答】') for s in subjects), sum(s.startswith('【未回答拠点 1 件】') for s in subjects))
+PY
+)
+ok "... with the reminder and escalation subjects ($remind)" "[ \"$remind\" = '1 1' ]"
+
+# ------------------------------------------------------------ pg_cron
+jobs=$(q "SELECT string_agg(j, ',') FROM status_checker.schedule_jobs() j"); jobs2=$(q "SELECT count(*) FROM status_checker.schedule_jobs()")
+ok "schedule_jobs returns the three periodic jobs ($jobs), and again when called twice" \
+    "[ \"$jobs\" = 'status_checker-reminders,status_checker-health,status_checker-retention' ] && [ \"$jobs2\" = 3 ]"
+check "... registered once each with pg_cron, in this database" \
+    "(SELECT count(*) FROM cron.job WHERE jobname LIKE 'status_checker-%' AND database = '$db') = 3"
+sc_psql -c "CREATE DATABASE sc_nocron" >/dev/null
+sc_psql -d sc_nocron -c "CREATE EXTENSION status_checker" >/dev/null
+nocron=$(sc_psql -d sc_nocron -At -c "SELECT status_checker.schedule_jobs()" 2>&1 || true)
+ok "without pg_cron, schedule_jobs says what to do" \
+    "echo \"\$nocron\" | grep -q 'pg_cron is not installed' && echo \"\$nocron\" | grep -q 'shared_preload_libraries'"
+
+# ------------------------------------------------------------ crash safety
+if [ -n "${SC_SKIP_CRASH:-}" ]; then exit $fail; fi
+sc_psql -d $db >/dev/null <<SQL
+SET search_path = status_checker;
+SELECT create_tenant('負荷', 'admin', 'load@example.com');
+SELECT create_form(2, 'f', default_form_definition());
+INSERT INTO site (tenant_id, code, name) SELECT 2, 'L' || g, 'load ' || g FROM generate_series(1, 5000) g;
+SELECT add_channel(2, 'webhook', 'sink', '{"url": "$hook/slow", "secret": "whsec-crash-test-000"}');
+SQL
+crash_round() {  # crash_round REQUEST-TITLE "how to crash"
+    q "SELECT status_checker.create_request(2, 2, '$1', now() + interval '1 hour')" >/dev/null
+    local rid; rid=$(q "SELECT max(request_id) FROM status_checker.request WHERE tenant_id = 2")
+    wait_for 60 "(SELECT count(*) >= 1000 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')" || true
+    eval "$2"
+    wait_for 180 "$(settled " AND request_id = $rid") AND (SELECT count(*) = 5000 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')" \
+        && echo "$rid" || echo "-$rid"
+}
+dup_report() {  # dup_report RID → "received unique duplicates"
+    curl -s "$hook/_stats" | "$SC_PYTHON" -c "
+import json, sys
+k = {key: c for key, c in json.load(sys.stdin)['keys'].items() if key.startswith('sc1-2-')}
+print(sum(k.values()), len(k), sum(c - 1 for c in k.values()))"
+}
+rid=$(crash_round "crash 1" 'kill -9 $(q "SELECT pid FROM status_checker.dispatcher_status()")')
+ok "kill -9 of the dispatcher while sending 5,000 webhooks: afterwards all 5,000 are sent" "[ \"$rid\" -gt 0 ]"
+read total unique dups <<<"$(dup_report)"
+ok "... none lost: the receiver saw all 5,000 idempotency keys ($total requests, $dups duplicates, recognisable by key)" \
+    "[ \"$unique\" = 5000 ]"
+echo "# crash 1 (kill -9 dispatcher): $total webhooks received for 5000 messages, $dups duplicates"
+rid=$(crash_round "crash 2" 'restart "-m immediate"')
+ok "immediate restart of the server while sending 5,000 webhooks: afterwards all are sent" "[ \"$rid\" -gt 0 ]"
+read total unique dups <<<"$(dup_report)"
+ok "... none lost: 10,000 distinct idempotency keys in all ($total requests, $dups duplicates)" "[ \"$unique\" = 10000 ]"
+echo "# crash 2 (immediate restart): cumulative $total webhooks received for 10000 messages, $dups duplicates"
+exit $fail
