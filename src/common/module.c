@@ -61,7 +61,7 @@ _PG_init(void)
 							   NULL,
 							   &sc_link_base_url,
 							   "http://localhost:8080/r/",
-							   PGC_SIGHUP, 0,
+							   PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("status_checker.dispatch_concurrency",
 							"Most transfers (mails and webhooks) the dispatcher has in flight at once.",

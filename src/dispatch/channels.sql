@@ -64,7 +64,7 @@ INSERT INTO status_checker.default_template (purpose, lang, subject, body) VALUE
 ('request', 'ja', '【報告依頼】{{request_title}} — {{site_name}}',
 $t${{site_name}} ご担当者様
 
-{{event_summary}}
+{{request_title}}
 {{site_shindo}}
 
 拠点の被害状況と稼働可否を、次のリンクからご報告ください。
@@ -77,7 +77,7 @@ $t${{site_name}} ご担当者様
 ('request', 'en', '[Report request] {{request_title}} — {{site_name}}',
 $t$To the person in charge of {{site_name}},
 
-{{event_summary}}
+{{request_title}}
 {{site_shindo}}
 
 Please report your site's damage and whether it can operate, using this link:
@@ -91,7 +91,7 @@ This message was sent automatically by the site status system (status_checker) o
 $t${{site_name}} ご担当者様
 
 まだご報告をいただいていません（{{reminder_number}} 回目のお知らせ）。
-{{event_summary}}
+{{request_title}}
 
 次のリンクからご報告ください。
 {{link}}
@@ -101,7 +101,7 @@ $t${{site_name}} ご担当者様
 $t$To the person in charge of {{site_name}},
 
 We have not received your report yet (reminder {{reminder_number}}).
-{{event_summary}}
+{{request_title}}
 
 Please report using this link:
 {{link}}
@@ -111,7 +111,7 @@ Deadline: {{deadline}}$t$),
 $t${{recipient_name}} 様
 
 次の拠点から、まだ報告がありません。
-{{event_summary}}
+{{request_title}}
 
 {{unanswered_sites}}
 
@@ -121,7 +121,7 @@ $t${{recipient_name}} 様
 $t$Dear {{recipient_name}},
 
 These sites have not reported yet.
-{{event_summary}}
+{{request_title}}
 
 {{unanswered_sites}}
 

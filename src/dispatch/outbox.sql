@@ -212,6 +212,8 @@ BEGIN
             tenant_id bigint, message_id bigint, request_id bigint, site_id bigint, contact_id bigint,
             user_id bigint, channel_id bigint, channel_kind text, recipient text, purpose text, seq integer,
             detail jsonb, attempts integer, via bigint, PRIMARY KEY (tenant_id, message_id)) ON COMMIT DELETE ROWS;
+    ELSE
+        DELETE FROM pg_temp._sc_claim;   -- a second claim in one transaction
     END IF;
     WITH c AS (
         SELECT o.tenant_id, o.message_id FROM status_checker.outbox o

@@ -1,0 +1,168 @@
+-- Delivery: channels, the outbox and its natural key, rendering, the
+-- dispatcher's claim and record steps (called here directly: this database
+-- has no dispatcher), retries, cancellation, tokens, templates, reminders,
+-- escalation, retention; the SQLSTATE of every bad input, and that a
+-- failed call stores nothing.  The worker itself is tested against real
+-- servers in test/integration/delivery.sh.
+BEGIN;
+\ir fixtures.psql
+SELECT plan(63);
+SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
+CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
+
+-- ------------------------------------------------------------ channels: bad input
+SELECT throws_ok(format($$SELECT add_channel(%s, 'fax', 'f', '{}')$$, :ta), '22023', NULL, 'unknown channel kind: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "http://mail.example.com", "from": "a@b.example"}')$$, :ta),
+    '22023', NULL, 'email channel with an http URL: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "smtp://mail.example.com:587"}')$$, :ta),
+    '22023', NULL, 'email channel without from: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "smtp://mail.example.com:587", "from": "a@b.example", "starttls": "maybe"}')$$, :ta),
+    '22023', NULL, 'starttls other than require/try/off: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "smtp://mail.example.com:25", "from": "a@b.example", "starttls": "off", "username": "u", "password": "p"}')$$, :ta),
+    '22023', NULL, 'a password sent in clear to a remote server: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "smtp://mail.example.com:587", "from": "a@b.example", "username": "u"}')$$, :ta),
+    '22023', NULL, 'username without password: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'webhook', 'w', '{"url": "https://hooks.example.com/x"}')$$, :ta),
+    '22023', NULL, 'json webhook without a secret: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'webhook', 'w', '{"url": "https://hooks.example.com/x", "format": "xml", "secret": "0123456789abcdef"}')$$, :ta),
+    '22023', NULL, 'unknown webhook format: 22023');
+SELECT throws_like(format($$SELECT add_channel(%s, 'webhook', 'w', '{"url": "https://hooks.example.com/x", "secret": "0123456789abcdef", "colour": "red"}')$$, :ta),
+    '%invalid webhook channel configuration%', 'an unknown key is refused');
+SELECT throws_ok($$SELECT add_channel(999999, 'webhook', 'w', '{"url": "https://hooks.example.com/x", "secret": "0123456789abcdef"}')$$,
+    '23503', NULL, 'unknown tenant: 23503');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'webhook', NULL, '{}')$$, :ta), '22004', NULL, 'NULL name: 22004');
+SELECT is(pg_temp.row_counts(), (SELECT counts FROM before), 'the failed calls stored nothing');
+
+-- ------------------------------------------------------------ channels
+SELECT add_channel(:ta, 'email', 'メール', '{"url": "smtp://mail.example.com:587", "from": "安否確認 <noreply@a.example>", "username": "u", "password": "s3cret"}') AS ch_mail \gset
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'メール', '{"url": "smtps://mail.example.com", "from": "x@a.example"}')$$, :ta),
+    '23505', NULL, 'a second channel of the same name: 23505');
+SELECT ok((SELECT NOT (config ? 'password') AND has_password FROM channel_list WHERE channel_id = :ch_mail),
+    'channel_list shows that there is a password, never the password');
+
+-- ------------------------------------------------------------ enqueue
+SELECT is((SELECT array_agg(recipient || ':' || purpose || ':' || state ORDER BY recipient) FROM outbox WHERE request_id = :ra),
+    '{a01@a.example:request:queued,a02@a.example:request:queued}', 'creating a request enqueued one message per contact, in the same transaction');
+SELECT is((SELECT count(*)::int FROM outbox WHERE request_id = :rb), 0, 'a tenant whose sites have no contacts gets no messages');
+SELECT is(_enqueue_site_messages(:ta, :ra, 'request', 0, (SELECT array_agg(site_id) FROM request_target WHERE request_id = :ra)), 0::bigint,
+    'enqueueing the same messages again does nothing (natural key)');
+SELECT is((SELECT recipient FROM delivery_status WHERE request_id = :ra ORDER BY message_id LIMIT 1), 'a***@a.example',
+    'delivery_status masks the recipient');
+
+-- ------------------------------------------------------------ claim and render
+CREATE TEMP TABLE claimed AS SELECT * FROM _claim_messages(100, 60000);
+SELECT is((SELECT count(*)::int FROM claimed WHERE tenant_id = :ta), 2, 'the dispatcher''s claim returns the due messages');
+SELECT is((SELECT array_agg(DISTINCT state) FROM outbox WHERE request_id = :ra), '{sending}', '... now sending, with a lease');
+SELECT is((SELECT count(*)::int FROM _claim_messages(100, 60000)), 0, 'a leased message is not claimed twice');
+SELECT ok((SELECT bool_and(kind = 'email' AND url = 'smtp://mail.example.com:587' AND mail_from = '<noreply@a.example>'
+                           AND rcpt IN ('<a01@a.example>', '<a02@a.example>') AND username = 'u' AND password = 's3cret'
+                           AND tls = 'require') FROM claimed WHERE tenant_id = :ta),
+    'an email comes with its SMTP server, envelope, STARTTLS required and credentials');
+SELECT ok((SELECT bool_and(headers ~ E'(^|\\n)Subject: =\\?UTF-8\\?B\\?' AND headers ~ E'\\nMessage-ID: <sc1-\\d+-\\d+@a\\.example>'
+                           AND headers ~ E'From: =\\?UTF-8\\?B\\?[^\\n]*<noreply@a\\.example>' AND headers ~ E'\\nDate: ')
+           FROM claimed WHERE tenant_id = :ta),
+    'mail headers: RFC 2047 subject and sender name, Message-ID from the message, Date');
+SELECT ok((SELECT bool_and(body LIKE '%A request%' AND body ~ 'https://status\.example\.com/r/[A-Za-z0-9_-]{43}' AND body LIKE '%回答期限%')
+           FROM claimed WHERE tenant_id = :ta),
+    'the text has the request, the personal link and the deadline');
+SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43})') AS link_token FROM claimed WHERE rcpt = '<a01@a.example>' \gset
+SELECT ok(submit_report(:'link_token', :'ok_answers') > 0, 'the token in the link is the site''s personal token');
+SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :ra AND s.code = 'A01'), 1,
+    'the token was derived when the message was rendered; only its hash is stored');
+
+-- ------------------------------------------------------------ record outcomes
+SELECT message_id AS m1 FROM claimed WHERE rcpt = '<a01@a.example>' \gset
+SELECT message_id AS m2 FROM claimed WHERE rcpt = '<a02@a.example>' \gset
+SELECT _record_outcomes(ARRAY[:ta, :ta]::bigint[], ARRAY[:m1, :m2]::bigint[], ARRAY[1, 1], ARRAY['sent', 'retry'],
+                        ARRAY[250, 451], ARRAY['', 'SMTP 451: try later'], ARRAY[0, 0], 3, 1000, 60000);
+SELECT is((SELECT state || '/' || attempts FROM outbox WHERE message_id = :m1), 'sent/1', 'sent: recorded with its time');
+SELECT ok((SELECT state = 'retrying' AND next_attempt_at > now() + interval '0.4 s' AND next_attempt_at <= now() + interval '1 s'
+           FROM outbox WHERE message_id = :m2), 'a retry waits base × 2^(attempt-1) with jitter (50-100 %)');
+SELECT is((SELECT outcome || ' ' || status || ' ' || error FROM delivery_attempt WHERE message_id = :m2), 'retry 451 SMTP 451: try later',
+    'the failed attempt is in the delivery log');
+SELECT _record_outcomes(ARRAY[:ta]::bigint[], ARRAY[:m2]::bigint[], ARRAY[1], ARRAY['sent'], ARRAY[250], ARRAY[''], ARRAY[0], 3, 1000, 60000);
+SELECT is((SELECT state FROM outbox WHERE message_id = :m2), 'retrying', 'a late outcome of an attempt no longer sending changes nothing');
+UPDATE outbox SET next_attempt_at = now() WHERE message_id = :m2;
+SELECT is((SELECT count(*)::int FROM _claim_messages(10, 60000)), 1, 'a due retry is claimed again');
+SELECT _record_outcomes(ARRAY[:ta]::bigint[], ARRAY[:m2]::bigint[], ARRAY[2], ARRAY['retry'], ARRAY[0], ARRAY['timeout'], ARRAY[120], 3, 1000, 60000);
+SELECT ok((SELECT next_attempt_at >= now() + interval '120 s' FROM outbox WHERE message_id = :m2), 'Retry-After is honoured');
+UPDATE outbox SET next_attempt_at = now() WHERE message_id = :m2;
+SELECT count(*) AS n FROM _claim_messages(10, 60000) \gset
+SELECT _record_outcomes(ARRAY[:ta]::bigint[], ARRAY[:m2]::bigint[], ARRAY[3], ARRAY['retry'], ARRAY[451], ARRAY['SMTP 451'], ARRAY[0], 3, 1000, 60000);
+SELECT is((SELECT state || ' ' || last_error FROM outbox WHERE message_id = :m2), 'dead gave up after 3 attempts: SMTP 451',
+    'after the last attempt allowed, a message is dead and says why');
+SELECT throws_ok(format('SELECT retry_message(%s)', :m1), '55000', NULL, 'retry_message of a sent message: 55000');
+SELECT throws_ok('SELECT retry_message(99999999)', '23503', NULL, 'retry_message of an unknown message: 23503');
+SELECT lives_ok(format('SELECT retry_message(%s)', :m2), 'retry_message of a dead message');
+SELECT is((SELECT state || '/' || attempts FROM outbox WHERE message_id = :m2), 'queued/0', '... queues it again with fresh attempts');
+SELECT is((SELECT sent || '/' || dead || '/' || messages FROM request_delivery WHERE request_id = :ra), '1/0/2', 'request_delivery counts by state');
+
+-- ------------------------------------------------------------ no channel, cancellation
+SELECT set_channel_enabled(:ch_mail, false);
+SELECT is((SELECT count(*)::int FROM _claim_messages(10, 60000)), 0, 'without an enabled channel nothing goes out ...');
+SELECT ok((SELECT state = 'queued' AND attempts = 0 AND last_error LIKE 'waiting: tenant % has no enabled email channel%' FROM outbox WHERE message_id = :m2),
+    '... the message waits, says why, and spends no attempt');
+SELECT set_channel_enabled(:ch_mail, true);
+SELECT cancel_request(:ra, '誤配信');
+SELECT is((SELECT state FROM outbox WHERE message_id = :m2), 'cancelled', 'cancelling a request drops its unsent messages');
+SELECT is((SELECT array_agg(recipient) FROM outbox WHERE request_id = :ra AND purpose = 'cancellation'), '{a01@a.example}',
+    '... and tells the sites that were sent the request');
+
+-- ------------------------------------------------------------ tokens
+SELECT create_request(:ta, :fa, 'Token test', now() + interval '1 hour', '{"sites": ["A02"]}') AS rt \gset
+SELECT issue_token(:rt, 'A02') AS tok1 \gset
+SELECT issue_token(:rt, 'A02') AS tok2 \gset
+SELECT isnt(:'tok1'::text, :'tok2'::text, 'issue_token starts a new generation: a new token');
+SELECT throws_ok(format($$SELECT submit_report(%L, %L)$$, :'tok1', :'ok_answers'), '28000', NULL, 'the replaced token is refused');
+SELECT is(_target_token(:ta, :rt, (SELECT site_id FROM site WHERE tenant_id = :ta AND code = 'A02'), 2), :'tok2'::text,
+    'the token is derived (link key, request, site, generation): the dispatcher renders it without storing it');
+
+-- ------------------------------------------------------------ templates and encoding
+SELECT throws_ok(format($$SELECT set_message_template(%s, 'request', 'ja', '{{site_nmae}}', 'x')$$, :ta), '22023', NULL, 'unknown template variable: 22023');
+SELECT throws_ok(format($$SELECT set_message_template(%s, 'party', 'ja', 's', 'b')$$, :ta), '22023', NULL, 'unknown purpose: 22023');
+SELECT throws_ok(format($$SELECT set_message_template(%s, 'request', 'fr', 's', 'b')$$, :ta), '22023', NULL, 'unknown language: 22023');
+SELECT set_message_template(:ta, 'request', 'ja', '【至急】{{site_name}}', E'{{site_name}} 様\n{{event_summary}}\n{{link}}');
+SELECT create_request(:ta, :fa, 'Custom', now() + interval '1 hour', '{"sites": ["A02"]}') AS rc \gset
+SELECT ok((SELECT c.body ~ E'^A金沢 様\\nhttps://status\\.example\\.com/r/' FROM _claim_messages(10, 60000) c
+           JOIN outbox o ON o.message_id = c.message_id WHERE o.request_id = :rc),
+    'a tenant''s own template is used; a line left empty by a variable is dropped');
+SELECT is(_fill(E'a {{x}}\n{{y}}\n\n\n{{ x }} b', 'x', 'X', 'y', ''), E'a X\n\nX b', '_fill: variables, dropped lines, one blank line at most');
+SELECT is(_mime_header('Hello'), 'Hello', 'ASCII headers are left as they are');
+SELECT ok((SELECT bool_and(length(w) <= 75) AND string_agg(convert_from(decode(substring(w FROM 11 FOR length(w) - 12), 'base64'), 'UTF8'), '' ORDER BY i)
+                  = '【報告依頼】震度6強 石川県能登地方 M7.6 (01/01 16:10 JST) — 輪島営業所'
+           FROM regexp_split_to_table(_mime_header('【報告依頼】震度6強 石川県能登地方 M7.6 (01/01 16:10 JST) — 輪島営業所'), E'\r\n ') WITH ORDINALITY s(w, i)),
+    'a Japanese subject: encoded-words of at most 75 characters that decode to the subject');
+SELECT ok(webhook_signature('secret', 1700000000, '{"a":1}') ~ '^v1=[0-9a-f]{64}$'
+          AND webhook_signature('secret', 1700000000, '{"a":1}') <> webhook_signature('secret', 1700000001, '{"a":1}'),
+    'webhook_signature covers the timestamp');
+
+-- ------------------------------------------------------------ reminders, escalation, retention
+SELECT throws_ok(format($$SELECT set_request_reminders(%s, ARRAY['1 hour', '30 minutes']::interval[])$$, :rc), '22023', NULL,
+    'reminder intervals must increase: 22023');
+SELECT throws_ok($$SELECT set_request_reminders(NULL, '{}')$$, '22004', NULL, 'NULL request: 22004');
+SELECT add_user(:ta, 'noto', 'noto@a.example', 'manager') AS u1 \gset
+SELECT add_user(:ta, 'view', 'view@a.example', 'viewer') AS u2 \gset
+SELECT throws_ok(format($$SELECT add_group_manager(%s, (SELECT group_id FROM site_group WHERE tenant_id = %s AND path = '北陸'), 'view')$$, :ta, :ta),
+    '22023', NULL, 'a viewer cannot manage a group: 22023');
+SELECT add_group_manager(:ta, (SELECT group_id FROM site_group WHERE tenant_id = :ta AND path = '北陸'), 'noto');
+SELECT create_request(:ta, :fa, 'Remind', now() + interval '6 hours', '{"sites": ["A01", "A02"]}') AS rr \gset
+SELECT set_request_reminders(:rr, ARRAY['10 minutes', '1 hour']::interval[], '30 minutes');
+UPDATE request SET created_at = created_at - interval '20 minutes' WHERE request_id = :rr;
+UPDATE outbox SET enqueued_at = enqueued_at - interval '20 minutes' WHERE request_id = :rr;
+SELECT submit_report_for(:rr, 'A01', :'ok_answers');
+SELECT run_reminders() AS n \gset
+SELECT is((SELECT array_agg(recipient || ':' || seq) FROM outbox WHERE request_id = :rr AND purpose = 'reminder'), '{a02@a.example:1}',
+    'the first reminder goes to the site that has not answered');
+SELECT is((SELECT count(*)::int FROM outbox WHERE request_id = :rr AND purpose = 'escalation'), 0, 'no escalation before its time');
+UPDATE request SET created_at = created_at - interval '20 minutes' WHERE request_id = :rr;
+SELECT run_reminders() AS n \gset
+SELECT is((SELECT array_agg(recipient || ' ' || (detail -> 'sites' -> 0 ->> 'code')) FROM outbox WHERE request_id = :rr AND purpose = 'escalation'),
+    '{"noto@a.example A02"}', 'escalation: the manager of the site''s group (北陸 ⊃ 北陸/加賀) hears of the silent site');
+SELECT is(run_reminders(), 0::bigint, 'running the job again enqueues nothing');
+SELECT throws_ok('SELECT purge_outbox(''1 hour'')', '22023', NULL, 'retention shorter than a day: 22023');
+UPDATE outbox SET sent_at = now() - interval '100 days' WHERE message_id = :m1;
+SELECT is(purge_outbox(), 1::bigint, 'purge_outbox deletes settled messages older than 90 days');
+SELECT throws_ok('SELECT schedule_jobs()', '55000', NULL, 'schedule_jobs without pg_cron: 55000, with what to do');
+
+SELECT * FROM finish();
+ROLLBACK;
