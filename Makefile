@@ -108,7 +108,7 @@ $(EXTENSION)--0.2.0--0.3.0.sql: $(UPGRADE_0_3_0_PARTS) Makefile
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
 	  for f in $(UPGRADE_0_3_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-.PHONY: demo test bench bench-feeds
+.PHONY: demo test bench bench-feeds bench-dispatch
 demo:
 	bash demo/run-demo.sh
 test:
@@ -116,5 +116,8 @@ test:
 bench:
 	bash test/bench/run-bench.sh
 	bash test/bench/feeds-bench.sh
+	bash test/bench/dispatch-bench.sh
 bench-feeds:
 	bash test/bench/feeds-bench.sh
+bench-dispatch:
+	bash test/bench/dispatch-bench.sh

@@ -287,6 +287,7 @@ typedef struct SockWatch
 {
 	curl_socket_t fd;
 	int			what;			/* CURL_POLL_* */
+	int			pos;			/* position in the wait set, -1: not yet in it */
 } SockWatch;
 
 static MemoryContext loop_cxt;
@@ -295,7 +296,10 @@ static long curl_timeout_ms = -1;	/* from CURLMOPT_TIMERFUNCTION */
 static SockWatch *socks;
 static int	nsocks,
 			maxsocks;
-static bool socks_changed = true;
+static bool socks_removed = true;	/* the wait set must be built again */
+static bool socks_added = false;	/* sockets to add to the wait set */
+static WaitEventSet *wes = NULL;
+static int	wes_capacity = 0;
 static Msg *waiting_head = NULL,
 		   *waiting_tail = NULL;
 static int	nwaiting = 0;
@@ -476,6 +480,24 @@ msg_prepare(Msg *m)
 
 /* ------------------------------------------------------ curl callbacks */
 
+static uint32
+wait_events_of(int what)
+{
+	uint32		ev = 0;
+
+	if (what & CURL_POLL_IN)
+		ev |= WL_SOCKET_READABLE;
+	if (what & CURL_POLL_OUT)
+		ev |= WL_SOCKET_WRITEABLE;
+	return ev;
+}
+
+/*
+ * curl says which sockets to watch for what.  A change of direction is
+ * applied to the wait set at once (ModifyWaitEvent); a new socket is added
+ * before the next wait; a wait set cannot drop a socket, so a removal makes
+ * it be built again (rare: connections are kept alive).
+ */
 static int
 socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -488,8 +510,9 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 	{
 		if (i < nsocks)
 		{
+			if (socks[i].pos >= 0)
+				socks_removed = true;
 			socks[i] = socks[--nsocks];
-			socks_changed = true;
 		}
 		return 0;
 	}
@@ -497,20 +520,25 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 	{
 		if (nsocks == maxsocks)
 		{
+			SockWatch  *grown;
+
 			maxsocks = Max(16, maxsocks * 2);
-			socks = socks ? realloc(socks, sizeof(SockWatch) * maxsocks) : malloc(sizeof(SockWatch) * maxsocks);
-			if (socks == NULL)
+			grown = realloc(socks, sizeof(SockWatch) * maxsocks);
+			if (grown == NULL)
 				return -1;
+			socks = grown;
 		}
 		socks[nsocks].fd = s;
 		socks[nsocks].what = what;
+		socks[nsocks].pos = -1;
 		nsocks++;
-		socks_changed = true;
+		socks_added = true;
 	}
 	else if (socks[i].what != what)
 	{
 		socks[i].what = what;
-		socks_changed = true;
+		if (socks[i].pos >= 0 && wes != NULL && !socks_removed)
+			ModifyWaitEvent(wes, socks[i].pos, wait_events_of(what), NULL);
 	}
 	return 0;
 }
@@ -827,32 +855,47 @@ dispatcher_detach(int code, Datum arg)
 	}
 }
 
-static WaitEventSet *
+/* a new wait set: the latch, the postmaster, and room for curl's sockets */
+static void
 build_wait_set(MemoryContext cxt)
 {
-	WaitEventSet *set = CreateWaitEventSet(cxt, 2 + nsocks);
-
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	if (wes)
+		FreeWaitEventSet(wes);
+	MemoryContextReset(cxt);
+	wes_capacity = Max(64, 2 * (nsocks + sc_dispatch_concurrency));
+	wes = CreateWaitEventSet(cxt, 2 + wes_capacity);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < nsocks; i++)
-	{
-		uint32		ev = 0;
+		socks[i].pos = -1;
+	socks_removed = false;
+	socks_added = true;
+}
 
-		if (socks[i].what & CURL_POLL_IN)
-			ev |= WL_SOCKET_READABLE;
-		if (socks[i].what & CURL_POLL_OUT)
-			ev |= WL_SOCKET_WRITEABLE;
-		if (ev)
-			AddWaitEventToSet(set, ev, socks[i].fd, NULL, NULL);
-	}
-	socks_changed = false;
-	return set;
+/* add the sockets curl announced since the last wait */
+static void
+add_new_sockets(MemoryContext cxt)
+{
+	int			pending = 0;
+
+	for (int i = 0; i < nsocks; i++)
+		if (socks[i].pos < 0)
+			pending++;
+	if (wes == NULL || socks_removed || wes_capacity < pending)
+		build_wait_set(cxt);
+	for (int i = 0; i < nsocks; i++)
+		if (socks[i].pos < 0)
+		{
+			if (wes_capacity-- <= 0)
+				elog(ERROR, "wait set full");
+			socks[i].pos = AddWaitEventToSet(wes, wait_events_of(socks[i].what), socks[i].fd, NULL, NULL);
+		}
+	socks_added = false;
 }
 
 void
 sc_dispatcher_main(Datum main_arg)
 {
-	WaitEventSet *wes = NULL;
 	WaitEvent  *events = NULL;
 	int			maxevents = 0;
 	bool		started = false;
@@ -987,15 +1030,13 @@ sc_dispatcher_main(Datum main_arg)
 		if (curl_timeout_ms >= 0)
 			timeout = Min(timeout, curl_timeout_ms);
 
-		if (socks_changed || wes == NULL)
+		if (wes == NULL || socks_removed || socks_added)
+			add_new_sockets(wes_cxt);
+		if (maxevents < 2 + nsocks)
 		{
-			/* curl's sockets changed: a new set (a set cannot drop a socket) */
-			if (wes)
-				FreeWaitEventSet(wes);
-			MemoryContextReset(wes_cxt);
-			maxevents = 2 + nsocks;
-			events = MemoryContextAlloc(wes_cxt, sizeof(WaitEvent) * maxevents);
-			wes = build_wait_set(wes_cxt);
+			maxevents = 2 + nsocks + 64;
+			events = events ? repalloc(events, sizeof(WaitEvent) * maxevents)
+				: MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * maxevents);
 		}
 		n = WaitEventSetWait(wes, timeout, events, maxevents, PG_WAIT_EXTENSION);
 		if (n == 0 && curl_timeout_ms >= 0)

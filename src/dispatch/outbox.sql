@@ -43,7 +43,10 @@ CREATE TABLE status_checker.outbox (
 ) WITH (fillfactor = 70);
 CREATE UNIQUE INDEX outbox_natural_key ON status_checker.outbox
     (tenant_id, request_id, site_id, purpose, seq, contact_id, user_id, channel_id) NULLS NOT DISTINCT;
-CREATE INDEX outbox_due ON status_checker.outbox (next_attempt_at) WHERE state IN ('queued', 'retrying');
+-- The dispatcher's queue.  Its predicate and key are columns a claim does
+-- not change, so that a claim is a HOT update (no index entries); a dead or
+-- cancelled message is parked at next_attempt_at = infinity.
+CREATE INDEX outbox_due ON status_checker.outbox (next_attempt_at) WHERE sent_at IS NULL;
 COMMENT ON TABLE status_checker.outbox IS
 'Messages to send (mail, webhook): one per request, site, purpose, reminder number and recipient; state, attempts, lease, last error';
 
@@ -138,7 +141,7 @@ DECLARE
 BEGIN
     -- what has not gone out yet is not sent at all
     UPDATE status_checker.outbox o
-    SET state = 'cancelled', last_error = 'not sent: the request was cancelled'
+    SET state = 'cancelled', last_error = 'not sent: the request was cancelled', next_attempt_at = 'infinity'
     WHERE o.tenant_id = NEW.tenant_id AND o.request_id = NEW.request_id
       AND o.purpose <> 'cancellation' AND o.state IN ('queued', 'retrying');
     -- the sites that were (or may have been) asked are told
@@ -182,7 +185,7 @@ COMMENT ON FUNCTION status_checker._dispatcher_startup() IS
 CREATE FUNCTION status_checker._outbox_next_wait() RETURNS double precision
     LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
     RETURN (SELECT extract(epoch FROM min(o.next_attempt_at) - pg_catalog.clock_timestamp())
-            FROM status_checker.outbox o WHERE o.state IN ('queued', 'retrying'));
+            FROM status_checker.outbox o WHERE o.sent_at IS NULL AND o.state IN ('queued', 'retrying'));
 COMMENT ON FUNCTION status_checker._outbox_next_wait() IS
 'Internal: seconds until the next message is due (NULL when none waits)';
 
@@ -204,39 +207,40 @@ CREATE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integ
                    username text, password text, ca_file text)
     LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
-DECLARE
-    t record;
 BEGIN
     IF to_regclass('pg_temp._sc_claim') IS NULL THEN
         CREATE TEMP TABLE _sc_claim (
             tenant_id bigint, message_id bigint, request_id bigint, site_id bigint, contact_id bigint,
-            user_id bigint, channel_id bigint, channel_kind text, recipient text, purpose text, seq integer,
+            user_id bigint, channel_kind text, recipient text, purpose text, seq integer,
             detail jsonb, attempts integer, via bigint, PRIMARY KEY (tenant_id, message_id)) ON COMMIT DELETE ROWS;
     ELSE
         DELETE FROM pg_temp._sc_claim;   -- a second claim in one transaction
     END IF;
+
+    -- claim: the due messages, oldest first, skipping those another
+    -- transaction holds; each goes through the channel it names
+    -- (broadcast) or the tenant's first enabled channel of its kind
     WITH c AS (
-        SELECT o.tenant_id, o.message_id FROM status_checker.outbox o
-        WHERE o.state IN ('queued', 'retrying') AND o.next_attempt_at <= pg_catalog.now()
+        SELECT o.ctid AS tid FROM status_checker.outbox o
+        WHERE o.sent_at IS NULL AND o.next_attempt_at <= pg_catalog.now() AND o.state IN ('queued', 'retrying')
         ORDER BY o.next_attempt_at
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ), u AS (
         UPDATE status_checker.outbox o
         SET state = 'sending', attempts = o.attempts + 1,
-            lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond'
-        FROM c WHERE o.tenant_id = c.tenant_id AND o.message_id = c.message_id
-        RETURNING o.tenant_id, o.message_id, o.request_id, o.site_id, o.contact_id, o.user_id, o.channel_id,
-                  o.channel_kind, o.recipient, o.purpose, o.seq, o.detail, o.attempts
+            lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond',
+            via_channel_id = CASE WHEN o.channel_id IS NOT NULL THEN
+                                 (SELECT ch.channel_id FROM status_checker.channel ch
+                                  WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.enabled)
+                             ELSE (SELECT ch.channel_id FROM status_checker.channel ch
+                                   WHERE ch.tenant_id = o.tenant_id AND ch.kind = o.channel_kind AND ch.enabled
+                                   ORDER BY ch.channel_id LIMIT 1) END
+        WHERE o.ctid = ANY (ARRAY(SELECT c.tid FROM c))   -- a TID scan
+        RETURNING o.tenant_id, o.message_id, o.request_id, o.site_id, o.contact_id, o.user_id,
+                  o.channel_kind, o.recipient, o.purpose, o.seq, o.detail, o.attempts, o.via_channel_id
     )
-    INSERT INTO pg_temp._sc_claim
-    SELECT u.*, CASE WHEN u.channel_id IS NOT NULL THEN
-                    (SELECT ch.channel_id FROM status_checker.channel ch
-                     WHERE ch.tenant_id = u.tenant_id AND ch.channel_id = u.channel_id AND ch.enabled)
-                ELSE (SELECT ch.channel_id FROM status_checker.channel ch
-                      WHERE ch.tenant_id = u.tenant_id AND ch.kind = u.channel_kind AND ch.enabled
-                      ORDER BY ch.channel_id LIMIT 1) END
-    FROM u;
+    INSERT INTO pg_temp._sc_claim SELECT * FROM u;
     IF NOT FOUND THEN
         RETURN;
     END IF;
@@ -249,12 +253,13 @@ BEGIN
                     ELSE 'not sent: the site answered before the reminder went out' END AS why
         FROM pg_temp._sc_claim c
         JOIN status_checker.request q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
-        LEFT JOIN status_checker.request_target rt
-               ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
         WHERE (c.purpose <> 'cancellation' AND q.state <> 'open')
-           OR (c.purpose = 'reminder' AND rt.report_count > 0)
+           OR (c.purpose = 'reminder' AND EXISTS (
+                   SELECT 1 FROM status_checker.request_target rt
+                   WHERE rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
+                     AND rt.report_count > 0))
     ), upd AS (
-        UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why
+        UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why, next_attempt_at = 'infinity'
         FROM gone g WHERE o.tenant_id = g.tenant_id AND o.message_id = g.message_id
         RETURNING o.tenant_id, o.message_id
     )
@@ -272,130 +277,142 @@ BEGIN
     )
     DELETE FROM pg_temp._sc_claim c USING w WHERE c.tenant_id = w.tenant_id AND c.message_id = w.message_id;
 
-    -- the targets whose link goes out get their token
-    FOR t IN SELECT c.tenant_id, array_agg(c.request_id) AS reqs, array_agg(c.site_id) AS sites
-             FROM pg_temp._sc_claim c
-             JOIN status_checker.request_target rt
-               ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
-             WHERE c.purpose IN ('request', 'reminder') AND rt.token_gen = 0
-             GROUP BY c.tenant_id LOOP
-        PERFORM status_checker._ensure_tokens(t.tenant_id, t.reqs, t.sites);
-    END LOOP;
+    -- the targets whose link goes out for the first time get their token
+    -- (a random token of 0.2.0 is revoked and replaced)
+    PERFORM status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
+    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
+    FROM pg_temp._sc_claim c
+    JOIN status_checker.request_target t ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
+    WHERE c.purpose IN ('request', 'reminder') AND t.token_gen = 0 AND t.token_hash IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    UPDATE status_checker.request_target t
+    SET token_gen = 1, token_issued_at = pg_catalog.now(),
+        token_hash = status_checker._token_hash(status_checker._link_token(k.key, t.tenant_id, t.request_id, t.site_id, 1))
+    FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
+          WHERE c.purpose IN ('request', 'reminder')) c
+    JOIN status_checker.link_key k ON k.tenant_id = c.tenant_id
+    WHERE t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id AND t.token_gen = 0;
 
     RETURN QUERY
-    WITH m AS (
-        SELECT c.*, ch.kind AS ch_kind, ch.config, ch.secrets,
+    WITH ctx AS MATERIALIZED (
+        -- what the messages of one request, purpose and channel share,
+        -- rendered once: the templates with the request's variables filled
+        -- in (the site's are filled in per message below), the channel's
+        -- settings, the mail sender, the JSON common to every webhook
+        SELECT k.tenant_id, k.request_id, k.purpose, k.via, ch.kind, ch.config, ch.secrets,
+               coalesce(ch.config ->> 'format', 'json') AS format,
                coalesce(ch.config ->> 'lang', 'ja') AS langs,
-               coalesce(ch.config ->> 'timezone', 'Asia/Tokyo') AS tz,
-               q.title, q.message AS req_message, q.deadline, q.drill, q.state AS req_state, q.cancel_reason,
-               q.request_id AS q_request_id, q.event_id,
-               tn.name AS tenant_name, s.code AS site_code, s.name AS site_name, g.path AS group_path,
-               rt.asked_shindo, rt.token_gen,
-               CASE WHEN e.event_id IS NOT NULL THEN status_checker._event_title(e) END AS event_title,
-               e.source AS event_source, e.max_shindo AS event_max_shindo, e.origin_time AS event_origin_time,
+               (status_checker._mailbox(ch.config ->> 'from')).name AS from_name,
+               (status_checker._mailbox(ch.config ->> 'from')).addr AS from_addr,
+               t.subject_tpl, t.body_tpl,
+               jsonb_build_object(
+                   'version', 1, 'type', k.purpose,
+                   'tenant', jsonb_build_object('id', k.tenant_id, 'name', tn.name),
+                   'request', jsonb_build_object('id', q.request_id, 'title', q.title, 'deadline', q.deadline,
+                                                 'drill', q.drill, 'state', q.state, 'message', q.message,
+                                                 'cancel_reason', q.cancel_reason),
+                   'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
+                                 'id', e.event_id, 'source', e.source, 'summary', ev.title,
+                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END) AS base_json
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM pg_temp._sc_claim c) k
+        JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
+        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
+        JOIN status_checker.tenant tn ON tn.tenant_id = k.tenant_id
+        LEFT JOIN status_checker.event e ON e.event_id = q.event_id
+        CROSS JOIN LATERAL (SELECT CASE WHEN e.event_id IS NOT NULL THEN status_checker._event_title(e) END AS title) ev
+        CROSS JOIN LATERAL (SELECT coalesce(ch.config ->> 'timezone', 'Asia/Tokyo') AS tz) z
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(f.subject ORDER BY l.i))[1] AS subject_tpl,
+                   string_agg(f.body, E'\n\n──────── English ────────\n\n' ORDER BY l.i) AS body_tpl
+            FROM unnest(CASE coalesce(ch.config ->> 'lang', 'ja') WHEN 'ja+en' THEN ARRAY['ja', 'en']
+                        ELSE ARRAY[coalesce(ch.config ->> 'lang', 'ja')] END) WITH ORDINALITY l(lang, i)
+            JOIN status_checker.default_template dt ON dt.purpose = k.purpose AND dt.lang = l.lang
+            LEFT JOIN status_checker.message_template mt
+                   ON mt.tenant_id = k.tenant_id AND mt.purpose = dt.purpose AND mt.lang = dt.lang
+            CROSS JOIN LATERAL (SELECT ARRAY[
+                'request_title', q.title, 'event_summary', coalesce(ev.title, ''),
+                'deadline', CASE WHEN l.lang = 'ja' THEN to_char(q.deadline AT TIME ZONE z.tz, 'FMMM月FMDD日 HH24:MI')
+                                 ELSE to_char(q.deadline AT TIME ZONE z.tz, 'YYYY-MM-DD HH24:MI') END
+                            || CASE WHEN z.tz = 'Asia/Tokyo' THEN ' (JST)' ELSE ' (' || z.tz || ')' END,
+                'message', coalesce(q.message, ''), 'tenant_name', tn.name,
+                'cancel_reason', coalesce(q.cancel_reason, ''),
+                -- the site's intensity is worded per language: the English part asks for its own variable
+                'site_shindo', CASE WHEN l.lang = 'ja' THEN '{{site_shindo}}' ELSE '{{site_shindo_en}}' END] AS v) rv
+            CROSS JOIN LATERAL (SELECT
+                CASE WHEN q.drill AND coalesce(mt.subject, dt.subject) NOT LIKE '%訓練%' THEN
+                     CASE l.lang WHEN 'ja' THEN '【訓練】' ELSE '[DRILL] ' END ELSE '' END
+                    || status_checker._fill(coalesce(mt.subject, dt.subject), VARIADIC rv.v) AS subject,
+                status_checker._fill(coalesce(mt.body, dt.body), VARIADIC rv.v) AS body) f
+        ) t
+    ), m AS (
+        SELECT c.message_id, c.tenant_id, c.attempts, c.via, c.channel_kind, c.recipient, c.purpose, c.seq, c.detail,
+               c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
+               x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
+               format('sc1-%s-%s', c.tenant_id, c.message_id) AS idem,
                CASE WHEN rt.token_gen > 0 AND c.purpose IN ('request', 'reminder') THEN
                    pg_catalog.current_setting('status_checker.link_base_url', true)
                    || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
-               coalesce(sc.name, au.login) AS recipient_name,
-               format('sc1-%s-%s', c.tenant_id, c.message_id) AS idem
+               rt.asked_shindo, g.path AS group_path,
+               coalesce(sc.name, au.login) AS recipient_name
         FROM pg_temp._sc_claim c
-        JOIN status_checker.channel ch ON ch.tenant_id = c.tenant_id AND ch.channel_id = c.via
-        JOIN status_checker.request q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
-        JOIN status_checker.tenant tn ON tn.tenant_id = c.tenant_id
+        JOIN ctx x ON x.tenant_id = c.tenant_id AND x.request_id = c.request_id AND x.purpose = c.purpose AND x.via = c.via
         LEFT JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
         LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
         LEFT JOIN status_checker.request_target rt
                ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
         LEFT JOIN status_checker.link_key lk ON lk.tenant_id = c.tenant_id
-        LEFT JOIN status_checker.event e ON e.event_id = q.event_id
         LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
         LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
     ), r AS (
-        SELECT m.*, txt.subject, txt.body AS text_body
+        SELECT m.*, status_checker._fill(m.subject_tpl, VARIADIC sv.v) AS subject,
+               status_checker._fill(m.body_tpl, VARIADIC sv.v) AS text_body
         FROM m
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(f.subject ORDER BY l.i))[1] AS subject,
-                   string_agg(f.body, E'\n\n──────── English ────────\n\n' ORDER BY l.i) AS body
-            FROM unnest(CASE m.langs WHEN 'ja+en' THEN ARRAY['ja', 'en'] ELSE ARRAY[m.langs] END) WITH ORDINALITY l(lang, i)
-            CROSS JOIN LATERAL (
-                SELECT coalesce(mt.subject, dt.subject) AS subject, coalesce(mt.body, dt.body) AS body
-                FROM status_checker.default_template dt
-                LEFT JOIN status_checker.message_template mt
-                       ON mt.tenant_id = m.tenant_id AND mt.purpose = dt.purpose AND mt.lang = dt.lang
-                WHERE dt.purpose = m.purpose AND dt.lang = l.lang) tp
-            CROSS JOIN LATERAL (SELECT ARRAY[
-                'site_name', coalesce(m.site_name, ''), 'site_code', coalesce(m.site_code, ''),
-                'group_name', coalesce(m.group_path, ''), 'request_title', m.title,
-                'event_summary', coalesce(m.event_title, ''),
-                'site_shindo', CASE WHEN m.asked_shindo IS NULL THEN ''
-                                    WHEN l.lang = 'ja' THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja')
-                                    ELSE 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') END,
-                'deadline', CASE WHEN l.lang = 'ja' THEN to_char(m.deadline AT TIME ZONE m.tz, 'FMMM月FMDD日 HH24:MI')
-                                 ELSE to_char(m.deadline AT TIME ZONE m.tz, 'YYYY-MM-DD HH24:MI') END
-                            || CASE WHEN m.tz = 'Asia/Tokyo' THEN ' (JST)' ELSE ' (' || m.tz || ')' END,
-                'link', coalesce(m.link, ''), 'message', coalesce(m.req_message, ''),
-                'tenant_name', m.tenant_name, 'reminder_number', m.seq::text,
-                'cancel_reason', coalesce(m.cancel_reason, ''),
-                'unanswered_count', coalesce(jsonb_array_length(m.detail -> 'sites'), 0)::text,
-                'unanswered_sites', coalesce((SELECT string_agg('・' || (x ->> 'code') || ' ' || (x ->> 'name'), E'\n')
-                                              FROM jsonb_array_elements(m.detail -> 'sites') x), ''),
-                'recipient_name', coalesce(m.recipient_name, '')] AS v) vars
-            CROSS JOIN LATERAL (SELECT
-                CASE WHEN m.drill AND tp.subject NOT LIKE '%訓練%' THEN CASE l.lang WHEN 'ja' THEN '【訓練】' ELSE '[DRILL] ' END ELSE '' END
-                    || status_checker._fill(tp.subject, VARIADIC vars.v) AS subject,
-                status_checker._fill(tp.body, VARIADIC vars.v) AS body) f
-        ) txt
+        CROSS JOIN LATERAL (SELECT ARRAY[
+            'site_name', coalesce(m.site_name, ''), 'site_code', coalesce(m.site_code, ''),
+            'group_name', coalesce(m.group_path, ''),
+            'site_shindo', CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') ELSE '' END,
+            'site_shindo_en', CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') ELSE '' END,
+            'link', coalesce(m.link, ''), 'reminder_number', m.seq::text,
+            'unanswered_count', CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
+            'unanswered_sites', CASE WHEN m.detail IS NULL THEN '' ELSE
+                (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
+            'recipient_name', coalesce(m.recipient_name, '')] AS v) sv
     )
     SELECT r.message_id, r.tenant_id, r.attempts, r.via, r.channel_kind,
            CASE WHEN r.channel_kind = 'email' THEN r.config ->> 'url' ELSE r.recipient END,
-           CASE WHEN r.channel_kind = 'email' THEN '<' || (status_checker._mailbox(r.config ->> 'from')).addr || '>' END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || r.from_addr || '>' END,
            CASE WHEN r.channel_kind = 'email' THEN '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>' END,
            CASE WHEN r.channel_kind = 'email' THEN concat_ws(E'\n',
-                    'From: ' || coalesce(status_checker._mime_header((status_checker._mailbox(r.config ->> 'from')).name) || ' ', '')
-                             || '<' || (status_checker._mailbox(r.config ->> 'from')).addr || '>',
+                    'From: ' || coalesce(status_checker._mime_header(r.from_name) || ' ', '') || '<' || r.from_addr || '>',
                     'To: ' || coalesce(status_checker._mime_header(nullif(r.recipient_name, '')) || ' ', '')
                            || '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>',
                     'Subject: ' || status_checker._mime_header(r.subject),
                     'Date: ' || to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "+0000"'),
-                    'Message-ID: <' || r.idem || '@' || split_part((status_checker._mailbox(r.config ->> 'from')).addr, '@', 2) || '>',
+                    'Message-ID: <' || r.idem || '@' || split_part(r.from_addr, '@', 2) || '>',
                     'Content-Language: ' || replace(r.langs, '+', ', '),
                     'Auto-Submitted: auto-generated',
                     'X-Auto-Response-Suppress: All',
                     'X-Status-Checker-Purpose: ' || r.purpose,
                     'X-Status-Checker-Idempotency-Key: ' || r.idem)
-                ELSE concat_ws(E'\n',
-                    'Content-Type: application/json; charset=utf-8',
-                    'Idempotency-Key: ' || r.idem,
-                    'X-Status-Checker-Message-Id: ' || r.message_id,
-                    'X-Status-Checker-Purpose: ' || r.purpose) END,
+                ELSE 'Content-Type: application/json; charset=utf-8' || E'\nIdempotency-Key: ' || r.idem
+                     || E'\nX-Status-Checker-Message-Id: ' || r.message_id || E'\nX-Status-Checker-Purpose: ' || r.purpose END,
            CASE WHEN r.channel_kind = 'email' THEN r.text_body
-                WHEN coalesce(r.config ->> 'format', 'json') = 'slack' THEN
-                    jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
-                ELSE jsonb_build_object(
-                    'version', 1, 'type', r.purpose, 'idempotency_key', r.idem, 'message_id', r.message_id,
-                    'tenant', jsonb_build_object('id', r.tenant_id, 'name', r.tenant_name),
-                    'request', jsonb_build_object('id', r.request_id, 'title', r.title, 'deadline', r.deadline,
-                                                  'drill', r.drill, 'state', r.req_state, 'message', r.req_message,
-                                                  'cancel_reason', r.cancel_reason),
-                    'event', CASE WHEN r.event_id IS NOT NULL THEN jsonb_build_object(
-                                  'id', r.event_id, 'source', r.event_source, 'summary', r.event_title,
-                                  'max_shindo', r.event_max_shindo::text, 'origin_time', r.event_origin_time) END,
+                WHEN r.format = 'slack' THEN jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
+                ELSE (r.base_json || jsonb_build_object(
+                    'idempotency_key', r.idem, 'message_id', r.message_id,
                     'site', CASE WHEN r.site_id IS NOT NULL THEN jsonb_build_object(
                                  'code', r.site_code, 'name', r.site_name, 'group', r.group_path,
                                  'shindo', r.asked_shindo::text) END,
                     'link', r.link,
                     'reminder_number', CASE WHEN r.purpose = 'reminder' THEN r.seq END,
                     'unanswered_sites', r.detail -> 'sites',
-                    'subject', r.subject, 'text', r.text_body)::text END,
+                    'subject', r.subject, 'text', r.text_body))::text END,
            r.secrets ->> 'secret',
            CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
            r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'
     FROM r
     ORDER BY r.message_id;
-
-    UPDATE status_checker.outbox o SET via_channel_id = c.via
-    FROM pg_temp._sc_claim c
-    WHERE o.tenant_id = c.tenant_id AND o.message_id = c.message_id AND o.via_channel_id IS DISTINCT FROM c.via;
 END
 $$;
 COMMENT ON FUNCTION status_checker._claim_messages(integer, integer) IS
@@ -409,7 +426,9 @@ CREATE FUNCTION status_checker._record_outcomes(p_tenants bigint[], p_ids bigint
                                                p_codes integer[], p_errors text[], p_retry_after integer[],
                                                p_max_attempts integer, p_base_ms integer, p_max_ms integer)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    -- a batch is a few hundred rows of a large table: look each up by its key
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 BEGIN
     WITH x AS (
         SELECT * FROM unnest(p_tenants, p_ids, p_attempts, p_outcomes, p_codes, p_errors, p_retry_after)
@@ -427,10 +446,12 @@ BEGIN
                                   THEN format('gave up after %s attempts: %s', o.attempts, x.error)
                               ELSE x.error END,
             -- exponential backoff with jitter (50-100 %), or the server's Retry-After
-            next_attempt_at = CASE WHEN x.outcome = 'retry' THEN pg_catalog.now() + greatest(
+            next_attempt_at = CASE WHEN x.outcome = 'retry' AND o.attempts < p_max_attempts THEN pg_catalog.now() + greatest(
                 x.retry_after * interval '1 second',
                 least(p_max_ms::double precision, p_base_ms * power(2::double precision, least(o.attempts - 1, 30)))
-                    * (0.5 + random() * 0.5) * interval '1 millisecond') ELSE o.next_attempt_at END
+                    * (0.5 + random() * 0.5) * interval '1 millisecond')
+                                   WHEN x.outcome = 'sent' THEN o.next_attempt_at
+                                   ELSE 'infinity' END
         FROM x
         WHERE o.tenant_id = x.tenant_id AND o.message_id = x.message_id AND o.state = 'sending' AND o.attempts = x.attempt
         RETURNING o.tenant_id, o.message_id, o.attempts, o.state, x.code, o.last_error
@@ -474,7 +495,8 @@ CREATE VIEW status_checker.delivery_status WITH (security_invoker = true) AS
 SELECT o.message_id, o.tenant_id, o.request_id, s.code AS site_code, o.channel_kind,
        status_checker._mask_recipient(o.channel_kind, o.recipient) AS recipient,
        o.purpose, o.state, o.attempts, o.last_error, o.enqueued_at, o.sent_at,
-       o.seq AS reminder_number, o.last_status, o.next_attempt_at,
+       o.seq AS reminder_number, o.last_status,
+       CASE WHEN o.state IN ('queued', 'retrying') THEN o.next_attempt_at END AS next_attempt_at,
        o.sent_at - o.enqueued_at AS latency,
        format('sc1-%s-%s', o.tenant_id, o.message_id) AS idempotency_key,
        ch.name AS channel_name

@@ -16,32 +16,6 @@ CREATE OR REPLACE FUNCTION status_checker._target_token(p_tenant_id bigint, p_re
 COMMENT ON FUNCTION status_checker._target_token(bigint, bigint, bigint, integer) IS
 'Internal: the personal token of a request target at a generation';
 
--- Give the listed targets of one tenant a token where they have none
--- (generation 1); a target holding a random token of 0.2.0 gets a derived
--- one, the random one being revoked.
-CREATE OR REPLACE FUNCTION status_checker._ensure_tokens(p_tenant_id bigint, p_request_ids bigint[], p_site_ids bigint[])
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    k bytea := status_checker._link_key(p_tenant_id);
-BEGIN
-    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
-    FROM status_checker.request_target t
-    JOIN unnest(p_request_ids, p_site_ids) x(request_id, site_id) ON t.request_id = x.request_id AND t.site_id = x.site_id
-    WHERE t.tenant_id = p_tenant_id AND t.token_gen = 0 AND t.token_hash IS NOT NULL
-    ON CONFLICT DO NOTHING;
-    UPDATE status_checker.request_target t
-    SET token_gen = 1,
-        token_hash = status_checker._token_hash(status_checker._link_token(k, t.tenant_id, t.request_id, t.site_id, 1)),
-        token_issued_at = pg_catalog.now()
-    FROM (SELECT DISTINCT * FROM unnest(p_request_ids, p_site_ids)) x(request_id, site_id)
-    WHERE t.tenant_id = p_tenant_id AND t.request_id = x.request_id AND t.site_id = x.site_id AND t.token_gen = 0;
-END
-$$;
-COMMENT ON FUNCTION status_checker._ensure_tokens(bigint, bigint[], bigint[]) IS
-'Internal: give request targets their first derived token (used when their first message is rendered)';
-
 CREATE OR REPLACE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# test/bench/dispatch-bench.sh — `make bench-dispatch`: delivery throughput.
+#
+#   1. webhooks: 20,000 messages (one request to 20,000 sites, a
+#      broadcasting webhook channel) to a loopback nginx that answers 200
+#      (../shared/bench/nginx-sink.conf), from the commit that enqueued them
+#      to the last recorded outcome; beside it, in the same run and in
+#      alternation, the raw limit of a plain libcurl multi client
+#      (../shared/bench/curl_multi_post.c, "fresh" handles, as many in
+#      flight as the dispatcher) sending the same number of POSTs to the
+#      same nginx.  RUNS pairs (default 5); medians and the median ratio.
+#   2. mails: 2,000 mails to the local SMTP server (test/integration/smtp_sink.py,
+#      aiosmtpd, plain SMTP on loopback), RUNS runs, median.
+#   3. the dispatcher's memory over 200,000 webhooks: RSS (and its private
+#      part, RssAnon) before, in the middle and after.
+#
+# A benchmark, not a test: it asserts nothing and prints a Markdown report
+# (also saved under test/bench/results/).
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+RUNS=${RUNS:-5}
+MESSAGES=${MESSAGES:-20000}
+MAILS=${MAILS:-2000}
+BIG=${BIG:-200000}
+CONCURRENCY=${CONCURRENCY:-64}
+DIR=${BENCH_DIR:-/tmp/status_checker-dispatch-bench}
+DB=sc_dbench
+out="$SC_ROOT/test/bench/results/dispatch-$(date -u +%Y%m%dT%H%M%SZ).md"
+mkdir -p "$(dirname "$out")"
+
+sc_apt_install $SC_BUILD_PACKAGES nginx-light python3-aiosmtpd
+sc_build_install
+sc_cluster_stop "$DIR/cluster" 2>/dev/null || true
+[ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
+rm -rf "$DIR"; mkdir -p "$DIR/nginx/tmp"; chmod 755 "$DIR"
+[ "$(id -u)" = 0 ] && chown postgres "$DIR"
+smtp_pid=
+cleanup() {
+    sc_cluster_stop "$DIR/cluster"
+    [ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
+    [ -n "$smtp_pid" ] && kill "$smtp_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# the baselines of ../shared/bench: nginx (our port and paths) and the raw client
+nginx_port=$(sc_free_port)
+sed -e "s|/tmp/nginx-perf|$DIR/nginx|g" -e "s|127.0.0.1:58080|127.0.0.1:$nginx_port|" \
+    "$SC_SHARED/bench/nginx-sink.conf" > "$DIR/nginx/nginx.conf"
+nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" -e "$DIR/nginx/error.log"
+cc -O2 -o "$DIR/curl_multi_post" "$SC_SHARED/bench/curl_multi_post.c" -lcurl
+sink="http://127.0.0.1:$nginx_port/hook"
+
+"$SC_PYTHON" "$SC_ROOT/test/integration/smtp_sink.py" "$DIR/mail" "$DIR/smtp.port" >"$DIR/smtp.log" 2>&1 &
+smtp_pid=$!
+for _ in $(seq 100); do [ -s "$DIR/smtp.port" ] && break; sleep 0.1; done
+smtp_port=$(cat "$DIR/smtp.port")
+
+sc_cluster_start "$DIR/cluster" >/dev/null
+cat <<EOF | sc_as_pg tee -a "$DIR/cluster/data/postgresql.conf" >/dev/null
+shared_preload_libraries = 'status_checker'
+status_checker.database = '$DB'
+status_checker.feed_watcher = off
+status_checker.dispatch_concurrency = $CONCURRENCY
+status_checker.dispatch_batch_size = 1000
+max_wal_size = '16GB'
+checkpoint_timeout = '1h'
+EOF
+sc_psql -c "CREATE DATABASE $DB" >/dev/null
+sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/cluster/data" -l "$DIR/cluster/server.log" -w restart >/dev/null
+q() { sc_psql -d $DB -At -c "$1"; }
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+wait_sent() {  # wait_sent N: until N messages are settled
+    local deadline=$((SECONDS + 900))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(q "SELECT count(*) >= $1 FROM status_checker.outbox WHERE state IN ('sent', 'dead')")" = t ] && return 0
+        sleep 0.05
+    done
+    echo "timed out waiting for $1 messages" >&2; return 1
+}
+
+sc_log "setting up: $BIG sites"
+sc_psql -d $DB >/dev/null <<SQL
+CREATE EXTENSION status_checker;
+SET search_path = status_checker;
+SELECT create_tenant('配信ベンチ', 'admin', 'admin@example.com');
+SELECT create_form(1, 'f', default_form_definition());
+INSERT INTO site (tenant_id, code, name) SELECT 1, 'S' || lpad(g::text, 6, '0'), '拠点 ' || g FROM generate_series(1, $BIG) g;
+SELECT create_site_group(1, 'mail');
+SELECT create_site_group(1, 'hook');
+-- the mail sites and the webhook sites in groups of their own; the mail sites have an email contact each
+UPDATE site SET group_id = 1 WHERE site_id <= $MAILS;
+UPDATE site SET group_id = 2 WHERE site_id > $MAILS AND site_id <= $MAILS + $MESSAGES;
+INSERT INTO site_contact (tenant_id, site_id, channel, address) SELECT 1, g, 'email', 'site' || g || '@example.com' FROM generate_series(1, $MAILS) g;
+SELECT add_channel(1, 'email', 'mail', '{"url": "smtp://127.0.0.1:$smtp_port", "from": "noreply@example.com", "starttls": "off"}');
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "$sink", "secret": "bench-secret-0123456789"}');
+SELECT set_channel_enabled(2, false);
+VACUUM ANALYZE;
+SQL
+reset_outbox() { q "DELETE FROM status_checker.outbox" >/dev/null; q "VACUUM status_checker.outbox" >/dev/null; q "CHECKPOINT" >/dev/null; }
+
+# one run of the dispatcher: one request, MESSAGES webhooks; messages per second
+# from the enqueueing commit to the last recorded outcome
+dispatch_run() {
+    reset_outbox
+    q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
+    q "SELECT status_checker.create_request(1, 1, 'bench', now() + interval '1 hour', '{\"groups\": [2]}')" >/dev/null
+    wait_sent "$MESSAGES"
+    q "SELECT status_checker.set_channel_enabled(2, false)" >/dev/null
+    q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at)))
+       FROM status_checker.outbox WHERE state = 'sent'"
+}
+raw_run() {
+    "$DIR/curl_multi_post" "$sink" "$MESSAGES" "$CONCURRENCY" fresh | sed -n 's/.*req\/s=\([0-9]*\).*/\1/p'
+}
+
+sc_log "warm-up"
+dispatch_run >/dev/null; raw_run >/dev/null
+: > "$DIR/pairs"
+for i in $(seq "$RUNS"); do
+    if [ $((i % 2)) = 1 ]; then r=$(raw_run); d=$(dispatch_run); else d=$(dispatch_run); r=$(raw_run); fi
+    sc_log "pair $i: dispatcher $d/s, raw libcurl $r/s"
+    echo "$d $r" >> "$DIR/pairs"
+done
+d_med=$(awk '{print $1}' "$DIR/pairs" | median)
+r_med=$(awk '{print $2}' "$DIR/pairs" | median)
+ratio_med=$(awk '{printf "%.3f\n", $1 / $2}' "$DIR/pairs" | median)
+
+sc_log "mails"
+: > "$DIR/mails"
+for i in $(seq "$RUNS"); do
+    reset_outbox
+    q "SELECT status_checker.create_request(1, 1, 'mail bench', now() + interval '1 hour', '{\"groups\": [1]}')" >/dev/null
+    wait_sent "$MAILS"
+    q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at))) FROM status_checker.outbox WHERE state = 'sent'" >> "$DIR/mails"
+done
+m_med=$(median < "$DIR/mails")
+
+sc_log "memory over $BIG webhooks"
+reset_outbox
+q "SELECT status_checker.set_channel_enabled(1, false)" >/dev/null   # webhooks only
+pid=$(q "SELECT pid FROM status_checker.dispatcher_status()")
+rss() { awk '/^VmRSS|^RssAnon/ {printf "%s=%s kB ", $1, $2}' "/proc/$pid/status"; }
+before=$(rss)
+q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
+q "SELECT status_checker.create_request(1, 1, 'memory', now() + interval '1 hour', '{\"all\": true}')" >/dev/null
+wait_sent $((BIG / 2)); middle=$(rss)
+wait_sent "$BIG"; after=$(rss)
+big_rate=$(q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at))) FROM status_checker.outbox WHERE state = 'sent'")
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+{
+echo "## Dispatch benchmark — $(date -u +%Y-%m-%d)"
+echo
+echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ {print $2}') GB RAM; PostgreSQL $(pg_config --version | awk '{print $2}'), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | cut -d/ -f2)."
+echo "Command: \`make bench-dispatch\` (RUNS=$RUNS MESSAGES=$MESSAGES CONCURRENCY=$CONCURRENCY)."
+echo
+echo "| measure | median | runs |"
+echo "|---|---|---|"
+echo "| dispatcher: webhooks/s, enqueue commit → last recorded outcome ($MESSAGES messages) | $d_med | $(awk '{print $1}' "$DIR/pairs" | xargs | tr ' ' ',') |"
+echo "| raw libcurl multi client (curl_multi_post, fresh handles, $CONCURRENCY in flight), same nginx, same run | $r_med | $(awk '{print $2}' "$DIR/pairs" | xargs | tr ' ' ',') |"
+echo "| ratio dispatcher / raw (median of the pairs' ratios) | $ratio_med | |"
+echo "| mails/s to the local SMTP server (aiosmtpd, $MAILS mails) | $m_med | $(xargs < "$DIR/mails" | tr ' ' ',') |"
+echo
+echo "Dispatcher memory over $BIG webhooks ($big_rate webhooks/s): before $before; after $((BIG / 2)): $middle; after $BIG: $after."
+} | tee "$out"
