@@ -306,6 +306,7 @@ BEGIN
                (status_checker._mailbox(ch.config ->> 'from')).name AS from_name,
                (status_checker._mailbox(ch.config ->> 'from')).addr AS from_addr,
                t.subject_tpl, t.body_tpl,
+               pg_catalog.current_setting('status_checker.link_base_url', true) AS link_base,
                jsonb_build_object(
                    'version', 1, 'type', k.purpose,
                    'tenant', jsonb_build_object('id', k.tenant_id, 'name', tn.name),
@@ -314,7 +315,7 @@ BEGIN
                                                  'cancel_reason', q.cancel_reason),
                    'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
                                  'id', e.event_id, 'source', e.source, 'summary', ev.title,
-                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END) AS base_json
+                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END)::text AS base_json
         FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM pg_temp._sc_claim c) k
         JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
         JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
@@ -349,10 +350,9 @@ BEGIN
         SELECT c.message_id, c.tenant_id, c.attempts, c.via, c.channel_kind, c.recipient, c.purpose, c.seq, c.detail,
                c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
                x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
-               format('sc1-%s-%s', c.tenant_id, c.message_id) AS idem,
+               'sc1-' || c.tenant_id || '-' || c.message_id AS idem,
                CASE WHEN rt.token_gen > 0 AND c.purpose IN ('request', 'reminder') THEN
-                   pg_catalog.current_setting('status_checker.link_base_url', true)
-                   || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
+                   x.link_base || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
                rt.asked_shindo, g.path AS group_path,
                coalesce(sc.name, au.login) AS recipient_name
         FROM pg_temp._sc_claim c
@@ -399,15 +399,17 @@ BEGIN
                      || E'\nX-Status-Checker-Message-Id: ' || r.message_id || E'\nX-Status-Checker-Purpose: ' || r.purpose END,
            CASE WHEN r.channel_kind = 'email' THEN r.text_body
                 WHEN r.format = 'slack' THEN jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
-                ELSE (r.base_json || jsonb_build_object(
+                -- the shared part (rendered once per context) and this message's part, both
+                -- JSON objects, joined into one (json_build_object writes text directly)
+                ELSE left(r.base_json, -1) || ', ' || substr(json_build_object(
                     'idempotency_key', r.idem, 'message_id', r.message_id,
-                    'site', CASE WHEN r.site_id IS NOT NULL THEN jsonb_build_object(
+                    'site', CASE WHEN r.site_id IS NOT NULL THEN json_build_object(
                                  'code', r.site_code, 'name', r.site_name, 'group', r.group_path,
                                  'shindo', r.asked_shindo::text) END,
                     'link', r.link,
                     'reminder_number', CASE WHEN r.purpose = 'reminder' THEN r.seq END,
                     'unanswered_sites', r.detail -> 'sites',
-                    'subject', r.subject, 'text', r.text_body))::text END,
+                    'subject', r.subject, 'text', r.text_body)::text, 2) END,
            r.secrets ->> 'secret',
            CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
            r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'
