@@ -1,9 +1,19 @@
--- demo/links.sql — personal links for the request the 震度 rule made (run by
--- run-demo.sh).  Only the tokens' hashes are stored; the demo keeps the
--- plain tokens in a scratch table to play the part of the site staff.
+-- demo/links.sql — the personal links the site staff received by mail (run
+-- by run-demo.sh, which reads them out of the mails the dispatcher sent).
+-- Variable: links (a CSV file: recipient address, token).  The demo keeps
+-- them in a scratch table to play the part of the site staff.
 \set ON_ERROR_STOP on
 \set QUIET on
 SET search_path = status_checker, public;
-SELECT min(request_id) AS request FROM request WHERE rule_id IS NOT NULL \gset
-CREATE TABLE public.demo_link AS SELECT * FROM issue_tokens(:request);
+CREATE TEMP TABLE mailed (address text, token text);
+\set copy '\\copy mailed FROM ' :'links' ' WITH (FORMAT csv)'
+:copy
+CREATE TABLE public.demo_link AS
+SELECT DISTINCT s.code AS site_code, m.token
+FROM mailed m
+JOIN site_contact c ON c.address = m.address
+JOIN site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
+JOIN request_target t ON t.tenant_id = s.tenant_id AND t.site_id = s.site_id
+     AND t.request_id = (SELECT min(request_id) FROM request WHERE rule_id IS NOT NULL)
+WHERE t.token_hash = _token_hash(m.token);
 \set QUIET off

@@ -2,8 +2,10 @@
 # demo/run-demo.sh — `make demo`: install, build, start a throwaway cluster
 # with the feed watcher, load demo sites with real JMA municipality codes and
 # trigger rules, replay the recorded Noto earthquake (2024-01-01) from a local
-# feed server so that the requests appear by themselves, then replay site
-# staff answering in waves.  Leaves the cluster running.
+# feed server so that the requests appear by themselves; the dispatcher mails
+# every site (a local SMTP server, STARTTLS) and posts to a local webhook
+# receiver (Slack format); the site staff open the links in their mails and
+# answer in waves.  Leaves the cluster and the mail sink running.
 set -euo pipefail
 source "$(dirname "$0")/../test/lib.sh"
 
@@ -11,7 +13,7 @@ DEMO_DIR=${DEMO_DIR:-/tmp/status_checker-demo}
 DB=status_checker_demo
 codes=$SC_SHARED/fixtures/feeds/codes
 
-sc_apt_install $SC_BUILD_PACKAGES python3
+sc_apt_install $SC_BUILD_PACKAGES python3 python3-aiosmtpd openssl
 [ -f "$codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv" ] \
     || sc_die "JMA code tables not found under $codes (../shared must sit beside the repository)"
 sc_build_install
@@ -22,8 +24,23 @@ rm -rf "$DEMO_DIR"
 sc_cluster_start "$DEMO_DIR"
 sc_psql -c "CREATE DATABASE $DB" >/dev/null
 printf '%s\n' "shared_preload_libraries = 'status_checker'" "status_checker.database = '$DB'" \
+    "status_checker.link_base_url = 'http://localhost:8080/r/'" \
     | sc_as_pg tee -a "$DEMO_DIR/data/postgresql.conf" >/dev/null
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/server.log" -w restart >/dev/null
+
+# the local mail server (STARTTLS with a certificate made here) and webhook
+# receiver; they stay up after the demo so that you can read the mails
+sc_log "starting a local SMTP server and webhook receiver (127.0.0.1)"
+pkill -f "smtp_sink.py $DEMO_DIR/mail" 2>/dev/null || true
+pkill -f "webhook_sink.py $DEMO_DIR/webhooks.jsonl" 2>/dev/null || true
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DEMO_DIR/smtp-key.pem" -out "$DEMO_DIR/smtp-cert.pem" -days 30 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+chmod 644 "$DEMO_DIR/smtp-key.pem" "$DEMO_DIR/smtp-cert.pem"
+nohup "$SC_PYTHON" "$SC_ROOT/test/integration/smtp_sink.py" "$DEMO_DIR/mail" "$DEMO_DIR/smtp-port" \
+    --cert "$DEMO_DIR/smtp-cert.pem" --key "$DEMO_DIR/smtp-key.pem" >"$DEMO_DIR/smtp.log" 2>&1 &
+nohup "$SC_PYTHON" "$SC_ROOT/test/integration/webhook_sink.py" "$DEMO_DIR/webhooks.jsonl" "$DEMO_DIR/webhook-port" \
+    >"$DEMO_DIR/webhook.log" 2>&1 &
+for _ in $(seq 100); do [ -s "$DEMO_DIR/smtp-port" ] && [ -s "$DEMO_DIR/webhook-port" ] && break; sleep 0.1; done
 
 # the local stand-in for JMA's feed: the recorded Noto Atom feed and telegrams
 server_pid=
@@ -36,6 +53,8 @@ feeds="http://127.0.0.1:$(cat "$DEMO_DIR/feed-port")"
 sc_log "creating the demo tenant, its sites in 8 prefectures (real JMA municipality codes), and a request"
 sc_psql -d $DB -c "CREATE EXTENSION status_checker" >/dev/null
 sc_psql -d $DB -v codes="$codes" -f "$SC_ROOT/demo/demo.sql" || sc_die "demo setup failed"
+sc_psql -d $DB -v smtp="smtp://127.0.0.1:$(cat "$DEMO_DIR/smtp-port")" -v ca="$DEMO_DIR/smtp-cert.pem" \
+    -v hook="http://127.0.0.1:$(cat "$DEMO_DIR/webhook-port")/ok" -f "$SC_ROOT/demo/channels.sql" || sc_die "demo channels failed"
 
 sc_log "replaying the recorded JMA feed of 2024-01-01 (Noto, M7.6, 震度7) from $feeds"
 sc_psql -d $DB -qAt -c "SELECT status_checker.add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second')" >/dev/null
@@ -64,7 +83,24 @@ done
 sc_psql -d $DB -q -c "UPDATE status_checker.feed SET enabled = false" >/dev/null
 sc_psql -d $DB -f "$SC_ROOT/demo/events.sql"
 
-sc_psql -d $DB -f "$SC_ROOT/demo/links.sql" || sc_die "demo links failed"
+sc_log "delivery: the dispatcher mails every asked site and posts to the crisis room's webhook"
+rid=$(sc_psql -d $DB -At -c "SELECT min(request_id) FROM status_checker.request WHERE rule_id IS NOT NULL")
+for _ in $(seq 300); do
+    [ "$(sc_psql -d $DB -At -c "SELECT count(*) = 0 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying')")" = t ] && break
+    sleep 0.2
+done
+sc_psql -d $DB -f "$SC_ROOT/demo/delivery.sql"
+# the site staff open the links in their mails: the tokens come from the mails themselves
+"$SC_PYTHON" - "$DEMO_DIR/mail" > "$DEMO_DIR/links.csv" <<'PY'
+import email, email.policy, glob, re, sys
+for path in sorted(glob.glob(sys.argv[1] + '/*.eml')):
+    msg = email.message_from_binary_file(open(path, 'rb'), policy=email.policy.default)
+    m = re.search(r'/r/([A-Za-z0-9_-]{43})', msg.get_body(('plain',)).get_content())
+    if m:
+        print('%s,%s' % (msg['To'].addresses[0].addr_spec, m.group(1)))
+PY
+printf '   %s personal links read from the mails\n' "$(wc -l < "$DEMO_DIR/links.csv")"
+sc_psql -d $DB -v links="$DEMO_DIR/links.csv" -f "$SC_ROOT/demo/links.sql" || sc_die "demo links failed"
 for wave in 1 2 3 4; do
     label=("" "the first reports arrive" "most sites answer" "late answers" "some sites update their status")
     sc_log "wave $wave: ${label[$wave]}"
@@ -82,6 +118,9 @@ sc_psql -d $DB -f "$SC_ROOT/demo/show.sql"
 
 cat <<MSG
 
+Mails sent by the dispatcher are in $DEMO_DIR/mail/ (one .eml per mail; open one in
+any mail client), the webhook posts in $DEMO_DIR/webhooks.jsonl.
+
 The cluster is still running. Look around:
   psql -h $PGHOST -p $PGPORT -U postgres $DB
   SET search_path = status_checker;
@@ -91,6 +130,8 @@ The cluster is still running. Look around:
   SELECT * FROM trigger_decision WHERE decision = 'skip';  -- why a site was not asked
   SELECT * FROM feed_health;                               -- the feed watcher
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
+  SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook
+  SELECT * FROM request_delivery;                          -- delivery per request
 Docs: README.md (tour) and docs/sql-reference.md.
 Stop it with:
   $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )$PG_BINDIR/pg_ctl -D $DEMO_DIR/data stop

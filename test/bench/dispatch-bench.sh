@@ -140,7 +140,7 @@ sc_log "memory over $BIG webhooks"
 reset_outbox
 q "SELECT status_checker.set_channel_enabled(1, false)" >/dev/null   # webhooks only
 pid=$(q "SELECT pid FROM status_checker.dispatcher_status()")
-rss() { awk '/^VmRSS|^RssAnon/ {printf "%s=%s kB ", $1, $2}' "/proc/$pid/status"; }
+rss() { awk '/^VmRSS|^RssAnon|^RssShmem/ {sub(":", "", $1); printf "%s %s kB, ", $1, $2}' "/proc/$pid/status"; }
 before=$(rss)
 q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
 q "SELECT status_checker.create_request(1, 1, 'memory', now() + interval '1 hour', '{\"all\": true}')" >/dev/null
