@@ -87,3 +87,29 @@ sc_cluster_stop() {
 
 # psql with the settings tests want: stop on the first error, quiet.
 sc_psql() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
+
+# TAP helpers of the integration tests that run their own cluster: set db,
+# then q (SQL → value), qb (SQL or a boolean expression), wait_for (poll a
+# condition with a deadline, never a blind sleep), ok (shell test), check
+# (SQL test, with SQL to show on failure).  The caller exits with $fail.
+n=1; fail=0
+q() { sc_psql -d "$db" -At -c "$1"; }
+qb() { case "$1" in SELECT*|WITH*) q "$1" ;; *) q "SELECT $1" ;; esac; }
+wait_for() {  # wait_for SECONDS "SQL or expression returning true"
+    local deadline=$((SECONDS + $1))
+    while [ $SECONDS -lt $deadline ]; do
+        [ "$(qb "$2" 2>/dev/null)" = t ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+ok() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
+check() {  # check "description" "SQL or expression returning true" ["SQL to show on failure"]
+    local got; got=$(qb "$2" 2>&1) || true
+    if [ "$got" = t ]; then echo "ok $n - $1"
+    else
+        echo "not ok $n - $1 (got: $got)"; fail=1
+        if [ -n "${3:-}" ]; then q "$3" 2>&1 | sed 's/^/# /' || true; fi
+    fi
+    n=$((n + 1))
+}

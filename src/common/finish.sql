@@ -34,7 +34,9 @@ GRANT USAGE ON SCHEMA status_checker TO PUBLIC;
 GRANT USAGE ON TYPE status_checker.shindo TO PUBLIC;
 
 -- pg_dump must dump the data of every table (they are extension members,
--- which pg_dump otherwise skips) and the state of their identity sequences.
+-- which pg_dump otherwise skips) and the state of their identity sequences
+-- — except the tables whose rows the install script writes (the built-in
+-- templates): CREATE EXTENSION in the restored database makes them.
 DO $$
 DECLARE
     rel regclass;
@@ -43,6 +45,7 @@ BEGIN
         SELECT c.oid::regclass FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'status_checker' AND c.relkind IN ('r', 'S')
+          AND c.relname NOT IN ('default_template')
         ORDER BY c.relkind, c.relname
     LOOP
         PERFORM pg_catalog.pg_extension_config_dump(rel, '');

@@ -12,6 +12,7 @@
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -89,4 +90,20 @@ sc_extension_present(const char *who, MemoryContext cxt)
 	return sc_run_sql(who, cxt,
 					  "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'status_checker'",
 					  0, NULL, NULL, NULL, &rows, 1) && rows != NIL;
+}
+
+void
+sc_register_worker(const char *name, const char *function, int restart_seconds)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = restart_seconds;
+	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
+	RegisterBackgroundWorker(&worker);
 }

@@ -18,4 +18,7 @@ extern bool sc_run_sql(const char *who, MemoryContext rows_cxt, const char *sql,
 /* true when the extension is installed in the worker's database */
 extern bool sc_extension_present(const char *who, MemoryContext cxt);
 
+/* register a worker of this library (from _PG_init, under shared_preload_libraries) */
+extern void sc_register_worker(const char *name, const char *function, int restart_seconds);
+
 #endif

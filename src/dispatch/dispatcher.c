@@ -1090,17 +1090,7 @@ sc_dispatcher_main(Datum main_arg)
 void
 sc_dispatcher_register(void)
 {
-	BackgroundWorker worker;
-
 	if (!sc_dispatcher_enabled)
 		return;
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 5;
-	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "sc_dispatcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, WHO, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, WHO, BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	sc_register_worker(WHO, "sc_dispatcher_main", 5);
 }

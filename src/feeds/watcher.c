@@ -352,17 +352,7 @@ sc_feed_watcher_main(Datum main_arg)
 void
 sc_feed_watcher_register(void)
 {
-	BackgroundWorker worker;
-
 	if (!sc_feed_watcher_enabled)
 		return;
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = 10;
-	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "sc_feed_watcher_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "status_checker feed watcher", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "status_checker feed watcher", BGW_MAXLEN);
-	RegisterBackgroundWorker(&worker);
+	sc_register_worker("status_checker feed watcher", "sc_feed_watcher_main", 10);
 }

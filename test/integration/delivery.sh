@@ -55,29 +55,7 @@ EOF
 restart() { sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w ${1:-} restart >/dev/null; }
 restart
 
-q() { sc_psql -d $db -At -c "$1"; }
-qb() {  # qb "SQL or a boolean expression"
-    case "$1" in SELECT*|WITH*) q "$1" ;; *) q "SELECT $1" ;; esac
-}
-wait_for() {  # wait_for SECONDS "SQL or expression returning true"
-    local deadline=$((SECONDS + $1))
-    while [ $SECONDS -lt $deadline ]; do
-        [ "$(qb "$2" 2>/dev/null)" = t ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-n=1; fail=0
-ok() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-check() {  # check "description" "SQL or expression returning true" ["SQL to show on failure"]
-    local got; got=$(qb "$2" 2>&1) || true
-    if [ "$got" = t ]; then echo "ok $n - $1"
-    else
-        echo "not ok $n - $1 (got: $got)"; fail=1
-        if [ -n "${3:-}" ]; then q "$3" 2>&1 | sed 's/^/# /' || true; fi
-    fi
-    n=$((n + 1))
-}
+# q, qb, wait_for, ok, check: test/lib.sh
 settled() { echo "NOT EXISTS (SELECT 1 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying')${1:-})"; }
 
 sc_psql -d $db >/dev/null <<SQL
@@ -260,8 +238,14 @@ crash_round() {  # crash_round REQUEST-TITLE "how to crash"
     local rid; rid=$(q "SELECT max(request_id) FROM status_checker.request WHERE tenant_id = 2")
     wait_for 60 "(SELECT count(*) >= 1000 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')" || true
     eval "$2"
-    wait_for 180 "$(settled " AND request_id = $rid") AND (SELECT count(*) = 5000 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')" \
-        && echo "$rid" || echo "-$rid"
+    if wait_for 180 "$(settled " AND request_id = $rid") AND (SELECT count(*) = 5000 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')"; then
+        echo "$rid"
+    else
+        echo "-$rid"
+        q "SELECT state || ' ' || count(*) || ' ' || coalesce(min(last_error), '') FROM status_checker.outbox WHERE request_id = $rid GROUP BY state" | sed 's/^/# /' >&2
+        q "SELECT * FROM status_checker.dispatcher_status()" | sed 's/^/# /' >&2
+        tail -20 "$work/cluster/server.log" | sed 's/^/# /' >&2
+    fi
 }
 dup_report() {  # dup_report RID → "received unique duplicates"
     curl -s "$hook/_stats" | "$SC_PYTHON" -c "

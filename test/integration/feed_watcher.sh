@@ -42,26 +42,7 @@ status_checker.max_feed_bytes = '4MB'
 EOF
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
 
-q() { sc_psql -d $db -At -c "$1"; }
-wait_for() {  # wait_for SECONDS "SQL returning true"
-    local deadline=$((SECONDS + $1))
-    while [ $SECONDS -lt $deadline ]; do
-        [ "$(q "$2" 2>/dev/null)" = t ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-n=1; fail=0
-ok() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-check() {  # check "description" "SQL returning true"
-    local got; got=$(q "$2" 2>&1) || true
-    if [ "$got" = t ]; then echo "ok $n - $1"
-    else
-        echo "not ok $n - $1 (got: $got)"; fail=1
-        if [ -n "${3:-}" ]; then q "$3" 2>&1 | sed 's/^/# /' || true; fi
-    fi
-    n=$((n + 1))
-}
+# q, qb, wait_for, ok, check: test/lib.sh
 fetches() {  # fetches PATH-REGEX STATUS → how many responses the server gave
     curl -s "$feeds/_control/stats" | python3 -c "
 import json, re, sys

@@ -100,6 +100,9 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     global log
     log = open(sys.argv[1], 'a', encoding='utf-8')
+    # a listen backlog for a dispatcher that opens 64 connections at once
+    # (the default of 5 drops SYNs: connection timeouts that are ours, not its)
+    ThreadingHTTPServer.request_queue_size = 256
     srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True
     with open(sys.argv[2] + '.tmp', 'w') as f:
