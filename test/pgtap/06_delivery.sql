@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(63);
+SELECT plan(66);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -144,6 +144,10 @@ SELECT add_user(:ta, 'noto', 'noto@a.example', 'manager') AS u1 \gset
 SELECT add_user(:ta, 'view', 'view@a.example', 'viewer') AS u2 \gset
 SELECT throws_ok(format($$SELECT add_group_manager(%s, (SELECT group_id FROM site_group WHERE tenant_id = %s AND path = '北陸'), 'view')$$, :ta, :ta),
     '22023', NULL, 'a viewer cannot manage a group: 22023');
+SELECT throws_ok(format($$SELECT add_group_manager(%s, (SELECT group_id FROM site_group WHERE tenant_id = %s AND path = '北陸'), 'nobody')$$, :ta, :ta),
+    '23503', NULL, 'an unknown login: 23503');
+SELECT throws_ok('SELECT set_channel_enabled(99999999, true)', '23503', NULL, 'set_channel_enabled of an unknown channel: 23503');
+SELECT throws_ok($$SELECT set_rule_reminders(99999999, '{}')$$, '23503', NULL, 'set_rule_reminders of an unknown rule: 23503');
 SELECT add_group_manager(:ta, (SELECT group_id FROM site_group WHERE tenant_id = :ta AND path = '北陸'), 'noto');
 SELECT create_request(:ta, :fa, 'Remind', now() + interval '6 hours', '{"sites": ["A01", "A02"]}') AS rr \gset
 SELECT set_request_reminders(:rr, ARRAY['10 minutes', '1 hour']::interval[], '30 minutes');
