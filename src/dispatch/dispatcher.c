@@ -616,10 +616,14 @@ text_array(const char **items, int n)
 }
 
 /*
- * Record the collected outcomes in one short transaction.  Returns true if
- * some are to be retried (the next due time has changed).
+ * Record the collected outcomes in one short transaction.  Returns
+ * FLUSH_RETRIES if some are to be retried (the next due time has changed),
+ * FLUSH_FAILED if they could not be recorded.
  */
-static bool
+#define FLUSH_RETRIES 1
+#define FLUSH_FAILED 2
+
+static int
 flush_outcomes(void)
 {
 	Datum	   *tenants,
@@ -633,11 +637,10 @@ flush_outcomes(void)
 	TEXTARRAYOID, INT4ARRAYOID, INT4OID, INT4OID, INT4OID};
 	Datum		values[10];
 	MemoryContext old;
-
-	bool		retries = false;
+	int			result = 0;
 
 	if (noutcomes == 0)
-		return false;
+		return 0;
 	old = MemoryContextSwitchTo(loop_cxt);
 	tenants = palloc(sizeof(Datum) * noutcomes);
 	ids = palloc(sizeof(Datum) * noutcomes);
@@ -664,7 +667,7 @@ flush_outcomes(void)
 		else
 		{
 			pg_atomic_fetch_add_u64(&dshared->retried, 1);
-			retries = true;
+			result |= FLUSH_RETRIES;
 		}
 	}
 	values[0] = PointerGetDatum(construct_array(tenants, noutcomes, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -678,15 +681,17 @@ flush_outcomes(void)
 	values[8] = Int32GetDatum(sc_dispatch_retry_base_ms);
 	values[9] = Int32GetDatum(sc_dispatch_retry_max_ms);
 	/*
-	 * If this fails (the database is going away), the messages stay
-	 * 'sending' and are sent again after the restart: at least once.
+	 * If this fails, the messages stay 'sending': the caller starts over
+	 * (_dispatcher_startup makes them due again), so that they are sent
+	 * again rather than lost — at least once.
 	 */
-	(void) sc_run_sql(WHO, loop_cxt,
-					  "SELECT status_checker._record_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-					  10, types, values, NULL, NULL, 0);
+	if (!sc_run_sql(WHO, loop_cxt,
+					"SELECT status_checker._record_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+					10, types, values, NULL, NULL, 0))
+		result |= FLUSH_FAILED;
 	noutcomes = 0;
 	MemoryContextSwitchTo(old);
-	return retries;
+	return result;
 }
 
 /* ------------------------------------------------------ claiming */
@@ -954,8 +959,12 @@ sc_dispatcher_main(Datum main_arg)
 			(noutcomes >= 200 || ninflight == 0 ||
 			 (now - first_outcome_at) / 1000 >= 20))
 		{
-			if (flush_outcomes())
+			int			flushed = flush_outcomes();
+
+			if (flushed & FLUSH_RETRIES)
 				more = true;
+			if (flushed & FLUSH_FAILED)
+				started = false;	/* start over: unrecorded messages become due */
 			now = GetCurrentTimestamp();
 		}
 
