@@ -36,6 +36,7 @@ NEW_IN_0_3_0 = \
 	src/dispatch/reminders.sql
 UPGRADE_0_3_0_PARTS = \
 	src/dispatch/upgrade-0.2.0--0.3.0.sql \
+	src/requests/targets.sql \
 	src/triggers/fire.sql \
 	$(NEW_IN_0_3_0) \
 	src/common/finish.sql

@@ -95,6 +95,12 @@ BEGIN
                   HINT = 'Check the target: sites need a municipality code for municipality and area targets.';
     END IF;
     UPDATE status_checker.request r SET targets = v_n WHERE r.tenant_id = create_request.tenant_id AND r.request_id = v_id;
+    -- the targets' contacts get the request, in this transaction
+    IF status_checker._tenant_delivers(create_request.tenant_id) THEN
+        PERFORM status_checker._enqueue_site_messages(create_request.tenant_id, v_id, 'request', 0,
+            ARRAY(SELECT t.site_id FROM status_checker.request_target t
+                  WHERE t.tenant_id = create_request.tenant_id AND t.request_id = v_id ORDER BY t.site_id), true);
+    END IF;
     INSERT INTO status_checker.request_counter (tenant_id, request_id, slot)
     SELECT create_request.tenant_id, v_id, g FROM generate_series(0, 63) g;
     RETURN v_id;

@@ -2,7 +2,7 @@
 --
 -- Written as CREATE OR REPLACE so that the same text serves the install
 -- script and the upgrades (0.3.0 copies the rule's reminders to its
--- requests).
+-- requests and enqueues the new targets' messages).
 
 -- Run every matching rule for one event (called by ingest_feed_document).
 CREATE OR REPLACE FUNCTION status_checker._fire_rules(p_event bigint) RETURNS integer
@@ -95,6 +95,12 @@ BEGIN
           FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
           GROUP BY 1, 2) c
     WHERE q.tenant_id = c.tenant_id AND q.request_id = c.request_id;
+    -- the new targets' contacts get the request, in this transaction
+    PERFORM status_checker._enqueue_site_messages(x.tenant_id, x.request_id, 'request', 0, x.sites, true)
+    FROM (SELECT a.tenant_id, o.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
+          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
+          GROUP BY 1, 2 ORDER BY 1, 2) x
+    WHERE status_checker._tenant_delivers(x.tenant_id);
     RETURN n;
 END
 $$;

@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(66);
+SELECT plan(68);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -167,6 +167,16 @@ SELECT throws_ok('SELECT purge_outbox(''1 hour'')', '22023', NULL, 'retention sh
 UPDATE outbox SET sent_at = now() - interval '100 days' WHERE message_id = :m1;
 SELECT is(purge_outbox(), 1::bigint, 'purge_outbox deletes settled messages older than 90 days');
 SELECT throws_ok('SELECT schedule_jobs()', '55000', NULL, 'schedule_jobs without pg_cron: 55000, with what to do');
+
+-- ------------------------------------------------------------ requests made by rules
+\getenv fixtures SC_FIXTURES
+SELECT create_trigger_rule(:ta, '震度5弱以上', :fa, '5-') AS rule \gset
+SELECT ingest_feed_document('jma', pg_read_binary_file(:'fixtures' || '/jma/VXSE51_20240101_noto_M7.6_maxint6+.xml')) AS events \gset
+SELECT is((SELECT array_agg(o.recipient ORDER BY o.recipient) FROM outbox o
+           JOIN trigger_fire f ON f.tenant_id = o.tenant_id AND f.request_id = o.request_id WHERE f.rule_id = :rule),
+    '{a01@a.example,a02@a.example}', 'a rule''s request enqueues its sites'' messages in the transaction that ingests the telegram');
+SELECT is((SELECT count(*)::int FROM outbox o JOIN request q ON q.tenant_id = o.tenant_id AND q.request_id = o.request_id
+           WHERE q.tenant_id = :tb AND q.rule_id IS NOT NULL), 0, 'tenant B (no rule, no contacts) got nothing');
 
 SELECT * FROM finish();
 ROLLBACK;
