@@ -95,12 +95,14 @@ BEGIN
           FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
           GROUP BY 1, 2) c
     WHERE q.tenant_id = c.tenant_id AND q.request_id = c.request_id;
-    -- the new targets' contacts get the request, in this transaction
+    -- the new targets' contacts get the request, in this transaction (only
+    -- for tenants that have someone to send to: the others cost nothing)
     PERFORM status_checker._enqueue_site_messages(x.tenant_id, x.request_id, 'request', 0, x.sites, true)
     FROM (SELECT a.tenant_id, o.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
           FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          GROUP BY 1, 2 ORDER BY 1, 2) x
-    WHERE status_checker._tenant_delivers(x.tenant_id);
+          WHERE a.tenant_id IN (SELECT t.tenant_id FROM (SELECT DISTINCT o2.tenant_id FROM pg_temp._sc_open o2) t
+                                WHERE status_checker._tenant_delivers(t.tenant_id))
+          GROUP BY 1, 2 ORDER BY 1, 2) x;
     RETURN n;
 END
 $$;
