@@ -14,4 +14,6 @@ ALTER TABLE status_checker.trigger_rule
 -- dispatcher replaces such a token by a derived one before it sends a link
 ALTER TABLE status_checker.request_target
     ADD COLUMN token_gen integer NOT NULL DEFAULT 0;
--- issue_token and issue_tokens are replaced (src/requests/tokens.sql)
+-- issue_token and issue_tokens are replaced (src/requests/tokens.sql); the
+-- random token generator they used is no longer needed
+DROP FUNCTION status_checker._new_token();

@@ -99,9 +99,6 @@ COMMENT ON TABLE status_checker.request_counter IS
 
 -- ---------------------------------------------------------- C helpers
 
-CREATE FUNCTION status_checker._new_token() RETURNS text
-    LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_new_token';
 CREATE FUNCTION status_checker._token_hash(token text) RETURNS bytea
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_token_hash';

@@ -3,9 +3,10 @@
  * token.c
  *	  Personal report tokens.
  *
- * A token is 32 bytes (256 bits) from pg_strong_random, written as 43
- * characters of unpadded base64url.  Only its SHA-256 is stored.  Neither
- * function ever puts a token into an error message.
+ * A token is 32 bytes (256 bits) written as 43 characters of unpadded
+ * base64url: since 0.3.0 an HMAC (src/dispatch/crypto.c), before that
+ * random.  Only its SHA-256 is stored.  No function here ever puts a token
+ * into an error message.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +47,12 @@ token_encode(const uint8 *raw, char *out)
 	Assert(o == TOKEN_CHARS);
 }
 
+/*
+ * _new_token(): a random token.  Used by the released install scripts of
+ * 0.1.0 and 0.2.0 (versions/), which must still load for the upgrade path;
+ * since 0.3.0 tokens are derived (src/dispatch/crypto.c) and no SQL
+ * function of the current version calls this.
+ */
 PG_FUNCTION_INFO_V1(sc_new_token);
 Datum
 sc_new_token(PG_FUNCTION_ARGS)

@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(68);
+SELECT plan(72);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -31,6 +31,10 @@ SELECT throws_like(format($$SELECT add_channel(%s, 'webhook', 'w', '{"url": "htt
 SELECT throws_ok($$SELECT add_channel(999999, 'webhook', 'w', '{"url": "https://hooks.example.com/x", "secret": "0123456789abcdef"}')$$,
     '23503', NULL, 'unknown tenant: 23503');
 SELECT throws_ok(format($$SELECT add_channel(%s, 'webhook', NULL, '{}')$$, :ta), '22004', NULL, 'NULL name: 22004');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'm', '{"url": "smtp://mail.example.com:587", "from": "a@b.example", "timezone": "Mars/Olympus"}')$$, :ta),
+    '22023', NULL, 'an unknown time zone: 22023');
+SELECT throws_ok(format($$SELECT add_channel(%s, 'webhook', 'w', '{"url": "https://hooks.example.com/x", "secret": "0123456789abcdef", "broadcast": "yes"}')$$, :ta),
+    '22023', NULL, 'broadcast that is not a boolean: 22023');
 SELECT is(pg_temp.row_counts(), (SELECT counts FROM before), 'the failed calls stored nothing');
 
 -- ------------------------------------------------------------ channels
@@ -121,6 +125,8 @@ SELECT is(_target_token(:ta, :rt, (SELECT site_id FROM site WHERE tenant_id = :t
 SELECT throws_ok(format($$SELECT set_message_template(%s, 'request', 'ja', '{{site_nmae}}', 'x')$$, :ta), '22023', NULL, 'unknown template variable: 22023');
 SELECT throws_ok(format($$SELECT set_message_template(%s, 'party', 'ja', 's', 'b')$$, :ta), '22023', NULL, 'unknown purpose: 22023');
 SELECT throws_ok(format($$SELECT set_message_template(%s, 'request', 'fr', 's', 'b')$$, :ta), '22023', NULL, 'unknown language: 22023');
+SELECT throws_ok(format($$SELECT set_message_template(%s, 'request', 'ja', E'two\nlines', 'b')$$, :ta), '22023', NULL,
+    'a subject of two lines (header injection): 22023');
 SELECT set_message_template(:ta, 'request', 'ja', '【至急】{{site_name}}', E'{{site_name}} 様\n{{event_summary}}\n{{link}}');
 SELECT create_request(:ta, :fa, 'Custom', now() + interval '1 hour', '{"sites": ["A02"]}') AS rc \gset
 SELECT ok((SELECT c.body ~ E'^A金沢 様\\nhttps://status\\.example\\.com/r/' FROM _claim_messages(10, 60000) c
@@ -140,6 +146,8 @@ SELECT ok(webhook_signature('secret', 1700000000, '{"a":1}') ~ '^v1=[0-9a-f]{64}
 SELECT throws_ok(format($$SELECT set_request_reminders(%s, ARRAY['1 hour', '30 minutes']::interval[])$$, :rc), '22023', NULL,
     'reminder intervals must increase: 22023');
 SELECT throws_ok($$SELECT set_request_reminders(NULL, '{}')$$, '22004', NULL, 'NULL request: 22004');
+SELECT throws_ok(format($$SELECT set_request_reminders(%s, '{}', '10 seconds')$$, :rc), '22023', NULL,
+    'an escalation sooner than a minute: 22023');
 SELECT add_user(:ta, 'noto', 'noto@a.example', 'manager') AS u1 \gset
 SELECT add_user(:ta, 'view', 'view@a.example', 'viewer') AS u2 \gset
 SELECT throws_ok(format($$SELECT add_group_manager(%s, (SELECT group_id FROM site_group WHERE tenant_id = %s AND path = '北陸'), 'view')$$, :ta, :ta),
