@@ -18,12 +18,13 @@ SQL_PARTS = \
 	src/aggregate/aggregate.sql \
 	$(NEW_IN_0_2_0) \
 	$(NEW_IN_0_3_0) \
+	$(NEW_IN_0_4_0) \
 	src/common/finish.sql
 
 # the domains each version added.  Files written with CREATE OR REPLACE
 # (targets.sql, fire.sql, tokens.sql) serve the install script and the
 # upgrades; upgrade-*.sql files hold what only an upgrade does (ALTER TABLE).
-# Released upgrade scripts are frozen in versions/ (0.1.0 → 0.2.0).
+# Released install and upgrade scripts are frozen in versions/.
 NEW_IN_0_2_0 = \
 	src/feeds/feeds.sql \
 	src/feeds/watcher.sql \
@@ -34,11 +35,15 @@ NEW_IN_0_3_0 = \
 	src/requests/tokens.sql \
 	src/dispatch/outbox.sql \
 	src/dispatch/reminders.sql
-UPGRADE_0_3_0_PARTS = \
-	src/dispatch/upgrade-0.2.0--0.3.0.sql \
-	src/requests/targets.sql \
-	src/triggers/fire.sql \
-	$(NEW_IN_0_3_0) \
+NEW_IN_0_4_0 = \
+	src/security/signing.sql \
+	src/security/audit.sql \
+	src/security/accounts.sql \
+	src/security/deletion.sql \
+	src/common/jobs.sql
+UPGRADE_0_4_0_PARTS = \
+	src/security/upgrade-0.3.0--0.4.0.sql \
+	$(NEW_IN_0_4_0) \
 	src/common/finish.sql
 
 MODULE_big  = $(EXTENSION)
@@ -59,13 +64,15 @@ OBJS = \
 	src/requests/token.o \
 	src/reports/answers.o \
 	src/reports/counters.o \
-	src/reports/submit.o
+	src/reports/submit.o \
+	src/security/signing.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2.0--0.3.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
 DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
-              versions/$(EXTENSION)--0.1.0--0.2.0.sql
-EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.2.0--0.3.0.sql results regression.diffs regression.out tmp_check
+              versions/$(EXTENSION)--0.3.0.sql \
+              versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql
+EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto
@@ -104,10 +111,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.2.0--0.3.0.sql: $(UPGRADE_0_3_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.2.0 → 0.3.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.3.0--0.4.0.sql: $(UPGRADE_0_4_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.3.0 → 0.4.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_3_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_4_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 .PHONY: demo test bench bench-feeds bench-dispatch
 demo:

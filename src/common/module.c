@@ -22,6 +22,7 @@ PG_MODULE_MAGIC;
 int			sc_max_import_bytes = 16 * 1024 * 1024;
 int			sc_max_answers_bytes = 64 * 1024;
 int			sc_max_feed_bytes = 32 * 1024 * 1024;
+int			sc_backup_retention_min = 7 * 24 * 60;
 
 void		_PG_init(void);
 
@@ -55,6 +56,14 @@ _PG_init(void)
 							&sc_feed_timeout_ms,
 							30000, 100, 600000,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("status_checker.backup_retention",
+							"How long the oldest backup is kept (28 generations every 6 hours: 7 days); "
+							"deletion certificates say until when backups may still hold a deleted tenant's data.",
+							NULL,
+							&sc_backup_retention_min,
+							7 * 24 * 60, 0, 100 * 365 * 24 * 60,
+							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("status_checker.link_base_url",
 							   "Base of the personal report links in messages; the token is appended.",

@@ -5,5 +5,6 @@
 extern int	sc_max_import_bytes;
 extern int	sc_max_answers_bytes;
 extern int	sc_max_feed_bytes;
+extern int	sc_backup_retention_min;
 
 #endif

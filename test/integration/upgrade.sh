@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Integration: upgrading from each released version (0.1.0, 0.2.0) gives the
+# Integration: upgrading from each released version (0.1.0, 0.2.0, 0.3.0) gives the
 # same extension as a fresh install of the current version — the same member
 # objects, the same table columns, the same function definitions — and keeps
-# the data; a personal link issued before the upgrade keeps working.
+# the data; a personal link issued before the upgrade keeps working; reports
+# stored before 0.4.0 join the audit chain.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
 sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded2" \
-        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" >/dev/null 2>&1
+        -c "DROP DATABASE IF EXISTS sc_upgraded3" \
+        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
+        -c "CREATE DATABASE sc_upgraded3" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
 CREATE EXTENSION status_checker VERSION '0.1.0';
 SET search_path = status_checker;
@@ -34,6 +37,18 @@ SQL
 )
 old_token=$(echo "$old_token" | tail -1)
 sc_psql -d sc_upgraded2 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+sc_psql -d sc_upgraded3 >/dev/null <<'SQL'
+CREATE EXTENSION status_checker VERSION '0.3.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT upsert_site(1, 'S2', '支店', '1310100', 35.68, 139.76);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT submit_report_for(1, 'S1', '{"building": "none", "injured": 0, "operation": "normal"}');
+SELECT submit_report_for(1, 'S2', '{"building": "none", "injured": 0, "operation": "normal"}');
+ALTER EXTENSION status_checker UPDATE;
+SQL
 
 # a fingerprint of everything the extension defines
 fingerprint() {
@@ -61,7 +76,7 @@ SQL
 }
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..6"
+echo "1..9"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, constraints, indexes)" \
@@ -74,5 +89,12 @@ t "the extension upgraded from 0.2.0 equals a fresh install" \
   "[ \"\$(fingerprint sc_upgraded2)\" = \"\$(fingerprint sc_fresh)\" ]"
 t "a link (random token) issued by 0.2.0 still works after the upgrade" \
   "[ \"\$(sc_psql -d sc_upgraded2 -At -c \"SELECT status_checker.submit_report('$old_token', '{\\\"building\\\": \\\"none\\\", \\\"injured\\\": 0, \\\"operation\\\": \\\"normal\\\"}') > 0\")\" = t ]"
-sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" >/dev/null
+t "ALTER EXTENSION UPDATE from 0.3.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded3 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.3.0 equals a fresh install" \
+  "[ \"\$(fingerprint sc_upgraded3)\" = \"\$(fingerprint sc_fresh)\" ]"
+sc_psql -d sc_upgraded3 -c "SELECT status_checker.seal_audit_log()" >/dev/null
+t "reports stored by 0.3.0 join the audit chain, which verifies" \
+  "[ \"\$(sc_psql -d sc_upgraded3 -At -c \"SELECT (SELECT ok FROM status_checker.verify_audit_log(1)), (SELECT count(*) FROM status_checker.audit_chain WHERE source = 'report')\")\" = 't|2' ]"
+sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" >/dev/null
 exit $fail
