@@ -108,12 +108,6 @@ COMMENT ON TABLE status_checker.audit_checkpoint IS
 
 -- ------------------------------------------------------------ recording
 
--- the key columns of a row (as jsonb), given the table's key column names
-CREATE FUNCTION status_checker._audit_key(j jsonb, keys text[]) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS $$
-    SELECT pg_catalog.jsonb_object_agg(k, j -> k) FROM pg_catalog.unnest(keys) k
-$$;
-
 -- Statement-level triggers with transition tables: one INSERT into the log
 -- per statement, however many rows it touched (import_sites).  Trigger
 -- arguments: the table's key columns.  Sessions with row_security = off
@@ -122,33 +116,32 @@ $$;
 CREATE FUNCTION status_checker._audit_changes() RETURNS trigger
     LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    keys text[] := TG_ARGV;
-    who text := session_user;
-    app text := nullif(current_setting('status_checker.app_user', true), '');
+    -- the key as a jsonb object, built from the columns themselves (cheaper
+    -- than converting whole rows: an import writes a record per site)
+    key_n text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, n.%I', k, k), ', '))
+                   FROM unnest(TG_ARGV) k);
+    key_o text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, o.%I', k, k), ', '))
+                   FROM unnest(TG_ARGV) k);
+    rows_of text := CASE TG_OP WHEN 'DELETE' THEN 'old_rows' ELSE 'new_rows' END;
 BEGIN
     IF current_setting('row_security') = 'off' THEN
         RETURN NULL;
     END IF;
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail)
-        SELECT (x.j ->> 'tenant_id')::bigint, who, app, 'insert', TG_TABLE_NAME,
-               jsonb_build_object('key', status_checker._audit_key(x.j, keys))
-        FROM (SELECT to_jsonb(n) AS j FROM new_rows n) x;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail)
-        SELECT (x.j ->> 'tenant_id')::bigint, who, app, 'delete', TG_TABLE_NAME,
-               jsonb_build_object('key', status_checker._audit_key(x.j, keys))
-        FROM (SELECT to_jsonb(o) AS j FROM old_rows o) x;
+    IF TG_OP IN ('INSERT', 'DELETE') THEN
+        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
+                       'SELECT n.tenant_id, $1, $2, $3, $4, jsonb_build_object(''key'', %s) FROM %s n',
+                       key_n, rows_of)
+        USING session_user::text, nullif(current_setting('status_checker.app_user', true), ''),
+              lower(TG_OP), TG_TABLE_NAME::text;
     ELSE
-        INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail)
-        SELECT (n.j ->> 'tenant_id')::bigint, who, app, 'update', TG_TABLE_NAME,
-               jsonb_build_object('key', status_checker._audit_key(n.j, keys),
-                                  'changed', (SELECT jsonb_agg(e.key ORDER BY e.key) FROM jsonb_each(n.j) e
-                                              WHERE e.value IS DISTINCT FROM o.j -> e.key))
-        FROM (SELECT to_jsonb(x) AS j FROM new_rows x) n
-        LEFT JOIN (SELECT to_jsonb(x) AS j FROM old_rows x) o
-          ON status_checker._audit_key(o.j, keys) = status_checker._audit_key(n.j, keys)
-        WHERE o.j IS DISTINCT FROM n.j;
+        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
+                       'SELECT n.tenant_id, $1, $2, ''update'', $3, jsonb_build_object(''key'', %1$s, ''changed'', '
+                       '       (SELECT jsonb_agg(e.key ORDER BY e.key) FROM jsonb_each(to_jsonb(n)) e '
+                       '         WHERE e.value IS DISTINCT FROM to_jsonb(o) -> e.key)) '
+                       'FROM new_rows n LEFT JOIN old_rows o ON %2$s = %1$s '
+                       'WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)',
+                       key_n, key_o)
+        USING session_user::text, nullif(current_setting('status_checker.app_user', true), ''), TG_TABLE_NAME::text;
     END IF;
     RETURN NULL;
 END
