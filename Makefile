@@ -36,11 +36,13 @@ NEW_IN_0_3_0 = \
 	src/dispatch/outbox.sql \
 	src/dispatch/reminders.sql
 NEW_IN_0_4_0 = \
+	src/security/tenancy.sql \
 	src/security/signing.sql \
 	src/security/audit.sql \
 	src/security/accounts.sql \
 	src/security/deletion.sql \
-	src/common/jobs.sql
+	src/common/jobs.sql \
+	src/security/privileges.sql
 UPGRADE_0_4_0_PARTS = \
 	src/security/upgrade-0.3.0--0.4.0.sql \
 	$(NEW_IN_0_4_0) \
@@ -65,7 +67,8 @@ OBJS = \
 	src/reports/answers.o \
 	src/reports/counters.o \
 	src/reports/submit.o \
-	src/security/signing.o
+	src/security/signing.o \
+	src/security/tenancy.o
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)

@@ -16,6 +16,7 @@
 #include "dispatch/dispatch.h"
 #include "feeds/watcher.h"
 #include "reports/report.h"
+#include "security/security.h"
 
 PG_MODULE_MAGIC;
 
@@ -23,7 +24,6 @@ int			sc_max_import_bytes = 16 * 1024 * 1024;
 int			sc_max_answers_bytes = 64 * 1024;
 int			sc_max_feed_bytes = 32 * 1024 * 1024;
 int			sc_backup_retention_min = 7 * 24 * 60;
-static char *sc_app_user = NULL;
 
 void		_PG_init(void);
 
@@ -66,14 +66,6 @@ _PG_init(void)
 							7 * 24 * 60, 0, 100 * 365 * 24 * 60,
 							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
-	DefineCustomStringVariable("status_checker.app_user",
-							   "The application user on whose behalf this session acts (set by an application server or gateway); "
-							   "recorded in the audit log.",
-							   NULL,
-							   &sc_app_user,
-							   "",
-							   PGC_USERSET, 0,
-							   NULL, NULL, NULL);
 	DefineCustomStringVariable("status_checker.link_base_url",
 							   "Base of the personal report links in messages; the token is appended.",
 							   NULL,
@@ -172,4 +164,5 @@ _PG_init(void)
 	}
 
 	counters_init();
+	tenancy_init();
 }

@@ -5,8 +5,8 @@
 --     tenant's configuration tables (tenant, users, groups, sites, contacts,
 --     forms, requests, rules, channels, templates, managers, link keys,
 --     revoked tokens), by statement-level triggers into audit_log — who
---     (database user, and the application user a gateway names in
---     status_checker.app_user), when, which table, the row's key and the
+--     (database user, and the application user the session acts for:
+--     set_app_user or a mapped login), when, which table, the row's key and the
 --     names of the columns that changed.  Values are not copied: the log
 --     must not become a second, unencrypted copy of personal data;
 --   * every report: the report table is append-only and is itself the
@@ -131,7 +131,7 @@ BEGIN
         EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
                        'SELECT n.tenant_id, $1, $2, $3, $4, jsonb_build_object(''key'', %s) FROM %s n',
                        key_n, rows_of)
-        USING session_user::text, nullif(current_setting('status_checker.app_user', true), ''),
+        USING session_user::text, status_checker._app_login(),
               lower(TG_OP), TG_TABLE_NAME::text;
     ELSE
         EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
@@ -141,7 +141,7 @@ BEGIN
                        'FROM new_rows n LEFT JOIN old_rows o ON %2$s = %1$s '
                        'WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)',
                        key_n, key_o)
-        USING session_user::text, nullif(current_setting('status_checker.app_user', true), ''), TG_TABLE_NAME::text;
+        USING session_user::text, status_checker._app_login(), TG_TABLE_NAME::text;
     END IF;
     RETURN NULL;
 END

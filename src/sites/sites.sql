@@ -123,16 +123,7 @@ CREATE FUNCTION status_checker._municipality_code_problem(code text) RETURNS tex
 
 -- --------------------------------------------------------- checks (SQL)
 
-CREATE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
-    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-BEGIN
-    IF p_tenant_id IS NULL OR NOT EXISTS (SELECT 1 FROM status_checker.tenant WHERE tenant_id = p_tenant_id) THEN
-        RAISE EXCEPTION 'tenant % does not exist', coalesce(p_tenant_id::text, 'NULL')
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-END
-$$;
+-- _require_tenant(tenant_id) is in src/security/tenancy.sql (a tenant the caller may not see does not exist).
 
 CREATE FUNCTION status_checker._email_ok(addr text) RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER

@@ -4,7 +4,7 @@
 -- its certificate.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(72);
+SELECT plan(73);
 
 -- ------------------------------------------------------------ recording
 
@@ -18,14 +18,18 @@ SELECT is((SELECT detail FROM audit_log WHERE tenant_id = :ta AND object = 'app_
 SELECT is((SELECT actor FROM audit_log WHERE tenant_id = :ta ORDER BY audit_id LIMIT 1), session_user::text,
           'a record names the database user');
 
-SET LOCAL status_checker.app_user = 'yamada@a.example';
+SELECT add_user(:ta, 'yamada', 'yamada@a.example', 'admin');
+-- a gateway acting for yamada
+SELECT set_app_user(:ta, 'yamada') AS grp \gset
+SET LOCAL ROLE :grp;
 SELECT add_user(:ta, 'viewer_a', 'viewer@a.example', 'viewer') AS ua \gset
 SELECT set_user_role(:ta, 'viewer_a', 'manager');
+RESET ROLE;
+SELECT reset_app_user();
 SELECT is((SELECT app_user FROM audit_log WHERE tenant_id = :ta AND object = 'app_user' ORDER BY audit_id DESC LIMIT 1),
-          'yamada@a.example', 'a record names the application user a gateway set in status_checker.app_user');
+          'yamada', 'a record names the application user a gateway acted for');
 SELECT is((SELECT detail -> 'changed' FROM audit_log WHERE tenant_id = :ta AND object = 'app_user' AND action = 'update'),
           '["role"]'::jsonb, 'an update names the columns that changed');
-RESET status_checker.app_user;
 SELECT set_user_role(:ta, 'viewer_a', 'manager');
 SELECT is((SELECT count(*)::int FROM audit_log WHERE tenant_id = :ta AND object = 'app_user' AND action = 'update'), 1,
           'an update that changes nothing is not recorded');
@@ -213,12 +217,13 @@ SELECT is((SELECT ok FROM verify_audit_log(:ta, :'head')), true, 'a head signed 
 
 -- ------------------------------------------------------------ accounts
 
-SELECT throws_ok(format('SELECT set_user_role(%s, %L, %L)', :ta, 'admin_a', 'viewer'), '23514', NULL,
+SELECT throws_ok(format('SELECT set_user_role(%s, %L, %L)', :tb, 'admin_b', 'viewer'), '23514', NULL,
                  'the last administrator cannot be demoted');
-SELECT throws_ok(format('SELECT remove_user(%s, %L)', :ta, 'admin_a'), '23514', NULL,
+SELECT throws_ok(format('SELECT remove_user(%s, %L)', :tb, 'admin_b'), '23514', NULL,
                  'nor removed');
-SELECT set_user_role(:ta, 'viewer_a', 'admin');
 SELECT lives_ok(format('SELECT remove_user(%s, %L)', :ta, 'admin_a'), 'with a second administrator, the first can go');
+SELECT throws_ok(format('SELECT remove_user(%s, %L)', :ta, 'yamada'), '23514', NULL,
+                 'and then the second is the last');
 SELECT throws_ok(format('SELECT remove_user(%s, %L)', :ta, 'nobody'), 'P0002', NULL, 'removing an unknown user');
 SAVEPOINT t;
 SET CONSTRAINTS status_checker.app_user_admin_left IMMEDIATE;

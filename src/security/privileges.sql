@@ -1,0 +1,173 @@
+-- src/security/privileges.sql — row-level security on every tenant table,
+-- who owns the API functions, and who may call and read what.  Runs last
+-- (before finish.sql), in the install script and in every upgrade, so that
+-- it covers every table and function that exists.
+
+-- ------------------------------------------------------------ row-level security
+
+DO $$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN
+        SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+        WHERE n.nspname = 'status_checker' AND c.relkind = 'r'
+        ORDER BY 1
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', t);
+        EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (status_checker._may_see(tenant_id)) '
+                       'WITH CHECK (status_checker._may_see(tenant_id))', t);
+    END LOOP;
+END
+$$;
+
+-- ------------------------------------------------------------ API functions
+--
+-- The tenant API runs as status_checker_api (SECURITY DEFINER): callers need
+-- no table privileges, and row-level security still confines every
+-- statement to the caller's tenant, so another tenant's request, site or
+-- form simply does not exist for them.  A few functions must look across
+-- tenants (a report link names its tenant itself; the audit chain is sealed
+-- for all tenants at once): they run as the extension's owner and check
+-- the tenant themselves (_require_tenant).
+
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'add_channel(bigint,text,text,jsonb)', 'add_group_manager(bigint,bigint,text)',
+        'add_site_contact(bigint,text,text,text,text)', 'add_user(bigint,text,text,text)',
+        'backtest_rule(bigint,bigint)', 'cancel_request(bigint,text)', 'check_answers(bigint,jsonb)',
+        'close_request(bigint)', 'create_form(bigint,text,jsonb)',
+        'create_request(bigint,bigint,text,timestamptz,jsonb,boolean,text)',
+        'create_site_group(bigint,text,bigint)',
+        'create_trigger_rule(bigint,text,bigint,status_checker.shindo,jsonb,interval,boolean,interval,boolean,text[],text,text[],text)',
+        'import_sites(bigint,bytea)', 'import_sites(bigint,text)', 'issue_token(bigint,text)', 'issue_tokens(bigint)',
+        'remove_user(bigint,text)', 'request_geojson(bigint)', 'retry_message(bigint)',
+        'set_channel_enabled(bigint,boolean)', 'set_message_template(bigint,text,text,text,text)',
+        'set_request_reminders(bigint,interval[],interval)', 'set_rule_reminders(bigint,interval[],interval)',
+        'set_trigger_rule_enabled(bigint,boolean)', 'set_user_role(bigint,text,text)',
+        'submit_report_for(bigint,text,jsonb)',
+        'upsert_site(bigint,text,text,text,double precision,double precision,bigint,text,jsonb)',
+        -- triggers that may fire at commit, under whatever role the session has then
+        '_flush_counters()', '_check_admin_left()']
+    LOOP
+        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
+        EXECUTE format('ALTER FUNCTION status_checker.%s OWNER TO status_checker_api', f);
+        -- pinned search_path (the functions that have one keep theirs)
+        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
+            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
+        END IF;
+    END LOOP;
+    FOREACH f IN ARRAY ARRAY[
+        'submit_report(text,jsonb)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
+        'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)']
+    LOOP
+        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
+        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
+            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- status_checker_api: everything the API functions touch, nothing they do not
+GRANT USAGE ON SCHEMA status_checker TO status_checker_api;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA status_checker TO status_checker_api;
+REVOKE ALL ON status_checker.signing_key, status_checker.deletion_certificate,
+              status_checker.audit_sealer, status_checker.audit_gap FROM status_checker_api;
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA status_checker TO status_checker_api;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker TO status_checker_api;
+
+-- ------------------------------------------------------------ tenant roles
+
+GRANT USAGE ON SCHEMA status_checker TO status_checker_viewer, status_checker_gateway;
+
+-- viewer: read the tenant's data (row-level security keeps it to the tenant)
+GRANT SELECT ON
+    status_checker.tenant, status_checker.app_user, status_checker.site_group, status_checker.site,
+    status_checker.site_contact, status_checker.form, status_checker.request, status_checker.request_target,
+    status_checker.report, status_checker.request_counter, status_checker.trigger_rule, status_checker.trigger_fire,
+    status_checker.trigger_evaluation, status_checker.outbox, status_checker.delivery_attempt,
+    status_checker.site_group_manager, status_checker.message_template, status_checker.default_template,
+    -- shared reference data: areas, events, feeds
+    status_checker.jma_area, status_checker.jma_municipality, status_checker.jma_station,
+    status_checker.event, status_checker.event_product, status_checker.event_product_intensity,
+    status_checker.event_product_tsunami, status_checker.feed
+    TO status_checker_viewer;
+GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer;
+DO $$
+DECLARE
+    v regclass;
+BEGIN
+    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v' LOOP
+        EXECUTE format('GRANT SELECT ON %s TO status_checker_viewer', v);
+    END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION
+    status_checker.current_tenant(), status_checker.request_geojson(bigint), status_checker.check_answers(bigint, jsonb),
+    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb),
+    -- what the row-level security policies call
+    status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)
+    TO status_checker_viewer;
+-- what the views call (the views run with their reader's privileges)
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT DISTINCT p.oid::regprocedure FROM pg_rewrite rw
+        JOIN pg_class v ON v.oid = rw.ev_class
+        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid AND d.refclassid = 'pg_proc'::regclass
+        JOIN pg_proc p ON p.oid = d.refobjid
+        WHERE v.relnamespace = 'status_checker'::regnamespace AND p.pronamespace = 'status_checker'::regnamespace
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO status_checker_viewer', f);
+    END LOOP;
+END
+$$;
+
+-- reporter: report on a site's behalf
+GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb)
+    TO status_checker_reporter;
+
+-- manager: requests and their delivery
+GRANT SELECT (tenant_id, channel_id, kind, name, config, enabled, created_at) ON status_checker.channel TO status_checker_manager;
+GRANT EXECUTE ON FUNCTION
+    status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text),
+    status_checker.close_request(bigint), status_checker.cancel_request(bigint, text),
+    status_checker.set_request_reminders(bigint, interval[], interval),
+    status_checker.issue_token(bigint, text), status_checker.issue_tokens(bigint), status_checker.retry_message(bigint)
+    TO status_checker_manager;
+
+-- admin: the tenant's configuration, its users and its audit log
+GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_checker.audit_head, status_checker.audit_checkpoint
+    TO status_checker_admin;
+GRANT EXECUTE ON FUNCTION
+    status_checker.add_user(bigint, text, text, text), status_checker.set_user_role(bigint, text, text),
+    status_checker.remove_user(bigint, text),
+    status_checker.create_site_group(bigint, text, bigint),
+    status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb),
+    status_checker.add_site_contact(bigint, text, text, text, text),
+    status_checker.import_sites(bigint, bytea), status_checker.import_sites(bigint, text),
+    status_checker.create_form(bigint, text, jsonb),
+    status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text),
+    status_checker.set_trigger_rule_enabled(bigint, boolean), status_checker.set_rule_reminders(bigint, interval[], interval),
+    status_checker.backtest_rule(bigint, bigint),
+    status_checker.add_channel(bigint, text, text, jsonb), status_checker.set_channel_enabled(bigint, boolean),
+    status_checker.set_message_template(bigint, text, text, text, text),
+    status_checker.add_group_manager(bigint, bigint, text),
+    status_checker.audit_chain_head(bigint), status_checker.verify_audit_log(bigint), status_checker.verify_audit_log(bigint, jsonb)
+    TO status_checker_admin;
+
+-- gateway: act for a user, and take reports by link
+GRANT EXECUTE ON FUNCTION
+    status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
+    status_checker.submit_report(text, jsonb), status_checker.current_tenant(),
+    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
+    TO status_checker_gateway;

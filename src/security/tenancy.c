@@ -1,0 +1,248 @@
+/*-------------------------------------------------------------------------
+ *
+ * tenancy.c
+ *	  Who is asking, for which tenant: the tenant context that row-level
+ *	  security policies and the API functions rely on.
+ *
+ * A session acts for a tenant in one of two ways:
+ *
+ *	 - a gateway (an application server or the HTTP worker, member of
+ *	   status_checker_gateway) authenticates its user and calls
+ *	   set_app_user(tenant_id, login) in the transaction, then
+ *	   SET LOCAL ROLE status_checker_<that user's role>.  The context lasts
+ *	   until the end of the transaction (so it is safe behind a
+ *	   transaction-pooling connection pool) and holds only while the
+ *	   current role is exactly the group role of the user's role: a
+ *	   gateway that takes a higher role than its user's gets no tenant;
+ *	 - a person with a database login mapped to an app_user
+ *	   (app_user.db_role, set by map_db_role): the tenant is looked up
+ *	   once per transaction.
+ *
+ * Operators (superusers, members of status_checker_operator) without a
+ * context see every tenant; so do the extension's background workers.
+ * Nothing here reads a setting a user could change with SET.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+
+#include "security/security.h"
+
+/* the context set by set_app_user, for this transaction */
+static bool ctx_set = false;
+static int64 ctx_tenant;
+static char ctx_role[NAMEDATALEN];	/* group role, e.g. status_checker_viewer */
+static char ctx_login[256];
+
+/* the mapping of a database login, looked up once per transaction */
+static bool map_valid = false;
+static Oid	map_role = InvalidOid;
+static bool map_found = false;
+static int64 map_tenant;
+static char map_login[256];
+
+static void
+tenancy_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			ctx_set = false;
+			map_valid = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+tenancy_init(void)
+{
+	RegisterXactCallback(tenancy_xact_callback, NULL);
+}
+
+static bool
+is_operator(void)
+{
+	Oid			session = GetSessionUserId();
+	Oid			operator_role;
+
+	if (ctx_set)
+		return false;
+	if (superuser_arg(session))
+		return true;
+	operator_role = get_role_oid("status_checker_operator", true);
+	return OidIsValid(operator_role) && has_privs_of_role(session, operator_role);
+}
+
+/*
+ * Look up the app_user mapped to the outer role (the login, or the role it
+ * SET ROLE to), as the bootstrap superuser so that row-level security on
+ * app_user does not call back into us.
+ */
+static void
+lookup_mapping(Oid role)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		arg[1];
+	Oid			argtype[1] = {NAMEOID};
+	char	   *rolname = GetUserNameFromId(role, true);
+
+	map_valid = true;
+	map_role = role;
+	map_found = false;
+	if (rolname == NULL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		arg[0] = DirectFunctionCall1(namein, CStringGetDatum(rolname));
+		if (SPI_execute_with_args("SELECT tenant_id, login FROM status_checker.app_user WHERE db_role = $1",
+								  1, argtype, arg, NULL, true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			bool		isnull;
+			char	   *login;
+
+			map_tenant = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			login = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			strlcpy(map_login, login ? login : "", sizeof(map_login));
+			map_found = true;
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
+/* the current tenant, or false when there is none */
+static bool
+current_tenant(int64 *tenant, const char **login)
+{
+	Oid			outer = GetOuterUserId();
+
+	if (ctx_set)
+	{
+		Oid			group = get_role_oid(ctx_role, true);
+
+		if (!OidIsValid(group) || outer != group)
+			return false;
+		*tenant = ctx_tenant;
+		if (login)
+			*login = ctx_login;
+		return true;
+	}
+	if (!map_valid || map_role != outer)
+		lookup_mapping(outer);
+	if (!map_found)
+		return false;
+	*tenant = map_tenant;
+	if (login)
+		*login = map_login;
+	return true;
+}
+
+/* _tenant() -> bigint: the tenant this session acts for, or NULL */
+PG_FUNCTION_INFO_V1(sc_tenant);
+Datum
+sc_tenant(PG_FUNCTION_ARGS)
+{
+	int64		tenant;
+
+	if (!current_tenant(&tenant, NULL))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(tenant);
+}
+
+/* _is_operator() -> boolean: acting for every tenant (no context) */
+PG_FUNCTION_INFO_V1(sc_is_operator);
+Datum
+sc_is_operator(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(is_operator());
+}
+
+/* _may_see(tenant_id) -> boolean: the row-level security test */
+PG_FUNCTION_INFO_V1(sc_may_see);
+Datum
+sc_may_see(PG_FUNCTION_ARGS)
+{
+	int64		tenant;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_BOOL(is_operator());
+	if (current_tenant(&tenant, NULL))
+		PG_RETURN_BOOL(tenant == PG_GETARG_INT64(0));
+	PG_RETURN_BOOL(is_operator());
+}
+
+/* _app_login() -> text: the application user this session acts for, or NULL */
+PG_FUNCTION_INFO_V1(sc_app_login);
+Datum
+sc_app_login(PG_FUNCTION_ARGS)
+{
+	int64		tenant;
+	const char *login;
+
+	if (!current_tenant(&tenant, &login))
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(login));
+}
+
+/*
+ * _set_context(tenant_id, login, role): called by set_app_user, which
+ * checks that the caller is a gateway and that the user exists.
+ */
+PG_FUNCTION_INFO_V1(sc_set_context);
+Datum
+sc_set_context(PG_FUNCTION_ARGS)
+{
+	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (!IsTransactionBlock())
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
+				 errmsg("set_app_user can only be used in a transaction block"),
+				 errdetail("The context lasts until the end of the transaction."),
+				 errhint("BEGIN; SELECT status_checker.set_app_user(…); SET LOCAL ROLE …; …; COMMIT;")));
+	if (strlen(login) >= sizeof(ctx_login))
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("login is too long")));
+	ctx_tenant = PG_GETARG_INT64(0);
+	strlcpy(ctx_login, login, sizeof(ctx_login));
+	snprintf(ctx_role, sizeof(ctx_role), "status_checker_%s", role);
+	ctx_set = true;
+	PG_RETURN_VOID();
+}
+
+/* _clear_context(): end the context set by set_app_user before the transaction ends */
+PG_FUNCTION_INFO_V1(sc_clear_context);
+Datum
+sc_clear_context(PG_FUNCTION_ARGS)
+{
+	ctx_set = false;
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,170 @@
+-- src/security/tenancy.sql — tenant isolation: roles, the tenant context,
+-- row-level security on every tenant table, and who may call what.
+--
+-- Roles (cluster-wide; created once, kept when the extension is dropped):
+--   status_checker_viewer    reads its tenant's sites, requests, status and views
+--   status_checker_reporter  + reports on a site's behalf
+--   status_checker_manager   + creates, closes and cancels requests, issues links, retries messages
+--   status_checker_admin     + users, groups, sites, contacts, forms, rules, channels, templates, audit
+--   status_checker_gateway   an application server or the HTTP worker: may set the tenant
+--                            context (set_app_user) and submit reports by token, nothing else
+--   status_checker_operator  the service operator: every tenant (superusers are operators too)
+--   status_checker_api       owns the API functions (SECURITY DEFINER): it holds the table
+--                            privileges nobody else has, and is itself confined by row-level
+--                            security to the caller's tenant.  Not a login.
+-- The tenant context (src/security/tenancy.c) comes from set_app_user (gateways) or
+-- from app_user.db_role (people with their own database login, see map_db_role).
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['status_checker_viewer', 'status_checker_reporter', 'status_checker_manager',
+                             'status_checker_admin', 'status_checker_gateway', 'status_checker_operator',
+                             'status_checker_api'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+        END IF;
+    END LOOP;
+    -- each role has what the one below it has
+    ALTER ROLE status_checker_reporter INHERIT;
+    ALTER ROLE status_checker_manager INHERIT;
+    ALTER ROLE status_checker_admin INHERIT;
+    GRANT status_checker_viewer TO status_checker_reporter;
+    GRANT status_checker_reporter TO status_checker_manager;
+    GRANT status_checker_manager TO status_checker_admin;
+    -- the API functions change a user's group role when they change the user's role
+    GRANT status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin
+        TO status_checker_api WITH ADMIN OPTION;
+END
+$$;
+
+ALTER TABLE status_checker.app_user ADD COLUMN db_role name UNIQUE;
+COMMENT ON COLUMN status_checker.app_user.db_role IS
+'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
+
+CREATE FUNCTION status_checker._tenant() RETURNS bigint
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_tenant';
+CREATE FUNCTION status_checker._is_operator() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_is_operator';
+CREATE FUNCTION status_checker._may_see(tenant_id bigint) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_may_see';
+CREATE FUNCTION status_checker._app_login() RETURNS text
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_app_login';
+CREATE FUNCTION status_checker._set_context(tenant_id bigint, login text, role text) RETURNS void
+    LANGUAGE c VOLATILE STRICT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_set_context';
+
+CREATE FUNCTION status_checker.reset_app_user() RETURNS void
+    LANGUAGE c VOLATILE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_clear_context';
+COMMENT ON FUNCTION status_checker.reset_app_user() IS
+'For gateways: stop acting for the application user set by set_app_user (the end of the transaction does the same)';
+
+CREATE FUNCTION status_checker.current_tenant() RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY INVOKER AS $$
+    SELECT status_checker._tenant()
+$$;
+COMMENT ON FUNCTION status_checker.current_tenant() IS
+'The tenant this session acts for (set_app_user in this transaction, or the mapped database login), or NULL';
+
+-- Replaces 0.1.0's version: a tenant the caller may not see does not exist
+-- for it (the same error as a tenant that does not exist at all).
+CREATE OR REPLACE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_tenant_id IS NULL OR NOT status_checker._may_see(p_tenant_id)
+       OR NOT EXISTS (SELECT 1 FROM status_checker.tenant WHERE tenant_id = p_tenant_id) THEN
+        RAISE EXCEPTION 'tenant % does not exist', coalesce(p_tenant_id::text, 'NULL')
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+END
+$$;
+
+CREATE FUNCTION status_checker.set_app_user(tenant_id bigint, login text)
+    RETURNS text
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    u status_checker.app_user;
+BEGIN
+    PERFORM status_checker._no_nulls('set_app_user', ARRAY['tenant_id', 'login'], ARRAY[set_app_user.tenant_id::text, set_app_user.login]);
+    IF NOT (pg_has_role(session_user, 'status_checker_gateway', 'MEMBER')
+            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
+        RAISE EXCEPTION 'only a gateway may act for application users'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'GRANT status_checker_gateway TO the application server''s login.';
+    END IF;
+    SELECT * INTO u FROM status_checker.app_user x WHERE x.tenant_id = set_app_user.tenant_id AND x.login = set_app_user.login;
+    IF NOT FOUND THEN
+        -- the same answer for an unknown tenant and an unknown login
+        RAISE EXCEPTION 'unknown user % of tenant %', quote_literal(set_app_user.login), set_app_user.tenant_id
+            USING ERRCODE = 'invalid_authorization_specification';
+    END IF;
+    PERFORM status_checker._set_context(u.tenant_id, u.login, u.role);
+    RETURN 'status_checker_' || u.role;
+END
+$$;
+COMMENT ON FUNCTION status_checker.set_app_user(bigint, text) IS
+'For gateways: act for this application user until the end of the transaction; returns the group role to SET LOCAL ROLE to '
+'(the context holds only under exactly that role)';
+
+CREATE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    u status_checker.app_user;
+    r pg_roles;
+BEGIN
+    PERFORM status_checker._no_nulls('map_db_role', ARRAY['tenant_id', 'login'], ARRAY[map_db_role.tenant_id::text, map_db_role.login]);
+    u := status_checker._require_user(map_db_role.tenant_id, map_db_role.login);
+    IF u.db_role IS NOT NULL THEN
+        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
+    END IF;
+    IF map_db_role.db_role IS NOT NULL THEN
+        SELECT * INTO r FROM pg_roles x WHERE x.rolname = map_db_role.db_role;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
+        END IF;
+        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%' THEN
+            RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Superusers, roles that bypass row-level security and status_checker''s own roles see every tenant or none.';
+        END IF;
+        IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
+            RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
+                USING ERRCODE = 'unique_violation';
+        END IF;
+        EXECUTE format('GRANT %I TO %I', 'status_checker_' || u.role, map_db_role.db_role);
+    END IF;
+    UPDATE status_checker.app_user x SET db_role = map_db_role.db_role
+    WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
+'For operators: let a database login act directly as a tenant''s user (granting it the group role of the user''s role); NULL removes the mapping';
+
+-- Row-level security and the grants: src/security/privileges.sql (the last part, once every table exists).
+
+-- channel_list shows whether a channel has a password or secret; its
+-- readers may not read the secrets column, so a function that runs as
+-- status_checker_api (itself confined to the caller's tenant) answers that.
+CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channel_id bigint,
+                                                    OUT has_password boolean, OUT has_secret boolean)
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.secrets ? 'password', c.secrets ? 'secret' FROM status_checker.channel c
+    WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
+$$;
+ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
+CREATE OR REPLACE VIEW status_checker.channel_list WITH (security_invoker = true) AS
+SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
+       (status_checker._channel_has_secrets(c.tenant_id, c.channel_id)).has_password AS has_password,
+       (status_checker._channel_has_secrets(c.tenant_id, c.channel_id)).has_secret AS has_secret,
+       c.enabled, c.created_at
+FROM status_checker.channel c;
