@@ -41,6 +41,9 @@ NEW_IN_0_4_0 = \
 	src/security/audit.sql \
 	src/security/accounts.sql \
 	src/security/deletion.sql \
+	src/security/encryption.sql \
+	src/sites/contacts.sql \
+	src/dispatch/claim.sql \
 	src/common/jobs.sql \
 	src/security/privileges.sql
 UPGRADE_0_4_0_PARTS = \
@@ -68,7 +71,8 @@ OBJS = \
 	src/reports/counters.o \
 	src/reports/submit.o \
 	src/security/signing.o \
-	src/security/tenancy.o
+	src/security/tenancy.o \
+	src/security/keys.o
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)

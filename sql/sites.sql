@@ -29,7 +29,7 @@ SELECT normalize_municipality_code('13-1010');
 -- tenants and users
 SELECT create_tenant('株式会社北陸製作所', 'admin', 'admin@hokuriku.example') AS t1;
 SELECT create_tenant('東京商事', 'root', 'root@tokyo.example') AS t2;
-SELECT tenant_id, login, email, role FROM app_user ORDER BY user_id;
+SELECT tenant_id, login, email, role FROM user_list ORDER BY user_id;
 SELECT add_user(1, 'manager1', 'm1@hokuriku.example', 'manager');
 SELECT add_user(1, 'viewer1', 'v1@hokuriku.example', 'viewer');
 SELECT add_user(1, 'x', 'x@hokuriku.example', 'owner');
@@ -76,7 +76,7 @@ SELECT add_site_contact(1, 'WJM01', 'email', 'no-at-sign');
 SELECT add_site_contact(1, 'WJM01', 'webhook', 'ftp://example.com');
 SELECT add_site_contact(1, 'NOPE', 'email', 'a@example.com');
 SELECT add_site_contact(2, 'WJM01', 'email', 'a@example.com');
-SELECT site_id, channel, address, name FROM site_contact ORDER BY contact_id;
+SELECT site_code, channel, address, name FROM contact_list ORDER BY contact_id;
 
 -- import_sites: groups created from paths, extra columns become attributes
 SELECT import_sites(2, E'code,name,group_path,municipality_code,lat,lon,address,contact_email,floor\n'

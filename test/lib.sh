@@ -53,6 +53,16 @@ sc_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# sc_new_master_key FILE [OLD_FILE] — a new random master key (256 bits, hex)
+# in FILE, mode 600, owned by the server's user; with OLD_FILE, its keys
+# follow the new one (they still unwrap during a rotation).
+sc_new_master_key() {
+    local file=$1 old=${2:-}
+    ( umask 077; { openssl rand -hex 32; if [ -n "$old" ]; then grep -v '^#' "$old"; fi; } > "$file.tmp" ) && mv "$file.tmp" "$file"
+    [ "$(id -u)" = 0 ] && chown postgres "$file"
+    chmod 600 "$file"
+}
+
 # sc_cluster_start DIR [PORT] — initdb (if needed) and start a throwaway
 # cluster listening on 127.0.0.1 and a socket in DIR.  Sets PGHOST, PGPORT.
 sc_cluster_start() {
@@ -61,6 +71,9 @@ sc_cluster_start() {
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         sc_as_pg "$PG_BINDIR/initdb" -D "$dir/data" -U postgres -E UTF8 --locale=C.UTF-8 -A trust >/dev/null
+        # the master key that wraps the tenants' data keys: outside the data
+        # directory, readable by the server only (docs/security.md)
+        sc_new_master_key "$dir/master.key"
         cat <<EOF | sc_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
 listen_addresses = '127.0.0.1'
 port = $port
@@ -71,6 +84,7 @@ fsync = on
 synchronous_commit = on
 log_min_messages = warning
 log_min_error_statement = error
+status_checker.master_key_file = '$dir/master.key'
 EOF
     else
         port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -1)

@@ -27,6 +27,12 @@ int			sc_backup_retention_min = 7 * 24 * 60;
 
 void		_PG_init(void);
 
+static void
+master_key_assign(const char *newval, void *extra)
+{
+	keys_config_changed();
+}
+
 void
 _PG_init(void)
 {
@@ -66,6 +72,21 @@ _PG_init(void)
 							7 * 24 * 60, 0, 100 * 365 * 24 * 60,
 							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
+	DefineCustomStringVariable("status_checker.master_key_file",
+							   "File holding the master key(s) that wrap the tenants' data keys: 64 hexadecimal digits per line, "
+							   "the current key first; readable only by the server.",
+							   NULL,
+							   &sc_master_key_file,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, master_key_assign, NULL);
+	DefineCustomStringVariable("status_checker.master_key_command",
+							   "Command that prints the master key(s), as master_key_file holds them (takes precedence over it).",
+							   NULL,
+							   &sc_master_key_command,
+							   "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, master_key_assign, NULL);
 	DefineCustomStringVariable("status_checker.link_base_url",
 							   "Base of the personal report links in messages; the token is appended.",
 							   NULL,
@@ -165,4 +186,5 @@ _PG_init(void)
 
 	counters_init();
 	tenancy_init();
+	keys_init();
 }

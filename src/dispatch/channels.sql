@@ -192,6 +192,7 @@ BEGIN
     RETURN k;
 END
 $$;
+-- (0.4.0 stores the key encrypted: src/security/encryption.sql redefines this)
 COMMENT ON FUNCTION status_checker._link_key(bigint) IS
 'Internal: a tenant''s link key, made on first use';
 

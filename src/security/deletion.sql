@@ -87,6 +87,9 @@ BEGIN
         PERFORM status_checker._require_tenant(delete_tenant.tenant_id);
     END IF;
     SELECT * INTO head FROM status_checker.audit_head h WHERE h.tenant_id = delete_tenant.tenant_id;
+    IF EXISTS (SELECT 1 FROM status_checker.data_key k WHERE k.tenant_id = delete_tenant.tenant_id) THEN
+        keys := keys || 'data_keys'::text;
+    END IF;
     IF EXISTS (SELECT 1 FROM status_checker.link_key k WHERE k.tenant_id = delete_tenant.tenant_id) THEN
         keys := keys || 'link_key'::text;
     END IF;

@@ -78,7 +78,7 @@ $$;
 -- status_checker_api: everything the API functions touch, nothing they do not
 GRANT USAGE ON SCHEMA status_checker TO status_checker_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA status_checker TO status_checker_api;
-REVOKE ALL ON status_checker.signing_key, status_checker.deletion_certificate,
+REVOKE ALL ON status_checker.signing_key, status_checker.deletion_certificate, status_checker.data_key,
               status_checker.audit_sealer, status_checker.audit_gap FROM status_checker_api;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA status_checker TO status_checker_api;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker TO status_checker_api;
@@ -100,6 +100,7 @@ GRANT SELECT ON
     status_checker.event_product_tsunami, status_checker.feed
     TO status_checker_viewer;
 GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer;
+-- (views: see below; contacts and users in clear are for managers, key status for the operator)
 DO $$
 DECLARE
     v regclass;
@@ -131,6 +132,10 @@ BEGIN
     END LOOP;
 END
 $$;
+
+REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.encryption_status
+    FROM status_checker_viewer;
+GRANT SELECT ON status_checker.contact_list, status_checker.user_list TO status_checker_manager;
 
 -- reporter: report on a site's behalf
 GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb)

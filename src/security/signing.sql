@@ -10,7 +10,7 @@
 CREATE TABLE status_checker.signing_key (
     key_id       text PRIMARY KEY,             -- first 16 bytes of SHA-256(public key), hex
     public_key   bytea NOT NULL CHECK (length(public_key) = 32),
-    private_key  bytea CHECK (length(private_key) = 32),   -- NULL once retired and destroyed
+    private_key  bytea,                    -- wrapped by the master key (src/security/encryption.sql); NULL once retired
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     retired_at   timestamptz
 );
@@ -58,7 +58,9 @@ BEGIN
     RETURN jsonb_build_object(
         'algorithm', 'Ed25519',
         'key_id', k.key_id,
-        'signature', translate(encode(status_checker._ed25519_sign(k.private_key, convert_to(message, 'UTF8')), 'base64'), E'\n', ''));
+        'signature', translate(encode(status_checker._ed25519_sign(
+                         status_checker._master_unwrap(k.private_key, 'status_checker signing key|' || k.key_id),
+                         convert_to(message, 'UTF8')), 'base64'), E'\n', ''));
 END
 $$;
 

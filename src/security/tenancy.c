@@ -183,6 +183,16 @@ sc_is_operator(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(is_operator());
 }
 
+bool
+tenancy_may_see(int64 tenant_id)
+{
+	int64		tenant;
+
+	if (current_tenant(&tenant, NULL))
+		return tenant == tenant_id;
+	return is_operator();
+}
+
 /* _may_see(tenant_id) -> boolean: the row-level security test */
 PG_FUNCTION_INFO_V1(sc_may_see);
 Datum

@@ -200,7 +200,8 @@ check "run_reminders: the latest due reminder (2nd) to the site that has not ans
       WHERE o.request_id = 1 AND o.purpose = 'reminder') = '{KNZ01:2}'
      AND (SELECT count(*) FROM status_checker.outbox WHERE request_id = 1 AND purpose = 'reminder') = 2"
 check "escalation: one message to the admin (KNZ01's group has no manager), listing the silent site" \
-    "(SELECT array_agg(recipient || ' ' || (detail -> 'sites' -> 0 ->> 'code') ORDER BY recipient) FROM status_checker.outbox
+    "(SELECT array_agg(status_checker._decrypt(tenant_id, 'recipient', recipient) || ' ' || (detail -> 'sites' -> 0 ->> 'code'))
+      FROM status_checker.outbox
       WHERE request_id = 1 AND purpose = 'escalation' AND channel_kind = 'email') = '{admin@example.com KNZ01}'"
 ok "the reminder and escalation mails arrive" "wait_for 30 \"$(settled ' AND request_id = 1')\""
 remind=$("$SC_PYTHON" - "$work/mail" <<'PY'

@@ -50,6 +50,8 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     JOIN pg_language l ON l.oid = p.prolang
     WHERE n.nspname = 'status_checker' AND l.lanname = 'plpgsql'
+      -- a procedure that commits cannot have SET options (it qualifies every name instead)
+      AND p.prokind <> 'p'
       -- pg_temp last; the extension's own schema may come after pg_catalog
       -- where a function uses the shindo operators
       AND NOT coalesce(p.proconfig::text[] && ARRAY['search_path=pg_catalog, pg_temp',

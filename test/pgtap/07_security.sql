@@ -243,7 +243,7 @@ SELECT is((SELECT count(*)::int FROM report WHERE tenant_id = :ta), 2, 'the othe
 SELECT is((SELECT ok FROM verify_audit_log(:ta)), true, 'and its audit chain still verifies');
 SELECT ok(verify_deletion_certificate(:'cert'), 'the certificate verifies');
 SELECT is((:'cert'::jsonb #>> '{certificate,rows_deleted,site}')::int, 2, 'it counts the rows deleted per table');
-SELECT is(:'cert'::jsonb #> '{certificate,keys_destroyed}', '["link_key"]', 'and names the keys destroyed');
+SELECT is(:'cert'::jsonb #> '{certificate,keys_destroyed}', '["data_keys", "link_key"]', 'and names the keys destroyed');
 SELECT ok((:'cert'::jsonb #>> '{certificate,backups_may_hold_data_until}')::timestamptz > now() + interval '6 days',
           'and says until when backups may hold the data');
 SELECT ok(NOT verify_deletion_certificate(jsonb_set(:'cert'::jsonb, '{certificate,rows_total}', '1')),

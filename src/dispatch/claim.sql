@@ -1,0 +1,242 @@
+-- src/dispatch/claim.sql — the dispatcher's claim: due messages, rendered.
+--
+-- Since 0.4.0 recipients, contact names, channel secrets and link keys are
+-- stored encrypted; the claim decrypts what the messages being sent need
+-- (link keys once per tenant, secrets once per channel) and nothing else.
+-- Written with CREATE OR REPLACE: one text for the install and the upgrade.
+
+-- Claim up to p_limit due messages (lease p_lease_ms) and return them
+-- rendered, ready to send.  Messages that need not go out any more are
+-- settled here (cancelled), and messages whose tenant has no enabled
+-- channel of their kind wait.
+CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integer)
+    RETURNS TABLE (message_id bigint, tenant_id bigint, attempts integer, channel_id bigint, kind text, url text,
+                   mail_from text, rcpt text, headers text, body text, secret text, tls text,
+                   username text, password text, ca_file text)
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF to_regclass('pg_temp._sc_claim') IS NULL THEN
+        CREATE TEMP TABLE _sc_claim (
+            tenant_id bigint, message_id bigint, request_id bigint, site_id bigint, contact_id bigint,
+            user_id bigint, channel_kind text, recipient text, purpose text, seq integer,
+            detail jsonb, attempts integer, via bigint, PRIMARY KEY (tenant_id, message_id)) ON COMMIT DELETE ROWS;
+    ELSE
+        DELETE FROM pg_temp._sc_claim;   -- a second claim in one transaction
+    END IF;
+
+    -- claim: the due messages, oldest first, skipping those another
+    -- transaction holds; each goes through the channel it names
+    -- (broadcast) or the tenant's first enabled channel of its kind
+    WITH c AS (
+        SELECT o.ctid AS tid FROM status_checker.outbox o
+        WHERE o.sent_at IS NULL AND o.next_attempt_at <= pg_catalog.now() AND o.state IN ('queued', 'retrying')
+        ORDER BY o.next_attempt_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), u AS (
+        UPDATE status_checker.outbox o
+        SET state = 'sending', attempts = o.attempts + 1,
+            lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond',
+            via_channel_id = CASE WHEN o.channel_id IS NOT NULL THEN
+                                 (SELECT ch.channel_id FROM status_checker.channel ch
+                                  WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.enabled)
+                             ELSE (SELECT ch.channel_id FROM status_checker.channel ch
+                                   WHERE ch.tenant_id = o.tenant_id AND ch.kind = o.channel_kind AND ch.enabled
+                                   ORDER BY ch.channel_id LIMIT 1) END
+        WHERE o.ctid = ANY (ARRAY(SELECT c.tid FROM c))   -- a TID scan
+        RETURNING o.tenant_id, o.message_id, o.request_id, o.site_id, o.contact_id, o.user_id,
+                  o.channel_kind, o.recipient, o.purpose, o.seq, o.detail, o.attempts, o.via_channel_id
+    )
+    INSERT INTO pg_temp._sc_claim SELECT * FROM u;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+
+    -- settled without sending: the request is no longer open (its
+    -- cancellation notice excepted), or the site answered before its reminder
+    WITH gone AS (
+        SELECT c.tenant_id, c.message_id,
+               CASE WHEN q.state <> 'open' THEN format('not sent: the request is %s', q.state)
+                    ELSE 'not sent: the site answered before the reminder went out' END AS why
+        FROM pg_temp._sc_claim c
+        JOIN status_checker.request q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
+        WHERE (c.purpose <> 'cancellation' AND q.state <> 'open')
+           OR (c.purpose = 'reminder' AND EXISTS (
+                   SELECT 1 FROM status_checker.request_target rt
+                   WHERE rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
+                     AND rt.report_count > 0))
+    ), upd AS (
+        UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why, next_attempt_at = 'infinity'
+        FROM gone g WHERE o.tenant_id = g.tenant_id AND o.message_id = g.message_id
+        RETURNING o.tenant_id, o.message_id
+    )
+    DELETE FROM pg_temp._sc_claim c USING upd WHERE c.tenant_id = upd.tenant_id AND c.message_id = upd.message_id;
+
+    -- no enabled channel: wait (without spending an attempt) until add_channel
+    WITH w AS (
+        UPDATE status_checker.outbox o
+        SET state = 'queued', attempts = o.attempts - 1, lease_until = NULL,
+            next_attempt_at = pg_catalog.now() + interval '5 minutes',
+            last_error = format('waiting: tenant %s has no enabled %s channel (add_channel)', o.tenant_id, o.channel_kind)
+        FROM pg_temp._sc_claim c
+        WHERE c.via IS NULL AND o.tenant_id = c.tenant_id AND o.message_id = c.message_id
+        RETURNING o.tenant_id, o.message_id
+    )
+    DELETE FROM pg_temp._sc_claim c USING w WHERE c.tenant_id = w.tenant_id AND c.message_id = w.message_id;
+
+    -- the targets whose link goes out for the first time get their token
+    -- (a random token of 0.2.0 is revoked and replaced)
+    -- the link keys of the tenants concerned, decrypted once
+    IF to_regclass('pg_temp._sc_link_keys') IS NULL THEN
+        CREATE TEMP TABLE _sc_link_keys (tenant_id bigint PRIMARY KEY, key bytea) ON COMMIT DELETE ROWS;
+    ELSE
+        DELETE FROM pg_temp._sc_link_keys;
+    END IF;
+    INSERT INTO pg_temp._sc_link_keys
+    SELECT x.tenant_id, status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
+    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
+    FROM pg_temp._sc_claim c
+    JOIN status_checker.request_target t ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
+    WHERE c.purpose IN ('request', 'reminder') AND t.token_gen = 0 AND t.token_hash IS NOT NULL
+    ON CONFLICT DO NOTHING;
+    UPDATE status_checker.request_target t
+    SET token_gen = 1, token_issued_at = pg_catalog.now(),
+        token_hash = status_checker._token_hash(status_checker._link_token(k.key, t.tenant_id, t.request_id, t.site_id, 1))
+    FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
+          WHERE c.purpose IN ('request', 'reminder')) c
+    JOIN pg_temp._sc_link_keys k ON k.tenant_id = c.tenant_id
+    WHERE t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id AND t.token_gen = 0;
+
+    RETURN QUERY
+    WITH ctx AS MATERIALIZED (
+        -- what the messages of one request, purpose and channel share,
+        -- rendered once: the templates with the request's variables filled
+        -- in (the site's are filled in per message below), the channel's
+        -- settings, the mail sender, the JSON common to every webhook
+        SELECT k.tenant_id, k.request_id, k.purpose, k.via, ch.kind, ch.config,
+               status_checker._decrypt_secrets(ch.tenant_id, ch.secrets) AS secrets,
+               coalesce(ch.config ->> 'format', 'json') AS format,
+               coalesce(ch.config ->> 'lang', 'ja') AS langs,
+               (status_checker._mailbox(ch.config ->> 'from')).name AS from_name,
+               (status_checker._mailbox(ch.config ->> 'from')).addr AS from_addr,
+               t.subject_tpl, t.body_tpl,
+               pg_catalog.current_setting('status_checker.link_base_url', true) AS link_base,
+               jsonb_build_object(
+                   'version', 1, 'type', k.purpose,
+                   'tenant', jsonb_build_object('id', k.tenant_id, 'name', tn.name),
+                   'request', jsonb_build_object('id', q.request_id, 'title', q.title, 'deadline', q.deadline,
+                                                 'drill', q.drill, 'state', q.state, 'message', q.message,
+                                                 'cancel_reason', q.cancel_reason),
+                   'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
+                                 'id', e.event_id, 'source', e.source, 'summary', ev.title,
+                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END)::text AS base_json
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM pg_temp._sc_claim c) k
+        JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
+        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
+        JOIN status_checker.tenant tn ON tn.tenant_id = k.tenant_id
+        LEFT JOIN status_checker.event e ON e.event_id = q.event_id
+        CROSS JOIN LATERAL (SELECT CASE WHEN e.event_id IS NOT NULL THEN status_checker._event_title(e) END AS title) ev
+        CROSS JOIN LATERAL (SELECT coalesce(ch.config ->> 'timezone', 'Asia/Tokyo') AS tz) z
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(f.subject ORDER BY l.i))[1] AS subject_tpl,
+                   string_agg(f.body, E'\n\n──────── English ────────\n\n' ORDER BY l.i) AS body_tpl
+            FROM unnest(CASE coalesce(ch.config ->> 'lang', 'ja') WHEN 'ja+en' THEN ARRAY['ja', 'en']
+                        ELSE ARRAY[coalesce(ch.config ->> 'lang', 'ja')] END) WITH ORDINALITY l(lang, i)
+            JOIN status_checker.default_template dt ON dt.purpose = k.purpose AND dt.lang = l.lang
+            LEFT JOIN status_checker.message_template mt
+                   ON mt.tenant_id = k.tenant_id AND mt.purpose = dt.purpose AND mt.lang = dt.lang
+            CROSS JOIN LATERAL (SELECT ARRAY[
+                'request_title', q.title, 'event_summary', coalesce(ev.title, ''),
+                'deadline', CASE WHEN l.lang = 'ja' THEN to_char(q.deadline AT TIME ZONE z.tz, 'FMMM月FMDD日 HH24:MI')
+                                 ELSE to_char(q.deadline AT TIME ZONE z.tz, 'YYYY-MM-DD HH24:MI') END
+                            || CASE WHEN z.tz = 'Asia/Tokyo' THEN ' (JST)' ELSE ' (' || z.tz || ')' END,
+                'message', coalesce(q.message, ''), 'tenant_name', tn.name,
+                'cancel_reason', coalesce(q.cancel_reason, ''),
+                -- the site's intensity is worded per language: the English part asks for its own variable
+                'site_shindo', CASE WHEN l.lang = 'ja' THEN '{{site_shindo}}' ELSE '{{site_shindo_en}}' END] AS v) rv
+            CROSS JOIN LATERAL (SELECT
+                CASE WHEN q.drill AND coalesce(mt.subject, dt.subject) NOT LIKE '%訓練%' THEN
+                     CASE l.lang WHEN 'ja' THEN '【訓練】' ELSE '[DRILL] ' END ELSE '' END
+                    || status_checker._fill(coalesce(mt.subject, dt.subject), VARIADIC rv.v) AS subject,
+                status_checker._fill(coalesce(mt.body, dt.body), VARIADIC rv.v) AS body) f
+        ) t
+    ), m AS (
+        SELECT c.message_id, c.tenant_id, c.attempts, c.via, c.channel_kind,
+               -- a contact's or user's address is encrypted; a broadcast channel's URL is configuration
+               CASE WHEN c.recipient LIKE 'sc1:%' THEN status_checker._decrypt(c.tenant_id, 'recipient', c.recipient)
+                    ELSE c.recipient END AS recipient,
+               c.purpose, c.seq, c.detail,
+               c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
+               x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
+               'sc1-' || c.tenant_id || '-' || c.message_id AS idem,
+               CASE WHEN rt.token_gen > 0 AND c.purpose IN ('request', 'reminder') THEN
+                   x.link_base || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
+               rt.asked_shindo, g.path AS group_path,
+               coalesce(status_checker._decrypt(sc.tenant_id, 'contact_name', sc.name), au.login) AS recipient_name
+        FROM pg_temp._sc_claim c
+        JOIN ctx x ON x.tenant_id = c.tenant_id AND x.request_id = c.request_id AND x.purpose = c.purpose AND x.via = c.via
+        LEFT JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
+        LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
+        LEFT JOIN status_checker.request_target rt
+               ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
+        LEFT JOIN pg_temp._sc_link_keys lk ON lk.tenant_id = c.tenant_id
+        LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
+        LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
+    ), r AS (
+        SELECT m.*, status_checker._fill(m.subject_tpl, VARIADIC sv.v) AS subject,
+               status_checker._fill(m.body_tpl, VARIADIC sv.v) AS text_body
+        FROM m
+        CROSS JOIN LATERAL (SELECT ARRAY[
+            'site_name', coalesce(m.site_name, ''), 'site_code', coalesce(m.site_code, ''),
+            'group_name', coalesce(m.group_path, ''),
+            'site_shindo', CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') ELSE '' END,
+            'site_shindo_en', CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') ELSE '' END,
+            'link', coalesce(m.link, ''), 'reminder_number', m.seq::text,
+            'unanswered_count', CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
+            'unanswered_sites', CASE WHEN m.detail IS NULL THEN '' ELSE
+                (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
+            'recipient_name', coalesce(m.recipient_name, '')] AS v) sv
+    )
+    SELECT r.message_id, r.tenant_id, r.attempts, r.via, r.channel_kind,
+           CASE WHEN r.channel_kind = 'email' THEN r.config ->> 'url' ELSE r.recipient END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || r.from_addr || '>' END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>' END,
+           CASE WHEN r.channel_kind = 'email' THEN concat_ws(E'\n',
+                    'From: ' || coalesce(status_checker._mime_header(r.from_name) || ' ', '') || '<' || r.from_addr || '>',
+                    'To: ' || coalesce(status_checker._mime_header(nullif(r.recipient_name, '')) || ' ', '')
+                           || '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>',
+                    'Subject: ' || status_checker._mime_header(r.subject),
+                    'Date: ' || to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "+0000"'),
+                    'Message-ID: <' || r.idem || '@' || split_part(r.from_addr, '@', 2) || '>',
+                    'Content-Language: ' || replace(r.langs, '+', ', '),
+                    'Auto-Submitted: auto-generated',
+                    'X-Auto-Response-Suppress: All',
+                    'X-Status-Checker-Purpose: ' || r.purpose,
+                    'X-Status-Checker-Idempotency-Key: ' || r.idem)
+                ELSE 'Content-Type: application/json; charset=utf-8' || E'\nIdempotency-Key: ' || r.idem
+                     || E'\nX-Status-Checker-Message-Id: ' || r.message_id || E'\nX-Status-Checker-Purpose: ' || r.purpose END,
+           CASE WHEN r.channel_kind = 'email' THEN r.text_body
+                WHEN r.format = 'slack' THEN jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
+                -- the shared part (rendered once per context) and this message's part, both
+                -- JSON objects, joined into one (json_build_object writes text directly)
+                ELSE left(r.base_json, -1) || ', ' || substr(json_build_object(
+                    'idempotency_key', r.idem, 'message_id', r.message_id,
+                    'site', CASE WHEN r.site_id IS NOT NULL THEN json_build_object(
+                                 'code', r.site_code, 'name', r.site_name, 'group', r.group_path,
+                                 'shindo', r.asked_shindo::text) END,
+                    'link', r.link,
+                    'reminder_number', CASE WHEN r.purpose = 'reminder' THEN r.seq END,
+                    'unanswered_sites', r.detail -> 'sites',
+                    'subject', r.subject, 'text', r.text_body)::text, 2) END,
+           r.secrets ->> 'secret',
+           CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
+           r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'
+    FROM r
+    ORDER BY r.message_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker._claim_messages(integer, integer) IS
+'Internal (dispatcher): claim due messages with FOR UPDATE SKIP LOCKED and a lease, and return them rendered '
+'(mail headers and text, or webhook JSON) with their channel''s settings';

@@ -1,0 +1,881 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *	  Envelope encryption of personal and secret data: AES-256-GCM through
+ *	  OpenSSL, with a data key per tenant wrapped by a master key that the
+ *	  server reads from a file or a command (GUCs), never from the database.
+ *
+ * Master keys: status_checker.master_key_file or .master_key_command gives
+ * one key per line, 64 hexadecimal digits; the first is the current key,
+ * the others are older keys still accepted for unwrapping (during a
+ * rotation).  A key is known by its id, the first 8 bytes of its SHA-256.
+ * Each backend reads them when it first needs them and again after a
+ * configuration reload; they live only in this process's memory.
+ *
+ * Wrapped keys (data keys in status_checker.data_key, the installation's
+ * signing key):  master key id (8) || nonce (12) || tag (16) || key (32),
+ * AES-256-GCM under the master key, with additional data naming what the
+ * key is for (so that a wrapped key cannot be moved to another tenant).
+ *
+ * Encrypted values:  "SC" 0x01 || data key version (4, big-endian) ||
+ * nonce (12) || tag (16) || ciphertext, AES-256-GCM under the tenant's
+ * data key, with additional data "status_checker|<context>|<tenant>": a
+ * value cannot be moved to another tenant or another kind of field.  Text
+ * values are stored as "sc1:" + base64 of those bytes.
+ *
+ * Data key version 0 of a tenant is its index key: never used to encrypt,
+ * only for blind indexes (HMAC-SHA256) that let a unique constraint see
+ * equal addresses without seeing the addresses.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "security/security.h"
+
+#define KEY_BYTES		32
+#define NONCE_BYTES		12
+#define TAG_BYTES		16
+#define MKID_BYTES		8
+#define WRAPPED_BYTES	(MKID_BYTES + NONCE_BYTES + TAG_BYTES + KEY_BYTES)
+#define VALUE_HEADER	(3 + 4 + NONCE_BYTES + TAG_BYTES)
+#define TEXT_PREFIX		"sc1:"
+#define MAX_MASTER_KEYS 8
+
+char	   *sc_master_key_file = NULL;
+char	   *sc_master_key_command = NULL;
+
+typedef struct MasterKey
+{
+	uint8		id[MKID_BYTES];
+	uint8		key[KEY_BYTES];
+} MasterKey;
+
+static MasterKey master_keys[MAX_MASTER_KEYS];
+static int	n_master_keys = 0;
+static bool master_keys_stale = true;
+
+typedef struct DataKeyId
+{
+	int64		tenant_id;
+	int32		version;
+} DataKeyId;
+
+typedef struct DataKeyEntry
+{
+	DataKeyId	id;				/* hash key */
+	uint8		key[KEY_BYTES];
+} DataKeyEntry;
+
+typedef struct CurrentVersionEntry
+{
+	int64		tenant_id;		/* hash key */
+	int32		version;
+	CommandId	cid;			/* valid for this command only */
+} CurrentVersionEntry;
+
+static HTAB *data_keys = NULL;	/* unwrapped data keys, for the life of the backend */
+static HTAB *current_versions = NULL;	/* per transaction */
+
+/* ---------------------------------------------------------------- helpers */
+
+static void
+forget_data_keys(void)
+{
+	HASH_SEQ_STATUS seq;
+	DataKeyEntry *e;
+
+	if (data_keys == NULL)
+		return;
+	hash_seq_init(&seq, data_keys);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		explicit_bzero(e->key, KEY_BYTES);
+	hash_destroy(data_keys);
+	data_keys = NULL;
+}
+
+void
+keys_config_changed(void)
+{
+	master_keys_stale = true;
+}
+
+static void
+keys_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		if (current_versions != NULL)
+			hash_destroy(current_versions);
+		current_versions = NULL;
+	}
+}
+
+void
+keys_init(void)
+{
+	RegisterXactCallback(keys_xact_callback, NULL);
+}
+
+static void
+key_id_of(const uint8 *key, uint8 *id)
+{
+	uint8		digest[SHA256_DIGEST_LENGTH];
+
+	SHA256(key, KEY_BYTES, digest);
+	memcpy(id, digest, MKID_BYTES);
+}
+
+static char *
+hex_of(const uint8 *data, int len)
+{
+	char	   *out = palloc(len * 2 + 1);
+
+	hex_encode((const char *) data, len, out);
+	out[len * 2] = '\0';
+	return out;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Read the master keys from the configured file or command. */
+static void
+load_master_keys(void)
+{
+	bool		from_command = sc_master_key_command != NULL && sc_master_key_command[0] != '\0';
+	bool		from_file = sc_master_key_file != NULL && sc_master_key_file[0] != '\0';
+	const char *source = from_command ? "status_checker.master_key_command" : "status_checker.master_key_file";
+	FILE	   *fp;
+	char		line[1024];
+	int			lineno = 0;
+	int			n = 0;
+	MasterKey	keys[MAX_MASTER_KEYS];
+
+	if (!master_keys_stale)
+		return;
+	if (!from_command && !from_file)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no master key is configured"),
+				 errdetail("Personal and secret data are encrypted with keys wrapped by a master key kept outside the database."),
+				 errhint("Set status_checker.master_key_file (a file readable only by the server, one key of 64 hexadecimal digits per line) "
+						 "or status_checker.master_key_command in postgresql.conf, and reload.")));
+	if (from_command)
+		fp = OpenPipeStream(sc_master_key_command, "r");
+	else
+	{
+		struct stat st;
+
+		if (stat(sc_master_key_file, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read the master key file \"%s\": %m", sc_master_key_file)));
+		if (st.st_mode & (S_IRWXG | S_IRWXO))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("the master key file \"%s\" is accessible to other users", sc_master_key_file),
+					 errhint("chmod 600 the file, owned by the database server's user.")));
+		fp = AllocateFile(sc_master_key_file, "r");
+	}
+	if (fp == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the master key from %s: %m", source)));
+
+	while (fgets(line, sizeof(line), fp) != NULL)
+	{
+		char	   *p = line;
+		int			len;
+		int			i;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		len = strcspn(p, " \t\r\n");
+		if (len == 0 || p[0] == '#')
+			continue;
+		if (len != KEY_BYTES * 2 || n >= MAX_MASTER_KEYS)
+		{
+			explicit_bzero(line, sizeof(line));
+			explicit_bzero(keys, sizeof(keys));
+			if (from_command)
+				ClosePipeStream(fp);
+			else
+				FreeFile(fp);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("line %d of %s is not a master key", lineno, source),
+					 errdetail("A master key is 64 hexadecimal digits (256 bits); at most %d keys, the current one first.",
+							   MAX_MASTER_KEYS)));
+		}
+		for (i = 0; i < KEY_BYTES; i++)
+		{
+			int			hi = hex_value(p[2 * i]);
+			int			lo = hex_value(p[2 * i + 1]);
+
+			if (hi < 0 || lo < 0)
+				break;
+			keys[n].key[i] = (uint8) (hi << 4 | lo);
+		}
+		explicit_bzero(line, sizeof(line));
+		if (i < KEY_BYTES)
+		{
+			explicit_bzero(keys, sizeof(keys));
+			if (from_command)
+				ClosePipeStream(fp);
+			else
+				FreeFile(fp);
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("line %d of %s is not a master key", lineno, source),
+					 errdetail("A master key is 64 hexadecimal digits.")));
+		}
+		key_id_of(keys[n].key, keys[n].id);
+		n++;
+	}
+	if (from_command)
+	{
+		int			rc = ClosePipeStream(fp);
+
+		if (rc != 0)
+		{
+			explicit_bzero(keys, sizeof(keys));
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("status_checker.master_key_command failed (exit status %d)", rc)));
+		}
+	}
+	else
+		FreeFile(fp);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIG_FILE_ERROR),
+				 errmsg("%s gave no master key", source)));
+
+	explicit_bzero(master_keys, sizeof(master_keys));
+	memcpy(master_keys, keys, sizeof(MasterKey) * n);
+	explicit_bzero(keys, sizeof(keys));
+	n_master_keys = n;
+	master_keys_stale = false;
+	forget_data_keys();
+}
+
+static const MasterKey *
+master_key_by_id(const uint8 *id)
+{
+	int			i;
+
+	load_master_keys();
+	for (i = 0; i < n_master_keys; i++)
+		if (memcmp(master_keys[i].id, id, MKID_BYTES) == 0)
+			return &master_keys[i];
+	return NULL;
+}
+
+/* AES-256-GCM; false if the tag does not verify (decryption) */
+static bool
+gcm(bool encrypt, const uint8 *key, const uint8 *nonce, const uint8 *aad, int aadlen,
+	const uint8 *in, int len, uint8 *out, uint8 *tag)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int			outl = 0;
+	int			finl = 0;
+	bool		ok;
+
+	ok = ctx != NULL &&
+		EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt ? 1 : 0) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_BYTES, NULL) == 1 &&
+		EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, encrypt ? 1 : 0) == 1 &&
+		EVP_CipherUpdate(ctx, NULL, &outl, aad, aadlen) == 1 &&
+		(len == 0 || EVP_CipherUpdate(ctx, out, &outl, in, len) == 1) &&
+		(encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_BYTES, tag) == 1) &&
+		EVP_CipherFinal_ex(ctx, out + (len == 0 ? 0 : outl), &finl) == 1 &&
+		(!encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_BYTES, tag) == 1);
+	EVP_CIPHER_CTX_free(ctx);
+	if (!ok && encrypt)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not encrypt with AES-256-GCM")));
+	return ok;
+}
+
+static void
+random_bytes(uint8 *buf, int len)
+{
+	if (!pg_strong_random(buf, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random bytes")));
+}
+
+/* wrap key[32] under the current master key into out[WRAPPED_BYTES] */
+static void
+wrap_key(const uint8 *key, const char *aad, uint8 *out)
+{
+	load_master_keys();
+	memcpy(out, master_keys[0].id, MKID_BYTES);
+	random_bytes(out + MKID_BYTES, NONCE_BYTES);
+	gcm(true, master_keys[0].key, out + MKID_BYTES, (const uint8 *) aad, strlen(aad),
+		key, KEY_BYTES, out + MKID_BYTES + NONCE_BYTES + TAG_BYTES, out + MKID_BYTES + NONCE_BYTES);
+}
+
+/* unwrap a wrapped key into key[32]; what names it in errors */
+static void
+unwrap_key(const uint8 *wrapped, int len, const char *aad, const char *what, uint8 *key)
+{
+	const MasterKey *mk;
+	uint8		tag[TAG_BYTES];
+
+	if (len != WRAPPED_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the wrapped %s is damaged (%d bytes)", what, len)));
+	mk = master_key_by_id(wrapped);
+	if (mk == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the %s is wrapped by master key %s, which is not configured", what, hex_of(wrapped, MKID_BYTES)),
+				 errdetail("The configured master key%s: %s.", n_master_keys > 1 ? "s are" : " is",
+						   hex_of(master_keys[0].id, MKID_BYTES)),
+				 errhint("Configure that master key (as a second line during a rotation, then run rotate_master_key()). "
+						 "Nothing was changed.")));
+	memcpy(tag, wrapped + MKID_BYTES + NONCE_BYTES, TAG_BYTES);
+	if (!gcm(false, mk->key, wrapped + MKID_BYTES, (const uint8 *) aad, strlen(aad),
+			 wrapped + MKID_BYTES + NONCE_BYTES + TAG_BYTES, KEY_BYTES, key, tag))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the %s does not unwrap with master key %s", what, hex_of(mk->id, MKID_BYTES)),
+				 errdetail("The wrapped key was altered, or belongs to another tenant or installation.")));
+}
+
+/* run a query as the bootstrap superuser (the data key table is not for the caller) */
+static int
+spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values, bool readonly)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			rc;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, nargs, types, values, NULL, readonly, 0);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	return rc;
+}
+
+static char *
+data_key_aad(int64 tenant_id, int32 version)
+{
+	return psprintf("status_checker data key|%lld|%d", (long long) tenant_id, version);
+}
+
+/* the tenant's data key of a version; ERROR if there is none */
+static const uint8 *
+data_key(int64 tenant_id, int32 version)
+{
+	DataKeyId	id;
+	DataKeyEntry *e;
+	bool		found;
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	bytea	   *wrapped;
+	uint8		key[KEY_BYTES];
+
+	load_master_keys();
+	if (data_keys == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(DataKeyId);
+		ctl.entrysize = sizeof(DataKeyEntry);
+		data_keys = hash_create("status_checker data keys", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	memset(&id, 0, sizeof(id));
+	id.tenant_id = tenant_id;
+	id.version = version;
+	e = hash_search(data_keys, &id, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->key;
+
+	values[0] = Int64GetDatum(tenant_id);
+	values[1] = Int32GetDatum(version);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* not read-only: a key made earlier in this very command must be seen */
+	if (spi_as_owner("SELECT wrapped FROM status_checker.data_key WHERE tenant_id = $1 AND version = $2",
+					 2, types, values, false) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a data key");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("data key %d of tenant %lld does not exist", version, (long long) tenant_id),
+				 errdetail("It was destroyed (tenant deleted, or rotated out) and what it encrypted cannot be read.")));
+	wrapped = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), data_key_aad(tenant_id, version),
+			   psprintf("data key %d of tenant %lld", version, (long long) tenant_id), key);
+	SPI_finish();
+	e = hash_search(data_keys, &id, HASH_ENTER, &found);
+	memcpy(e->key, key, KEY_BYTES);
+	explicit_bzero(key, KEY_BYTES);
+	return e->key;
+}
+
+/* make a data key of a version (ON CONFLICT: someone else made it) */
+static void
+create_data_key(int64 tenant_id, int32 version)
+{
+	uint8		key[KEY_BYTES];
+	uint8		wrapped[WRAPPED_BYTES];
+	bytea	   *w = palloc(VARHDRSZ + WRAPPED_BYTES);
+	Oid			types[3] = {INT8OID, INT4OID, BYTEAOID};
+	Datum		values[3];
+
+	random_bytes(key, KEY_BYTES);
+	wrap_key(key, data_key_aad(tenant_id, version), wrapped);
+	explicit_bzero(key, KEY_BYTES);
+	SET_VARSIZE(w, VARHDRSZ + WRAPPED_BYTES);
+	memcpy(VARDATA(w), wrapped, WRAPPED_BYTES);
+	values[0] = Int64GetDatum(tenant_id);
+	values[1] = Int32GetDatum(version);
+	values[2] = PointerGetDatum(w);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (spi_as_owner("INSERT INTO status_checker.data_key (tenant_id, version, wrapped) VALUES ($1, $2, $3) "
+					 "ON CONFLICT DO NOTHING", 3, types, values, false) < 0)
+		elog(ERROR, "could not store a data key");
+	SPI_finish();
+}
+
+/* the version new values of a tenant are encrypted with (made on first use) */
+static int32
+current_version(int64 tenant_id)
+{
+	CurrentVersionEntry *e;
+	bool		found;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		v;
+	int32		version;
+
+	if (current_versions == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(CurrentVersionEntry);
+		ctl.hcxt = TopTransactionContext;
+		current_versions = hash_create("status_checker data key versions", 16, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	/*
+	 * One lookup per statement (an import encrypts thousands of values in
+	 * one): a rotation committed meanwhile is seen by the next statement.
+	 */
+	e = hash_search(current_versions, &tenant_id, HASH_FIND, NULL);
+	if (e != NULL && e->cid == GetCurrentCommandId(false))
+		return e->version;
+
+	values[0] = Int64GetDatum(tenant_id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (spi_as_owner("SELECT max(version) FROM status_checker.data_key WHERE tenant_id = $1 AND version > 0 "
+					 "AND retired_at IS NULL", 1, types, values, true) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the data key version");
+	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	version = isnull ? 0 : DatumGetInt32(v);
+	SPI_finish();
+	if (version == 0)
+	{
+		/* the tenant's first encrypted value: its index key and data key 1 */
+		create_data_key(tenant_id, 0);
+		create_data_key(tenant_id, 1);
+		version = 1;
+	}
+	e = hash_search(current_versions, &tenant_id, HASH_ENTER, &found);
+	e->version = version;
+	e->cid = GetCurrentCommandId(false);
+	return version;
+}
+
+static void
+check_tenant(int64 tenant_id)
+{
+	if (!tenancy_may_see(tenant_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for the data of tenant %lld", (long long) tenant_id)));
+}
+
+static char *
+value_aad(int64 tenant_id, const char *context)
+{
+	return psprintf("status_checker|%s|%lld", context, (long long) tenant_id);
+}
+
+/* encrypt into a freshly palloc'd blob of len + VALUE_HEADER bytes */
+static uint8 *
+encrypt_value(int64 tenant_id, const char *context, const uint8 *plain, int len)
+{
+	int32		version = current_version(tenant_id);
+	const uint8 *key = data_key(tenant_id, version);
+	uint8	   *out = palloc(VALUE_HEADER + len);
+	char	   *aad = value_aad(tenant_id, context);
+
+	out[0] = 'S';
+	out[1] = 'C';
+	out[2] = 1;
+	out[3] = (uint8) (version >> 24);
+	out[4] = (uint8) (version >> 16);
+	out[5] = (uint8) (version >> 8);
+	out[6] = (uint8) version;
+	random_bytes(out + 7, NONCE_BYTES);
+	gcm(true, key, out + 7, (uint8 *) aad, strlen(aad), plain, len,
+		out + VALUE_HEADER, out + 7 + NONCE_BYTES);
+	return out;
+}
+
+static int32
+blob_version(const uint8 *blob, int len)
+{
+	if (len < VALUE_HEADER || blob[0] != 'S' || blob[1] != 'C' || blob[2] != 1)
+		return -1;
+	return (int32) ((uint32) blob[3] << 24 | (uint32) blob[4] << 16 | (uint32) blob[5] << 8 | blob[6]);
+}
+
+/* decrypt a blob into a palloc'd buffer of *outlen bytes (plus a NUL) */
+static uint8 *
+decrypt_value(int64 tenant_id, const char *context, const uint8 *blob, int len, int *outlen)
+{
+	int32		version = blob_version(blob, len);
+	const uint8 *key;
+	uint8	   *out;
+	uint8		tag[TAG_BYTES];
+	char	   *aad;
+
+	if (version <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a %s of tenant %lld is not an encrypted value", context, (long long) tenant_id)));
+	key = data_key(tenant_id, version);
+	out = palloc(len - VALUE_HEADER + 1);
+	aad = value_aad(tenant_id, context);
+	memcpy(tag, blob + 7 + NONCE_BYTES, TAG_BYTES);
+	if (!gcm(false, key, blob + 7, (uint8 *) aad, strlen(aad), blob + VALUE_HEADER, len - VALUE_HEADER, out, tag))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a %s of tenant %lld does not decrypt", context, (long long) tenant_id),
+				 errdetail("The value was altered, or moved from another tenant or field.")));
+	out[len - VALUE_HEADER] = '\0';
+	*outlen = len - VALUE_HEADER;
+	return out;
+}
+
+/* ---------------------------------------------------------------- SQL functions */
+
+/* _encrypt(tenant_id, context, value text) -> text "sc1:<base64>" */
+PG_FUNCTION_INFO_V1(sc_encrypt);
+Datum
+sc_encrypt(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	char	   *context = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	text	   *value = PG_GETARG_TEXT_PP(2);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	uint8	   *blob;
+	int			blen = VALUE_HEADER + len;
+	int			elen = pg_b64_enc_len(blen);
+	text	   *result = palloc(VARHDRSZ + strlen(TEXT_PREFIX) + elen);
+	int			n;
+
+	check_tenant(tenant_id);
+	blob = encrypt_value(tenant_id, context, (uint8 *) VARDATA_ANY(value), len);
+	memcpy(VARDATA(result), TEXT_PREFIX, strlen(TEXT_PREFIX));
+	n = pg_b64_encode((char *) blob, blen, VARDATA(result) + strlen(TEXT_PREFIX), elen);
+	if (n < 0)
+		elog(ERROR, "could not encode an encrypted value");
+	SET_VARSIZE(result, VARHDRSZ + strlen(TEXT_PREFIX) + n);
+	PG_RETURN_TEXT_P(result);
+}
+
+static uint8 *
+text_blob(text *value, int *blen)
+{
+	char	   *s = VARDATA_ANY(value);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	int			plen = strlen(TEXT_PREFIX);
+	uint8	   *blob;
+
+	if (len < plen || memcmp(s, TEXT_PREFIX, plen) != 0)
+	{
+		*blen = 0;
+		return NULL;
+	}
+	blob = palloc(pg_b64_dec_len(len - plen) + 1);
+	*blen = pg_b64_decode(s + plen, len - plen, (char *) blob, pg_b64_dec_len(len - plen) + 1);
+	return *blen < 0 ? NULL : blob;
+}
+
+/* _decrypt(tenant_id, context, value text) -> text */
+PG_FUNCTION_INFO_V1(sc_decrypt);
+Datum
+sc_decrypt(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	char	   *context = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			blen;
+	uint8	   *blob = text_blob(PG_GETARG_TEXT_PP(2), &blen);
+	uint8	   *plain;
+	int			plen;
+
+	check_tenant(tenant_id);
+	if (blob == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a %s of tenant %lld is not an encrypted value", context, (long long) tenant_id)));
+	plain = decrypt_value(tenant_id, context, blob, blen, &plen);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len((char *) plain, plen));
+}
+
+/* _encrypt_bytes(tenant_id, context, value bytea) -> bytea */
+PG_FUNCTION_INFO_V1(sc_encrypt_bytes);
+Datum
+sc_encrypt_bytes(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	char	   *context = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea	   *value = PG_GETARG_BYTEA_PP(2);
+	int			len = VARSIZE_ANY_EXHDR(value);
+	uint8	   *blob;
+	bytea	   *result = palloc(VARHDRSZ + VALUE_HEADER + len);
+
+	check_tenant(tenant_id);
+	blob = encrypt_value(tenant_id, context, (uint8 *) VARDATA_ANY(value), len);
+	SET_VARSIZE(result, VARHDRSZ + VALUE_HEADER + len);
+	memcpy(VARDATA(result), blob, VALUE_HEADER + len);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* _decrypt_bytes(tenant_id, context, value bytea) -> bytea */
+PG_FUNCTION_INFO_V1(sc_decrypt_bytes);
+Datum
+sc_decrypt_bytes(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	char	   *context = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea	   *value = PG_GETARG_BYTEA_PP(2);
+	uint8	   *plain;
+	int			plen;
+	bytea	   *result;
+
+	check_tenant(tenant_id);
+	plain = decrypt_value(tenant_id, context, (uint8 *) VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value), &plen);
+	result = palloc(VARHDRSZ + plen);
+	SET_VARSIZE(result, VARHDRSZ + plen);
+	memcpy(VARDATA(result), plain, plen);
+	explicit_bzero(plain, plen);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * _key_version(value text | bytea) -> integer: the data key version of an
+ * encrypted value (text "sc1:…" or raw bytes), NULL if it is not one
+ */
+PG_FUNCTION_INFO_V1(sc_key_version);
+Datum
+sc_key_version(PG_FUNCTION_ARGS)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+	int32		version;
+
+	if (type == BYTEAOID)
+	{
+		bytea	   *b = PG_GETARG_BYTEA_PP(0);
+
+		version = blob_version((uint8 *) VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+	}
+	else
+	{
+		int			blen;
+		uint8	   *blob = text_blob(PG_GETARG_TEXT_PP(0), &blen);
+
+		version = blob == NULL ? -1 : blob_version(blob, blen);
+	}
+	if (version <= 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * _blind_index(tenant_id, context, value text) -> bytea: HMAC-SHA256 under
+ * the tenant's index key (data key version 0) — equal values give equal
+ * indexes, and nothing else can be learnt from them
+ */
+PG_FUNCTION_INFO_V1(sc_blind_index);
+Datum
+sc_blind_index(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	text	   *context = PG_GETARG_TEXT_PP(1);
+	text	   *value = PG_GETARG_TEXT_PP(2);
+	const uint8 *key;
+	uint8		mac[EVP_MAX_MD_SIZE];
+	unsigned int maclen = 0;
+	StringInfoData buf;
+	bytea	   *result;
+
+	check_tenant(tenant_id);
+	(void) current_version(tenant_id);	/* makes the index key with the first data key */
+	key = data_key(tenant_id, 0);
+	initStringInfo(&buf);
+	appendBinaryStringInfo(&buf, VARDATA_ANY(context), VARSIZE_ANY_EXHDR(context));
+	appendStringInfoChar(&buf, '\0');
+	appendBinaryStringInfo(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+	if (HMAC(EVP_sha256(), key, KEY_BYTES, (uint8 *) buf.data, buf.len, mac, &maclen) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("could not compute HMAC-SHA256")));
+	result = palloc(VARHDRSZ + maclen);
+	SET_VARSIZE(result, VARHDRSZ + maclen);
+	memcpy(VARDATA(result), mac, maclen);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* _new_data_key(tenant_id) -> integer: make the next version the current one */
+PG_FUNCTION_INFO_V1(sc_new_data_key);
+Datum
+sc_new_data_key(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	int32		version = current_version(tenant_id) + 1;
+
+	create_data_key(tenant_id, version);
+	(void) data_key(tenant_id, version);	/* proves it unwraps */
+	if (current_versions != NULL)
+		hash_search(current_versions, &tenant_id, HASH_REMOVE, NULL);
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * _rewrap(wrapped bytea, aad text) -> bytea: unwrap with whichever
+ * configured master key wrapped it, wrap with the current one
+ */
+PG_FUNCTION_INFO_V1(sc_rewrap);
+Datum
+sc_rewrap(PG_FUNCTION_ARGS)
+{
+	bytea	   *wrapped = PG_GETARG_BYTEA_PP(0);
+	char	   *aad = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	uint8		key[KEY_BYTES];
+	bytea	   *result = palloc(VARHDRSZ + WRAPPED_BYTES);
+
+	unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), aad, "key", key);
+	SET_VARSIZE(result, VARHDRSZ + WRAPPED_BYTES);
+	wrap_key(key, aad, (uint8 *) VARDATA(result));
+	explicit_bzero(key, KEY_BYTES);
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* _master_wrap(key bytea, aad text) -> bytea; _master_unwrap(wrapped, aad) -> bytea */
+PG_FUNCTION_INFO_V1(sc_master_wrap);
+Datum
+sc_master_wrap(PG_FUNCTION_ARGS)
+{
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	char	   *aad = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea	   *result = palloc(VARHDRSZ + WRAPPED_BYTES);
+
+	if (VARSIZE_ANY_EXHDR(key) != KEY_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a key to wrap has %d bytes", KEY_BYTES)));
+	SET_VARSIZE(result, VARHDRSZ + WRAPPED_BYTES);
+	wrap_key((uint8 *) VARDATA_ANY(key), aad, (uint8 *) VARDATA(result));
+	PG_RETURN_BYTEA_P(result);
+}
+
+PG_FUNCTION_INFO_V1(sc_master_unwrap);
+Datum
+sc_master_unwrap(PG_FUNCTION_ARGS)
+{
+	bytea	   *wrapped = PG_GETARG_BYTEA_PP(0);
+	char	   *aad = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	bytea	   *result = palloc(VARHDRSZ + KEY_BYTES);
+
+	SET_VARSIZE(result, VARHDRSZ + KEY_BYTES);
+	unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), aad, "signing key",
+			   (uint8 *) VARDATA(result));
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* _wrapped_by(wrapped bytea) -> text: the id of the master key that wrapped it */
+PG_FUNCTION_INFO_V1(sc_wrapped_by);
+Datum
+sc_wrapped_by(PG_FUNCTION_ARGS)
+{
+	bytea	   *wrapped = PG_GETARG_BYTEA_PP(0);
+
+	if (VARSIZE_ANY_EXHDR(wrapped) < MKID_BYTES)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(hex_of((uint8 *) VARDATA_ANY(wrapped), MKID_BYTES)));
+}
+
+/* master_key_id() -> text: the id of the current master key (never the key) */
+PG_FUNCTION_INFO_V1(sc_master_key_id);
+Datum
+sc_master_key_id(PG_FUNCTION_ARGS)
+{
+	load_master_keys();
+	PG_RETURN_TEXT_P(cstring_to_text(hex_of(master_keys[0].id, MKID_BYTES)));
+}
+
+/* _forget_keys(): drop the unwrapped data keys this backend holds (tests, rotation) */
+PG_FUNCTION_INFO_V1(sc_forget_keys);
+Datum
+sc_forget_keys(PG_FUNCTION_ARGS)
+{
+	forget_data_keys();
+	master_keys_stale = true;
+	PG_RETURN_VOID();
+}
