@@ -43,6 +43,8 @@ SET search_path = status_checker;
 SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
 SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
 SELECT upsert_site(1, 'S2', '支店', '1310100', 35.68, 139.76);
+SELECT add_site_contact(1, 'S1', 'email', 'honsha@example.com', '本社 太郎');
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "old-secret-0123456789"}');
 SELECT create_form(1, 'f', default_form_definition());
 SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
 SELECT submit_report_for(1, 'S1', '{"building": "none", "injured": 0, "operation": "normal"}');
@@ -76,7 +78,7 @@ SQL
 }
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..9"
+echo "1..10"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, constraints, indexes)" \
@@ -96,5 +98,11 @@ t "the extension upgraded from 0.3.0 equals a fresh install" \
 sc_psql -d sc_upgraded3 -c "SELECT status_checker.seal_audit_log()" >/dev/null
 t "reports stored by 0.3.0 join the audit chain, which verifies" \
   "[ \"\$(sc_psql -d sc_upgraded3 -At -c \"SELECT (SELECT ok FROM status_checker.verify_audit_log(1)), (SELECT count(*) FROM status_checker.audit_chain WHERE source = 'report')\")\" = 't|2' ]"
+t "personal data stored by 0.3.0 is encrypted by the upgrade and reads back" \
+  "[ \"\$(sc_psql -d sc_upgraded3 -At -c \"SELECT (SELECT address LIKE 'sc1:%' AND name LIKE 'sc1:%' FROM status_checker.site_contact)
+      AND (SELECT bool_and(recipient LIKE 'sc1:%') FROM status_checker.outbox WHERE channel_id IS NULL)
+      AND (SELECT secrets -> 'secret' ? 'enc' FROM status_checker.channel)
+      AND (SELECT address = 'honsha@example.com' AND name = '本社 太郎' FROM status_checker.contact_list)
+      AND (SELECT email = 'admin@example.com' FROM status_checker.user_list)\")\" = t ]"
 sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" >/dev/null
 exit $fail
