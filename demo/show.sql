@@ -19,3 +19,10 @@ ORDER BY level DESC NULLS LAST, site_code LIMIT 12;
 \echo '── answer_counts (building damage) ──────────────────────────────────'
 SELECT choice_label, count FROM answer_counts
 WHERE request_id = :request AND question_key = 'building' ORDER BY choice_order;
+\echo '── security: what is stored, and the audit chain ─────────────────────'
+SELECT c.site_code, c.address AS "contact_list (managers)", left(s.address, 36) || '…' AS "site_contact (stored)"
+FROM contact_list c JOIN site_contact s ON s.tenant_id = c.tenant_id AND s.contact_id = c.contact_id
+ORDER BY c.contact_id LIMIT 3;
+SELECT seal_audit_log() AS sealed_now \gset
+SELECT ok, entries, first_bad_entry, reason FROM verify_audit_log(1);
+SELECT (audit_chain_head(1) ->> 'signed') AS "signed audit head (keep it outside the database)";
