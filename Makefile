@@ -123,7 +123,7 @@ $(EXTENSION)--0.3.0--0.4.0.sql: $(UPGRADE_0_4_0_PARTS) Makefile
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
 	  for f in $(UPGRADE_0_4_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-.PHONY: demo test bench bench-feeds bench-dispatch
+.PHONY: demo test bench bench-feeds bench-dispatch bench-security
 demo:
 	bash demo/run-demo.sh
 test:
@@ -132,7 +132,10 @@ bench:
 	bash test/bench/run-bench.sh
 	bash test/bench/feeds-bench.sh
 	bash test/bench/dispatch-bench.sh
+	bash test/bench/security-bench.sh
 bench-feeds:
 	bash test/bench/feeds-bench.sh
 bench-dispatch:
 	bash test/bench/dispatch-bench.sh
+bench-security:
+	bash test/bench/security-bench.sh

@@ -58,7 +58,8 @@ sc_free_port() {
 # follow the new one (they still unwrap during a rotation).
 sc_new_master_key() {
     local file=$1 old=${2:-}
-    ( umask 077; { openssl rand -hex 32; if [ -n "$old" ]; then grep -v '^#' "$old"; fi; } > "$file.tmp" ) && mv "$file.tmp" "$file"
+    ( umask 077; { head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n'; echo
+                   if [ -n "$old" ]; then grep -v '^#' "$old"; fi; } > "$file.tmp" ) && mv "$file.tmp" "$file"
     [ "$(id -u)" = 0 ] && chown postgres "$file"
     chmod 600 "$file"
 }

@@ -797,6 +797,17 @@ sc_new_data_key(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(version);
 }
 
+/* key[32] wrapped under the current master key, as a bytea */
+static bytea *
+wrapped_bytea(const uint8 *key, const char *aad)
+{
+	bytea	   *result = palloc(VARHDRSZ + WRAPPED_BYTES);
+
+	SET_VARSIZE(result, VARHDRSZ + WRAPPED_BYTES);
+	wrap_key(key, aad, (uint8 *) VARDATA(result));
+	return result;
+}
+
 /*
  * _rewrap(wrapped bytea, aad text) -> bytea: unwrap with whichever
  * configured master key wrapped it, wrap with the current one
@@ -808,11 +819,10 @@ sc_rewrap(PG_FUNCTION_ARGS)
 	bytea	   *wrapped = PG_GETARG_BYTEA_PP(0);
 	char	   *aad = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	uint8		key[KEY_BYTES];
-	bytea	   *result = palloc(VARHDRSZ + WRAPPED_BYTES);
+	bytea	   *result;
 
 	unwrap_key((uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped), aad, "key", key);
-	SET_VARSIZE(result, VARHDRSZ + WRAPPED_BYTES);
-	wrap_key(key, aad, (uint8 *) VARDATA(result));
+	result = wrapped_bytea(key, aad);
 	explicit_bzero(key, KEY_BYTES);
 	PG_RETURN_BYTEA_P(result);
 }
@@ -824,15 +834,12 @@ sc_master_wrap(PG_FUNCTION_ARGS)
 {
 	bytea	   *key = PG_GETARG_BYTEA_PP(0);
 	char	   *aad = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bytea	   *result = palloc(VARHDRSZ + WRAPPED_BYTES);
 
 	if (VARSIZE_ANY_EXHDR(key) != KEY_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a key to wrap has %d bytes", KEY_BYTES)));
-	SET_VARSIZE(result, VARHDRSZ + WRAPPED_BYTES);
-	wrap_key((uint8 *) VARDATA_ANY(key), aad, (uint8 *) VARDATA(result));
-	PG_RETURN_BYTEA_P(result);
+	PG_RETURN_BYTEA_P(wrapped_bytea((uint8 *) VARDATA_ANY(key), aad));
 }
 
 PG_FUNCTION_INFO_V1(sc_master_unwrap);
