@@ -187,4 +187,13 @@ _PG_init(void)
 	counters_init();
 	tenancy_init();
 	keys_init();
+
+	/*
+	 * Preloaded: read the master key now, in the postmaster, so that every
+	 * server process starts with it (and a bad key file shows in the log at
+	 * start).  A failure does not stop the server: each process tries again
+	 * when it first needs the key, and says then what is wrong.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		keys_load_at_start();
 }

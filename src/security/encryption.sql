@@ -67,21 +67,10 @@ $$;
 
 -- ------------------------------------------------------------ encrypting what is written
 
+-- a contact's address and name, and the address's blind index (equal
+-- addresses, mail in any case, give equal indexes); in C (src/security/keys.c)
 CREATE FUNCTION status_checker._encrypt_contact() RETURNS trigger
-    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF NEW.address NOT LIKE 'sc1:%' THEN
-        -- equal addresses (mail: whatever the case) give equal blind indexes
-        NEW.address_key := status_checker._blind_index(NEW.tenant_id, 'contact:' || NEW.channel,
-                               CASE WHEN NEW.channel = 'email' THEN lower(NEW.address) ELSE NEW.address END);
-        NEW.address := status_checker._encrypt(NEW.tenant_id, 'recipient', NEW.address);
-    END IF;
-    IF NEW.name IS NOT NULL AND NEW.name NOT LIKE 'sc1:%' THEN
-        NEW.name := status_checker._encrypt(NEW.tenant_id, 'contact_name', NEW.name);
-    END IF;
-    RETURN NEW;
-END
-$$;
+    LANGUAGE c SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt_contact';
 
 CREATE FUNCTION status_checker._encrypt_user() RETURNS trigger
     LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

@@ -9,5 +9,6 @@ extern char *sc_master_key_file;
 extern char *sc_master_key_command;
 extern void keys_init(void);
 extern void keys_config_changed(void);
+extern void keys_load_at_start(void);
 
 #endif

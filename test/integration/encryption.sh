@@ -21,6 +21,9 @@ trap cleanup EXIT
 sc_cluster_start "$work/cluster" >/dev/null
 conf=$work/cluster/data/postgresql.conf
 key=$work/cluster/master.key
+# preloaded: the postmaster reads the master key at start
+echo "shared_preload_libraries = 'status_checker'" | sc_as_pg tee -a "$conf" >/dev/null
+sc_cluster_stop "$work/cluster"; sc_cluster_start "$work/cluster" >/dev/null
 db=sc_encryption
 reload() { sc_psql -c "SELECT pg_reload_conf()" >/dev/null; sleep 0.5; }
 sc_psql -c "CREATE DATABASE $db" >/dev/null
@@ -38,7 +41,9 @@ SELECT issue_tokens(1);
 CHECKPOINT;
 SQL
 n=1; fail=0
-echo "1..13"
+echo "1..15"
+ok "preloaded, the server reads the master key at start (the log names its id, never the key)" \
+   "grep -Eq 'master key [0-9a-f]{16} loaded \(1 key\)' \"$work/cluster/server.log\" && ! grep -qf \"$key\" \"$work/cluster/server.log\""
 
 # ---- pages on disk
 files() {  # the data files (and TOAST) of the tables named
@@ -108,6 +113,16 @@ chmod 644 "$key"
 loose=$(sc_psql -d $db -At -c "SELECT status_checker._forget_keys(); SELECT count(address) FROM status_checker.contact_list" 2>&1 || true)
 chmod 600 "$key"
 ok "a master key file readable by others is refused" "echo \"\$loose\" | grep -q 'accessible to other users'"
+
+# ---- a server that starts with a wrong key file still starts, and says why
+cp "$key" "$work/good.key"
+echo "not a key" > "$key"
+sc_cluster_stop "$work/cluster"; sc_cluster_start "$work/cluster" >/dev/null
+bad=$(sc_psql -d $db -At -c "SELECT count(address) FROM status_checker.contact_list" 2>&1 || true)
+ok "a bad key file at start: the server starts, warns in its log, and access says what is wrong" \
+   "grep -q 'could not read the master key at start: line 1 of status_checker.master_key_file is not a master key' \"$work/cluster/server.log\" && echo \"\$bad\" | grep -q 'is not a master key'"
+cat "$work/good.key" > "$key"
+sc_cluster_stop "$work/cluster"; sc_cluster_start "$work/cluster" >/dev/null
 
 # ---- dump and restore
 dump=$work/dump; touch "$dump"; chmod 666 "$dump"
