@@ -50,6 +50,11 @@ static bool map_found = false;
 static int64 map_tenant;
 static char map_login[256];
 
+/* whether the session user is an operator, looked up once per transaction */
+static bool op_valid = false;
+static Oid	op_role = InvalidOid;
+static bool op_result = false;
+
 static void
 tenancy_xact_callback(XactEvent event, void *arg)
 {
@@ -62,6 +67,7 @@ tenancy_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			ctx_set = false;
 			map_valid = false;
+			op_valid = false;
 			break;
 		default:
 			break;
@@ -82,10 +88,18 @@ is_operator(void)
 
 	if (ctx_set)
 		return false;
+	if (op_valid && op_role == session)
+		return op_result;
 	if (superuser_arg(session))
-		return true;
-	operator_role = get_role_oid("status_checker_operator", true);
-	return OidIsValid(operator_role) && has_privs_of_role(session, operator_role);
+		op_result = true;
+	else
+	{
+		operator_role = get_role_oid("status_checker_operator", true);
+		op_result = OidIsValid(operator_role) && has_privs_of_role(session, operator_role);
+	}
+	op_role = session;
+	op_valid = true;
+	return op_result;
 }
 
 /*
@@ -188,9 +202,12 @@ tenancy_may_see(int64 tenant_id)
 {
 	int64		tenant;
 
+	/* an operator (never mapped to a tenant) needs no lookup */
+	if (is_operator())
+		return true;
 	if (current_tenant(&tenant, NULL))
 		return tenant == tenant_id;
-	return is_operator();
+	return false;
 }
 
 /* _may_see(tenant_id) -> boolean: the row-level security test */
@@ -198,13 +215,9 @@ PG_FUNCTION_INFO_V1(sc_may_see);
 Datum
 sc_may_see(PG_FUNCTION_ARGS)
 {
-	int64		tenant;
-
 	if (PG_ARGISNULL(0))
 		PG_RETURN_BOOL(is_operator());
-	if (current_tenant(&tenant, NULL))
-		PG_RETURN_BOOL(tenant == PG_GETARG_INT64(0));
-	PG_RETURN_BOOL(is_operator());
+	PG_RETURN_BOOL(tenancy_may_see(PG_GETARG_INT64(0)));
 }
 
 /* _app_login() -> text: the application user this session acts for, or NULL */

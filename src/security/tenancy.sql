@@ -132,10 +132,11 @@ BEGIN
         IF NOT FOUND THEN
             RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
         END IF;
-        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%' THEN
+        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
+           OR pg_has_role(r.oid, 'status_checker_operator', 'USAGE') THEN
             RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Superusers, roles that bypass row-level security and status_checker''s own roles see every tenant or none.';
+                      DETAIL = 'Superusers, operators, roles that bypass row-level security and status_checker''s own roles see every tenant or none.';
         END IF;
         IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
             RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
