@@ -4,7 +4,7 @@
 -- its certificate.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(73);
+SELECT plan(86);
 
 -- ------------------------------------------------------------ recording
 
@@ -231,6 +231,17 @@ SELECT throws_ok(format('DELETE FROM app_user WHERE tenant_id = %s', :tb), '2351
                  'deleting the last administrator by hand is refused too');
 ROLLBACK TO SAVEPOINT t;
 
+SELECT throws_ok(format('SELECT set_user_role(%s, %L, %L)', :ta, 'yamada', 'owner'), '22023', NULL, 'an unknown role is refused');
+SELECT throws_ok(format('SELECT set_user_role(%s, %L, NULL)', :ta, 'yamada'), '22004', NULL, 'set_user_role refuses NULL');
+SELECT throws_ok(format('SELECT map_db_role(%s, %L, %L)', :ta, 'yamada', 'no_such_role'), '42704', NULL, 'mapping a role that does not exist');
+SELECT throws_ok(format('SELECT map_db_role(%s, %L, %L)', :ta, 'yamada', 'postgres'), '22023', NULL, 'a superuser cannot be mapped to a tenant''s user');
+CREATE ROLE sec_login LOGIN;
+SELECT lives_ok(format('SELECT map_db_role(%s, %L, %L)', :ta, 'yamada', 'sec_login'), 'a login is mapped to a user');
+SELECT ok(pg_has_role('sec_login', 'status_checker_admin', 'MEMBER'), 'and gets the group role of the user''s role');
+SELECT throws_ok(format('SELECT map_db_role(%s, %L, %L)', :tb, 'admin_b', 'sec_login'), '23505', NULL, 'a login maps to one user only');
+SELECT lives_ok(format('SELECT map_db_role(%s, %L, NULL)', :ta, 'yamada'), 'NULL removes the mapping');
+SELECT ok(NOT pg_has_role('sec_login', 'status_checker_admin', 'MEMBER'), 'and the group role');
+
 -- ------------------------------------------------------------ deletion
 
 SELECT issue_token(:rb, 'B01') IS NOT NULL AS has_link_key \gset
@@ -256,6 +267,10 @@ SELECT ok(NOT verify_deletion_certificate(jsonb_set(:'cert'::jsonb, '{signature}
 SELECT ok(NOT verify_deletion_certificate('[1, 2]'), 'nor something that is not a certificate');
 SELECT throws_ok(format('SELECT delete_tenant(%s)', :tb), 'P0002', 'tenant ' || :tb || ' was already deleted',
                  'a tenant is deleted once');
+SELECT throws_ok('SELECT delete_tenant(-1)', '23503', 'tenant -1 does not exist', 'deleting a tenant that never existed');
+SELECT throws_ok('SELECT delete_tenant(NULL)', '22004', NULL, 'delete_tenant refuses NULL');
+SELECT throws_ok('SELECT verify_deletion_certificate(NULL)', '22004', NULL, 'verify_deletion_certificate refuses NULL');
+SELECT throws_ok('SELECT installation_public_key(''0000'')', 'P0002', NULL, 'the public key of an unknown key id');
 
 SELECT * FROM finish();
 ROLLBACK;

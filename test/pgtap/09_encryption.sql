@@ -5,7 +5,7 @@
 -- test/integration/encryption.sh.)
 BEGIN;
 \ir fixtures.psql
-SELECT plan(36);
+SELECT plan(39);
 
 SELECT add_site_contact(:ta, 'A01', 'webhook', 'https://hooks.example.com/a01', '輪島 太郎') AS hook \gset
 SELECT add_channel(:ta, 'email', 'mail-a', '{"url": "smtps://127.0.0.1:465", "from": "crisis@a.example", "username": "u", "password": "p@ss-w0rd"}') AS ch \gset
@@ -90,6 +90,17 @@ SELECT is((SELECT array_agg(address ORDER BY contact_id) FROM contact_list WHERE
 SELECT is(_decrypt_secrets(:ta, (SELECT secrets FROM channel WHERE channel_id = :ch)) ->> 'password', 'p@ss-w0rd',
           'secrets too');
 SELECT throws_ok('SELECT rotate_data_key(NULL)', '22004', NULL, 'rotate_data_key refuses NULL');
+SELECT throws_ok(format('SELECT reencrypt_batch(%s, 0)', :ta), '22023', NULL, 'reencrypt_batch wants a positive batch size');
+SELECT throws_ok('SELECT rotate_data_key(-1)', '23503', NULL, 'rotating the key of a tenant that does not exist');
+-- a user of tenant B cannot decrypt tenant A's values, even holding the ciphertext
+SELECT add_user(:tb, 'viewer_b', 'v@b.example', 'viewer') AS vb \gset
+CREATE ROLE enc_viewer_b LOGIN;
+SELECT map_db_role(:tb, 'viewer_b', 'enc_viewer_b') AS mapped \gset
+SELECT (SELECT address FROM site_contact WHERE tenant_id = :ta LIMIT 1) AS a_cipher \gset
+SET SESSION AUTHORIZATION enc_viewer_b;
+SELECT throws_ok(format('SELECT status_checker._decrypt(%s, %L, %L)', :ta, 'recipient', :'a_cipher'), '42501', NULL,
+                 'decrypting another tenant''s value is refused before any key is touched');
+RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();
 ROLLBACK;
