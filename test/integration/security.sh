@@ -26,7 +26,7 @@ SELECT create_tenant('解約テスト', 'admin', 'admin@example.org');
 SQL
 answers='{"building": "none", "injured": 0, "operation": "normal"}'
 n=1; fail=0
-echo "1..13"
+echo "1..14"
 
 # ---- a report whose transaction is still open while the sealer runs
 coproc OPEN { sc_psql -d $db -At 2>&1; }
@@ -108,6 +108,10 @@ ok "the signed text is the certificate shown" \
 check "a deleted tenant leaves no row in any table" \
   "SELECT sum((xpath('/table/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s WHERE tenant_id = 2', t), false, false, '')))[1]::text::int) = 0
    FROM status_checker._tenant_tables() t"
+
+out=$(sc_psql -d $db -At -c "SELECT status_checker.set_app_user(1, 'admin')" 2>&1 || true)
+ok "set_app_user outside a transaction block is refused (the context would end at once)" \
+   "echo \"\$out\" | grep -q 'can only be used in a transaction block'"
 
 sc_psql -c "DROP DATABASE $db" >/dev/null
 exit $fail
