@@ -51,10 +51,16 @@ BEGIN
     END IF;
     UPDATE status_checker.app_user x SET role = set_user_role.role
     WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id AND x.role <> set_user_role.role;
+    -- a user with a database login (map_db_role) holds the group role of its role, and only that one
+    IF u.db_role IS NOT NULL AND u.role <> set_user_role.role THEN
+        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
+        EXECUTE format('GRANT %I TO %I', 'status_checker_' || set_user_role.role, u.db_role);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION status_checker.set_user_role(bigint, text, text) IS
-'Change a user''s role (admin, manager, reporter, viewer); the last administrator of a tenant keeps the role';
+'Change a user''s role (admin, manager, reporter, viewer), and the group role of its database login if it has one; '
+'the last administrator of a tenant keeps the role';
 
 CREATE FUNCTION status_checker.remove_user(tenant_id bigint, login text)
     RETURNS void
@@ -71,10 +77,14 @@ BEGIN
     END IF;
     DELETE FROM status_checker.site_group_manager m WHERE m.tenant_id = u.tenant_id AND m.user_id = u.user_id;
     DELETE FROM status_checker.app_user x WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
+    IF u.db_role IS NOT NULL THEN
+        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
+    END IF;
 END
 $$;
 COMMENT ON FUNCTION status_checker.remove_user(bigint, text) IS
-'Remove a user from a tenant (and from the groups it manages); the last administrator cannot be removed';
+'Remove a user from a tenant (and from the groups it manages, and its database login from the group role); '
+'the last administrator cannot be removed';
 
 -- The same rule for changes made without these functions: checked at
 -- commit, for every tenant that still exists (delete_tenant removes the

@@ -4,7 +4,7 @@
 -- its certificate.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(86);
+SELECT plan(88);
 
 -- ------------------------------------------------------------ recording
 
@@ -239,8 +239,16 @@ CREATE ROLE sec_login LOGIN;
 SELECT lives_ok(format('SELECT map_db_role(%s, %L, %L)', :ta, 'yamada', 'sec_login'), 'a login is mapped to a user');
 SELECT ok(pg_has_role('sec_login', 'status_checker_admin', 'MEMBER'), 'and gets the group role of the user''s role');
 SELECT throws_ok(format('SELECT map_db_role(%s, %L, %L)', :tb, 'admin_b', 'sec_login'), '23505', NULL, 'a login maps to one user only');
+SELECT add_user(:ta, 'second_admin', 's@a.example', 'admin') AS second \gset
+SELECT set_user_role(:ta, 'yamada', 'viewer');
+SELECT ok(NOT pg_has_role('sec_login', 'status_checker_admin', 'MEMBER') AND pg_has_role('sec_login', 'status_checker_viewer', 'MEMBER'),
+          'demoting a mapped user moves its login to the new group role');
+SELECT set_user_role(:ta, 'yamada', 'admin');
 SELECT lives_ok(format('SELECT map_db_role(%s, %L, NULL)', :ta, 'yamada'), 'NULL removes the mapping');
 SELECT ok(NOT pg_has_role('sec_login', 'status_checker_admin', 'MEMBER'), 'and the group role');
+SELECT map_db_role(:ta, 'second_admin', 'sec_login') AS remapped \gset
+SELECT remove_user(:ta, 'second_admin');
+SELECT ok(NOT pg_has_role('sec_login', 'status_checker_admin', 'MEMBER'), 'removing a mapped user takes its login out of the group role');
 
 -- ------------------------------------------------------------ deletion
 
