@@ -250,8 +250,9 @@ DECLARE
     n bigint;
     total bigint := 0;
 BEGIN
-    IF max_entries IS NULL OR max_entries < 1 THEN
-        RAISE EXCEPTION 'max_entries must be a positive number, not %', coalesce(max_entries::text, 'NULL')
+    PERFORM status_checker._no_nulls('seal_audit_log', ARRAY['max_entries'], ARRAY[seal_audit_log.max_entries::text]);
+    IF max_entries < 1 THEN
+        RAISE EXCEPTION 'max_entries must be a positive number, not %', max_entries
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO status_checker.audit_sealer (source) VALUES ('change'), ('report') ON CONFLICT DO NOTHING;
@@ -342,7 +343,7 @@ BEGIN
     msg := status_checker._audit_head_text(h.tenant_id, h.entry_no, h.chain_hash, v_at);
     RETURN jsonb_build_object('tenant_id', h.tenant_id, 'entry', h.entry_no,
                               'hash', encode(h.chain_hash, 'hex'), 'at', extract(epoch FROM v_at),
-                              'at_text', to_char(v_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                              'at_text', status_checker._utc_text(v_at),
                               'signed', msg)
            || status_checker._sign(msg);
 END
@@ -468,20 +469,24 @@ CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint, head jsonb)
 DECLARE
     v_entry bigint;
     v_hash bytea;
+    v_at timestamptz;
     v_stored bytea;
     cp status_checker.audit_checkpoint;
     r record;
 BEGIN
     PERFORM status_checker._no_nulls('verify_audit_log', ARRAY['tenant_id', 'head'], ARRAY[verify_audit_log.tenant_id::text, verify_audit_log.head::text]);
+    -- every field parsed here, so that a malformed head gets the one error below
     BEGIN
         v_entry := (head ->> 'entry')::bigint;
         v_hash := decode(head ->> 'hash', 'hex');
-    EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR numeric_value_out_of_range THEN
+        v_at := to_timestamp((head ->> 'at')::double precision);
+    EXCEPTION WHEN invalid_text_representation OR invalid_parameter_value OR numeric_value_out_of_range
+                   OR datetime_field_overflow THEN
         v_entry := NULL;
     END;
-    IF v_entry IS NULL OR v_hash IS NULL OR (head ->> 'tenant_id') IS DISTINCT FROM verify_audit_log.tenant_id::text
+    IF v_entry IS NULL OR v_hash IS NULL OR v_at IS NULL OR (head ->> 'tenant_id') IS DISTINCT FROM verify_audit_log.tenant_id::text
        OR NOT coalesce(status_checker._signature_ok(head ->> 'key_id', head ->> 'signed', head ->> 'signature'), false)
-       OR head ->> 'signed' IS DISTINCT FROM status_checker._audit_head_text(verify_audit_log.tenant_id, v_entry, v_hash, to_timestamp((head ->> 'at')::double precision)) THEN
+       OR head ->> 'signed' IS DISTINCT FROM status_checker._audit_head_text(verify_audit_log.tenant_id, v_entry, v_hash, v_at) THEN
         RAISE EXCEPTION 'this is not a chain head of tenant % signed by this installation', verify_audit_log.tenant_id
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass the jsonb that audit_chain_head returned, unchanged.';
@@ -533,8 +538,9 @@ DECLARE
     n bigint;
     total bigint := 0;
 BEGIN
-    IF keep IS NULL OR keep < interval '1 day' THEN
-        RAISE EXCEPTION 'the audit log is kept at least one day, not %', coalesce(keep::text, 'NULL')
+    PERFORM status_checker._no_nulls('prune_audit_log', ARRAY['keep'], ARRAY[prune_audit_log.keep::text]);
+    IF keep < interval '1 day' THEN
+        RAISE EXCEPTION 'the audit log is kept at least one day, not %', keep
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The promise is one year: prune_audit_log() with no argument.';
     END IF;

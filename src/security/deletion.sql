@@ -23,11 +23,6 @@ CREATE FUNCTION status_checker._backup_retention() RETURNS interval
     LANGUAGE c STABLE PARALLEL SAFE SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_backup_retention';
 
-CREATE FUNCTION status_checker._utc_text(t timestamptz) RETURNS text
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER AS $$
-    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-$$;
-
 -- The tables holding tenant rows, children before parents (foreign keys),
 -- the audit tables last (deleting rows writes audit records).
 CREATE FUNCTION status_checker._tenant_tables() RETURNS SETOF regclass

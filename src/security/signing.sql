@@ -31,6 +31,12 @@ CREATE FUNCTION status_checker._ed25519_public_pem(public_key bytea) RETURNS tex
     LANGUAGE c IMMUTABLE STRICT SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_ed25519_public_pem';
 
+-- A time as certificates and exported heads show it: ISO 8601 in UTC.
+CREATE FUNCTION status_checker._utc_text(t timestamptz) RETURNS text
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER AS $$
+    SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+
 -- The current key, made on first use.
 CREATE FUNCTION status_checker._current_signing_key() RETURNS status_checker.signing_key
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

@@ -165,7 +165,7 @@ $$;
 ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
 CREATE OR REPLACE VIEW status_checker.channel_list WITH (security_invoker = true) AS
 SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
-       (status_checker._channel_has_secrets(c.tenant_id, c.channel_id)).has_password AS has_password,
-       (status_checker._channel_has_secrets(c.tenant_id, c.channel_id)).has_secret AS has_secret,
+       h.has_password, h.has_secret,
        c.enabled, c.created_at
-FROM status_checker.channel c;
+FROM status_checker.channel c
+LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;

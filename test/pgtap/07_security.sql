@@ -4,7 +4,7 @@
 -- its certificate.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(88);
+SELECT plan(91);
 
 -- ------------------------------------------------------------ recording
 
@@ -66,6 +66,8 @@ SELECT throws_ok(format('SELECT * FROM verify_audit_log(%s, %L)', :ta, jsonb_set
                  '22023', NULL, 'a kept head that was edited is refused');
 SELECT throws_ok(format('SELECT * FROM verify_audit_log(%s, %L)', :tb, :'head'), '22023', NULL,
                  'a head of another tenant is refused');
+SELECT throws_ok(format('SELECT * FROM verify_audit_log(%s, %L)', :ta, jsonb_set(:'head'::jsonb, '{at}', '"yesterday"')), '22023', NULL,
+                 'a head with a malformed time is refused with the same error');
 
 -- ------------------------------------------------------------ tampering, each in a savepoint
 
@@ -199,6 +201,8 @@ SELECT matches((SELECT reason FROM verify_audit_log(:ta)), 'checkpoint at entry 
 ROLLBACK TO SAVEPOINT t;
 SELECT throws_ok('SELECT prune_audit_log(''1 hour'')', '22023', NULL, 'the log is kept at least a day');
 SELECT throws_ok('SELECT seal_audit_log(0)', '22023', NULL, 'seal_audit_log wants a positive batch size');
+SELECT throws_ok('SELECT seal_audit_log(NULL)', '22004', NULL, 'seal_audit_log refuses NULL');
+SELECT throws_ok('SELECT prune_audit_log(NULL)', '22004', NULL, 'prune_audit_log refuses NULL');
 SELECT throws_ok('SELECT * FROM verify_audit_log(NULL)', '22004', NULL, 'verify_audit_log refuses NULL');
 SELECT throws_ok('SELECT * FROM verify_audit_log(-1)', '23503', 'tenant -1 does not exist', 'verify_audit_log of an unknown tenant');
 
