@@ -101,6 +101,17 @@ REGRESS_OPTS = --load-extension=$(EXTENSION) --outputdir=$(REGRESS_OUT) \
                --temp-instance=$(REGRESS_OUT)/tmp_check \
                --temp-config=$(srcdir)/test/regress.conf
 
+# TAP tests (test/tap/*.pl, PostgreSQL::Test::Cluster): crash, failover and
+# backups.  `make installcheck` runs them after pg_regress; TAP_OUT moves
+# their tmp_check (nodes and logs) to a directory the server's user may
+# write, as test/run-all.sh does when run as root.
+TAP_TESTS   = 1
+PROVE_TESTS = test/tap/*.pl
+PROVE_FLAGS = -I test/tap --timer
+ifdef TAP_OUT
+CURDIR := $(TAP_OUT)
+endif
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

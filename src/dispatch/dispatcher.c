@@ -968,11 +968,15 @@ sc_dispatcher_main(Datum main_arg)
 			now = GetCurrentTimestamp();
 		}
 
-		/* only a primary sends; a standby waits for its promotion */
+		/*
+		 * Only a primary sends; a standby waits for its promotion, looking
+		 * each second (a check of shared memory), so that sending resumes
+		 * within a second of a failover.
+		 */
 		if (RecoveryInProgress())
 		{
 			started = false;
-			timeout = 5000;
+			timeout = 1000;
 		}
 		else if (!started)
 		{

@@ -305,9 +305,10 @@ sc_feed_watcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		/* only a primary polls; a standby waits for its promotion */
-		if (!RecoveryInProgress() &&
-			sc_extension_present("status_checker feed watcher", loop_cxt))
+		/* only a primary polls; a standby looks each second for its promotion */
+		if (RecoveryInProgress())
+			wait_ms = 1000;
+		else if (sc_extension_present("status_checker feed watcher", loop_cxt))
 		{
 			if (run_sql("SELECT feed_id, kind, url, etag, last_modified FROM status_checker._feed_due()",
 						0, NULL, NULL, NULL, &rows, 5))

@@ -10,7 +10,7 @@ Answers by path, keeping count per Idempotency-Key (fault injection):
   /hang   the first time: no answer for 5 s (past the dispatcher's timeout), then 200
   /close  the first time: the connection is closed in the middle of the answer, then 200
   /gone   410 always (a permanent failure)
-Every request is appended as one JSON line (path, headers, body, status) to
+Every request is appended as one JSON line (time, path, headers, body, status) to
 LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count}}.
 
 usage: webhook_sink.py LOGFILE PORTFILE
@@ -76,7 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == '/close' and attempt == 1:
             status = -1
         with lock:
-            log.write(json.dumps({'path': path, 'attempt': attempt, 'status': status,
+            log.write(json.dumps({'time': time.time(), 'path': path, 'attempt': attempt, 'status': status,
                                   'headers': dict(self.headers.items()),
                                   'body': body.decode('utf-8', 'replace')}, ensure_ascii=False) + '\n')
             log.flush()

@@ -1,0 +1,134 @@
+# Crash safety of the workers and of the report path (requirements Q1).
+#
+# 1,000 sites answer through their personal links from 4 concurrent
+# clients while their 1,000 webhooks are sent.  In the middle of it a
+# client's backend, then the dispatcher, then the feed watcher are killed
+# with SIGKILL: each time the postmaster resets every process and the
+# workers come back by themselves.  Afterwards every acknowledged report
+# exists, every message was sent, and any message sent twice is
+# recognisable by its idempotency key (counted, printed).  Then
+# pg_terminate_backend of each worker and DROP DATABASE of another database
+# must not stop the workers for good nor hang them.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use SCTest;
+use Test::More;
+use Time::HiRes qw(time);
+
+my $hook = start_webhook_sink();
+# 200 messages a second through the channel: the 1,000 take about 5 s,
+# long enough to crash the server three times in the middle of them
+my $node = sc_node('crash', conf => "status_checker.dispatch_rate_limit = 200\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION status_checker');
+my ($t, $f) = setup_tenant($node, '耐障害', 1000, $hook);
+
+my $pids = worker_pids($node);
+ok($pids->{dispatcher} && $pids->{watcher}, 'both workers run');
+
+my $rid = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t, $f, '地震 被害報告', now() + interval '1 hour')");
+my $answers = '{"building": "partial", "detail": "壁にひび", "injured": 0, "operation": "limited"}';
+my $clients = start_report_clients($node, $rid, 4, $answers);
+
+# SIGKILL a backend that is storing a report: the postmaster resets all
+ok(wait_until(60, sub {
+	$node->safe_psql('postgres', 'SELECT count(*) >= 150 FROM status_checker.report') eq 't' }),
+	'reports arrive from 4 clients');
+# (connections are short: retry until one is caught in the act)
+my $before = outbox_counts($node, $rid);
+my $victim = wait_until(30, sub {
+	my $pid = $node->safe_psql('postgres',
+		"SELECT pid FROM pg_stat_activity WHERE application_name = 'sc_report_client' AND state = 'active' LIMIT 1");
+	$pid && kill('KILL', $pid) ? $pid : 0 });
+ok($victim, "kill -9 of a backend storing a report (pid $victim)");
+note(sprintf('at the backend crash: %d messages sent', $before->{sent} // 0));
+my $old = $pids;
+ok(wait_until(60, sub {
+	my $p = worker_pids($node);
+	$p->{dispatcher} && $p->{watcher} && $p->{dispatcher} != $old->{dispatcher}
+	  && $p->{watcher} != $old->{watcher} }),
+	'after the reset both workers are back by themselves');
+
+# SIGKILL the dispatcher while it sends
+$pids = worker_pids($node);
+ok(wait_until(60, sub { (outbox_counts($node, $rid)->{sent} // 0) >= 300 }), 'sending goes on');
+$before = outbox_counts($node, $rid);
+ok(kill('KILL', $pids->{dispatcher}), "kill -9 of the dispatcher (pid $pids->{dispatcher})");
+note(sprintf('at the dispatcher crash: %d messages sent, %d sending', $before->{sent} // 0, $before->{sending} // 0));
+ok(wait_until(60, sub {
+	my $p = worker_pids($node);
+	$p->{dispatcher} && $p->{dispatcher} != $pids->{dispatcher} }),
+	'the dispatcher is back');
+
+# SIGKILL the feed watcher
+$pids = worker_pids($node);
+ok(kill('KILL', $pids->{watcher}), "kill -9 of the feed watcher (pid $pids->{watcher})");
+ok(wait_until(60, sub {
+	my $p = worker_pids($node);
+	$p->{watcher} && $p->{watcher} != $pids->{watcher} && $p->{dispatcher} }),
+	'the feed watcher is back');
+
+ok(wait_report_clients($clients), 'the report clients finished');
+my $acked = acked_reports($clients);
+my $errors = 0;
+for my $c (@$clients)
+{
+	$errors += () = PostgreSQL::Test::Utils::slurp_file($c->{ack}) =~ / ERROR$/mg;
+}
+is($errors, 0, 'no report was refused');
+is(scalar(@$acked), 1000, 'every one of the 1,000 links got an acknowledged report');
+my $ids = join(',', @$acked);
+is($node->safe_psql('postgres', "SELECT count(*) FROM status_checker.report WHERE report_id IN ($ids)"),
+	scalar(@$acked), 'every acknowledged report exists');
+my $present = $node->safe_psql('postgres',
+	"SELECT count(*) FROM status_checker.report WHERE tenant_id = $t");
+my $responded = $node->safe_psql('postgres',
+	"SELECT responded FROM status_checker.request_summary WHERE request_id = $rid");
+is($responded, 1000, 'the summary counts 1,000 sites that answered');
+
+ok(wait_until(120, sub {
+	my $c = outbox_counts($node, $rid);
+	($c->{sent} // 0) == 1000 }), 'all 1,000 messages are sent');
+my $s;
+ok(wait_until(30, sub { $s = sink_stats($hook, "sc1-$t-"); $s->{keys} == 1000 }),
+	'the receiver saw all 1,000 idempotency keys: none lost');
+my $dead = $node->safe_psql('postgres',
+	"SELECT count(*) FROM status_checker.outbox WHERE request_id = $rid AND state = 'dead'");
+is($dead, 0, 'no message is dead');
+diag(sprintf('crash test: reports acknowledged %d, present %d; messages queued 1000, sent %d, '
+	  . 'received %d, duplicates %d (each recognisable by its idempotency key)',
+	  scalar(@$acked), $present, outbox_counts($node, $rid)->{sent}, $s->{requests}, $s->{duplicates}));
+
+# pg_terminate_backend: each worker ends, and comes back
+$pids = worker_pids($node);
+is($node->safe_psql('postgres', "SELECT pg_terminate_backend($pids->{dispatcher}) AND pg_terminate_backend($pids->{watcher})"),
+	't', 'pg_terminate_backend of both workers');
+ok(wait_until(60, sub {
+	my $p = worker_pids($node);
+	$p->{dispatcher} && $p->{watcher} && $p->{dispatcher} != $pids->{dispatcher}
+	  && $p->{watcher} != $pids->{watcher} }),
+	'both workers come back after pg_terminate_backend');
+
+# DROP DATABASE of another database (with the extension in it) while the
+# workers run: they neither stop nor hang
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', 'CREATE EXTENSION status_checker');
+$pids = worker_pids($node);
+my $t0 = time;
+$node->safe_psql('postgres', 'DROP DATABASE other');
+note(sprintf('DROP DATABASE other took %.2f s', time - $t0));
+my $rid2 = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t, $f, '余震', now() + interval '1 hour', target => '{\"sites\": [\"S1\", \"S2\", \"S3\"]}')");
+ok(wait_until(60, sub { (outbox_counts($node, $rid2)->{sent} // 0) == 3 }),
+	'after DROP DATABASE of another database the dispatcher still sends');
+my $p = worker_pids($node);
+is_deeply($p, $pids, '... with the same worker processes (not restarted, not hung)');
+
+$node->stop;
+done_testing();
