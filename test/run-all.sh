@@ -4,6 +4,8 @@
 #   1. pg_regress (make installcheck, with its own temporary server)
 #   2. pgTAP (pg_prove) against a throwaway cluster
 #   3. integration tests against the same cluster
+#   4. TAP tests (test/tap: crash, failover, backups; PostgreSQL::Test::Cluster
+#      makes their own nodes)
 # Ends with the line "N passed, N failed" (suites) and exits non-zero on failure.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -29,7 +31,7 @@ suite() {  # suite NAME COMMAND...
 
 run_regress() {
     mkdir -p "$work/regress"; [ "$(id -u)" = 0 ] && chown postgres "$work/regress"
-    sc_as_pg make -C "$SC_ROOT" -s installcheck REGRESS_OUT="$work/regress" || {
+    sc_as_pg make -C "$SC_ROOT" -s installcheck REGRESS_OUT="$work/regress" TAP_TESTS= || {
         cat "$work/regress/regression.diffs" 2>/dev/null | head -200
         cp "$work/regress/regression.diffs" "$SC_ROOT/artifacts/" 2>/dev/null || true
         return 1; }
@@ -40,6 +42,15 @@ run_pgtap() {
     sc_psql -d sc_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION status_checker" >/dev/null &&
     (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" SC_FIXTURES="$SC_SHARED/fixtures/feeds" \
         pg_prove --ext .sql -U postgres -d sc_tap ./*.sql)
+}
+
+run_tap() {
+    mkdir -p "$work/tap"; [ "$(id -u)" = 0 ] && chown postgres "$work/tap"
+    sc_as_pg env SC_SHARED="$SC_SHARED" SC_PYTHON="$SC_PYTHON" \
+        make -C "$SC_ROOT" -s installcheck REGRESS= TAP_OUT="$work/tap" || {
+        mkdir -p "$SC_ROOT/artifacts/tap"
+        cp -r "$work/tap/tmp_check/log" "$SC_ROOT/artifacts/tap/" 2>/dev/null || true
+        return 1; }
 }
 
 run_integration() {
@@ -55,6 +66,7 @@ suite pg_regress run_regress
 sc_cluster_start "$work/cluster"
 suite pgtap run_pgtap
 suite integration run_integration
+suite tap run_tap
 suite fuzz bash "$SC_ROOT/test/fuzz/run-fuzz.sh"
 
 echo
