@@ -19,6 +19,8 @@ SQL_PARTS = \
 	$(NEW_IN_0_2_0) \
 	$(NEW_IN_0_3_0) \
 	$(NEW_IN_0_4_0) \
+	$(NEW_IN_0_5_0) \
+	src/security/privileges.sql \
 	src/common/finish.sql
 
 # the domains each version added.  Files written with CREATE OR REPLACE
@@ -44,11 +46,18 @@ NEW_IN_0_4_0 = \
 	src/security/encryption.sql \
 	src/sites/contacts.sql \
 	src/dispatch/claim.sql \
-	src/common/jobs.sql \
-	src/security/privileges.sql
-UPGRADE_0_4_0_PARTS = \
-	src/security/upgrade-0.3.0--0.4.0.sql \
-	$(NEW_IN_0_4_0) \
+	src/common/jobs.sql
+NEW_IN_0_5_0 = \
+	src/security/link_keys.sql \
+	src/common/health.sql
+# privileges.sql runs last in the install script and in every upgrade: it
+# covers every table and function that exists then.  An upgrade replays the
+# files whose functions changed (CREATE OR REPLACE).
+UPGRADE_0_5_0_PARTS = \
+	src/requests/tokens.sql \
+	src/dispatch/claim.sql \
+	$(NEW_IN_0_5_0) \
+	src/security/privileges.sql \
 	src/common/finish.sql
 
 MODULE_big  = $(EXTENSION)
@@ -74,12 +83,13 @@ OBJS = \
 	src/security/tenancy.o \
 	src/security/keys.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.4.0--0.5.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
 DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
-              versions/$(EXTENSION)--0.3.0.sql \
-              versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql
-EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.3.0--0.4.0.sql results regression.diffs regression.out tmp_check
+              versions/$(EXTENSION)--0.3.0.sql versions/$(EXTENSION)--0.4.0.sql \
+              versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql \
+              versions/$(EXTENSION)--0.3.0--0.4.0.sql
+EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.4.0--0.5.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto
@@ -129,12 +139,12 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.3.0--0.4.0.sql: $(UPGRADE_0_4_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.3.0 → 0.4.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.4.0--0.5.0.sql: $(UPGRADE_0_5_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.4.0 → 0.5.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_4_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_5_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-.PHONY: demo test bench bench-feeds bench-dispatch bench-security
+.PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst
 demo:
 	bash demo/run-demo.sh
 test:
@@ -144,9 +154,12 @@ bench:
 	bash test/bench/feeds-bench.sh
 	bash test/bench/dispatch-bench.sh
 	bash test/bench/security-bench.sh
+	bash test/bench/burst-bench.sh
 bench-feeds:
 	bash test/bench/feeds-bench.sh
 bench-dispatch:
 	bash test/bench/dispatch-bench.sh
 bench-security:
 	bash test/bench/security-bench.sh
+bench-burst:
+	bash test/bench/burst-bench.sh

@@ -69,9 +69,12 @@ sc_run_sql(const char *who, MemoryContext rows_cxt, const char *sql,
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		/* the log's detail when there is one (a deadlock names the statements) */
 		ereport(LOG,
 				(errmsg("%s: %s", who, edata->message),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+				 edata->detail_log ? errdetail_internal("%s", edata->detail_log) :
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 edata->context ? errcontext("%s", edata->context) : 0));
 		FreeErrorData(edata);
 		ok = false;
 	}

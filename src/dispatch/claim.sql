@@ -95,6 +95,15 @@ BEGIN
     END IF;
     INSERT INTO pg_temp._sc_link_keys
     SELECT x.tenant_id, status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
+    -- those targets locked first, in key order, as issue_tokens locks them:
+    -- the two queue instead of deadlocking
+    PERFORM 1 FROM status_checker.request_target t
+    JOIN (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
+          WHERE c.purpose IN ('request', 'reminder')) c
+      ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
+    WHERE t.token_gen = 0
+    ORDER BY t.tenant_id, t.request_id, t.site_id
+    FOR UPDATE OF t;
     INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
     SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
     FROM pg_temp._sc_claim c

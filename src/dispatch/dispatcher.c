@@ -308,6 +308,20 @@ static Outcome *outcomes;
 static int	noutcomes,
 			maxoutcomes;
 static TimestampTz first_outcome_at;
+/*
+ * A failed transaction (a deadlock, a serialization failure, a restart of
+ * a lock holder) is retried after a pause that doubles up to 10 s; the
+ * messages in flight stay this process's own.  Only when the extension is
+ * gone, or recording keeps failing for about a minute, does the dispatcher
+ * start over (_dispatcher_startup makes the messages left 'sending' due).
+ */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 10000
+#define FLUSH_GIVE_UP 12
+static TimestampTz flush_retry_at = 0;
+static long flush_backoff_ms = 0;
+static int	flush_failures = 0;
+static long claim_backoff_ms = 0;
 static Bucket *buckets;
 static int	nbuckets,
 			maxbuckets;
@@ -660,15 +674,6 @@ flush_outcomes(void)
 		ra[i] = Int32GetDatum(o->retry_after);
 		kinds[i] = o->outcome;
 		errs[i] = o->error;
-		if (strcmp(o->outcome, "sent") == 0)
-			pg_atomic_fetch_add_u64(&dshared->sent, 1);
-		else if (strcmp(o->outcome, "dead") == 0)
-			pg_atomic_fetch_add_u64(&dshared->dead, 1);
-		else
-		{
-			pg_atomic_fetch_add_u64(&dshared->retried, 1);
-			result |= FLUSH_RETRIES;
-		}
 	}
 	values[0] = PointerGetDatum(construct_array(tenants, noutcomes, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[1] = PointerGetDatum(construct_array(ids, noutcomes, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
@@ -681,14 +686,30 @@ flush_outcomes(void)
 	values[8] = Int32GetDatum(sc_dispatch_retry_base_ms);
 	values[9] = Int32GetDatum(sc_dispatch_retry_max_ms);
 	/*
-	 * If this fails, the messages stay 'sending': the caller starts over
-	 * (_dispatcher_startup makes them due again), so that they are sent
-	 * again rather than lost — at least once.
+	 * If this fails, the outcomes are kept and recorded again later (the
+	 * caller decides when); the messages stay 'sending' meanwhile.
 	 */
 	if (!sc_run_sql(WHO, loop_cxt,
 					"SELECT status_checker._record_outcomes($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
 					10, types, values, NULL, NULL, 0))
-		result |= FLUSH_FAILED;
+	{
+		MemoryContextSwitchTo(old);
+		return FLUSH_FAILED;
+	}
+	for (int i = 0; i < noutcomes; i++)
+	{
+		const char *outcome = outcomes[i].outcome;
+
+		if (strcmp(outcome, "sent") == 0)
+			pg_atomic_fetch_add_u64(&dshared->sent, 1);
+		else if (strcmp(outcome, "dead") == 0)
+			pg_atomic_fetch_add_u64(&dshared->dead, 1);
+		else
+		{
+			pg_atomic_fetch_add_u64(&dshared->retried, 1);
+			result |= FLUSH_RETRIES;
+		}
+	}
 	noutcomes = 0;
 	MemoryContextSwitchTo(old);
 	return result;
@@ -732,6 +753,21 @@ rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
 	}
 	*wait_ms = Min(*wait_ms, (long) ((1.0 - b->tokens) * 1000.0 / rate) + 1);
 	return false;
+}
+
+/* forget the claimed messages that wait (their outbox is gone) */
+static void
+drop_waiting(void)
+{
+	while (waiting_head != NULL)
+	{
+		Msg		   *next = waiting_head->next;
+
+		msg_free(waiting_head);
+		waiting_head = next;
+	}
+	waiting_tail = NULL;
+	nwaiting = 0;
 }
 
 /* start waiting messages while there is room; returns ms until one may */
@@ -955,7 +991,7 @@ sc_dispatcher_main(Datum main_arg)
 		 * else when 200 have gathered or the oldest waited 20 ms.  A retry
 		 * changes when the next message is due.
 		 */
-		if (noutcomes > 0 &&
+		if (noutcomes > 0 && now >= flush_retry_at &&
 			(noutcomes >= 200 || ninflight == 0 ||
 			 (now - first_outcome_at) / 1000 >= 20))
 		{
@@ -964,7 +1000,29 @@ sc_dispatcher_main(Datum main_arg)
 			if (flushed & FLUSH_RETRIES)
 				more = true;
 			if (flushed & FLUSH_FAILED)
-				started = false;	/* start over: unrecorded messages become due */
+			{
+				if (++flush_failures >= FLUSH_GIVE_UP || !sc_extension_present(WHO, loop_cxt))
+				{
+					/* start over: the unrecorded messages become due again */
+					ereport(LOG,
+							(errmsg(WHO ": %d outcome(s) could not be recorded; their messages will be sent again",
+									noutcomes)));
+					noutcomes = 0;
+					flush_failures = 0;
+					flush_backoff_ms = 0;
+					started = false;
+				}
+				else
+				{
+					flush_backoff_ms = flush_backoff_ms == 0 ? RETRY_FIRST_MS : Min(flush_backoff_ms * 2, RETRY_MAX_MS);
+					flush_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), flush_backoff_ms);
+				}
+			}
+			else
+			{
+				flush_failures = 0;
+				flush_backoff_ms = 0;
+			}
 			now = GetCurrentTimestamp();
 		}
 
@@ -980,7 +1038,12 @@ sc_dispatcher_main(Datum main_arg)
 		}
 		else if (!started)
 		{
-			if (sc_extension_present(WHO, loop_cxt))
+			/*
+			 * _dispatcher_startup makes every message left 'sending' due
+			 * again: only once none of them is this process's own
+			 */
+			if (ninflight == 0 && nwaiting == 0 && noutcomes == 0 &&
+				sc_extension_present(WHO, loop_cxt))
 			{
 				List	   *rows = NIL;
 
@@ -1011,19 +1074,31 @@ sc_dispatcher_main(Datum main_arg)
 				bool		failed = false;
 				int			got = claim(limit, &failed);
 
-				if (failed)
+				if (failed && sc_extension_present(WHO, loop_cxt))
 				{
-					/* e.g. the extension was dropped: check again */
+					/* e.g. a deadlock: claim again after a pause */
+					claim_backoff_ms = claim_backoff_ms == 0 ? RETRY_FIRST_MS : Min(claim_backoff_ms * 2, RETRY_MAX_MS);
+					more = false;
+					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), claim_backoff_ms);
+				}
+				else if (failed)
+				{
+					/* the extension was dropped: what waits goes with it */
+					drop_waiting();
 					started = false;
 					more = false;
 					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
 				}
-				else if (got < limit)
+				else
 				{
-					long		ms = next_due_ms();
+					claim_backoff_ms = 0;
+					if (got < limit)
+					{
+						long		ms = next_due_ms();
 
-					more = false;
-					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+						more = false;
+						due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+					}
 				}
 			}
 			rate_wait = start_waiting();
@@ -1037,9 +1112,19 @@ sc_dispatcher_main(Datum main_arg)
 		pg_atomic_write_u64(&dshared->in_flight, (uint64) ninflight);
 		pg_atomic_write_u64(&dshared->waiting, (uint64) nwaiting);
 
-		/* outcomes wait at most 20 ms, or until 200 have gathered */
+		/*
+		 * outcomes wait at most 20 ms, or until 200 have gathered; after a
+		 * failure to record them, until the retry
+		 */
 		if (noutcomes > 0)
-			timeout = Min(timeout, Max(0, 20 - (long) ((GetCurrentTimestamp() - first_outcome_at) / 1000)));
+		{
+			TimestampTz t = GetCurrentTimestamp();
+
+			if (t < flush_retry_at)
+				timeout = Min(timeout, (long) ((flush_retry_at - t) / 1000) + 1);
+			else
+				timeout = Min(timeout, Max(0, 20 - (long) ((t - first_outcome_at) / 1000)));
+		}
 		if (curl_timeout_ms >= 0)
 			timeout = Min(timeout, curl_timeout_ms);
 

@@ -72,11 +72,20 @@ BEGIN
                   DETAIL = 'Tokens are issued only for open requests.';
     END IF;
     k := status_checker._link_key(r.tenant_id);
+    -- the targets first, locked in key order, as the dispatcher locks those
+    -- whose first link it sends (_claim_messages): the two queue instead of
+    -- deadlocking, and the hashes revoked below are the current ones
+    PERFORM 1 FROM status_checker.request_target t
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
+    ORDER BY t.tenant_id, t.request_id, t.site_id
+    FOR UPDATE;
     INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
     SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
 
-    CREATE TEMP TABLE IF NOT EXISTS _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
+    IF to_regclass('pg_temp._sc_new_tokens') IS NULL THEN   -- (no notice on a second call)
+        CREATE TEMP TABLE _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
+    END IF;
     TRUNCATE pg_temp._sc_new_tokens;
     WITH u AS (
         UPDATE status_checker.request_target t

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Integration: upgrading from each released version (0.1.0, 0.2.0, 0.3.0) gives the
+# Integration: upgrading from each released version (0.1.0 to 0.4.0) gives the
 # same extension as a fresh install of the current version — the same member
 # objects, the same table columns, the same function definitions — and keeps
 # the data; a personal link issued before the upgrade keeps working; reports
-# stored before 0.4.0 join the audit chain.
+# stored before 0.4.0 join the audit chain; 0.5.0's system_health() is there.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
 sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded2" \
-        -c "DROP DATABASE IF EXISTS sc_upgraded3" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded3" -c "DROP DATABASE IF EXISTS sc_upgraded4" \
         -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
-        -c "CREATE DATABASE sc_upgraded3" >/dev/null 2>&1
+        -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
 CREATE EXTENSION status_checker VERSION '0.1.0';
 SET search_path = status_checker;
@@ -52,6 +52,19 @@ SELECT submit_report_for(1, 'S2', '{"building": "none", "injured": 0, "operation
 ALTER EXTENSION status_checker UPDATE;
 SQL
 
+token4=$(sc_psql -d sc_upgraded4 -At <<'SQL' | tail -1
+CREATE EXTENSION status_checker VERSION '0.4.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "old-secret-0123456789"}');
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT token FROM issue_tokens(1);
+SQL
+)
+sc_psql -d sc_upgraded4 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+
 # a fingerprint of everything the extension defines
 fingerprint() {
     sc_psql -d "$1" -At <<'SQL'
@@ -66,8 +79,14 @@ SELECT md5(string_agg(x, E'\n' ORDER BY x)) FROM (
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
     WHERE n.nspname = 'status_checker' AND a.attnum > 0 AND NOT a.attisdropped
     UNION ALL
-    SELECT p.oid::regprocedure::text || md5(pg_get_functiondef(p.oid)) FROM pg_proc p
+    SELECT p.oid::regprocedure::text || md5(pg_get_functiondef(p.oid)) || ' owner ' || p.proowner::regrole::text
+           || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a), '-')
+    FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'status_checker' AND p.prokind <> 'a'
+    UNION ALL
+    SELECT c.oid::regclass::text || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) a), '-')
+           || ' rls ' || c.relrowsecurity || c.relforcerowsecurity
+    FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind IN ('r', 'v', 'S')
     UNION ALL
     SELECT conrelid::regclass::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
     WHERE connamespace = 'status_checker'::regnamespace
@@ -78,10 +97,10 @@ SQL
 }
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..10"
+echo "1..14"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
-t "the upgraded extension equals a fresh install (objects, columns, functions, constraints, indexes)" \
+t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
   "[ \"\$(fingerprint sc_upgraded)\" = \"\$(fingerprint sc_fresh)\" ]"
 t "data from 0.1.0 survives and works with the new version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT responded FROM status_checker.request_summary WHERE request_id = 1\")\" = 1 ]"
@@ -104,5 +123,14 @@ t "personal data stored by 0.3.0 is encrypted by the upgrade and reads back" \
       AND (SELECT secrets -> 'secret' ? 'enc' FROM status_checker.channel)
       AND (SELECT address = 'honsha@example.com' AND name = '本社 太郎' FROM status_checker.contact_list)
       AND (SELECT email = 'admin@example.com' FROM status_checker.user_list)\")\" = t ]"
-sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" >/dev/null
+t "ALTER EXTENSION UPDATE from 0.4.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded4 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.4.0 equals a fresh install" \
+  "[ \"\$(fingerprint sc_upgraded4)\" = \"\$(fingerprint sc_fresh)\" ]"
+t "a link issued by 0.4.0 still works after the upgrade" \
+  "[ \"\$(sc_psql -d sc_upgraded4 -At -c \"SELECT status_checker.submit_report('$token4', '{\\\"building\\\": \\\"none\\\", \\\"injured\\\": 0, \\\"operation\\\": \\\"normal\\\"}') > 0\")\" = t ]"
+t "system_health() answers after the upgrade, as the operator's roles may call it" \
+  "[ \"\$(sc_psql -d sc_upgraded4 -At -c \"SELECT count(*) > 5 AND has_function_privilege('pg_monitor', 'status_checker.system_health()', 'EXECUTE') FROM status_checker.system_health()\")\" = t ]"
+sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+        -c "DROP DATABASE sc_upgraded4" >/dev/null
 exit $fail

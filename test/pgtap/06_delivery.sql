@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(72);
+SELECT plan(73);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -185,6 +185,10 @@ SELECT is((SELECT array_agg(pg_temp.rcpt(o) ORDER BY pg_temp.rcpt(o)) FROM outbo
     '{a01@a.example,a02@a.example}', 'a rule''s request enqueues its sites'' messages in the transaction that ingests the telegram');
 SELECT is((SELECT count(*)::int FROM outbox o JOIN request q ON q.tenant_id = o.tenant_id AND q.request_id = o.request_id
            WHERE q.tenant_id = :tb AND q.rule_id IS NOT NULL), 0, 'tenant B (no rule, no contacts) got nothing');
+
+-- a new tenant has its link key at once (no first-link race, test/tap/004_contention.pl)
+SELECT create_tenant('鍵テスト', 'admin_k', 'admin@k.example') AS tk \gset
+SELECT is((SELECT count(*) FROM link_key WHERE tenant_id = :tk), 1::bigint, 'a new tenant has its link key at once');
 
 SELECT * FROM finish();
 ROLLBACK;

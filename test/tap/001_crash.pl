@@ -36,17 +36,20 @@ my $rid = $node->safe_psql('postgres',
 my $answers = '{"building": "partial", "detail": "壁にひび", "injured": 0, "operation": "limited"}';
 my $clients = start_report_clients($node, $rid, 4, $answers);
 
-# SIGKILL a backend that is storing a report: the postmaster resets all
+# SIGKILL a backend that is storing a report (inside its transaction, not
+# yet committed): the postmaster resets every process
 ok(wait_until(60, sub {
 	$node->safe_psql('postgres', 'SELECT count(*) >= 150 FROM status_checker.report') eq 't' }),
 	'reports arrive from 4 clients');
-# (connections are short: retry until one is caught in the act)
+my $other = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t, $f, '別件', now() + interval '1 hour', target => '{\"sites\": [\"S1\"]}')");
+my $other_token = $node->safe_psql('postgres', "SELECT token FROM status_checker.issue_tokens($other)");
+my $bg = $node->background_psql('postgres');
+my $victim = $bg->query_safe('SELECT pg_backend_pid()');
+$bg->query_safe("BEGIN; SELECT status_checker.submit_report('$other_token', '$answers')");
 my $before = outbox_counts($node, $rid);
-my $victim = wait_until(30, sub {
-	my $pid = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name = 'sc_report_client' AND state = 'active' LIMIT 1");
-	$pid && kill('KILL', $pid) ? $pid : 0 });
-ok($victim, "kill -9 of a backend storing a report (pid $victim)");
+ok(kill('KILL', $victim), "kill -9 of a backend storing a report (pid $victim)");
+eval { $bg->quit };
 note(sprintf('at the backend crash: %d messages sent', $before->{sent} // 0));
 my $old = $pids;
 ok(wait_until(60, sub {
@@ -74,6 +77,8 @@ ok(wait_until(60, sub {
 	$p->{watcher} && $p->{watcher} != $pids->{watcher} && $p->{dispatcher} }),
 	'the feed watcher is back');
 
+is($node->safe_psql('postgres', "SELECT count(*) FROM status_checker.report WHERE request_id = $other"), 0,
+	'the report being stored when its backend was killed is not there (never acknowledged)');
 ok(wait_report_clients($clients), 'the report clients finished');
 my $acked = acked_reports($clients);
 my $errors = 0;
@@ -95,15 +100,20 @@ is($responded, 1000, 'the summary counts 1,000 sites that answered');
 ok(wait_until(120, sub {
 	my $c = outbox_counts($node, $rid);
 	($c->{sent} // 0) == 1000 }), 'all 1,000 messages are sent');
+# (the tenant's messages: the 1,000 and the one of the other request)
+my $queued = $node->safe_psql('postgres', "SELECT count(*) FROM status_checker.outbox WHERE tenant_id = $t");
+ok(wait_until(60, sub { outbox_counts($node, $other)->{sent} }), 'the other request\'s message is sent too');
 my $s;
-ok(wait_until(30, sub { $s = sink_stats($hook, "sc1-$t-"); $s->{keys} == 1000 }),
-	'the receiver saw all 1,000 idempotency keys: none lost');
+ok(wait_until(30, sub { $s = sink_stats($hook, "sc1-$t-"); $s->{keys} == $queued }),
+	"the receiver saw all $queued idempotency keys: none lost");
 my $dead = $node->safe_psql('postgres',
 	"SELECT count(*) FROM status_checker.outbox WHERE request_id = $rid AND state = 'dead'");
 is($dead, 0, 'no message is dead');
-diag(sprintf('crash test: reports acknowledged %d, present %d; messages queued 1000, sent %d, '
+diag(sprintf('crash test: reports acknowledged %d, present %d; messages queued %d, sent %d, '
 	  . 'received %d, duplicates %d (each recognisable by its idempotency key)',
-	  scalar(@$acked), $present, outbox_counts($node, $rid)->{sent}, $s->{requests}, $s->{duplicates}));
+	  scalar(@$acked), $present, $queued, $node->safe_psql('postgres',
+		  "SELECT count(*) FROM status_checker.outbox WHERE tenant_id = $t AND state = 'sent'"),
+	  $s->{requests}, $s->{duplicates}));
 
 # pg_terminate_backend: each worker ends, and comes back
 $pids = worker_pids($node);

@@ -120,6 +120,18 @@ is($standby->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'"), 1,
 	'on the standby the feed watcher runs');
 
+# system_health() on both nodes: what each should be doing
+my %h = map { (split /\|/)[0, 1] } split /\n/, $primary->safe_psql('postgres',
+	'SELECT check_name, status FROM status_checker.system_health()');
+is_deeply([ @h{qw(dispatcher feed_watcher replication)} ], [qw(ok ok ok)],
+	'system_health on the primary: dispatcher, feed watcher and synchronous replication ok');
+like($primary->safe_psql('postgres', "SELECT value FROM status_checker.system_health() WHERE check_name = 'replication'"),
+	qr/1 streaming standby\(s\), 1 synchronous/, '... one synchronous standby');
+%h = map { (split /\|/)[0, 2] } split /\n/, $standby->safe_psql('postgres',
+	'SELECT check_name, status, value FROM status_checker.system_health()');
+is($h{role}, 'standby', 'system_health on the standby: role standby');
+like($h{replication}, qr/^streaming/, '... receiving WAL');
+
 # the data centre is lost
 my $at_loss = outbox_counts($primary, $rid);
 $primary->stop('immediate');
@@ -151,6 +163,9 @@ is($standby->safe_psql('postgres', "SELECT count(*) FROM status_checker.outbox W
 my $s;
 ok(wait_until(30, sub { $s = sink_stats($hook, "sc1-$t-"); $s->{keys} == 1000 }),
 	'the receiver saw all 1,000 idempotency keys: none lost');
+
+like($standby->safe_psql('postgres', "SELECT status || ' ' || detail FROM status_checker.system_health() WHERE check_name = 'replication'"),
+	qr/^(warning|critical) /, 'system_health on the new primary: replication not ok until a standby follows');
 
 my $log = sink_log($hook);
 my ($first_new) = grep { $_->{link} =~ m{^https://standby\.example/} } @$log;
