@@ -149,7 +149,7 @@ SQL
     wait $pgb_pid || { cat "$DIR/pgbench.out" >&2; sc_die "pgbench failed"; }
 
     reports=$((per_client * CLIENTS))
-    rps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$DIR/pgbench.out" | head -1)
+    rps=$(sed -n "s/^tps = \([0-9.]*\) .*/\1/p" "$DIR/pgbench.out" | head -1 | xargs printf "%.0f")
     sort -n -k3,3 "$DIR"/pgbench_log.* | awk '{a[NR]=$3} END {printf "%.2f %.2f\n", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000}' > "$DIR/pct"
     read -r p50 p99 < "$DIR/pct"
     stored=$(q "SELECT count(*) FROM status_checker.report")
