@@ -128,6 +128,7 @@ The cluster is still running. Look around:
   SELECT * FROM response_timeline;                         -- answers per minute
   SELECT request_geojson(1);                               -- for a web map
   SELECT * FROM trigger_decision WHERE decision = 'skip';  -- why a site was not asked
+  SELECT * FROM system_health();                           -- what monitoring polls
   SELECT * FROM feed_health;                               -- the feed watcher
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
   SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook

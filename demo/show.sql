@@ -26,3 +26,5 @@ ORDER BY c.contact_id LIMIT 3;
 SELECT seal_audit_log() AS sealed_now \gset
 SELECT ok, entries, first_bad_entry, reason FROM verify_audit_log(1);
 SELECT (audit_chain_head(1) ->> 'signed') AS "signed audit head (keep it outside the database)";
+\echo '── system_health() (what monitoring polls; a throwaway cluster has no standby and no WAL archive) ──'
+SELECT check_name, status, value FROM system_health();

@@ -48,6 +48,32 @@ sc_build_install() {
     sc_sudo make -C "$SC_ROOT" -s install >/dev/null || sc_die "make install failed"
 }
 
+# sc_bench_dir DIR — a fresh working directory for a benchmark (the cluster
+# and nginx of an earlier run in it stopped), writable by the server's user.
+sc_bench_dir() {
+    local dir=$1
+    sc_cluster_stop "$dir/cluster" 2>/dev/null || true
+    sc_nginx_stop "$dir"
+    rm -rf "$dir"; mkdir -p "$dir/nginx/tmp"; chmod 755 "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir"
+    return 0
+}
+
+# sc_nginx_sink DIR [LOG] — the loopback nginx of ../shared/bench (answers
+# every POST with 200) on a free port, its files under DIR/nginx; with LOG,
+# it writes each request's Idempotency-Key there.  Prints the port.
+sc_nginx_sink() {
+    local dir=$1 log=${2:-} port
+    port=$(sc_free_port)
+    mkdir -p "$dir/nginx/tmp"
+    sed -e "s|/tmp/nginx-perf|$dir/nginx|g" -e "s|127.0.0.1:58080|127.0.0.1:$port|" \
+        ${log:+-e "s|access_log off;|log_format keys '\$http_idempotency_key'; access_log $log keys buffer=256k flush=1s;|"} \
+        "$SC_SHARED/bench/nginx-sink.conf" > "$dir/nginx/nginx.conf"
+    nginx -c "$dir/nginx/nginx.conf" -p "$dir/nginx" -e "$dir/nginx/error.log" || return 1
+    echo "$port"
+}
+sc_nginx_stop() { [ -f "$1/nginx/nginx.pid" ] && kill "$(cat "$1/nginx/nginx.pid")" 2>/dev/null; return 0; }
+
 # A free TCP port on 127.0.0.1.
 sc_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

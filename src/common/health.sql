@@ -144,7 +144,7 @@ BEGIN
              format('%s streaming standby(s), %s synchronous, replay lag %s s', v_n, v_sync, coalesce(round(v_age::numeric, 1), 0)),
              CASE WHEN v_text <> '' AND v_sync = 0
                       THEN 'synchronous_standby_names is set and no synchronous standby is connected: commits wait'
-                  WHEN v_n = 0 THEN 'no standby: the loss of this server loses the service (requirements Q2)'
+                  WHEN v_n = 0 THEN 'no standby: the loss of this server loses the service (requirements Q5)'
                   WHEN v_text = '' THEN 'asynchronous: a failover may lose the last acknowledged reports (docs/operations.md)'
                   ELSE 'a synchronous standby has every acknowledged report' END]));
     END IF;

@@ -36,24 +36,17 @@ mkdir -p "$(dirname "$out")"
 
 sc_apt_install $SC_BUILD_PACKAGES nginx-light python3
 sc_build_install
-sc_cluster_stop "$DIR/cluster" 2>/dev/null || true
-[ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
-rm -rf "$DIR"; mkdir -p "$DIR/nginx/tmp"; chmod 755 "$DIR"
-[ "$(id -u)" = 0 ] && chown postgres "$DIR"
+sc_bench_dir "$DIR"
 feed_pid=
 cleanup() {
     sc_cluster_stop "$DIR/cluster"
-    [ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
+    sc_nginx_stop "$DIR"
     [ -n "$feed_pid" ] && kill "$feed_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
 # the webhook sink: ../shared/bench's nginx, logging each idempotency key
-nginx_port=$(sc_free_port)
-sed -e "s|/tmp/nginx-perf|$DIR/nginx|g" -e "s|127.0.0.1:58080|127.0.0.1:$nginx_port|" \
-    -e "s|access_log off;|log_format keys '\$http_idempotency_key'; access_log $DIR/nginx/keys.log keys buffer=256k flush=1s;|" \
-    "$SC_SHARED/bench/nginx-sink.conf" > "$DIR/nginx/nginx.conf"
-nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" -e "$DIR/nginx/error.log"
+nginx_port=$(sc_nginx_sink "$DIR" "$DIR/nginx/keys.log") || sc_die "nginx did not start"
 sink="http://127.0.0.1:$nginx_port/hook"
 
 # the feed server

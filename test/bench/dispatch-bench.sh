@@ -31,23 +31,17 @@ mkdir -p "$(dirname "$out")"
 
 sc_apt_install $SC_BUILD_PACKAGES nginx-light python3-aiosmtpd
 sc_build_install
-sc_cluster_stop "$DIR/cluster" 2>/dev/null || true
-[ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
-rm -rf "$DIR"; mkdir -p "$DIR/nginx/tmp"; chmod 755 "$DIR"
-[ "$(id -u)" = 0 ] && chown postgres "$DIR"
+sc_bench_dir "$DIR"
 smtp_pid=
 cleanup() {
     sc_cluster_stop "$DIR/cluster"
-    [ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
+    sc_nginx_stop "$DIR"
     [ -n "$smtp_pid" ] && kill "$smtp_pid" 2>/dev/null || true
 }
 trap cleanup EXIT
 
 # the baselines of ../shared/bench: nginx (our port and paths) and the raw client
-nginx_port=$(sc_free_port)
-sed -e "s|/tmp/nginx-perf|$DIR/nginx|g" -e "s|127.0.0.1:58080|127.0.0.1:$nginx_port|" \
-    "$SC_SHARED/bench/nginx-sink.conf" > "$DIR/nginx/nginx.conf"
-nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" -e "$DIR/nginx/error.log"
+nginx_port=$(sc_nginx_sink "$DIR") || sc_die "nginx did not start"
 cc -O2 -o "$DIR/curl_multi_post" "$SC_SHARED/bench/curl_multi_post.c" -lcurl
 sink="http://127.0.0.1:$nginx_port/hook"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration: one automated failover with pg_auto_failover (requirements
-# Q1, Q2), with the scripts of deploy/pg_auto_failover/ on 127.0.0.1.
+# Q1, Q5), with the scripts of deploy/pg_auto_failover/ on 127.0.0.1.
 # A monitor and two nodes; the extension on the primary sends the
 # webhooks of a request of 500 sites.  The primary is lost in the middle
 # (its keeper and its postgres killed); the monitor promotes the secondary
@@ -17,7 +17,8 @@ chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
 hook_pid=; keepers=()
 export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data XDG_RUNTIME_DIR=$work/run
 export PATH=$PG_BINDIR:$PATH LISTEN=127.0.0.1 AUTH=trust SSL=--no-ssl
-paf() { sc_as_pg env PATH="$PATH" XDG_CONFIG_HOME="$XDG_CONFIG_HOME" XDG_DATA_HOME="$XDG_DATA_HOME" \
+# (pg_autoctl reads PGHOST and PGPORT: those of the test runner's cluster must not leak in)
+paf() { sc_as_pg env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE PATH="$PATH" XDG_CONFIG_HOME="$XDG_CONFIG_HOME" XDG_DATA_HOME="$XDG_DATA_HOME" \
             XDG_RUNTIME_DIR="$XDG_RUNTIME_DIR" LISTEN=$LISTEN AUTH=$AUTH SSL=$SSL \
             DATABASE=postgres MASTER_KEY="$work/master.key" LINK_BASE_URL=https://status.example.com/r/ "$@"; }
 run_keeper() {  # run_keeper NAME: `pg_autoctl run` in the background, in a
@@ -38,6 +39,8 @@ cleanup() {
     [ -n "${SC_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
+# a step that fails stops the script (set -e): say which, with the logs' ends
+trap 'echo "# failed at line $LINENO"; tail -n 5 "$work"/*.log 2>/dev/null | sed "s/^/# /"' ERR
 sc_as_pg mkdir -p "$XDG_RUNTIME_DIR"
 sc_new_master_key "$work/master.key"
 

@@ -1,4 +1,4 @@
-# Standby and failover (requirements Q1, Q2).
+# Standby and failover (requirements Q1, Q5).
 #
 # A primary with a synchronous streaming standby.  The recorded Noto
 # earthquake (2024-01-01) arrives from the local feed server; a rule asks
