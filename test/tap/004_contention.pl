@@ -5,7 +5,9 @@
 # targets in different orders and deadlocked; the dispatcher then started
 # over and sent its in-flight messages a second time.  Now both lock in key
 # order, and a failed transaction is retried without starting over: no
-# deadlock, and with no crash not one duplicate.
+# deadlock, and with no crash not one duplicate.  Then a claim and a record
+# that fail for a while (their function renamed away and back) are
+# retried, again without a duplicate.
 use strict;
 use warnings;
 
@@ -58,6 +60,34 @@ unlike($log, qr/deadlock detected/, 'no deadlock in the server log');
 unlike($log, qr/could not be recorded|left sending by a previous run/,
 	'the dispatcher never started over');
 diag(sprintf('contention: %d messages, %d webhooks received, %d duplicates', $total, $s->{requests}, $s->{duplicates}));
+
+# A claim, then a record, that fail for a while (their function is renamed
+# away, then back): the dispatcher retries them; nothing is sent twice.
+my ($t1, $f1) = @{ $tenants[0] };
+$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages(integer, integer) RENAME TO _claim_messages_away');
+my $r1 = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t1, $f1, '再試行 1', now() + interval '1 hour', target => '{\"sites\": [\"S1\", \"S2\", \"S3\"]}')");
+ok(wait_until(60, sub { PostgreSQL::Test::Utils::slurp_file($node->logfile) =~ /_claim_messages\(integer, integer\) does not exist/ }),
+	'a claim fails (its function is gone)');
+$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages_away(integer, integer) RENAME TO _claim_messages');
+ok(wait_until(60, sub { (outbox_counts($node, $r1)->{sent} // 0) == 3 }), '... and is retried: the 3 messages are sent');
+
+$node->safe_psql('postgres',
+	'ALTER FUNCTION status_checker._record_outcomes(bigint[], bigint[], integer[], text[], integer[], text[], integer[], integer, integer, integer) RENAME TO _record_outcomes_away');
+my $r2 = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t1, $f1, '再試行 2', now() + interval '1 hour', target => '{\"sites\": [\"S4\", \"S5\", \"S6\"]}')");
+ok(wait_until(60, sub {
+	my $k = sink_stats($hook, 'sc1-')->{keys};
+	$k >= $total + 6 && PostgreSQL::Test::Utils::slurp_file($node->logfile) =~ /_record_outcomes\(.*\) does not exist/ }),
+	'the messages go out, but their outcomes cannot be recorded');
+is(outbox_counts($node, $r2)->{sending}, 3, '... they stay sending meanwhile');
+$node->safe_psql('postgres',
+	'ALTER FUNCTION status_checker._record_outcomes_away(bigint[], bigint[], integer[], text[], integer[], text[], integer[], integer, integer, integer) RENAME TO _record_outcomes');
+ok(wait_until(60, sub { (outbox_counts($node, $r2)->{sent} // 0) == 3 }), '... and are recorded on a retry');
+$s = sink_stats($hook, 'sc1-');
+is($s->{duplicates}, 0, 'nothing was sent twice');
+unlike(PostgreSQL::Test::Utils::slurp_file($node->logfile), qr/could not be recorded|left sending by a previous run/,
+	'the dispatcher never started over');
 
 $node->stop;
 done_testing();
