@@ -115,7 +115,7 @@ BEGIN
         SELECT extract(epoch FROM pg_catalog.clock_timestamp() - max(h.taken_at)) INTO v_age FROM status_checker.health_sample h;
         acc := acc || jsonb_build_array(to_jsonb(ARRAY[
              'periodic_jobs', CASE WHEN v_age IS NULL OR v_age > 300 THEN 'warning' ELSE 'ok' END,
-             coalesce(format('health probe %s s ago', round(v_age::numeric)), 'never ran'),
+             CASE WHEN v_age IS NULL THEN 'never ran' ELSE format('health probe %s s ago', round(v_age::numeric)) END,
              CASE WHEN v_age IS NULL OR v_age > 300
                       THEN 'reminders, the audit seal and the health probe are not running: SELECT status_checker.schedule_jobs() (pg_cron)'
                   ELSE 'reminders, audit sealing and the health probe run' END]));
@@ -127,7 +127,8 @@ BEGIN
         v_age := extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.pg_last_xact_replay_timestamp());
         acc := acc || jsonb_build_array(to_jsonb(ARRAY[
              'replication', CASE WHEN v_text IS DISTINCT FROM 'streaming' THEN 'critical' ELSE 'ok' END,
-             coalesce(v_text, 'no WAL receiver') || coalesce(format(', last replayed commit %s s ago', round(v_age::numeric)), ''),
+             coalesce(v_text, 'no WAL receiver')
+                 || CASE WHEN v_age IS NULL THEN '' ELSE format(', last replayed commit %s s ago', round(v_age::numeric)) END,
              CASE WHEN v_text IS DISTINCT FROM 'streaming' THEN 'this standby does not receive WAL from the primary'
                   ELSE 'this standby follows the primary' END]));
     ELSE

@@ -26,6 +26,7 @@ BIG=${BIG:-200000}
 CONCURRENCY=${CONCURRENCY:-64}
 DIR=${BENCH_DIR:-/tmp/status_checker-dispatch-bench}
 DB=sc_dbench
+[ "$BIG" -ge $((MAILS + MESSAGES)) ] || sc_die "BIG ($BIG) must be at least MAILS + MESSAGES ($((MAILS + MESSAGES))): the sites come from it"
 out="$SC_ROOT/test/bench/results/dispatch-$(date -u +%Y%m%dT%H%M%SZ).md"
 mkdir -p "$(dirname "$out")"
 

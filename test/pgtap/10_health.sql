@@ -6,7 +6,7 @@
 -- test/tap/002_failover.pl.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(17);
+SELECT plan(18);
 
 CREATE TEMP TABLE h0 AS SELECT * FROM system_health();
 SELECT is((SELECT check_name FROM system_health() LIMIT 1), 'overall', 'the first row is the overall verdict');
@@ -22,7 +22,9 @@ SELECT results_eq($$SELECT status, value FROM h0 WHERE check_name = 'workers'$$,
 SELECT is((SELECT status FROM h0 WHERE check_name = 'replication'), 'warning', 'replication: warning without a standby');
 SELECT matches((SELECT detail FROM h0 WHERE check_name = 'replication'), 'no standby', '... saying so');
 SELECT is((SELECT status FROM h0 WHERE check_name = 'wal_archive'), 'warning', 'WAL archive: warning with archive_mode off');
-SELECT is((SELECT status FROM h0 WHERE check_name = 'periodic_jobs'), 'warning', 'periodic jobs: warning when the probe never ran');
+SELECT results_eq($$SELECT status, value FROM h0 WHERE check_name = 'periodic_jobs'$$,
+    $$VALUES ('warning', 'never ran')$$, 'periodic jobs: warning when the probe never ran, saying so');
+SELECT is((SELECT count(*) FROM h0 WHERE value IS NULL OR value ~ '  '), 0::bigint, 'no value is empty or has a hole');
 
 -- the health probe ran a minute ago: ok
 INSERT INTO health_sample (taken_at, sample) VALUES (clock_timestamp() - interval '1 minute', '{}');
