@@ -8,7 +8,8 @@
 # exists, every message was sent, and any message sent twice is
 # recognisable by its idempotency key (counted, printed).  Then
 # pg_terminate_backend of each worker and DROP DATABASE of another database
-# must not stop the workers for good nor hang them.
+# must not stop the workers for good nor hang them; nor DROP DATABASE of
+# their own (they work again once it is back).
 use strict;
 use warnings;
 
@@ -139,6 +140,22 @@ ok(wait_until(60, sub { (outbox_counts($node, $rid2)->{sent} // 0) == 3 }),
 	'after DROP DATABASE of another database the dispatcher still sends');
 my $p = worker_pids($node);
 is_deeply($p, $pids, '... with the same worker processes (not restarted, not hung)');
+
+# DROP DATABASE of the workers' own database (WITH FORCE ends their
+# sessions): they keep trying, without hanging, and when the database and
+# the extension are back they work again
+$node->safe_psql('template1', 'DROP DATABASE postgres WITH (FORCE)');
+ok(wait_until(60, sub { PostgreSQL::Test::Utils::slurp_file($node->logfile) =~ /database "postgres" does not exist/ }),
+	'with their database dropped, the workers fail to connect (and are started again)');
+$node->safe_psql('template1', 'CREATE DATABASE postgres');
+$node->safe_psql('postgres', 'CREATE EXTENSION status_checker');
+my ($t3, $f3) = setup_tenant($node, '再作成', 5, $hook);
+my $rid3 = $node->safe_psql('postgres',
+	"SELECT status_checker.create_request($t3, $f3, '再作成後', now() + interval '1 hour')");
+ok(wait_until(60, sub { (outbox_counts($node, $rid3)->{sent} // 0) == 5 }),
+	'when the database and the extension are back, the dispatcher sends again');
+ok(wait_until(60, sub { my $p = worker_pids($node); $p->{dispatcher} && $p->{watcher} }),
+	'... and both workers run');
 
 $node->stop;
 done_testing();
