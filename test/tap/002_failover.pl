@@ -22,7 +22,6 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 use File::Copy qw(copy);
-use IPC::Run ();
 use JSON::PP ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -35,12 +34,8 @@ my $fixtures = "$shared/fixtures/feeds";
 plan skip_all => "fixtures not found at $fixtures" unless -d $fixtures;
 
 # the feed server and the webhook receiver, on 127.0.0.1
-my $fdir = PostgreSQL::Test::Utils::tempdir();
-my $feedsrv = IPC::Run::start(
-	[ $SCTest::python, "$SCTest::root/test/integration/feed_server.py", $fixtures, "$fdir/port" ],
-	'>', "$fdir/out", '2>', "$fdir/err");
-ok(wait_until(30, sub { -s "$fdir/port" }), 'the feed server runs');
-my $feeds = 'http://127.0.0.1:' . PostgreSQL::Test::Utils::slurp_file("$fdir/port");
+my $feeds = start_feed_server($fixtures);
+ok($feeds, 'the feed server runs');
 my $hook = start_webhook_sink();
 sub advance { JSON::PP::decode_json(`curl -s -X POST '$feeds/_control/advance'`) }
 
@@ -217,7 +212,6 @@ diag(sprintf('failover: reports acknowledged %d, present %d; messages queued 100
 	  scalar(@$acked), $present, 1000 + (outbox_counts($standby, $rid2)->{sent} // 0),
 	  $s->{requests}, $s->{duplicates}, $t_promoted - $t_loss, $first_new->{time} - $t_promoted, $later));
 
-$feedsrv->kill_kill;
 $primary->stop;
 $standby->stop;
 done_testing();

@@ -20,7 +20,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(sc_node sc_master_key start_webhook_sink sink_stats sink_log
+our @EXPORT = qw(sc_node sc_master_key start_webhook_sink start_feed_server sink_stats sink_log
   setup_tenant worker_pids wait_until start_report_clients
   wait_report_clients acked_reports outbox_counts);
 
@@ -109,6 +109,21 @@ sub sink_log
 	}
 	close $fh;
 	return \@hooks;
+}
+
+# The local feed server (test/integration/feed_server.py) replaying the
+# recorded feeds of FIXTURES: returns its base URL.  Stopped at the end,
+# whatever happens to the test.
+sub start_feed_server
+{
+	my ($fixtures) = @_;
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my $h = IPC::Run::start(
+		[ $python, "$root/test/integration/feed_server.py", $fixtures, "$dir/port" ],
+		'>', "$dir/out", '2>', "$dir/err");
+	push @sinks, $h;
+	wait_until(30, sub { -s "$dir/port" }) or die "the feed server did not start";
+	return 'http://127.0.0.1:' . PostgreSQL::Test::Utils::slurp_file("$dir/port");
 }
 
 END
