@@ -30,6 +30,7 @@ echo "1..14"
 
 # ---- a report whose transaction is still open while the sealer runs
 coproc OPEN { sc_psql -d $db -At 2>&1; }
+open_pid=$OPEN_PID      # bash unsets OPEN_PID as soon as the coprocess has exited
 echo "BEGIN; SELECT status_checker.submit_report_for(1, 'S1', '$answers');" >&"${OPEN[1]}"
 read -r -t 60 open_id <&"${OPEN[0]}"
 later_id=$(q "SELECT status_checker.submit_report_for(1, 'S2', '$answers')")
@@ -40,7 +41,7 @@ check "a report committed after an open one's is sealed; the open one is noted a
 echo "COMMIT; SELECT 'committed';" >&"${OPEN[1]}"
 read -r -t 60 _ <&"${OPEN[0]}"
 echo '\q' >&"${OPEN[1]}"
-wait "$OPEN_PID" 2>/dev/null || true
+wait "$open_pid" 2>/dev/null || true
 q "SELECT status_checker.seal_audit_log()" >/dev/null
 check "once it commits, the next seal chains it and forgets the gap" \
   "SELECT EXISTS (SELECT 1 FROM status_checker.audit_chain WHERE source = 'report' AND source_id = $open_id)
