@@ -80,12 +80,7 @@ sub start_webhook_sink
 		[ $python, "$root/test/integration/webhook_sink.py", $log, $portfile ],
 		'>', "$dir/sink.out", '2>', "$dir/sink.err");
 	push @sinks, $h;
-	my $deadline = time + 30;
-	while (!-s $portfile)
-	{
-		die "the webhook receiver did not start" if time > $deadline;
-		usleep(50_000);
-	}
+	wait_until(30, sub { -s $portfile }) or die "the webhook receiver did not start";
 	my $port = PostgreSQL::Test::Utils::slurp_file($portfile);
 	chomp $port;
 	$sink_logs{"http://127.0.0.1:$port"} = $log;
