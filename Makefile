@@ -20,6 +20,7 @@ SQL_PARTS = \
 	$(NEW_IN_0_3_0) \
 	$(NEW_IN_0_4_0) \
 	$(NEW_IN_0_5_0) \
+	$(NEW_IN_0_6_0) \
 	src/security/privileges.sql \
 	src/common/finish.sql
 
@@ -50,13 +51,13 @@ NEW_IN_0_4_0 = \
 NEW_IN_0_5_0 = \
 	src/security/link_keys.sql \
 	src/common/health.sql
+NEW_IN_0_6_0 = \
+	src/web/web.sql
 # privileges.sql runs last in the install script and in every upgrade: it
 # covers every table and function that exists then.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
-UPGRADE_0_5_0_PARTS = \
-	src/requests/tokens.sql \
-	src/dispatch/claim.sql \
-	$(NEW_IN_0_5_0) \
+UPGRADE_0_6_0_PARTS = \
+	$(NEW_IN_0_6_0) \
 	src/security/privileges.sql \
 	src/common/finish.sql
 
@@ -64,6 +65,7 @@ MODULE_big  = $(EXTENSION)
 OBJS = \
 	src/common/module.o \
 	src/common/csv.o \
+	src/common/kept_plan.o \
 	src/common/worker.o \
 	src/dispatch/crypto.o \
 	src/dispatch/dispatcher.o \
@@ -81,18 +83,21 @@ OBJS = \
 	src/reports/submit.o \
 	src/security/signing.o \
 	src/security/tenancy.o \
-	src/security/keys.o
+	src/security/keys.o \
+	src/web/http.o \
+	src/web/html.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.4.0--0.5.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.5.0--0.6.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
 DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
               versions/$(EXTENSION)--0.3.0.sql versions/$(EXTENSION)--0.4.0.sql \
               versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql \
-              versions/$(EXTENSION)--0.3.0--0.4.0.sql
-EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.4.0--0.5.0.sql results regression.diffs regression.out tmp_check
+              versions/$(EXTENSION)--0.5.0.sql \
+              versions/$(EXTENSION)--0.3.0--0.4.0.sql versions/$(EXTENSION)--0.4.0--0.5.0.sql
+EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.5.0--0.6.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
-SHLIB_LINK  = -lcurl -lcrypto
+SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd
 
 # The feed parsers are a library of their own, loaded by src/feeds/feeds.c
 # with RTLD_DEEPBIND: the postgres binary exports a json_object() of its own
@@ -139,10 +144,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.4.0--0.5.0.sql: $(UPGRADE_0_5_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.4.0 → 0.5.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.5.0--0.6.0.sql: $(UPGRADE_0_6_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.5.0 → 0.6.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_5_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_6_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 .PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst
 demo:

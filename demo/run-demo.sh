@@ -5,7 +5,8 @@
 # feed server so that the requests appear by themselves; the dispatcher mails
 # every site (a local SMTP server, STARTTLS) and posts to a local webhook
 # receiver (Slack format); the site staff open the links in their mails and
-# answer in waves.  Leaves the cluster and the mail sink running.
+# answer in waves, the first of them on the reporter page served by the HTTP
+# worker.  Leaves the cluster, the reporter page and the mail sink running.
 set -euo pipefail
 source "$(dirname "$0")/../test/lib.sh"
 
@@ -13,7 +14,7 @@ DEMO_DIR=${DEMO_DIR:-/tmp/status_checker-demo}
 DB=status_checker_demo
 codes=$SC_SHARED/fixtures/feeds/codes
 
-sc_apt_install $SC_BUILD_PACKAGES python3 python3-aiosmtpd openssl
+sc_apt_install $SC_BUILD_PACKAGES python3 python3-aiosmtpd openssl curl
 [ -f "$codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv" ] \
     || sc_die "JMA code tables not found under $codes (../shared must sit beside the repository)"
 sc_build_install
@@ -23,8 +24,12 @@ sc_cluster_stop "$DEMO_DIR"
 rm -rf "$DEMO_DIR"
 sc_cluster_start "$DEMO_DIR"
 sc_psql -c "CREATE DATABASE $DB" >/dev/null
+# the reporter pages: on 8080 when it is free
+hport=8080
+python3 -c 'import socket; socket.socket().bind(("127.0.0.1", 8080))' 2>/dev/null || hport=$(sc_free_port)
+web="http://127.0.0.1:$hport"
 printf '%s\n' "shared_preload_libraries = 'status_checker'" "status_checker.database = '$DB'" \
-    "status_checker.link_base_url = 'http://localhost:8080/r/'" \
+    "status_checker.link_base_url = '$web/r/'" "status_checker.http_listen = '127.0.0.1:$hport'" \
     | sc_as_pg tee -a "$DEMO_DIR/data/postgresql.conf" >/dev/null
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/server.log" -w restart >/dev/null
 
@@ -101,6 +106,19 @@ for path in sorted(glob.glob(sys.argv[1] + '/*.eml')):
 PY
 printf '   %s personal links read from the mails\n' "$(wc -l < "$DEMO_DIR/links.csv")"
 sc_psql -d $DB -v links="$DEMO_DIR/links.csv" -f "$SC_ROOT/demo/links.sql" || sc_die "demo links failed"
+sc_log "the reporter page ($web/r/<token>, the HTTP worker): five sites answer on it"
+for _ in $(seq 100); do [ "$(curl -s "$web/healthz")" = ok ] && break; sleep 0.1; done
+n_web=0
+while IFS=, read -r site token; do
+    curl -s -o /dev/null "$web/r/$token"        # open the link (changes nothing)
+    got=$(curl -s -o /dev/null -w '%{http_code}' --data-urlencode "_key=$(head -c 16 /dev/urandom | od -An -v -tx1 | tr -d ' \n')" \
+          --data-urlencode q.building=none --data-urlencode q.injured=0 --data-urlencode q.operation=normal \
+          --data-urlencode "q.comment=$site: 異常なし" "$web/r/$token")
+    [ "$got" = 303 ] && n_web=$((n_web + 1))
+done < <(sc_psql -d $DB -At -F, -c "SELECT site_code, token FROM public.demo_link
+                                    WHERE abs(hashtext(site_code)) % 4 IN (1, 2) AND abs(hashtext(site_code)) % 5 <> 0
+                                    ORDER BY site_code LIMIT 5")
+printf '   %s reports posted on the reporter page (each POST answered 303 → the confirmation)\n' "$n_web"
 for wave in 1 2 3 4; do
     label=("" "the first reports arrive" "most sites answer" "late answers" "some sites update their status")
     sc_log "wave $wave: ${label[$wave]}"
@@ -115,11 +133,22 @@ for wave in 1 2 3 4; do
 done
 
 sc_psql -d $DB -f "$SC_ROOT/demo/show.sql"
+unanswered=$(sc_psql -d $DB -At -c "SELECT l.token FROM public.demo_link l JOIN status_checker.site_status s ON s.site_code = l.site_code
+                                   WHERE s.request_id = (SELECT min(request_id) FROM status_checker.request WHERE rule_id IS NOT NULL)
+                                     AND s.level IS NULL ORDER BY l.site_code LIMIT 1")
+answered=$(sc_psql -d $DB -At -c "SELECT l.token FROM public.demo_link l JOIN status_checker.site_status s ON s.site_code = l.site_code
+                                   WHERE s.request_id = (SELECT min(request_id) FROM status_checker.request WHERE rule_id IS NOT NULL)
+                                     AND s.level = 2 ORDER BY l.site_code LIMIT 1")
 
 cat <<MSG
 
 Mails sent by the dispatcher are in $DEMO_DIR/mail/ (one .eml per mail; open one in
 any mail client), the webhook posts in $DEMO_DIR/webhooks.jsonl.
+
+Reporter pages (the HTTP worker; open them in a browser, on a phone-sized window):
+  a site that has not answered yet:  $web/r/$unanswered
+  a site that reported damage:       $web/r/$answered?lang=en
+  the same as JSON:                  curl -s $web/api/v1/r/$unanswered
 
 The cluster is still running. Look around:
   psql -h $PGHOST -p $PGPORT -U postgres $DB
@@ -133,7 +162,7 @@ The cluster is still running. Look around:
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
   SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook
   SELECT * FROM request_delivery;                          -- delivery per request
-Docs: README.md (tour) and docs/sql-reference.md.
+Docs: README.md (tour), docs/sql-reference.md and docs/web.md (the reporter page).
 Stop it with:
   $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )$PG_BINDIR/pg_ctl -D $DEMO_DIR/data stop
 MSG

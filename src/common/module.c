@@ -17,6 +17,7 @@
 #include "feeds/watcher.h"
 #include "reports/report.h"
 #include "security/security.h"
+#include "web/web.h"
 
 PG_MODULE_MAGIC;
 
@@ -167,6 +168,49 @@ _PG_init(void)
 								 true,
 								 PGC_POSTMASTER, 0,
 								 NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_listen",
+								   "Address and port of the HTTP worker (reporter pages and their API), e.g. 127.0.0.1:8080; "
+								   "empty: no HTTP worker.",
+								   NULL,
+								   &sc_http_listen,
+								   "",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_workers",
+								"Number of HTTP workers sharing the port (SO_REUSEPORT).",
+								NULL,
+								&sc_http_workers,
+								2, 1, 64,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_trusted_proxies",
+								   "Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated IPs).",
+								   NULL,
+								   &sc_http_trusted_proxies,
+								   "",
+								   PGC_SIGHUP, 0,
+								   NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_token_failures",
+								"Unknown report links one client address may open per minute before it is refused (429).",
+								NULL,
+								&sc_http_token_failures,
+								30, 1, 1000000,
+								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_max_body",
+								"Largest request body the HTTP worker accepts.",
+								NULL,
+								&sc_http_max_body,
+								256 * 1024, 1024, 16 * 1024 * 1024,
+								PGC_SIGHUP, GUC_UNIT_BYTE,
+								NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_timezone",
+								   "Time zone of the times on reporter pages.",
+								   NULL,
+								   &sc_http_timezone,
+								   "Asia/Tokyo",
+								   PGC_SIGHUP, 0,
+								   NULL, NULL, NULL);
 		DefineCustomBoolVariable("status_checker.dispatcher",
 								 "Start the dispatcher background worker (needs shared_preload_libraries).",
 								 NULL,
@@ -182,6 +226,8 @@ _PG_init(void)
 		sc_dispatch_shmem_init();
 		sc_feed_watcher_register();
 		sc_dispatcher_register();
+		sc_http_shmem_init();
+		sc_http_register();
 	}
 
 	counters_init();

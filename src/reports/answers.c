@@ -61,6 +61,25 @@ typedef struct AnswerCheck
 
 static void afail(AnswerCheck *ac, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
 
+/*
+ * The question an error is about, from the path ("$.detail", "$.site.lat",
+ * "$.kinds[1]"): frontends find it in the error's column_name field
+ * (PG_DIAG_COLUMN_NAME) and show the message next to that question.
+ * NULL for an error about the whole document.
+ */
+static char *
+question_key(AnswerCheck *ac)
+{
+	const char *p = ac->path.buf.data;
+	size_t		n;
+
+	if (strncmp(p, "$.", 2) != 0 || p[2] == '"')
+		return NULL;
+	p += 2;
+	n = strcspn(p, ".[");
+	return n > 0 ? pnstrdup(p, n) : NULL;
+}
+
 static void
 afail(AnswerCheck *ac, const char *fmt,...)
 {
@@ -73,7 +92,8 @@ afail(AnswerCheck *ac, const char *fmt,...)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid answer at %s: %s", ac->path.buf.data, msg),
-			 errdetail("The report was not stored.")));
+			 errdetail("The report was not stored."),
+			 question_key(ac) ? err_generic_string(PG_DIAG_COLUMN_NAME, question_key(ac)) : 0));
 }
 
 static int

@@ -40,24 +40,25 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "common/kept_plan.h"
 #include "reports/report.h"
 #include "requests/token.h"
 
-typedef struct KeptPlan
-{
-	SPIPlanPtr	plan;
-	const char *sql;
-	int			nargs;
-	Oid			argtypes[12];
-} KeptPlan;
 
-#define FIND_SELECT \
-	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.form_id" \
+#define FIND_COLUMNS \
+	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.form_id"
+#define FIND_FROM \
 	"  FROM status_checker.request_target t" \
 	"  JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id"
+#define FIND_SELECT FIND_COLUMNS FIND_FROM
 
 static KeptPlan plan_find_by_token = {
 	NULL, FIND_SELECT " WHERE t.token_hash = $1", 1, {BYTEAOID}
+};
+
+/* with an idempotency key (0.6.0): also the site's latest key and report */
+static KeptPlan plan_find_by_token_key = {
+	NULL, FIND_COLUMNS ", t.submit_key, t.latest_report_id" FIND_FROM " WHERE t.token_hash = $1", 1, {BYTEAOID}
 };
 
 static KeptPlan plan_find_by_site = {
@@ -96,13 +97,13 @@ static KeptPlan plan_revoked = {
  * $5 color, $6 icon, $7 now, $8 answers, $9 via, $10 submitted_by,
  * $11 count inline, $12 counter slot
  */
-#define STORE_SQL(WHERE) \
+#define STORE_SQL(WHERE, SET) \
 	"WITH u AS (" \
 	"  UPDATE status_checker.request_target t" \
 	"     SET prev_level = t.level, level = $4, color = $5, icon = $6," \
 	"         latest_report_id = nextval('status_checker.report_report_id_seq')," \
 	"         first_reported_at = coalesce(t.first_reported_at, $7), last_reported_at = $7," \
-	"         report_count = t.report_count + 1" \
+	"         report_count = t.report_count + 1" SET \
 	"    FROM status_checker.request r" \
 	"   WHERE " WHERE " AND t.tenant_id = $2 AND t.request_id = $3" \
 	"     AND r.tenant_id = t.tenant_id AND r.request_id = t.request_id AND r.state = 'open'" \
@@ -131,13 +132,26 @@ static KeptPlan plan_revoked = {
 	" SELECT report_id, previous_level FROM i"
 
 static KeptPlan plan_store_by_token = {
-	NULL, STORE_SQL("t.token_hash = $1"), 12,
+	NULL, STORE_SQL("t.token_hash = $1", ""), 12,
 	{BYTEAOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID,
 	BOOLOID, INT2OID}
 };
 
+/*
+ * With an idempotency key ($13): the key is kept with the status, and a
+ * concurrent replay that committed first makes the UPDATE find nothing
+ * (EvalPlanQual re-checks the condition on the newest row version).  A
+ * plan of its own, so that the plans above also work on a 0.5.0 schema
+ * (between installing this library and ALTER EXTENSION UPDATE).
+ */
+static KeptPlan plan_store_by_token_key = {
+	NULL, STORE_SQL("t.token_hash = $1 AND t.submit_key IS DISTINCT FROM $13", ", submit_key = $13"), 13,
+	{BYTEAOID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID,
+	BOOLOID, INT2OID, TEXTOID}
+};
+
 static KeptPlan plan_store_by_site = {
-	NULL, STORE_SQL("t.site_id = $1"), 12,
+	NULL, STORE_SQL("t.site_id = $1", ""), 12,
 	{INT8OID, INT8OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TEXTOID, TEXTOID,
 	BOOLOID, INT2OID}
 };
@@ -145,24 +159,7 @@ static KeptPlan plan_store_by_site = {
 static SPITupleTable *
 run(KeptPlan *kp, Datum *values, const char *nulls, int expected)
 {
-	int			rc;
-
-	if (kp->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(kp->sql, kp->nargs, kp->argtypes);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", kp->sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		kp->plan = plan;
-	}
-	rc = SPI_execute_plan(kp->plan, values, nulls, false, 0);
-	if (rc < 0)
-		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s", kp->sql, SPI_result_code_string(rc));
-	if (expected >= 0 && SPI_processed != (uint64) expected)
-		elog(ERROR, "\"%s\" affected " UINT64_FORMAT " rows, expected %d", kp->sql, SPI_processed, expected);
-	return SPI_tuptable;
+	return kept_plan_run(kp, values, nulls, false, expected);
 }
 
 static Datum
@@ -316,15 +313,52 @@ explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
 }
 
 /*
+ * Is the row of plan_find_by_token_key in `tt` (columns 8 and 9: the
+ * latest key and report) a submission with the idempotency key `idem`?
+ */
+static bool
+key_matches(SPITupleTable *tt, text *idem, int64 *report_id)
+{
+	bool		isnull;
+	Datum		k = col(tt, 8, &isnull);
+	text	   *kept;
+
+	if (isnull)
+		return false;
+	kept = DatumGetTextPP(k);
+	if (VARSIZE_ANY_EXHDR(kept) != VARSIZE_ANY_EXHDR(idem) ||
+		memcmp(VARDATA_ANY(kept), VARDATA_ANY(idem), VARSIZE_ANY_EXHDR(idem)) != 0)
+		return false;
+	*report_id = DatumGetInt64(col(tt, 9, &isnull));
+	return !isnull;
+}
+
+/*
+ * The keyed store found nothing: is that because a replay with the same key
+ * committed meanwhile?  (A new snapshot sees it.)
+ */
+static bool
+replay_of(Datum key, text *idem, int64 *report_id)
+{
+	Datum		v[1];
+	SPITupleTable *tt;
+
+	v[0] = key;
+	tt = run(&plan_find_by_token_key, v, NULL, -1);
+	return SPI_processed > 0 && key_matches(tt, idem, report_id);
+}
+
+/*
  * Store one report; the caller is connected to SPI and has run one of the
  * find plans, whose single row is in `tt`.  `key` is the token hash
- * (by_token) or the site id.
+ * (by_token) or the site id.  `idem` is the idempotency key, or NULL.
  */
 static int64
-record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token)
+record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token,
+			  text *idem)
 {
-	Datum		v[12];
-	char		n[12];
+	Datum		v[13];
+	char		n[13];
 	bool		isnull;
 	bool		inline_count;
 	int32		old_level;
@@ -367,10 +401,17 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 	inline_count = counters_inline_begin();
 	v[10] = BoolGetDatum(inline_count);
 	v[11] = Int16GetDatum(counter_slot());
-	tt = run(by_token ? &plan_store_by_token : &plan_store_by_site, v, n, -1);
+	v[12] = PointerGetDatum(idem);
+	tt = run(idem ? &plan_store_by_token_key : by_token ? &plan_store_by_token : &plan_store_by_site, v, n, -1);
 	counters_inline_end();
 	if (SPI_processed == 0)
+	{
+		int64		replayed;
+
+		if (idem && replay_of(key, idem, &replayed))
+			return replayed;
 		explain_lost_race(key, by_token, tenant_id, request_id);
+	}
 	report_id = DatumGetInt64(col(tt, 1, &isnull));
 	old_level = DatumGetInt32(col(tt, 2, &isnull));
 
@@ -384,32 +425,68 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 	return report_id;
 }
 
-PG_FUNCTION_INFO_V1(sc_submit_report);
-Datum
-sc_submit_report(PG_FUNCTION_ARGS)
+#define MAX_IDEMPOTENCY_KEY 128
+
+/* a report by token, with an idempotency key or without (NULL) */
+static int64
+submit_by_token(text *token, Jsonb *answers, text *idem)
 {
 	bytea	   *h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
 	uint8	   *hash = (uint8 *) VARDATA(h);
 	Datum		v[1];
 	SPITupleTable *tt;
 	int64		report_id;
-	Jsonb	   *answers = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 
+	if (idem != NULL)
+	{
+		const char *k = VARDATA_ANY(idem);
+		int			len = VARSIZE_ANY_EXHDR(idem);
+		bool		printable = len >= 1 && len <= MAX_IDEMPOTENCY_KEY;
+
+		for (int i = 0; i < len && printable; i++)
+			printable = k[i] > 0x20 && k[i] < 0x7f;
+		if (!printable)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("an idempotency key is 1 to %d printable ASCII characters without spaces",
+							MAX_IDEMPOTENCY_KEY),
+					 errdetail("The report was not stored.")));
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	SET_VARSIZE(h, VARHDRSZ + TOKEN_HASH_BYTES);
-	if (PG_ARGISNULL(0) ||
-		!token_hash(VARDATA_ANY(PG_GETARG_TEXT_PP(0)), VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)), hash))
+	if (token == NULL || !token_hash(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash))
 		unknown_token(NULL);
 
 	v[0] = PointerGetDatum(h);
-	tt = run(&plan_find_by_token, v, NULL, -1);
+	tt = run(idem ? &plan_find_by_token_key : &plan_find_by_token, v, NULL, -1);
 	if (SPI_processed == 0)
 		unknown_token(hash);
-	report_id = record_report(tt, answers, "link", PointerGetDatum(h), true);
+	/* a replay: the report is stored already */
+	if (idem == NULL || !key_matches(tt, idem, &report_id))
+		report_id = record_report(tt, answers, "link", PointerGetDatum(h), true, idem);
 	SPI_finish();
-	PG_RETURN_INT64(report_id);
+	return report_id;
+}
+
+/* submit_report(token, answers) */
+PG_FUNCTION_INFO_V1(sc_submit_report);
+Datum
+sc_submit_report(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(submit_by_token(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), NULL));
+}
+
+/* submit_report(token, answers, idempotency_key) */
+PG_FUNCTION_INFO_V1(sc_submit_report_key);
+Datum
+sc_submit_report_key(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(submit_by_token(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1),
+									PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2)));
 }
 
 /* _record_report(tenant_id, request_id, site_id, answers, via) */
@@ -436,7 +513,7 @@ sc_record_report(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("site " INT64_FORMAT " is not a target of request " INT64_FORMAT,
 						PG_GETARG_INT64(2), PG_GETARG_INT64(1))));
-	report_id = record_report(tt, answers, via, v[2], false);
+	report_id = record_report(tt, answers, via, v[2], false, NULL);
 	SPI_finish();
 	PG_RETURN_INT64(report_id);
 }

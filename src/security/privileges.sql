@@ -64,7 +64,7 @@ BEGIN
         END IF;
     END LOOP;
     FOREACH f IN ARRAY ARRAY[
-        'submit_report(text,jsonb)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
+        'submit_report(text,jsonb)', 'submit_report(text,jsonb,text)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
         'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)']
     LOOP
         EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
@@ -138,7 +138,8 @@ REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_c
 GRANT SELECT ON status_checker.contact_list, status_checker.user_list TO status_checker_manager;
 
 -- reporter: report on a site's behalf
-GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb)
+GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb),
+    status_checker.submit_report(text, jsonb, text), status_checker.report_form(text)
     TO status_checker_reporter;
 
 -- manager: requests and their delivery
@@ -173,6 +174,7 @@ GRANT EXECUTE ON FUNCTION
 -- gateway: act for a user, and take reports by link
 GRANT EXECUTE ON FUNCTION
     status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
-    status_checker.submit_report(text, jsonb), status_checker.current_tenant(),
+    status_checker.submit_report(text, jsonb), status_checker.submit_report(text, jsonb, text),
+    status_checker.report_form(text), status_checker.current_tenant(),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
     TO status_checker_gateway;

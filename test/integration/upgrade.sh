@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Integration: upgrading from each released version (0.1.0 to 0.4.0) gives the
+# Integration: upgrading from each released version (0.1.0 to 0.5.0) gives the
 # same extension as a fresh install of the current version — the same member
 # objects, the same table columns, the same function definitions — and keeps
 # the data; a personal link issued before the upgrade keeps working; reports
-# stored before 0.4.0 join the audit chain; 0.5.0's system_health() is there.
+# stored before 0.4.0 join the audit chain; 0.5.0's system_health() is there;
+# 0.6.0's report_form and keyed submit_report work on links issued before.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -11,8 +12,9 @@ source "$(dirname "$0")/../lib.sh"
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
 sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded2" \
         -c "DROP DATABASE IF EXISTS sc_upgraded3" -c "DROP DATABASE IF EXISTS sc_upgraded4" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded5" \
         -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
-        -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" >/dev/null 2>&1
+        -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
 CREATE EXTENSION status_checker VERSION '0.1.0';
 SET search_path = status_checker;
@@ -64,6 +66,20 @@ SELECT token FROM issue_tokens(1);
 SQL
 )
 sc_psql -d sc_upgraded4 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+# 0.5.0: a report by link with the 0.5.0 schema and this version's library
+# (the library is installed before ALTER EXTENSION UPDATE runs)
+token5=$(sc_psql -d sc_upgraded5 -At <<'SQL' | tail -1
+CREATE EXTENSION status_checker VERSION '0.5.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT token FROM issue_tokens(1);
+SQL
+)
+sc_psql -d sc_upgraded5 -At -c "SELECT status_checker.submit_report('$token5', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}')" >/dev/null
+sc_psql -d sc_upgraded5 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
 
 # a fingerprint of everything the extension defines
 # (its lines, sorted; same_as_fresh DB compares and shows what differs)
@@ -106,7 +122,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..14"
+echo "1..18"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -140,6 +156,16 @@ t "a link issued by 0.4.0 still works after the upgrade" \
   "[ \"\$(sc_psql -d sc_upgraded4 -At -c \"SELECT status_checker.submit_report('$token4', '{\\\"building\\\": \\\"none\\\", \\\"injured\\\": 0, \\\"operation\\\": \\\"normal\\\"}') > 0\")\" = t ]"
 t "system_health() answers after the upgrade, as the operator's roles may call it" \
   "[ \"\$(sc_psql -d sc_upgraded4 -At -c \"SELECT count(*) > 5 AND has_function_privilege('pg_monitor', 'status_checker.system_health()', 'EXECUTE') FROM status_checker.system_health()\")\" = t ]"
+t "ALTER EXTENSION UPDATE from 0.5.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded5 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.5.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded5"
+t "report_form shows a 0.5.0 link with the report it took before the upgrade" \
+  "[ \"\$(sc_psql -d sc_upgraded5 -At -c \"SELECT status_checker.report_form('$token5') #>> '{latest,report_count}'\")\" = 1 ]"
+keyed() { sc_psql -d sc_upgraded5 -At -c "SELECT status_checker.submit_report('$token5', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k1')"; }
+k1=$(keyed); k2=$(keyed)
+reports5=$(sc_psql -d sc_upgraded5 -At -c "SELECT count(*) FROM status_checker.report")
+t "a keyed submit on that link, replayed, stores once" '[ -n "$k1" ] && [ "$k1" = "$k2" ] && [ "$reports5" = 2 ]'
 sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
-        -c "DROP DATABASE sc_upgraded4" >/dev/null
+        -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail

@@ -1,0 +1,1180 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  The optional HTTP worker: the reporter page (/r/<token>) and its JSON
+ *	  API (/api/v1/r/<token>), served by libmicrohttpd inside background
+ *	  workers.
+ *
+ * Enabled by status_checker.http_listen ('127.0.0.1:8080');
+ * status_checker.http_workers workers share the port (SO_REUSEPORT: the
+ * kernel spreads the connections).  Each worker runs libmicrohttpd in
+ * "external polling" mode with epoll: the daemon's one epoll descriptor
+ * sits in the worker's WaitEventSet beside its latch and the postmaster,
+ * so the worker sleeps in one place, answers SIGTERM and reloads at once,
+ * and never blocks the server.  Requests are handled one at a time per
+ * worker, each in short transactions of its own.
+ *
+ * The worker is a client of the SQL API like any other frontend: it calls
+ * report_form(token) and submit_report(token, answers, idempotency_key),
+ * with the privileges of status_checker_gateway (the role is switched for
+ * each transaction; the worker's own login is the bootstrap superuser, as
+ * for the other workers, so that it may later act for dashboard users with
+ * set_app_user).  A GET runs in a read-only transaction: opening a link (a
+ * mail scanner does it first) changes nothing.
+ *
+ * Unknown tokens are counted per client address in shared memory (all
+ * workers see one count): past status_checker.http_token_failures a minute,
+ * that address gets 429 on every token URL until the minute is over.
+ * Behind a reverse proxy the client address is the last X-Forwarded-For
+ * entry, trusted only from status_checker.http_trusted_proxies.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include <openssl/evp.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "common/base64.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "common/kept_plan.h"
+#include "common/worker.h"
+#include "feeds/watcher.h"
+#include "web/web.h"
+
+#define WHO "status_checker http"
+
+PGDLLEXPORT void sc_http_main(Datum main_arg);
+
+char	   *sc_http_listen = NULL;
+int			sc_http_workers = 2;
+char	   *sc_http_trusted_proxies = NULL;
+int			sc_http_token_failures = 30;
+int			sc_http_max_body = 256 * 1024;
+char	   *sc_http_timezone = NULL;
+
+#define MAX_TOKEN_LENGTH 200
+
+/* ------------------------------------------------------------ shared memory */
+
+/*
+ * Failed token lookups per client address: counted per minute; the
+ * failure past status_checker.http_token_failures in a minute blocks the
+ * address for the next 60 seconds.  An open-addressed table; under a flood
+ * of addresses the oldest unblocked counts give way, which only ever
+ * forgives.
+ */
+#define RATE_SLOTS 4096
+#define RATE_PROBES 8
+
+typedef struct RateSlot
+{
+	uint8		addr[16];		/* IPv6, or IPv4 mapped into it */
+	int64		minute;			/* of the count, since the epoch; 0 = free */
+	int32		failures;
+	TimestampTz blocked_until;
+} RateSlot;
+
+typedef struct HttpShared
+{
+	slock_t		mutex;
+	pg_atomic_uint64 requests;
+	pg_atomic_uint64 reports;
+	pg_atomic_uint64 limited;
+	RateSlot	slots[RATE_SLOTS];
+} HttpShared;
+
+static HttpShared *hshared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+http_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(HttpShared)));
+}
+
+static void
+http_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	hshared = ShmemInitStruct("status_checker http", sizeof(HttpShared), &found);
+	if (!found)
+	{
+		memset(hshared, 0, sizeof(HttpShared));
+		SpinLockInit(&hshared->mutex);
+		pg_atomic_init_u64(&hshared->requests, 0);
+		pg_atomic_init_u64(&hshared->reports, 0);
+		pg_atomic_init_u64(&hshared->limited, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+sc_http_shmem_init(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = http_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = http_shmem_startup;
+}
+
+/* the address's slot (found, or taken over when `create`); under the mutex */
+static RateSlot *
+rate_slot(const uint8 *addr, TimestampTz now, bool create)
+{
+	uint32		h = hash_bytes(addr, 16);
+	RateSlot   *victim = NULL;
+
+	for (int i = 0; i < RATE_PROBES; i++)
+	{
+		RateSlot   *s = &hshared->slots[(h + i) % RATE_SLOTS];
+
+		if (s->minute != 0 && memcmp(s->addr, addr, 16) == 0)
+			return s;
+		if (s->blocked_until <= now && (victim == NULL || s->minute < victim->minute))
+			victim = s;
+	}
+	if (!create || victim == NULL)
+		return NULL;
+	memset(victim, 0, sizeof(RateSlot));
+	memcpy(victim->addr, addr, 16);
+	return victim;
+}
+
+/* seconds until `addr` may try tokens again, or 0 */
+static int
+rate_limited(const uint8 *addr)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	RateSlot   *s;
+	int			wait = 0;
+
+	SpinLockAcquire(&hshared->mutex);
+	s = rate_slot(addr, now, false);
+	if (s && s->blocked_until > now)
+		wait = (int) ((s->blocked_until - now) / USECS_PER_SEC) + 1;
+	SpinLockRelease(&hshared->mutex);
+	if (wait > 0)
+		pg_atomic_fetch_add_u64(&hshared->limited, 1);
+	return wait;
+}
+
+static void
+rate_note_failure(const uint8 *addr)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int64		minute = now / USECS_PER_SEC / 60 + 1;
+	RateSlot   *s;
+
+	SpinLockAcquire(&hshared->mutex);
+	s = rate_slot(addr, now, true);
+	if (s)
+	{
+		if (s->minute != minute)
+		{
+			s->minute = minute;
+			s->failures = 0;
+		}
+		if (++s->failures >= sc_http_token_failures)
+			s->blocked_until = now + 60 * USECS_PER_SEC;
+	}
+	SpinLockRelease(&hshared->mutex);
+}
+
+/* ----------------------------------------------------------- per request */
+
+typedef enum Route
+{
+	ROUTE_NONE,
+	ROUTE_PAGE,					/* /r/<token> */
+	ROUTE_API,					/* /api/v1/r/<token> */
+} Route;
+
+typedef struct Req
+{
+	MemoryContext cxt;
+	struct MHD_PostProcessor *pp;
+	StringInfoData body;		/* the raw body (JSON API) */
+	List	   *fields;			/* WebField: the posted form */
+	bool		too_big;
+	bool		bad_form;
+	ErrorData  *error;			/* of the last transaction, if it failed */
+} Req;
+
+/* what each transaction passes in and out */
+typedef struct Call
+{
+	Req		   *req;
+	const char *token;
+	Jsonb	   *answers;
+	const char *key;
+	Jsonb	   *doc;			/* out: report_form(token) */
+	int64		report_id;		/* out: submit_report */
+} Call;
+
+static KeptPlan plan_form = {NULL, "SELECT status_checker.report_form($1)", 1, {TEXTOID}};
+static KeptPlan plan_submit = {
+	NULL, "SELECT status_checker.submit_report($1, $2, $3)", 3, {TEXTOID, JSONBOID, TEXTOID}
+};
+
+static char *csp_header = NULL;
+static uint8 *trusted = NULL;	/* 16 bytes per trusted proxy address */
+static int	ntrusted = 0;
+
+/* the one value of a statement's one row */
+static Datum
+run_plan(KeptPlan *kp, Datum *values, const char *nulls, bool read_only)
+{
+	bool		isnull;
+	SPITupleTable *tt = kept_plan_run(kp, values, nulls, read_only, 1);
+
+	return SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
+}
+
+static void
+call_form(Call *c)
+{
+	Datum		v[1];
+	Jsonb	   *doc;
+	MemoryContext old;
+
+	v[0] = CStringGetTextDatum(c->token);
+	doc = DatumGetJsonbP(run_plan(&plan_form, v, NULL, true));
+	old = MemoryContextSwitchTo(c->req->cxt);
+	c->doc = palloc(VARSIZE(doc));
+	memcpy(c->doc, doc, VARSIZE(doc));
+	MemoryContextSwitchTo(old);
+}
+
+static void
+call_submit(Call *c)
+{
+	Datum		v[3];
+	char		n[3] = {' ', ' ', ' '};
+
+	v[0] = CStringGetTextDatum(c->token);
+	v[1] = JsonbPGetDatum(c->answers);
+	if (c->key)
+		v[2] = CStringGetTextDatum(c->key);
+	else
+		n[2] = 'n';
+	c->report_id = DatumGetInt64(run_plan(&plan_submit, v, n, false));
+}
+
+/*
+ * Run fn in a transaction of its own, as status_checker_gateway.  On an
+ * error: false, with the error in c->req->error; the transaction is rolled
+ * back and nothing of it remains.
+ */
+static bool
+in_transaction(void (*fn) (Call *), Call *c, bool read_only, const char *activity)
+{
+	Req		   *req = c->req;
+	volatile bool ok = true;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, activity);
+	PG_TRY();
+	{
+		Oid			gateway = get_role_oid("status_checker_gateway", true);
+		Oid			save_user;
+		int			save_sec;
+
+		if (!OidIsValid(gateway))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("the status_checker extension is not installed in database \"%s\"", sc_database)));
+		if (read_only)
+			XactReadOnly = true;
+		GetUserIdAndSecContext(&save_user, &save_sec);
+		SetUserIdAndSecContext(gateway, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		fn(c);
+		SPI_finish();
+		PopActiveSnapshot();
+		SetUserIdAndSecContext(save_user, save_sec);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(req->cxt);
+		req->error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(req->cxt);
+	return ok;
+}
+
+static const char *
+sqlstate_of(ErrorData *e)
+{
+	return e ? unpack_sql_state(e->sqlerrcode) : "00000";
+}
+
+/*
+ * The HTTP status for an error of the SQL API; 0 for one that is not the
+ * caller's fault (logged, and answered 500 without details).
+ */
+static int
+status_for(ErrorData *e)
+{
+	switch (e->sqlerrcode)
+	{
+		case ERRCODE_INVALID_PARAMETER_VALUE:
+		case ERRCODE_NULL_VALUE_NOT_ALLOWED:
+			return MHD_HTTP_UNPROCESSABLE_CONTENT;
+		case ERRCODE_INVALID_TEXT_REPRESENTATION:
+		case ERRCODE_CHARACTER_NOT_IN_REPERTOIRE:
+		case ERRCODE_UNTRANSLATABLE_CHARACTER:
+			return MHD_HTTP_BAD_REQUEST;
+		case ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION:
+			return MHD_HTTP_NOT_FOUND;
+		case ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE:
+			return MHD_HTTP_CONFLICT;
+		case ERRCODE_PROGRAM_LIMIT_EXCEEDED:
+			return MHD_HTTP_CONTENT_TOO_LARGE;
+		case ERRCODE_READ_ONLY_SQL_TRANSACTION:
+		case ERRCODE_T_R_SERIALIZATION_FAILURE:
+		case ERRCODE_T_R_DEADLOCK_DETECTED:
+		case ERRCODE_LOCK_NOT_AVAILABLE:
+		case ERRCODE_UNDEFINED_OBJECT:
+		case ERRCODE_UNDEFINED_FUNCTION:
+		case ERRCODE_ADMIN_SHUTDOWN:
+		case ERRCODE_CANNOT_CONNECT_NOW:
+			return MHD_HTTP_SERVICE_UNAVAILABLE;
+		default:
+			return 0;
+	}
+}
+
+/* --------------------------------------------------------------- replies */
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned int status, const char *type, const char *body, size_t len,
+	  int retry_after, const char *location, bool cacheable)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Content-Security-Policy", csp_header);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(r, "Cross-Origin-Opener-Policy", "same-origin");
+	MHD_add_response_header(r, "Cache-Control", cacheable ? "public, max-age=86400" : "no-store");
+	if (retry_after > 0)
+	{
+		char		s[16];
+
+		snprintf(s, sizeof(s), "%d", retry_after);
+		MHD_add_response_header(r, "Retry-After", s);
+	}
+	if (location)
+		MHD_add_response_header(r, "Location", location);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_html(struct MHD_Connection *conn, unsigned int status, StringInfo html, int retry_after)
+{
+	return reply(conn, status, "text/html; charset=utf-8", html->data, html->len, retry_after, NULL, false);
+}
+
+static enum MHD_Result
+reply_message(struct MHD_Connection *conn, unsigned int status, const char *lang,
+			  const char *title, const char *text, int retry_after)
+{
+	StringInfoData html;
+
+	initStringInfo(&html);
+	message_page_html(&html, lang, title, text);
+	return reply_html(conn, status, &html, retry_after);
+}
+
+/* {"error": {"sqlstate", "message", "detail", "hint", "question"}} */
+static enum MHD_Result
+reply_json_error(struct MHD_Connection *conn, unsigned int status, const char *sqlstate,
+				 const char *message, ErrorData *e, int retry_after)
+{
+	StringInfoData j;
+
+	initStringInfo(&j);
+	appendStringInfoString(&j, "{\"error\":{\"sqlstate\":");
+	escape_json(&j, sqlstate);
+	appendStringInfoString(&j, ",\"message\":");
+	escape_json(&j, message);
+	if (e && e->detail)
+	{
+		appendStringInfoString(&j, ",\"detail\":");
+		escape_json(&j, e->detail);
+	}
+	if (e && e->hint)
+	{
+		appendStringInfoString(&j, ",\"hint\":");
+		escape_json(&j, e->hint);
+	}
+	if (e && e->column_name)
+	{
+		appendStringInfoString(&j, ",\"question\":");
+		escape_json(&j, e->column_name);
+	}
+	appendStringInfoString(&j, "}}\n");
+	return reply(conn, status, "application/json", j.data, j.len, retry_after, NULL, false);
+}
+
+/* an error that is not the caller's fault: logged, answered without details */
+static void
+log_failure(ErrorData *e, const char *what)
+{
+	ereport(LOG,
+			(errmsg(WHO ": %s failed: %s", what, e->message),
+			 e->detail ? errdetail_internal("%s", e->detail) : 0,
+			 errcontext_msg("SQLSTATE %s", sqlstate_of(e))));
+}
+
+/* ------------------------------------------------------------- the client */
+
+static void
+to_v6(const struct sockaddr *sa, uint8 *out)
+{
+	memset(out, 0, 16);
+	if (sa && sa->sa_family == AF_INET)
+	{
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &((const struct sockaddr_in *) sa)->sin_addr, 4);
+	}
+	else if (sa && sa->sa_family == AF_INET6)
+		memcpy(out, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+}
+
+static bool
+parse_addr(const char *s, uint8 *out)
+{
+	struct in_addr a4;
+
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, &a4) == 1)
+	{
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &a4, 4);
+		return true;
+	}
+	return inet_pton(AF_INET6, s, out) == 1;
+}
+
+static void
+load_trusted_proxies(void)
+{
+	char	   *list = pstrdup(sc_http_trusted_proxies ? sc_http_trusted_proxies : "");
+	char	   *save = NULL;
+
+	if (trusted)
+		pfree(trusted);
+	trusted = MemoryContextAlloc(TopMemoryContext, 16 * (strlen(list) / 2 + 1));
+	ntrusted = 0;
+	for (char *tok = strtok_r(list, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+	{
+		if (parse_addr(tok, trusted + 16 * ntrusted))
+			ntrusted++;
+		else
+			ereport(WARNING,
+					(errmsg(WHO ": status_checker.http_trusted_proxies: \"%s\" is not an IP address; ignored", tok)));
+	}
+	pfree(list);
+}
+
+/* the client's address: the peer's, or behind a trusted proxy the last X-Forwarded-For */
+static void
+client_address(struct MHD_Connection *conn, uint8 *addr)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const char *xff;
+
+	to_v6(ci ? ci->client_addr : NULL, addr);
+	for (int i = 0; i < ntrusted; i++)
+		if (memcmp(trusted + 16 * i, addr, 16) == 0 &&
+			(xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For")) != NULL)
+		{
+			const char *last = strrchr(xff, ',');
+			char	   *s = pstrdup(last ? last + 1 : xff);
+			uint8		a[16];
+
+			s[strcspn(s, " ")] = '\0';
+			while (*s == ' ')
+				s++;
+			if (parse_addr(s, a))
+				memcpy(addr, a, 16);
+			return;
+		}
+}
+
+/* the page's language: ?lang=, the posted _lang, Accept-Language, else ja */
+static const char *
+page_lang(struct MHD_Connection *conn, Req *req)
+{
+	const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
+	const char *al;
+	ListCell   *lc;
+
+	if (l == NULL)
+		foreach(lc, req->fields)
+			if (strcmp(((WebField *) lfirst(lc))->name, "_lang") == 0)
+			l = ((WebField *) lfirst(lc))->value.data;
+	if (l && (strcmp(l, "en") == 0 || strcmp(l, "ja") == 0))
+		return strcmp(l, "en") == 0 ? "en" : "ja";
+	al = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Language");
+	for (const char *p = al; p && *p; p++)
+	{
+		/* the first of ja or en among the listed languages */
+		if ((p == al || p[-1] == ',' || p[-1] == ' ') && (p[0] == 'j' || p[0] == 'e'))
+		{
+			if (strncmp(p, "ja", 2) == 0)
+				return "ja";
+			if (strncmp(p, "en", 2) == 0)
+				return "en";
+		}
+	}
+	return "ja";
+}
+
+static bool
+valid_token(const char *t)
+{
+	size_t		n = strlen(t);
+
+	return n > 0 && n <= MAX_TOKEN_LENGTH &&
+		strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") == n;
+}
+
+static char *
+new_key(void)
+{
+	uint8		b[16];
+	char	   *hex = palloc(33);
+
+	if (!pg_strong_random(b, sizeof(b)))
+		elog(ERROR, "could not generate random bytes");
+	for (int i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", b[i]);
+	return hex;
+}
+
+static const char *
+field(Req *req, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, req->fields)
+	{
+		WebField   *f = lfirst(lc);
+
+		if (strcmp(f->name, name) == 0)
+			return f->value.data;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------ the reporter page */
+
+static enum MHD_Result
+page_for_error(struct MHD_Connection *conn, Req *req, const char *lang, const uint8 *addr)
+{
+	ErrorData  *e = req->error;
+	int			status = status_for(e);
+	bool		en = strcmp(lang, "en") == 0;
+
+	if (e->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+	{
+		rate_note_failure(addr);
+		if (strstr(e->message, "replaced"))
+			return reply_message(conn, MHD_HTTP_GONE, lang,
+								 en ? "This link has been replaced" : "このリンクは新しいリンクに置き換えられました",
+								 en ? "Please use the link in the most recent message."
+								 : "最新のメッセージにあるリンクを開いてください。", 0);
+		return reply_message(conn, MHD_HTTP_NOT_FOUND, lang,
+							 en ? "This link is not valid" : "このリンクは無効です",
+							 en ? "The link is wrong or incomplete. Open it exactly as it appears in the message."
+							 : "リンクが正しくないか、途中で切れています。メッセージにあるリンクをそのまま開いてください。", 0);
+	}
+	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
+	{
+		log_failure(e, "a reporter page");
+		return reply_message(conn, status, lang,
+							 en ? "Please try again shortly" : "しばらくしてからもう一度お試しください",
+							 en ? "Reports cannot be taken at this moment." : "ただいま報告を受け付けられません。", 5);
+	}
+	if (status == 0)
+		log_failure(e, "a reporter page");
+	return reply_message(conn, status ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, lang,
+						 en ? "Something went wrong" : "エラーが発生しました",
+						 status ? web_error_text(lang, sqlstate_of(e), e->message)
+						 : (en ? "Please try again shortly." : "しばらくしてからもう一度お試しください。"), 0);
+}
+
+static enum MHD_Result
+serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, const uint8 *addr)
+{
+	const char *lang = page_lang(conn, req);
+	Call		c = {0};
+	ReporterPage page = {0};
+	StringInfoData html;
+	unsigned int status = MHD_HTTP_OK;
+
+	c.req = req;
+	c.token = token;
+	if (!valid_token(token) || !in_transaction(call_form, &c, true, "status_checker: reporter page"))
+	{
+		if (req->error == NULL)
+		{
+			/* not even the shape of a token */
+			rate_note_failure(addr);
+			req->error = palloc0(sizeof(ErrorData));
+			req->error->sqlerrcode = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
+			req->error->message = "unknown report token";
+		}
+		return page_for_error(conn, req, lang, addr);
+	}
+	page.doc = c.doc;
+	page.token = token;
+	page.lang = lang;
+	page.key = new_key();
+
+	if (!post)
+	{
+		const char *done = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "done");
+
+		if (done && strcmp(done, "1") == 0)
+			page.banner = BANNER_RECEIVED;
+	}
+	else if (req->too_big || req->bad_form)
+	{
+		page.posted = req->fields;
+		page.banner = BANNER_INVALID;
+		status = req->too_big ? MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST;
+	}
+	else
+	{
+		List	   *errors = NIL;
+		const char *key = field(req, "_key");
+
+		page.posted = req->fields;
+		if (key && strlen(key) == 32 && strspn(key, "0123456789abcdef") == 32)
+			page.key = key;
+		c.key = page.key;
+		PG_TRY();
+		{
+			c.answers = answers_from_fields(c.doc, req->fields, lang, &errors);
+		}
+		PG_CATCH();
+		{
+			/* not UTF-8, say */
+			MemoryContextSwitchTo(req->cxt);
+			FlushErrorState();
+			errors = list_make1(palloc0(sizeof(WebError)));
+			((WebError *) linitial(errors))->message = strcmp(lang, "en") == 0
+				? "The form could not be read." : "フォームを読み取れませんでした。";
+			c.answers = NULL;
+		}
+		PG_END_TRY();
+		if (c.answers == NULL)
+		{
+			page.errors = errors;
+			page.banner = BANNER_INVALID;
+			status = MHD_HTTP_UNPROCESSABLE_CONTENT;
+		}
+		else if (in_transaction(call_submit, &c, false, "status_checker: report by link"))
+		{
+			char	   *location = psprintf("/r/%s?lang=%s&done=1", token, lang);
+
+			pg_atomic_fetch_add_u64(&hshared->reports, 1);
+			/* Post/Redirect/Get: reloading the confirmation sends nothing again */
+			return reply(conn, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0, 0, location, false);
+		}
+		else
+		{
+			ErrorData  *e = req->error;
+			WebError   *we = palloc0(sizeof(WebError));
+
+			switch (status_for(e))
+			{
+				case MHD_HTTP_UNPROCESSABLE_CONTENT:
+				case MHD_HTTP_BAD_REQUEST:
+				case MHD_HTTP_CONTENT_TOO_LARGE:
+					we->question = e->column_name;
+					we->message = (char *) web_error_text(lang, sqlstate_of(e), e->message);
+					page.errors = list_make1(we);
+					page.banner = BANNER_INVALID;
+					status = status_for(e);
+					break;
+				case MHD_HTTP_CONFLICT:
+					/* closed or cancelled meanwhile: show it as it is now */
+					if (in_transaction(call_form, &c, true, "status_checker: reporter page"))
+						page.doc = c.doc;
+					page.banner = BANNER_CLOSED;
+					status = MHD_HTTP_CONFLICT;
+					break;
+				case MHD_HTTP_SERVICE_UNAVAILABLE:
+					log_failure(e, "a report by link");
+					page.banner = BANNER_READ_ONLY;
+					status = MHD_HTTP_SERVICE_UNAVAILABLE;
+					break;
+				default:
+					return page_for_error(conn, req, lang, addr);
+			}
+		}
+	}
+	initStringInfo(&html);
+	reporter_page_html(&html, &page);
+	return reply_html(conn, status, &html, status == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
+}
+
+/* ------------------------------------------------------------ the JSON API */
+
+static enum MHD_Result
+api_error(struct MHD_Connection *conn, Req *req, const uint8 *addr)
+{
+	ErrorData  *e = req->error;
+	int			status = status_for(e);
+
+	if (e->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
+		rate_note_failure(addr);
+	if (status == 0 || status == MHD_HTTP_SERVICE_UNAVAILABLE)
+		log_failure(e, "an API call");
+	if (status == 0)
+		return reply_json_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "XX000", "internal error", NULL, 0);
+	return reply_json_error(conn, status, sqlstate_of(e), e->message, e,
+							status == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
+}
+
+static enum MHD_Result
+serve_api(struct MHD_Connection *conn, Req *req, const char *token, bool post, const uint8 *addr)
+{
+	Call		c = {0};
+
+	c.req = req;
+	c.token = token;
+	if (!valid_token(token))
+	{
+		rate_note_failure(addr);
+		return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "28000", "unknown report token", NULL, 0);
+	}
+	if (!post)
+	{
+		char	   *json;
+
+		if (!in_transaction(call_form, &c, true, "status_checker: report form API"))
+			return api_error(conn, req, addr);
+		json = JsonbToCString(NULL, &c.doc->root, VARSIZE(c.doc));
+		return reply(conn, MHD_HTTP_OK, "application/json", json, strlen(json), 0, NULL, false);
+	}
+	if (req->too_big)
+		return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "54000",
+								psprintf("the body exceeds %d bytes", sc_http_max_body), NULL, 0);
+	PG_TRY();
+	{
+		c.answers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->body.data)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(req->cxt);
+		req->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	if (c.answers == NULL)
+		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "22P02", "the body is not JSON", req->error, 0);
+	c.key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
+	if (!in_transaction(call_submit, &c, false, "status_checker: report API"))
+		return api_error(conn, req, addr);
+	pg_atomic_fetch_add_u64(&hshared->reports, 1);
+	{
+		char	   *json = psprintf("{\"report_id\":" INT64_FORMAT "}\n", c.report_id);
+
+		return reply(conn, MHD_HTTP_OK, "application/json", json, strlen(json), 0, NULL, false);
+	}
+}
+
+/* ------------------------------------------------------- libmicrohttpd glue */
+
+static enum MHD_Result
+post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+		   const char *content_type, const char *transfer_encoding, const char *data,
+		   uint64_t off, size_t size)
+{
+	Req		   *req = cls;
+	WebField   *f = NULL;
+
+	if (off > 0 && req->fields != NIL)
+	{
+		f = llast(req->fields);
+		if (strcmp(f->name, key) != 0)
+			f = NULL;
+	}
+	if (f == NULL)
+	{
+		if (list_length(req->fields) >= 1000)
+		{
+			req->bad_form = true;
+			return MHD_NO;
+		}
+		f = palloc0(sizeof(WebField));
+		f->name = pstrdup(key);
+		initStringInfo(&f->value);
+		req->fields = lappend(req->fields, f);
+	}
+	appendBinaryStringInfo(&f->value, data, size);
+	return MHD_YES;
+}
+
+static Route
+route_of(const char *url, const char **token)
+{
+	if (strncmp(url, "/r/", 3) == 0)
+	{
+		*token = url + 3;
+		return ROUTE_PAGE;
+	}
+	if (strncmp(url, "/api/v1/r/", 10) == 0)
+	{
+		*token = url + 10;
+		return ROUTE_API;
+	}
+	return ROUTE_NONE;
+}
+
+static enum MHD_Result
+dispatch(struct MHD_Connection *conn, Req *req, const char *url, const char *method)
+{
+	bool		get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool		post = strcmp(method, "POST") == 0;
+	const char *token = NULL;
+	Route		route = route_of(url, &token);
+	uint8		addr[16];
+	int			wait;
+
+	pg_atomic_fetch_add_u64(&hshared->requests, 1);
+	if (route == ROUTE_NONE)
+	{
+		if (get && strcmp(url, "/healthz") == 0)
+			return reply(conn, MHD_HTTP_OK, "text/plain; charset=utf-8",
+						 RecoveryInProgress() ? "standby\n" : "ok\n", RecoveryInProgress() ? 8 : 3, 0, NULL, false);
+		if (get && strcmp(url, "/assets/report.js") == 0)
+			return reply(conn, MHD_HTTP_OK, "text/javascript; charset=utf-8",
+						 sc_web_js, strlen(sc_web_js), 0, NULL, true);
+		return reply_message(conn, MHD_HTTP_NOT_FOUND, page_lang(conn, req),
+							 "Not found", "There is nothing at this address.", 0);
+	}
+	if (!get && !post)
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+					 "method not allowed\n", 19, 0, NULL, false);
+	client_address(conn, addr);
+	if ((wait = rate_limited(addr)) > 0)
+	{
+		if (route == ROUTE_API)
+			return reply_json_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "53400",
+									"too many unknown tokens from this address; try again later", NULL, wait);
+		return reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, page_lang(conn, req),
+							 strcmp(page_lang(conn, req), "en") == 0 ? "Too many attempts" : "試行回数が多すぎます",
+							 strcmp(page_lang(conn, req), "en") == 0
+							 ? "Too many wrong links were opened from this address. Please wait a minute."
+							 : "このアドレスから無効なリンクが多数開かれました。1分ほど待ってからお試しください。", wait);
+	}
+	if (route == ROUTE_API)
+		return serve_api(conn, req, token, post, addr);
+	return serve_page(conn, req, token, post, addr);
+}
+
+static enum MHD_Result
+handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+	   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	Req		   *req = *con_cls;
+	volatile enum MHD_Result ret = MHD_NO;
+	MemoryContext old;
+
+	if (req == NULL)
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, WHO " request", ALLOCSET_DEFAULT_SIZES);
+
+		req = MemoryContextAllocZero(cxt, sizeof(Req));
+		req->cxt = cxt;
+		old = MemoryContextSwitchTo(cxt);
+		initStringInfo(&req->body);
+		if (strcmp(method, "POST") == 0)
+		{
+			const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+
+			/* the page posts a form; the API takes the body as it is */
+			if (type && strncmp(type, "application/x-www-form-urlencoded", 33) == 0 && strncmp(url, "/r/", 3) == 0)
+				req->pp = MHD_create_post_processor(conn, 16 * 1024, post_field, req);
+		}
+		MemoryContextSwitchTo(old);
+		*con_cls = req;
+		return MHD_YES;
+	}
+	old = MemoryContextSwitchTo(req->cxt);
+	if (*upload_data_size > 0)
+	{
+		if (req->body.len + *upload_data_size > (size_t) sc_http_max_body)
+			req->too_big = true;
+		else if (req->pp)
+		{
+			if (MHD_post_process(req->pp, upload_data, *upload_data_size) != MHD_YES)
+				req->bad_form = true;
+			req->body.len += *upload_data_size;		/* counted, not kept */
+		}
+		else
+			appendBinaryStringInfo(&req->body, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		MemoryContextSwitchTo(old);
+		return MHD_YES;
+	}
+	PG_TRY();
+	{
+		ret = dispatch(conn, req, url, method);
+	}
+	PG_CATCH();
+	{
+		/* a bug of ours: log it, and close the connection */
+		MemoryContextSwitchTo(req->cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		ret = MHD_NO;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return ret;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	Req		   *req = *con_cls;
+
+	if (req == NULL)
+		return;
+	if (req->pp)
+		MHD_destroy_post_processor(req->pp);
+	MemoryContextDelete(req->cxt);
+	*con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char		msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	ereport(LOG, (errmsg(WHO ": %s", msg)));
+}
+
+/* the Content-Security-Policy: no inline script, the inline style by its hash */
+static char *
+make_csp(void)
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	char		b64[64];
+	int			n;
+
+	/* OpenSSL itself: pg_cryptohash needs a resource owner, and this runs outside a transaction */
+	if (EVP_Digest(sc_web_css, strlen(sc_web_css), digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
+		elog(ERROR, "could not hash the style sheet");
+	n = pg_b64_encode((const char *) digest, (int) dlen, b64, sizeof(b64));
+	if (n < 0)
+		elog(ERROR, "could not encode the style sheet's hash");
+	b64[n] = '\0';
+	return MemoryContextStrdup(TopMemoryContext,
+							   psprintf("default-src 'none'; style-src 'sha256-%s'; script-src 'self'; "
+										"img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+										"frame-ancestors 'none'; base-uri 'none'", b64));
+}
+
+/* a listening socket on status_checker.http_listen, shared with the other workers */
+static int
+listen_socket(void)
+{
+	char	   *spec = pstrdup(sc_http_listen);
+	char	   *colon = strrchr(spec, ':');
+	char	   *host = spec;
+	int			port;
+	int			fd;
+	int			one = 1;
+	struct sockaddr_storage ss;
+	socklen_t	len;
+
+	if (colon == NULL || (port = atoi(colon + 1)) <= 0 || port > 65535)
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg(WHO ": status_checker.http_listen must be host:port, not \"%s\"", sc_http_listen)));
+	*colon = '\0';
+	if (host[0] == '[' && host[strlen(host) - 1] == ']')
+	{
+		host[strlen(host) - 1] = '\0';
+		host++;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, *host ? host : "0.0.0.0", &((struct sockaddr_in *) &ss)->sin_addr) == 1)
+	{
+		((struct sockaddr_in *) &ss)->sin_family = AF_INET;
+		((struct sockaddr_in *) &ss)->sin_port = htons(port);
+		len = sizeof(struct sockaddr_in);
+	}
+	else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1)
+	{
+		((struct sockaddr_in6 *) &ss)->sin6_family = AF_INET6;
+		((struct sockaddr_in6 *) &ss)->sin6_port = htons(port);
+		len = sizeof(struct sockaddr_in6);
+	}
+	else
+		ereport(FATAL,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg(WHO ": \"%s\" in status_checker.http_listen is not an IP address", host)));
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+		bind(fd, (struct sockaddr *) &ss, len) < 0 ||
+		listen(fd, 1024) < 0)
+		ereport(FATAL,
+				(errcode_for_socket_access(),
+				 errmsg(WHO ": could not listen on %s: %m", sc_http_listen)));
+	return fd;
+}
+
+void
+sc_http_main(Datum main_arg)
+{
+	struct MHD_Daemon *daemon;
+	const union MHD_DaemonInfo *info;
+	WaitEventSet *wes;
+	WaitEvent	events[3];
+	int			fd;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+
+	/* times on pages and in the API in the users' zone */
+	SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
+	csp_header = make_csp();
+	load_trusted_proxies();
+	fd = listen_socket();
+	daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
+							  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+							  MHD_OPTION_LISTEN_SOCKET, fd,
+							  MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024,
+							  MHD_OPTION_END);
+	if (daemon == NULL)
+		ereport(FATAL, (errmsg(WHO ": could not start the HTTP server on %s", sc_http_listen)));
+	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL)
+		ereport(FATAL, (errmsg(WHO ": libmicrohttpd has no epoll descriptor")));
+
+	wes = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wes, WL_SOCKET_READABLE, info->epoll_fd, NULL, NULL);
+	ereport(LOG, (errmsg(WHO " %d listening on %s (database \"%s\")",
+						 DatumGetInt32(main_arg), sc_http_listen, sc_database)));
+
+	while (!ShutdownRequestPending)
+	{
+		MHD_UNSIGNED_LONG_LONG mhd_timeout;
+		long		timeout = 1000;
+		int			n;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			load_trusted_proxies();
+		}
+		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES && mhd_timeout < (MHD_UNSIGNED_LONG_LONG) timeout)
+			timeout = (long) mhd_timeout;
+		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
+		for (int i = 0; i < n; i++)
+			if (events[i].events & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		MHD_run(daemon);
+	}
+	MHD_stop_daemon(daemon);
+	close(fd);
+	ereport(LOG, (errmsg(WHO " %d stopped", DatumGetInt32(main_arg))));
+	proc_exit(1);
+}
+
+/* called from _PG_init when loaded by shared_preload_libraries */
+void
+sc_http_register(void)
+{
+	if (sc_http_listen == NULL || sc_http_listen[0] == '\0')
+		return;
+	for (int i = 1; i <= sc_http_workers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = 5;
+		strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "sc_http_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, WHO " %d", i);
+		strlcpy(worker.bgw_type, WHO, BGW_MAXLEN);
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}

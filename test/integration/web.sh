@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Integration: the HTTP worker (src/web/http.c) on 127.0.0.1, two workers
+# sharing the port, with curl: the reporter page and its JSON API.
+#   - the page: escaped tenant strings (XSS payloads stay inert), security
+#     headers, size with no external assets, ja/en;
+#   - a GET (and a HEAD) changes nothing in any table;
+#   - a POST stores one report; a replayed or double-tapped POST stores one;
+#     a conditional answer that does not apply is left out; bad input is
+#     shown next to its question and kept; a closed request says so;
+#   - unknown and replaced links; 1,000 wrong tokens from one address are
+#     refused (429) while another address still gets in;
+#   - the JSON API: form, keyed submit, errors with their question, sizes;
+#   - the TLS proxy path: nginx with deploy/nginx/status_checker.conf in
+#     front (TLS 1.2+ only, X-Forwarded-For trusted from nginx);
+#   - a worker killed is replaced and the port keeps answering.
+# Runs its own cluster (the workers need shared_preload_libraries).  Never
+# sleeps blindly: every wait polls a condition with a deadline.  Prints TAP.
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+
+work=$(mktemp -d /tmp/status_checker-web.XXXXXX)
+chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
+cleanup() {
+    sc_nginx_stop "$work"
+    sc_cluster_stop "$work/cluster"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+db=sc_web
+hport=$(sc_free_port)
+base="http://127.0.0.1:$hport"
+sc_cluster_start "$work/cluster" >/dev/null
+sc_psql -c "CREATE DATABASE $db" >/dev/null
+cat <<EOF | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+shared_preload_libraries = 'status_checker'
+status_checker.database = '$db'
+status_checker.dispatcher = off
+status_checker.feed_watcher = off
+status_checker.http_listen = '127.0.0.1:$hport'
+status_checker.http_workers = 2
+status_checker.http_trusted_proxies = '127.0.0.1'
+status_checker.http_max_body = '64kB'
+EOF
+sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
+
+# a tenant whose strings are XSS payloads, and a form with a condition
+sc_psql -d $db >/dev/null <<'SQL'
+CREATE EXTENSION status_checker;
+SET search_path = status_checker;
+SELECT create_tenant('北陸電機 <b>"&', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'NOTO1', '輪島工場<script>alert(1)</script>', '1720400', 37.39, 136.90);
+SELECT upsert_site(1, 'KAGA1', '金沢支店" onmouseover="alert(2)', '1720100', 36.56, 136.65);
+SELECT upsert_site(1, 'KAGA2', '小松営業所', '1720100', 36.40, 136.45);
+SELECT create_form(1, 'f', default_form_definition('all'));
+SELECT create_request(1, 1, '能登地震 <img src=x onerror=alert(3)>', now() + interval '3 hours');
+SELECT create_request(1, 1, '締切済み', now() + interval '3 hours', '{"sites": ["KAGA2"]}');
+SQL
+# q, qb, wait_for, ok, check: test/lib.sh
+tok=$(q "SELECT status_checker.issue_token(1, 'NOTO1')")
+tok2=$(q "SELECT status_checker.issue_token(1, 'KAGA1')")
+tok_closed=$(q "SELECT status_checker.issue_token(2, 'KAGA2')")
+q "SELECT status_checker.close_request(2)" >/dev/null
+old=$(q "SELECT status_checker.issue_token(1, 'KAGA2')")
+new=$(q "SELECT status_checker.issue_token(1, 'KAGA2')")
+
+fingerprint() {  # every table's rows, hashed: a GET must leave it as it was
+    q "SELECT string_agg(c.relname || '=' || (xpath('/row/c/text()',
+              query_to_xml(format('SELECT md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) AS c FROM status_checker.%I t', c.relname),
+                           false, true, '')))[1]::text, ',' ORDER BY c.relname)
+       FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+       WHERE s.nspname = 'status_checker' AND c.relkind = 'r'"
+}
+status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+reports() { q "SELECT count(*) FROM status_checker.report WHERE request_id = 1 AND site_id = (SELECT site_id FROM status_checker.site WHERE code = '$1')"; }
+form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers and body) in $work/resp
+    local t=$1 k=$2; shift 2
+    local args=(--data-urlencode "_key=$k")
+    for f in "$@"; do args+=(--data-urlencode "$f"); done
+    curl -s -D "$work/resp.h" -o "$work/resp" "${args[@]}" "$base/r/$t"
+}
+
+wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
+echo "1..48"
+
+# ---- the workers
+check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
+for _ in $(seq 100); do [ "$(status "$base/healthz")" = 200 ] && break; sleep 0.1; done
+ok "GET /healthz answers ok" '[ "$(curl -s "$base/healthz")" = ok ]'
+
+# ---- the page
+before=$(fingerprint)
+curl -s -D "$work/page.h" -o "$work/page.html" "$base/r/$tok"
+curl -s -I -o /dev/null "$base/r/$tok"
+curl -s -o /dev/null "$base/api/v1/r/$tok"
+ok "GET /r/<token>: 200, HTML in UTF-8" 'grep -q "^HTTP/1.1 200" "$work/page.h" && grep -qi "^Content-Type: text/html; charset=utf-8" "$work/page.h"'
+ok "a GET, a HEAD and an API GET of a link change nothing in any table" '[ "$before" = "$(fingerprint)" ]'
+ok "the tenant's strings are escaped: no markup of theirs survives" \
+   '! grep -q "<script>alert\|<img src=x\|<b>\"&\|onmouseover=\"alert" "$work/page.html" &&
+    grep -q "輪島工場&lt;script&gt;alert(1)&lt;/script&gt;" "$work/page.html" &&
+    grep -q "能登地震 &lt;img src=x onerror=alert(3)&gt;" "$work/page.html" && grep -q "北陸電機 &lt;b&gt;&quot;&amp;" "$work/page.html"'
+ok "an attribute payload stays inside its attribute" \
+   '! curl -s "$base/r/$tok2" | grep -q "onmouseover=\"alert"'
+ok "Content-Security-Policy: no inline script, the style by its hash, frame-ancestors none" \
+   'grep -qi "^Content-Security-Policy: default-src '"'"'none'"'"'; style-src '"'"'sha256-[A-Za-z0-9+/=]*'"'"'; script-src '"'"'self'"'"';.*frame-ancestors '"'"'none'"'"'" "$work/page.h" &&
+    ! grep -i "^Content-Security-Policy" "$work/page.h" | grep -q unsafe'
+ok "the style sheet's hash in the policy is the inline style's" \
+   '[ "$(grep -i "^Content-Security-Policy" "$work/page.h" | sed -n "s/.*sha256-\([^'"'"']*\)'"'"'.*/\1/p")" = \
+      "$(sed -n "s/.*<style>\(.*\)<\/style>.*/\1/p" "$work/page.html" | tr -d "\n" | openssl dgst -sha256 -binary | base64)" ]'
+ok "no-store, nosniff, no-referrer, DENY framing" \
+   'grep -qi "^Cache-Control: no-store" "$work/page.h" && grep -qi "^X-Content-Type-Options: nosniff" "$work/page.h" &&
+    grep -qi "^Referrer-Policy: no-referrer" "$work/page.h" && grep -qi "^X-Frame-Options: DENY" "$work/page.h"'
+page_bytes=$(( $(wc -c < "$work/page.html") + $(curl -s "$base/assets/report.js" | wc -c) ))
+ok "page and script together under 30 KB ($page_bytes bytes)" '[ "$page_bytes" -lt 30720 ]'
+ok "no external assets (no src or href to another site)" '! grep -Eq "(src|href)=\"(https?:)?//" "$work/page.html"'
+ok "usable without JavaScript: a plain form posting to the link" \
+   'grep -q "<form class=\"report\" method=\"post\" action=\"/r/$tok\"" "$work/page.html" && grep -q "<button type=\"submit\">" "$work/page.html"'
+ok "Japanese by default: labels, 必須, 回答期限 in JST" \
+   'grep -q "建物の被害" "$work/page.html" && grep -q "必須" "$work/page.html" && grep -q "回答期限: [0-9]*月[0-9]*日 [0-9:]* (JST)" "$work/page.html"'
+ok "?lang=en and Accept-Language: en give the English page" \
+   'curl -s "$base/r/$tok?lang=en" | grep -q "Please answer by" &&
+    curl -s -H "Accept-Language: en-US,en;q=0.9,ja;q=0.8" "$base/r/$tok" | grep -q "<html lang=\"en\">"'
+ok "a conditional question says when it applies" 'grep -q "class=\"cond\">次の場合のみ回答" "$work/page.html"'
+
+# ---- posting the form
+form_post "$tok" 0123456789abcdef0123456789abcdef q.building=none q.detail=不要 q.injured=0 q.operation=normal q.lifelines=power
+ok "a POST stores the report and redirects to the confirmation (303)" \
+   'grep -q "^HTTP/1.1 303" "$work/resp.h" && grep -qi "^Location: /r/$tok?lang=ja&done=1" "$work/resp.h" && [ "$(reports NOTO1)" = 1 ]'
+check "the answers are stored as posted, the non-applying conditional answer left out" \
+  "(SELECT answers FROM status_checker.report WHERE request_id = 1 ORDER BY report_id DESC LIMIT 1)
+     = '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\", \"lifelines\": [\"power\"]}'"
+check "by link, as any report by token" "(SELECT via FROM status_checker.report WHERE request_id = 1 ORDER BY report_id DESC LIMIT 1) = 'link'"
+form_post "$tok" 0123456789abcdef0123456789abcdef q.building=none q.injured=0 q.operation=normal
+ok "the same POST again (a retry): 303, still one report" 'grep -q "^HTTP/1.1 303" "$work/resp.h" && [ "$(reports NOTO1)" = 1 ]'
+args=(--data-urlencode _key=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --data-urlencode q.building=none --data-urlencode q.injured=1 --data-urlencode q.operation=limited)
+for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null "${args[@]}" "$base/r/$tok" & done; wait
+ok "a double tap (8 identical POSTs at once, both workers): one more report" '[ "$(reports NOTO1)" = 2 ]'
+curl -s "$base/r/$tok?done=1" > "$work/done.html"
+ok "the confirmation page says it was received and shows the current status" \
+   'grep -q "id=\"received\">報告を受け付けました" "$work/done.html" && grep -q "id=\"current\">現在の報告: <strong>" "$work/done.html"'
+ok "... with the form filled with the latest answers, to update them" \
+   'grep -q "value=\"limited\" checked" "$work/done.html" && grep -q "name=\"q.injured\" value=\"1\"" "$work/done.html"'
+
+before=$(fingerprint)
+form_post "$tok" bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb q.building=severe "q.detail=<img src=y onerror=alert(4)>" q.injured=abc q.operation=stopped
+ok "a number that is not one: 422, stored nothing" 'grep -q "^HTTP/1.1 422" "$work/resp.h" && [ "$before" = "$(fingerprint)" ]'
+ok "... the error is next to its question, in plain words" \
+   'grep -q "<fieldset class=\"q error\" id=\"q-injured\">.*<p class=\"err\" role=\"alert\">数字で入力してください。</p>" "$work/resp"'
+ok "... and the input is kept (escaped)" \
+   'grep -q "value=\"severe\" checked" "$work/resp" && grep -q "name=\"q.injured\" value=\"abc\"" "$work/resp" &&
+    grep -q "&lt;img src=y onerror=alert(4)&gt;</textarea>" "$work/resp" && ! grep -q "<img src=y" "$work/resp"'
+form_post "$tok" cccccccccccccccccccccccccccccccc q.building=partial q.injured=１２ q.operation=limited
+ok "a required conditional question left empty: 422 at that question" \
+   'grep -q "^HTTP/1.1 422" "$work/resp.h" && grep -q "id=\"q-detail\"[^>]*>.*<p class=\"err\" role=\"alert\">この質問は必須です。" "$work/resp"'
+form_post "$tok" cccccccccccccccccccccccccccccccc q.building=partial "q.detail=窓ガラス <破損>" q.injured=１２ q.operation=limited
+check "corrected and sent again: stored; full-width digits read as a number" \
+  "(SELECT answers->>'injured' = '12' AND answers->>'detail' = '窓ガラス <破損>' FROM status_checker.report
+     WHERE request_id = 1 ORDER BY report_id DESC LIMIT 1)"
+curl -s "$base/r/$tok?done=1" > "$work/done.html"
+ok "an answer with markup comes back inert" \
+   'grep -q "窓ガラス &lt;破損&gt;</textarea>" "$work/done.html" && ! grep -q "<破損>" "$work/done.html"'
+form_post "$tok" dddddddddddddddddddddddddddddddd q.building=none q.injured=0 q.operation=normal q.unknown=1
+ok "an unknown field is ignored (only the form's questions are read)" 'grep -q "^HTTP/1.1 303" "$work/resp.h"'
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+form_post "$tok" eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee q.building=none "q.comment=$big"
+ok "a body over status_checker.http_max_body: 413, stored nothing" 'grep -q "^HTTP/1.1 413" "$work/resp.h" && [ "$(reports NOTO1)" = 4 ]'
+
+# ---- closed, unknown, replaced
+curl -s -D "$work/c.h" -o "$work/c.html" "$base/r/$tok_closed"
+ok "a closed request's link: the page says it is closed and shows no form" \
+   'grep -q "この依頼は締め切られました" "$work/c.html" && ! grep -q "<form" "$work/c.html"'
+form_post "$tok_closed" ffffffffffffffffffffffffffffffff q.building=none q.injured=0 q.operation=normal
+ok "a POST to it: 409 with the same words" 'grep -q "^HTTP/1.1 409" "$work/resp.h" && grep -q "締め切られました" "$work/resp"'
+ok "an unknown token: 404 in plain words" \
+   '[ "$(status "$base/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" = 404 ] && curl -s "$base/r/nonsense" | grep -q "このリンクは無効です"'
+ok "a replaced token: 410, use the newest link" \
+   '[ "$(status "$base/r/$old")" = 410 ] && curl -s "$base/r/$old?lang=en" | grep -q "most recent message" && [ "$(status "$base/r/$new")" = 200 ]'
+
+# ---- rate limit on wrong tokens (per client address, shared by the workers)
+codes=$(curl -s -o /dev/null -w '%{http_code}\n' -H 'X-Forwarded-For: 192.0.2.66' "$base/r/wrongtoken[1-1000]" | sort | uniq -c | tr '\n' ' ')
+limited=$(echo "$codes" | grep -o '[0-9]* 429' | cut -d' ' -f1); limited=${limited:-0}
+# (970 unless a new minute began during the burst: its count starts again)
+ok "1,000 wrong tokens from one address: refused with 429 after the first 30 ($codes)" '[ "$limited" -ge 940 ] && [ "$limited" -le 970 ]'
+curl -s -D "$work/rl.h" -o /dev/null -H 'X-Forwarded-For: 192.0.2.66' "$base/r/$tok"
+ok "... for 60 seconds that address gets 429 with Retry-After, even for a good link" \
+   'grep -q "^HTTP/1.1 429" "$work/rl.h" && grep -qi "^Retry-After: [0-9]" "$work/rl.h"'
+ok "... while another address gets in" '[ "$(status -H "X-Forwarded-For: 192.0.2.77" "$base/r/$tok")" = 200 ]'
+
+# ---- the JSON API
+api="$base/api/v1/r/$tok"
+ok "GET /api/v1/r/<token>: the report_form document" \
+   '[ "$(curl -s "$api" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d[\"site\"][\"code\"], d[\"request\"][\"state\"])")" = "NOTO1 open" ]'
+id1=$(curl -s -H 'Content-Type: application/json' -H 'Idempotency-Key: api-1' -d '{"building":"none","injured":0,"operation":"normal"}' "$api")
+id2=$(curl -s -H 'Content-Type: application/json' -H 'Idempotency-Key: api-1' -d '{"building":"none","injured":0,"operation":"normal"}' "$api")
+ok "POST with an Idempotency-Key twice: one report, the same id ($id1)" '[[ "$id1" =~ ^\{\"report_id\":[0-9]+\}$ ]] && [ "$id1" = "$id2" ] && [ "$(reports NOTO1)" = 5 ]'
+resp=$(curl -s -w ' %{http_code}' -d '{"building":"none","injured":-1,"operation":"normal"}' "$api")
+ok "an answer that breaks the form: 422, SQLSTATE 22023, the question named" \
+   '[[ "$resp" == *"\"sqlstate\":\"22023\""*"\"question\":\"injured\""*" 422" ]]'
+ok "a body that is not JSON: 400 (22P02)" '[[ "$(curl -s -w " %{http_code}" -d "{bad" "$api")" == *"22P02"*" 400" ]]'
+ok "an unknown token: 404 (28000); a closed request: 409 (55000)" \
+   '[[ "$(curl -s -w " %{http_code}" -d "{}" "$base/api/v1/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" == *"28000"*" 404" ]] &&
+    [[ "$(curl -s -w " %{http_code}" -d "{\"building\":\"none\",\"injured\":0,\"operation\":\"normal\"}" "$base/api/v1/r/$tok_closed")" == *"55000"*" 409" ]]'
+ok "other methods: 405; other paths: 404" '[ "$(status -X DELETE "$api")" = 405 ] && [ "$(status "$base/etc/passwd")" = 404 ]'
+
+# ---- behind nginx with TLS (deploy/nginx/status_checker.conf)
+nport=$(sc_free_port)
+mkdir -p "$work/nginx/tmp"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$work/nginx/key.pem" -out "$work/nginx/cert.pem" 2>/dev/null
+sed -e "s|@UPSTREAM@|127.0.0.1:$hport|" -e "s|@LISTEN@|127.0.0.1:$nport|" -e "s|@SERVER_NAME@|127.0.0.1|" \
+    -e "s|@CERT@|$work/nginx/cert.pem|" -e "s|@KEY@|$work/nginx/key.pem|" \
+    "$SC_ROOT/deploy/nginx/status_checker.conf" > "$work/nginx/site.conf"
+cat > "$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 256; }
+http {
+    client_body_temp_path $work/nginx/tmp; proxy_temp_path $work/nginx/tmp;
+    fastcgi_temp_path $work/nginx/tmp; uwsgi_temp_path $work/nginx/tmp; scgi_temp_path $work/nginx/tmp;
+    include $work/nginx/site.conf;
+}
+EOF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
+tls="https://127.0.0.1:$nport"
+for _ in $(seq 100); do [ "$(status --cacert "$work/nginx/cert.pem" "$tls/healthz")" = 200 ] && break; sleep 0.1; done
+ok "through nginx with TLS: the reporter page" \
+   'curl -s --cacert "$work/nginx/cert.pem" "$tls/r/$tok" | grep -q "<form class=\"report\""'
+ok "TLS 1.1 is refused, TLS 1.2 and 1.3 are taken" \
+   '! curl -s -o /dev/null --cacert "$work/nginx/cert.pem" --tlsv1.1 --tls-max 1.1 "$tls/healthz" 2>/dev/null &&
+    [ "$(status --cacert "$work/nginx/cert.pem" --tlsv1.2 --tls-max 1.2 "$tls/healthz")" = 200 ] &&
+    [ "$(status --cacert "$work/nginx/cert.pem" --tlsv1.3 "$tls/healthz")" = 200 ]'
+form_post_tls() { curl -s -o /dev/null -w '%{http_code}' --cacert "$work/nginx/cert.pem" "$@"; }
+ok "a report posted through the proxy is stored once (303, then the replay 303)" \
+   '[ "$(form_post_tls --data-urlencode _key=99999999999999999999999999999999 --data-urlencode q.building=none --data-urlencode q.injured=0 --data-urlencode q.operation=normal "$tls/r/$tok")" = 303 ] &&
+    [ "$(form_post_tls --data-urlencode _key=99999999999999999999999999999999 --data-urlencode q.building=none --data-urlencode q.injured=0 --data-urlencode q.operation=normal "$tls/r/$tok")" = 303 ] &&
+    [ "$(reports NOTO1)" = 6 ]'
+codes=$(curl -s -o /dev/null -w '%{http_code}\n' --cacert "$work/nginx/cert.pem" "$tls/r/wrong[1-40]" | sort | uniq -c | tr '\n' ' ')
+limited=$(echo "$codes" | grep -o '[0-9]* 429' | cut -d' ' -f1); limited=${limited:-0}
+ok "through the proxy the client is nginx's peer (127.0.0.1), limited after 30 failures ($codes), not 192.0.2.77" \
+   '[ "$limited" -ge 10 ] && [ "$(status -H "X-Forwarded-For: 192.0.2.77" "$base/r/$tok")" = 200 ]'
+
+# ---- a worker killed is replaced
+victim=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker http' LIMIT 1")
+kill -9 "$victim"
+# a crashed worker makes the postmaster restart every backend; then the workers come back
+wait_for 90 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http' AND pid <> $victim) = 2" || true
+for _ in $(seq 300); do [ "$(status -H "X-Forwarded-For: 192.0.2.88" "$base/r/$tok")" = 200 ] && break; sleep 0.1; done
+ok "after kill -9 of a worker, two workers serve the port again" \
+   '[ "$(status -H "X-Forwarded-For: 192.0.2.88" "$base/r/$tok")" = 200 ] && [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '"'"'status_checker http'"'"'")" = 2 ]'
+
+exit $fail
