@@ -85,7 +85,10 @@ OBJS = \
 	src/security/tenancy.o \
 	src/security/keys.o \
 	src/web/http.o \
-	src/web/html.o
+	src/web/html.o \
+	src/web/password.o \
+	src/web/dashboard.o \
+	src/web/assets.o
 
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.5.0--0.6.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
@@ -94,10 +97,10 @@ DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql 
               versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql \
               versions/$(EXTENSION)--0.5.0.sql \
               versions/$(EXTENSION)--0.3.0--0.4.0.sql versions/$(EXTENSION)--0.4.0--0.5.0.sql
-EXTRA_CLEAN = $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.5.0--0.6.0.sql results regression.diffs regression.out tmp_check
+EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.5.0--0.6.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
-SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd
+SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
 
 # The feed parsers are a library of their own, loaded by src/feeds/feeds.c
 # with RTLD_DEEPBIND: the postgres binary exports a json_object() of its own
@@ -148,6 +151,12 @@ $(EXTENSION)--0.5.0--0.6.0.sql: $(UPGRADE_0_6_0_PARTS) Makefile
 	( printf '%s\n' "-- status_checker 0.5.0 → 0.6.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
 	  for f in $(UPGRADE_0_6_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+
+# the web assets, compiled into the library
+WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \
+             src/web/assets/dashboard.css src/web/assets/dashboard.js
+src/web/assets.c: $(WEB_ASSETS) src/web/embed.sh
+	sh src/web/embed.sh $(WEB_ASSETS) > $@
 
 .PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst
 demo:

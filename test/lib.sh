@@ -36,8 +36,8 @@ sc_apt_install() {
     sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-SC_BUILD_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-client-15 libjansson-dev libcurl4-openssl-dev libxml2-dev libssl-dev libmicrohttpd-dev"
-SC_TEST_PACKAGES="postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl curl clang libclang-rt-14-dev python3 python3-aiosmtpd postgresql-15-cron nginx-light openssl libipc-run-perl pgbackrest postgresql-15-auto-failover"
+SC_BUILD_PACKAGES="build-essential postgresql-15 postgresql-server-dev-15 postgresql-client-15 libjansson-dev libcurl4-openssl-dev libxml2-dev libssl-dev libmicrohttpd-dev libargon2-dev"
+SC_TEST_PACKAGES="postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl curl clang libclang-rt-14-dev python3 python3-aiosmtpd postgresql-15-cron nginx-light openssl libipc-run-perl pgbackrest postgresql-15-auto-failover chromium fonts-ipafont-gothic wrk"
 # Debian's python (with python3-aiosmtpd), whatever python3 comes first on PATH
 SC_PYTHON=${SC_PYTHON:-/usr/bin/python3}
 

@@ -51,7 +51,7 @@ BEGIN
         'set_channel_enabled(bigint,boolean)', 'set_message_template(bigint,text,text,text,text)',
         'set_request_reminders(bigint,interval[],interval)', 'set_rule_reminders(bigint,interval[],interval)',
         'set_trigger_rule_enabled(bigint,boolean)', 'set_user_role(bigint,text,text)',
-        'submit_report_for(bigint,text,jsonb)',
+        'submit_report_for(bigint,text,jsonb)', 'set_user_password(bigint,text,text)',
         'upsert_site(bigint,text,text,text,double precision,double precision,bigint,text,jsonb)',
         -- triggers that may fire at commit, under whatever role the session has then
         '_flush_counters()', '_check_admin_left()']
@@ -65,7 +65,8 @@ BEGIN
     END LOOP;
     FOREACH f IN ARRAY ARRAY[
         'submit_report(text,jsonb)', 'submit_report(text,jsonb,text)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
-        'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)']
+        'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)',
+        'report_form(text)', 'web_login(bigint,text,text)', 'web_session_user(text)', 'web_logout(text)']
     LOOP
         EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
         IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
@@ -112,6 +113,8 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION
     status_checker.current_tenant(), status_checker.request_geojson(bigint), status_checker.check_answers(bigint, jsonb),
+    status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
+    status_checker._event_title(status_checker.event),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb),
     -- what the row-level security policies call
     status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)
@@ -156,7 +159,7 @@ GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_che
     TO status_checker_admin;
 GRANT EXECUTE ON FUNCTION
     status_checker.add_user(bigint, text, text, text), status_checker.set_user_role(bigint, text, text),
-    status_checker.remove_user(bigint, text),
+    status_checker.remove_user(bigint, text), status_checker.set_user_password(bigint, text, text),
     status_checker.create_site_group(bigint, text, bigint),
     status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb),
     status_checker.add_site_contact(bigint, text, text, text, text),
@@ -176,5 +179,6 @@ GRANT EXECUTE ON FUNCTION
     status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
     status_checker.submit_report(text, jsonb), status_checker.submit_report(text, jsonb, text),
     status_checker.report_form(text), status_checker.current_tenant(),
+    status_checker.web_login(bigint, text, text), status_checker.web_session_user(text), status_checker.web_logout(text),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
     TO status_checker_gateway;

@@ -244,7 +244,13 @@ sc_set_context(PG_FUNCTION_ARGS)
 	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(2));
 
-	if (!IsTransactionBlock())
+	/*
+	 * Outside a block the context would end with the statement: a mistake,
+	 * refused.  A background worker (the HTTP worker) runs its statements
+	 * in transactions of its own making, which are not "blocks"; the
+	 * context still ends with them.
+	 */
+	if (!IsTransactionBlock() && !IsBackgroundWorker)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_ACTIVE_SQL_TRANSACTION),
 				 errmsg("set_app_user can only be used in a transaction block"),

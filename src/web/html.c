@@ -83,54 +83,7 @@ static const Words w_check = {"入力内容を確認してください: ", "Plea
 static const Words w_language = {"English", "日本語"};
 static const Words w_other_lang = {"en", "ja"};
 
-const char	sc_web_css[] =
-"*{box-sizing:border-box}"
-"body{margin:0;font:16px/1.5 system-ui,-apple-system,\"Hiragino Sans\",\"Noto Sans JP\",Meiryo,sans-serif;"
-"color:#1a1a1a;background:#f4f5f7}"
-"main{max-width:40rem;margin:0 auto;padding:1rem}"
-"header{background:#fff;border-radius:.5rem;padding:1rem;margin-bottom:1rem}"
-"h1{font-size:1.3rem;margin:.2rem 0}"
-".tenant,.meta{color:#555;font-size:.9rem;margin:.2rem 0}"
-".event{font-weight:600;margin:.2rem 0}"
-".lang{float:right;font-size:.9rem}"
-".banner{padding:.8rem 1rem;border-radius:.5rem;margin-bottom:1rem;font-weight:600}"
-".ok{background:#e3f4e6;border:2px solid #2e7d32}"
-".bad{background:#fdecea;border:2px solid #c62828}"
-".info{background:#fff4e0;border:2px solid #ef6c00}"
-".current{background:#fff;border-radius:.5rem;padding:.8rem 1rem;margin-bottom:1rem}"
-"fieldset{background:#fff;border:0;border-radius:.5rem;padding:1rem;margin:0 0 1rem}"
-"fieldset.error{outline:2px solid #c62828}"
-"legend{font-weight:600;padding:0;float:left;width:100%;margin-bottom:.5rem}"
-"legend+*{clear:both}"
-".req{color:#c62828;font-size:.8rem;margin-left:.4rem}"
-".help,.cond{color:#555;font-size:.9rem;margin:.2rem 0 .5rem}"
-".js .cond{display:none}"
-".err{color:#c62828;font-weight:600;margin:.2rem 0 .5rem}"
-"label.c{display:block;padding:.6rem .5rem;border:1px solid #ccd;border-radius:.4rem;margin:.3rem 0}"
-"input[type=number],input[type=url],input[type=text],textarea{width:100%;font:inherit;padding:.6rem;"
-"border:1px solid #99a;border-radius:.4rem}"
-"input[type=radio],input[type=checkbox]{transform:scale(1.3);margin-right:.6rem}"
-".unit{color:#555}"
-"button{width:100%;font:inherit;font-weight:700;padding:.9rem;border:0;border-radius:.5rem;"
-"background:#1565c0;color:#fff}"
-"footer{color:#777;font-size:.8rem;text-align:center;padding:1rem}";
 
-/*
- * Hides the questions whose condition is not met and disables their
- * inputs, so that they are not posted.  Served from /assets/report.js (the
- * Content-Security-Policy allows no inline script).
- */
-const char	sc_web_js[] =
-"(function(){var f=document.querySelector('form.report');if(!f)return;"
-"document.documentElement.className='js';"
-"function vals(k){var o=[];f.querySelectorAll('[name=\"q.'+k+'\"]').forEach(function(e){"
-"if(e.disabled)return;if(e.type==='radio'||e.type==='checkbox'){if(e.checked)o.push(e.value);}"
-"else if(e.value!=='')o.push(e.value);});return o;}"
-"function update(){f.querySelectorAll('fieldset[data-if]').forEach(function(s){"
-"var k=s.getAttribute('data-if'),inn=JSON.parse(s.getAttribute('data-in'));"
-"var on=vals(k).some(function(v){return inn.indexOf(v)>=0;});s.hidden=!on;"
-"s.querySelectorAll('input,textarea').forEach(function(e){e.disabled=!on;});});}"
-"f.addEventListener('change',update);update();})();";
 
 void
 html_escape(StringInfo buf, const char *s)
@@ -348,7 +301,7 @@ page_start(StringInfo buf, const char *lang, const char *title)
 					 "<meta name=\"referrer\" content=\"no-referrer\"><meta name=\"robots\" content=\"noindex\">"
 					 "<title>", strcmp(lang, "en") == 0 ? "en" : "ja");
 	html_escape(buf, title);
-	appendStringInfo(buf, "</title><style>%s</style></head><body><main>", sc_web_css);
+	appendStringInfo(buf, "</title><style>%s</style></head><body><main>", sc_asset_report_css);
 }
 
 static void
@@ -736,11 +689,11 @@ reporter_page_html(StringInfo buf, ReporterPage *page)
 																			NumericGetDatum(lv->val.numeric))));
 		appendStringInfo(buf, "<div class=\"current\" id=\"current\">%s: <strong>", W(lang, w_current));
 		html_escape(buf, level ? label_of(jb_get(level, "label"), lang) : "");
-		appendStringInfoString(buf, "</strong> (");
+		appendStringInfoString(buf, "</strong><br><span class=\"meta\">");
 		append_time(buf, str_of(latest, "submitted_at"), lang);
 		if (count)
-			appendStringInfo(buf, strcmp(lang, "en") == 0 ? ", %s %s" : "、%s%s", count, W(lang, w_reports));
-		appendStringInfoString(buf, ")</div>");
+			appendStringInfo(buf, strcmp(lang, "en") == 0 ? " · %s %s" : "・%s%s", count, W(lang, w_reports));
+		appendStringInfoString(buf, "</span></div>");
 	}
 
 	if (open && questions)

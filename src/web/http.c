@@ -176,8 +176,8 @@ rate_slot(const uint8 *addr, TimestampTz now, bool create)
 }
 
 /* seconds until `addr` may try tokens again, or 0 */
-static int
-rate_limited(const uint8 *addr)
+int
+web_rate_limited(const uint8 *addr)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	RateSlot   *s;
@@ -193,8 +193,8 @@ rate_limited(const uint8 *addr)
 	return wait;
 }
 
-static void
-rate_note_failure(const uint8 *addr)
+void
+web_rate_note_failure(const uint8 *addr)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int64		minute = now / USECS_PER_SEC / 60 + 1;
@@ -224,18 +224,9 @@ typedef enum Route
 	ROUTE_API,					/* /api/v1/r/<token> */
 } Route;
 
-typedef struct Req
-{
-	MemoryContext cxt;
-	struct MHD_PostProcessor *pp;
-	StringInfoData body;		/* the raw body (JSON API) */
-	List	   *fields;			/* WebField: the posted form */
-	bool		too_big;
-	bool		bad_form;
-	ErrorData  *error;			/* of the last transaction, if it failed */
-} Req;
+typedef WebRequest Req;
 
-/* what each transaction passes in and out */
+/* what each reporter transaction passes in and out */
 typedef struct Call
 {
 	Req		   *req;
@@ -266,8 +257,9 @@ run_plan(KeptPlan *kp, Datum *values, const char *nulls, bool read_only)
 }
 
 static void
-call_form(Call *c)
+call_form(void *arg)
 {
+	Call	   *c = arg;
 	Datum		v[1];
 	Jsonb	   *doc;
 	MemoryContext old;
@@ -281,8 +273,9 @@ call_form(Call *c)
 }
 
 static void
-call_submit(Call *c)
+call_submit(void *arg)
 {
+	Call	   *c = arg;
 	Datum		v[3];
 	char		n[3] = {' ', ' ', ' '};
 
@@ -295,15 +288,21 @@ call_submit(Call *c)
 	c->report_id = DatumGetInt64(run_plan(&plan_submit, v, n, false));
 }
 
-/*
- * Run fn in a transaction of its own, as status_checker_gateway.  On an
- * error: false, with the error in c->req->error; the transaction is rolled
- * back and nothing of it remains.
- */
-static bool
-in_transaction(void (*fn) (Call *), Call *c, bool read_only, const char *activity)
+/* SET LOCAL ROLE: the role (and the outer role that row-level security and set_app_user look at) until the end of the transaction */
+void
+web_set_local_role(const char *role)
 {
-	Req		   *req = c->req;
+	(void) set_config_option("role", role, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
+ * Run fn(arg) in a transaction of its own, as status_checker_gateway,
+ * connected to SPI.  On an error: false, with the error in req->error; the
+ * transaction is rolled back and nothing of it remains.
+ */
+bool
+web_in_transaction(Req *req, void (*fn) (void *), void *arg, bool read_only, const char *activity)
+{
 	volatile bool ok = true;
 
 	SetCurrentStatementStartTimestamp();
@@ -311,25 +310,20 @@ in_transaction(void (*fn) (Call *), Call *c, bool read_only, const char *activit
 	pgstat_report_activity(STATE_RUNNING, activity);
 	PG_TRY();
 	{
-		Oid			gateway = get_role_oid("status_checker_gateway", true);
-		Oid			save_user;
-		int			save_sec;
-
-		if (!OidIsValid(gateway))
+		if (!OidIsValid(get_role_oid("status_checker_gateway", true)))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("the status_checker extension is not installed in database \"%s\"", sc_database)));
 		if (read_only)
 			XactReadOnly = true;
-		GetUserIdAndSecContext(&save_user, &save_sec);
-		SetUserIdAndSecContext(gateway, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+		/* SET LOCAL ROLE status_checker_gateway: undone at the end of the transaction */
+		web_set_local_role("status_checker_gateway");
 		PushActiveSnapshot(GetTransactionSnapshot());
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		fn(c);
+		fn(arg);
 		SPI_finish();
 		PopActiveSnapshot();
-		SetUserIdAndSecContext(save_user, save_sec);
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
@@ -346,8 +340,8 @@ in_transaction(void (*fn) (Call *), Call *c, bool read_only, const char *activit
 	return ok;
 }
 
-static const char *
-sqlstate_of(ErrorData *e)
+const char *
+web_sqlstate_of(ErrorData *e)
 {
 	return e ? unpack_sql_state(e->sqlerrcode) : "00000";
 }
@@ -356,8 +350,8 @@ sqlstate_of(ErrorData *e)
  * The HTTP status for an error of the SQL API; 0 for one that is not the
  * caller's fault (logged, and answered 500 without details).
  */
-static int
-status_for(ErrorData *e)
+int
+web_status_for(ErrorData *e)
 {
 	switch (e->sqlerrcode)
 	{
@@ -390,9 +384,13 @@ status_for(ErrorData *e)
 
 /* --------------------------------------------------------------- replies */
 
-static enum MHD_Result
-reply(struct MHD_Connection *conn, unsigned int status, const char *type, const char *body, size_t len,
-	  int retry_after, const char *location, bool cacheable)
+/*
+ * Queue an answer with the security headers every answer carries.  `extra`
+ * is NULL or a NULL-terminated list of header name, value, name, value …
+ */
+enum MHD_Result
+web_reply_ex(struct MHD_Connection *conn, unsigned int status, const char *type, const char *body, size_t len,
+			 int retry_after, const char *location, bool cacheable, const char *const *extra)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ret;
@@ -415,31 +413,40 @@ reply(struct MHD_Connection *conn, unsigned int status, const char *type, const 
 	}
 	if (location)
 		MHD_add_response_header(r, "Location", location);
+	for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
+		MHD_add_response_header(r, extra[i], extra[i + 1]);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
 static enum MHD_Result
-reply_html(struct MHD_Connection *conn, unsigned int status, StringInfo html, int retry_after)
+reply(struct MHD_Connection *conn, unsigned int status, const char *type, const char *body, size_t len,
+	  int retry_after, const char *location, bool cacheable)
+{
+	return web_reply_ex(conn, status, type, body, len, retry_after, location, cacheable, NULL);
+}
+
+enum MHD_Result
+web_reply_html(struct MHD_Connection *conn, unsigned int status, StringInfo html, int retry_after)
 {
 	return reply(conn, status, "text/html; charset=utf-8", html->data, html->len, retry_after, NULL, false);
 }
 
-static enum MHD_Result
-reply_message(struct MHD_Connection *conn, unsigned int status, const char *lang,
+enum MHD_Result
+web_reply_message(struct MHD_Connection *conn, unsigned int status, const char *lang,
 			  const char *title, const char *text, int retry_after)
 {
 	StringInfoData html;
 
 	initStringInfo(&html);
 	message_page_html(&html, lang, title, text);
-	return reply_html(conn, status, &html, retry_after);
+	return web_reply_html(conn, status, &html, retry_after);
 }
 
 /* {"error": {"sqlstate", "message", "detail", "hint", "question"}} */
-static enum MHD_Result
-reply_json_error(struct MHD_Connection *conn, unsigned int status, const char *sqlstate,
+enum MHD_Result
+web_reply_json_error(struct MHD_Connection *conn, unsigned int status, const char *sqlstate,
 				 const char *message, ErrorData *e, int retry_after)
 {
 	StringInfoData j;
@@ -469,13 +476,13 @@ reply_json_error(struct MHD_Connection *conn, unsigned int status, const char *s
 }
 
 /* an error that is not the caller's fault: logged, answered without details */
-static void
-log_failure(ErrorData *e, const char *what)
+void
+web_log_failure(ErrorData *e, const char *what)
 {
 	ereport(LOG,
 			(errmsg(WHO ": %s failed: %s", what, e->message),
 			 e->detail ? errdetail_internal("%s", e->detail) : 0,
-			 errcontext_msg("SQLSTATE %s", sqlstate_of(e))));
+			 errcontext_msg("SQLSTATE %s", web_sqlstate_of(e))));
 }
 
 /* ------------------------------------------------------------- the client */
@@ -530,8 +537,8 @@ load_trusted_proxies(void)
 }
 
 /* the client's address: the peer's, or behind a trusted proxy the last X-Forwarded-For */
-static void
-client_address(struct MHD_Connection *conn, uint8 *addr)
+void
+web_client_address(struct MHD_Connection *conn, uint8 *addr)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const char *xff;
@@ -555,8 +562,8 @@ client_address(struct MHD_Connection *conn, uint8 *addr)
 }
 
 /* the page's language: ?lang=, the posted _lang, Accept-Language, else ja */
-static const char *
-page_lang(struct MHD_Connection *conn, Req *req)
+const char *
+web_lang(struct MHD_Connection *conn, Req *req)
 {
 	const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "lang");
 	const char *al;
@@ -592,8 +599,8 @@ valid_token(const char *t)
 		strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") == n;
 }
 
-static char *
-new_key(void)
+char *
+web_new_key(void)
 {
 	uint8		b[16];
 	char	   *hex = palloc(33);
@@ -605,8 +612,8 @@ new_key(void)
 	return hex;
 }
 
-static const char *
-field(Req *req, const char *name)
+const char *
+web_field(Req *req, const char *name)
 {
 	ListCell   *lc;
 
@@ -626,41 +633,41 @@ static enum MHD_Result
 page_for_error(struct MHD_Connection *conn, Req *req, const char *lang, const uint8 *addr)
 {
 	ErrorData  *e = req->error;
-	int			status = status_for(e);
+	int			status = web_status_for(e);
 	bool		en = strcmp(lang, "en") == 0;
 
 	if (e->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
 	{
-		rate_note_failure(addr);
+		web_rate_note_failure(addr);
 		if (strstr(e->message, "replaced"))
-			return reply_message(conn, MHD_HTTP_GONE, lang,
+			return web_reply_message(conn, MHD_HTTP_GONE, lang,
 								 en ? "This link has been replaced" : "このリンクは新しいリンクに置き換えられました",
 								 en ? "Please use the link in the most recent message."
 								 : "最新のメッセージにあるリンクを開いてください。", 0);
-		return reply_message(conn, MHD_HTTP_NOT_FOUND, lang,
+		return web_reply_message(conn, MHD_HTTP_NOT_FOUND, lang,
 							 en ? "This link is not valid" : "このリンクは無効です",
 							 en ? "The link is wrong or incomplete. Open it exactly as it appears in the message."
 							 : "リンクが正しくないか、途中で切れています。メッセージにあるリンクをそのまま開いてください。", 0);
 	}
 	if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
 	{
-		log_failure(e, "a reporter page");
-		return reply_message(conn, status, lang,
+		web_log_failure(e, "a reporter page");
+		return web_reply_message(conn, status, lang,
 							 en ? "Please try again shortly" : "しばらくしてからもう一度お試しください",
 							 en ? "Reports cannot be taken at this moment." : "ただいま報告を受け付けられません。", 5);
 	}
 	if (status == 0)
-		log_failure(e, "a reporter page");
-	return reply_message(conn, status ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, lang,
+		web_log_failure(e, "a reporter page");
+	return web_reply_message(conn, status ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, lang,
 						 en ? "Something went wrong" : "エラーが発生しました",
-						 status ? web_error_text(lang, sqlstate_of(e), e->message)
+						 status ? web_error_text(lang, web_sqlstate_of(e), e->message)
 						 : (en ? "Please try again shortly." : "しばらくしてからもう一度お試しください。"), 0);
 }
 
 static enum MHD_Result
 serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, const uint8 *addr)
 {
-	const char *lang = page_lang(conn, req);
+	const char *lang = web_lang(conn, req);
 	Call		c = {0};
 	ReporterPage page = {0};
 	StringInfoData html;
@@ -668,12 +675,12 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 
 	c.req = req;
 	c.token = token;
-	if (!valid_token(token) || !in_transaction(call_form, &c, true, "status_checker: reporter page"))
+	if (!valid_token(token) || !web_in_transaction(req, call_form, &c, true, "status_checker: reporter page"))
 	{
 		if (req->error == NULL)
 		{
 			/* not even the shape of a token */
-			rate_note_failure(addr);
+			web_rate_note_failure(addr);
 			req->error = palloc0(sizeof(ErrorData));
 			req->error->sqlerrcode = ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
 			req->error->message = "unknown report token";
@@ -683,7 +690,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 	page.doc = c.doc;
 	page.token = token;
 	page.lang = lang;
-	page.key = new_key();
+	page.key = web_new_key();
 
 	if (!post)
 	{
@@ -701,7 +708,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 	else
 	{
 		List	   *errors = NIL;
-		const char *key = field(req, "_key");
+		const char *key = web_field(req, "_key");
 
 		page.posted = req->fields;
 		if (key && strlen(key) == 32 && strspn(key, "0123456789abcdef") == 32)
@@ -728,7 +735,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 			page.banner = BANNER_INVALID;
 			status = MHD_HTTP_UNPROCESSABLE_CONTENT;
 		}
-		else if (in_transaction(call_submit, &c, false, "status_checker: report by link"))
+		else if (web_in_transaction(req, call_submit, &c, false, "status_checker: report by link"))
 		{
 			char	   *location = psprintf("/r/%s?lang=%s&done=1", token, lang);
 
@@ -741,26 +748,26 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 			ErrorData  *e = req->error;
 			WebError   *we = palloc0(sizeof(WebError));
 
-			switch (status_for(e))
+			switch (web_status_for(e))
 			{
 				case MHD_HTTP_UNPROCESSABLE_CONTENT:
 				case MHD_HTTP_BAD_REQUEST:
 				case MHD_HTTP_CONTENT_TOO_LARGE:
 					we->question = e->column_name;
-					we->message = (char *) web_error_text(lang, sqlstate_of(e), e->message);
+					we->message = (char *) web_error_text(lang, web_sqlstate_of(e), e->message);
 					page.errors = list_make1(we);
 					page.banner = BANNER_INVALID;
-					status = status_for(e);
+					status = web_status_for(e);
 					break;
 				case MHD_HTTP_CONFLICT:
 					/* closed or cancelled meanwhile: show it as it is now */
-					if (in_transaction(call_form, &c, true, "status_checker: reporter page"))
+					if (web_in_transaction(req, call_form, &c, true, "status_checker: reporter page"))
 						page.doc = c.doc;
 					page.banner = BANNER_CLOSED;
 					status = MHD_HTTP_CONFLICT;
 					break;
 				case MHD_HTTP_SERVICE_UNAVAILABLE:
-					log_failure(e, "a report by link");
+					web_log_failure(e, "a report by link");
 					page.banner = BANNER_READ_ONLY;
 					status = MHD_HTTP_SERVICE_UNAVAILABLE;
 					break;
@@ -771,7 +778,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 	}
 	initStringInfo(&html);
 	reporter_page_html(&html, &page);
-	return reply_html(conn, status, &html, status == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
+	return web_reply_html(conn, status, &html, status == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
 }
 
 /* ------------------------------------------------------------ the JSON API */
@@ -780,15 +787,15 @@ static enum MHD_Result
 api_error(struct MHD_Connection *conn, Req *req, const uint8 *addr)
 {
 	ErrorData  *e = req->error;
-	int			status = status_for(e);
+	int			status = web_status_for(e);
 
 	if (e->sqlerrcode == ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION)
-		rate_note_failure(addr);
+		web_rate_note_failure(addr);
 	if (status == 0 || status == MHD_HTTP_SERVICE_UNAVAILABLE)
-		log_failure(e, "an API call");
+		web_log_failure(e, "an API call");
 	if (status == 0)
-		return reply_json_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "XX000", "internal error", NULL, 0);
-	return reply_json_error(conn, status, sqlstate_of(e), e->message, e,
+		return web_reply_json_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "XX000", "internal error", NULL, 0);
+	return web_reply_json_error(conn, status, web_sqlstate_of(e), e->message, e,
 							status == MHD_HTTP_SERVICE_UNAVAILABLE ? 5 : 0);
 }
 
@@ -801,20 +808,20 @@ serve_api(struct MHD_Connection *conn, Req *req, const char *token, bool post, c
 	c.token = token;
 	if (!valid_token(token))
 	{
-		rate_note_failure(addr);
-		return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "28000", "unknown report token", NULL, 0);
+		web_rate_note_failure(addr);
+		return web_reply_json_error(conn, MHD_HTTP_NOT_FOUND, "28000", "unknown report token", NULL, 0);
 	}
 	if (!post)
 	{
 		char	   *json;
 
-		if (!in_transaction(call_form, &c, true, "status_checker: report form API"))
+		if (!web_in_transaction(req, call_form, &c, true, "status_checker: report form API"))
 			return api_error(conn, req, addr);
 		json = JsonbToCString(NULL, &c.doc->root, VARSIZE(c.doc));
 		return reply(conn, MHD_HTTP_OK, "application/json", json, strlen(json), 0, NULL, false);
 	}
 	if (req->too_big)
-		return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "54000",
+		return web_reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "54000",
 								psprintf("the body exceeds %d bytes", sc_http_max_body), NULL, 0);
 	PG_TRY();
 	{
@@ -828,9 +835,9 @@ serve_api(struct MHD_Connection *conn, Req *req, const char *token, bool post, c
 	}
 	PG_END_TRY();
 	if (c.answers == NULL)
-		return reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "22P02", "the body is not JSON", req->error, 0);
+		return web_reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "22P02", "the body is not JSON", req->error, 0);
 	c.key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
-	if (!in_transaction(call_submit, &c, false, "status_checker: report API"))
+	if (!web_in_transaction(req, call_submit, &c, false, "status_checker: report API"))
 		return api_error(conn, req, addr);
 	pg_atomic_fetch_add_u64(&hshared->reports, 1);
 	{
@@ -899,6 +906,11 @@ dispatch(struct MHD_Connection *conn, Req *req, const char *url, const char *met
 	int			wait;
 
 	pg_atomic_fetch_add_u64(&hshared->requests, 1);
+	if (strcmp(url, "/d") == 0 || strncmp(url, "/d/", 3) == 0)
+	{
+		web_client_address(conn, addr);
+		return dashboard_dispatch(conn, req, url, get, post, addr);
+	}
 	if (route == ROUTE_NONE)
 	{
 		if (get && strcmp(url, "/healthz") == 0)
@@ -906,22 +918,28 @@ dispatch(struct MHD_Connection *conn, Req *req, const char *url, const char *met
 						 RecoveryInProgress() ? "standby\n" : "ok\n", RecoveryInProgress() ? 8 : 3, 0, NULL, false);
 		if (get && strcmp(url, "/assets/report.js") == 0)
 			return reply(conn, MHD_HTTP_OK, "text/javascript; charset=utf-8",
-						 sc_web_js, strlen(sc_web_js), 0, NULL, true);
-		return reply_message(conn, MHD_HTTP_NOT_FOUND, page_lang(conn, req),
+						 sc_asset_report_js, sc_asset_report_js_len, 0, NULL, true);
+		if (get && strcmp(url, "/assets/dashboard.js") == 0)
+			return reply(conn, MHD_HTTP_OK, "text/javascript; charset=utf-8",
+						 sc_asset_dashboard_js, sc_asset_dashboard_js_len, 0, NULL, true);
+		if (get && strcmp(url, "/assets/dashboard.css") == 0)
+			return reply(conn, MHD_HTTP_OK, "text/css; charset=utf-8",
+						 sc_asset_dashboard_css, sc_asset_dashboard_css_len, 0, NULL, true);
+		return web_reply_message(conn, MHD_HTTP_NOT_FOUND, web_lang(conn, req),
 							 "Not found", "There is nothing at this address.", 0);
 	}
 	if (!get && !post)
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
 					 "method not allowed\n", 19, 0, NULL, false);
-	client_address(conn, addr);
-	if ((wait = rate_limited(addr)) > 0)
+	web_client_address(conn, addr);
+	if ((wait = web_rate_limited(addr)) > 0)
 	{
 		if (route == ROUTE_API)
-			return reply_json_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "53400",
+			return web_reply_json_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "53400",
 									"too many unknown tokens from this address; try again later", NULL, wait);
-		return reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, page_lang(conn, req),
-							 strcmp(page_lang(conn, req), "en") == 0 ? "Too many attempts" : "試行回数が多すぎます",
-							 strcmp(page_lang(conn, req), "en") == 0
+		return web_reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, web_lang(conn, req),
+							 strcmp(web_lang(conn, req), "en") == 0 ? "Too many attempts" : "試行回数が多すぎます",
+							 strcmp(web_lang(conn, req), "en") == 0
 							 ? "Too many wrong links were opened from this address. Please wait a minute."
 							 : "このアドレスから無効なリンクが多数開かれました。1分ほど待ってからお試しください。", wait);
 	}
@@ -950,8 +968,9 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		{
 			const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
 
-			/* the page posts a form; the API takes the body as it is */
-			if (type && strncmp(type, "application/x-www-form-urlencoded", 33) == 0 && strncmp(url, "/r/", 3) == 0)
+			/* the pages post forms; the API takes the body as it is */
+			if (type && strncmp(type, "application/x-www-form-urlencoded", 33) == 0 &&
+				(strncmp(url, "/r/", 3) == 0 || strncmp(url, "/d/", 3) == 0))
 				req->pp = MHD_create_post_processor(conn, 16 * 1024, post_field, req);
 		}
 		MemoryContextSwitchTo(old);
@@ -1025,14 +1044,14 @@ make_csp(void)
 	int			n;
 
 	/* OpenSSL itself: pg_cryptohash needs a resource owner, and this runs outside a transaction */
-	if (EVP_Digest(sc_web_css, strlen(sc_web_css), digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
+	if (EVP_Digest(sc_asset_report_css, sc_asset_report_css_len, digest, &dlen, EVP_sha256(), NULL) != 1 || dlen != 32)
 		elog(ERROR, "could not hash the style sheet");
 	n = pg_b64_encode((const char *) digest, (int) dlen, b64, sizeof(b64));
 	if (n < 0)
 		elog(ERROR, "could not encode the style sheet's hash");
 	b64[n] = '\0';
 	return MemoryContextStrdup(TopMemoryContext,
-							   psprintf("default-src 'none'; style-src 'sha256-%s'; script-src 'self'; "
+							   psprintf("default-src 'none'; style-src 'self' 'sha256-%s'; script-src 'self'; "
 										"img-src 'self' data:; connect-src 'self'; form-action 'self'; "
 										"frame-ancestors 'none'; base-uri 'none'", b64));
 }

@@ -9,8 +9,11 @@
 #ifndef STATUS_CHECKER_WEB_H
 #define STATUS_CHECKER_WEB_H
 
+#include <microhttpd.h>
+
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "utils/elog.h"
 #include "utils/jsonb.h"
 
 /* GUCs (module.c) */
@@ -57,14 +60,62 @@ typedef struct ReporterPage
 	const char *banner_detail;	/* e.g. the reason of a cancellation */
 } ReporterPage;
 
+/* one HTTP request being handled (libmicrohttpd's per-connection state) */
+typedef struct WebRequest
+{
+	MemoryContext cxt;			/* everything of the request; deleted at its end */
+	struct MHD_PostProcessor *pp;
+	StringInfoData body;		/* the raw body (JSON API) */
+	List	   *fields;			/* WebField: the posted form */
+	bool		too_big;
+	bool		bad_form;
+	ErrorData  *error;			/* of the last transaction, if it failed */
+} WebRequest;
+
+/* http.c: the worker's services to the pages it serves */
+extern bool web_in_transaction(WebRequest *req, void (*fn) (void *), void *arg, bool read_only,
+							   const char *activity);
+extern void web_set_local_role(const char *role);
+extern enum MHD_Result web_reply_ex(struct MHD_Connection *conn, unsigned int status, const char *type,
+									const char *body, size_t len, int retry_after, const char *location,
+									bool cacheable, const char *const *extra);
+extern enum MHD_Result web_reply_html(struct MHD_Connection *conn, unsigned int status, StringInfo html,
+									  int retry_after);
+extern enum MHD_Result web_reply_message(struct MHD_Connection *conn, unsigned int status, const char *lang,
+										 const char *title, const char *text, int retry_after);
+extern enum MHD_Result web_reply_json_error(struct MHD_Connection *conn, unsigned int status,
+											const char *sqlstate, const char *message, ErrorData *e,
+											int retry_after);
+extern const char *web_sqlstate_of(ErrorData *e);
+extern int	web_status_for(ErrorData *e);
+extern void web_log_failure(ErrorData *e, const char *what);
+extern int	web_rate_limited(const uint8 *addr);
+extern void web_rate_note_failure(const uint8 *addr);
+extern void web_client_address(struct MHD_Connection *conn, uint8 *addr);
+extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
+extern const char *web_field(WebRequest *req, const char *name);
+extern char *web_new_key(void);
+
+/* dashboard.c: /d/… */
+extern enum MHD_Result dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url,
+										  bool get, bool post, const uint8 *addr);
+
+/* html.c */
 extern void html_escape(StringInfo buf, const char *s);
 extern void reporter_page_html(StringInfo buf, ReporterPage *page);
 extern void message_page_html(StringInfo buf, const char *lang, const char *title, const char *text);
 extern Jsonb *answers_from_fields(Jsonb *doc, List *posted, const char *lang, List **errors);
 extern const char *web_error_text(const char *lang, const char *sqlstate, const char *message);
 
-extern const char sc_web_css[];
-extern const char sc_web_js[];
+/* the assets (src/web/assets/, compiled in by src/web/embed.sh) */
+extern const char sc_asset_report_css[];
+extern const size_t sc_asset_report_css_len;
+extern const char sc_asset_report_js[];
+extern const size_t sc_asset_report_js_len;
+extern const char sc_asset_dashboard_css[];
+extern const size_t sc_asset_dashboard_css_len;
+extern const char sc_asset_dashboard_js[];
+extern const size_t sc_asset_dashboard_js_len;
 
 /* called from _PG_init */
 extern void sc_http_register(void);
