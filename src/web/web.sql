@@ -340,7 +340,14 @@ COMMENT ON FUNCTION status_checker.request_dashboard(bigint) IS
 -- with ' so that a spreadsheet does not run it as a formula.
 CREATE OR REPLACE FUNCTION status_checker.status_matrix_csv(request_id bigint)
     RETURNS text
-    LANGUAGE sql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    result text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM status_checker.request q WHERE q.request_id = status_matrix_csv.request_id) THEN
+        RAISE EXCEPTION 'request % does not exist', status_matrix_csv.request_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
     WITH cells AS (
         SELECT s.site_code, ARRAY[s.site_code, s.site_name, coalesce(s.group_path, ''), coalesce(s.level::text, ''),
                      coalesce(s.level_label, ''), coalesce(s.level_label_en, ''), coalesce(t.asked_shindo::text, ''),
@@ -355,7 +362,10 @@ CREATE OR REPLACE FUNCTION status_checker.status_matrix_csv(request_id bigint)
            || coalesce(string_agg((SELECT string_agg('"' || replace(CASE WHEN left(x, 1) IN ('=', '+', '-', '@') THEN '''' || x ELSE x END,
                                                               '"', '""') || '"', ',' ORDER BY i)
                                    FROM unnest(c.v) WITH ORDINALITY u(x, i)), E'\r\n' ORDER BY c.site_code) || E'\r\n', '')
-    FROM cells c
+      INTO result
+      FROM cells c;
+    RETURN result;
+END
 $$;
 COMMENT ON FUNCTION status_checker.status_matrix_csv(bigint) IS
 'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; formula-like cells prefixed with '')';

@@ -26,6 +26,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+[ -n "${SC_KEEP:-}" ] && trap - EXIT
 
 db=sc_web
 hport=$(sc_free_port)
@@ -53,8 +54,17 @@ SELECT upsert_site(1, 'NOTO1', '輪島工場<script>alert(1)</script>', '1720400
 SELECT upsert_site(1, 'KAGA1', '金沢支店" onmouseover="alert(2)', '1720100', 36.56, 136.65);
 SELECT upsert_site(1, 'KAGA2', '小松営業所', '1720100', 36.40, 136.45);
 SELECT create_form(1, 'f', default_form_definition('all'));
+SELECT upsert_site(1, 'CSV1', '=HYPERLINK("http://evil.example")', '1720100', 36.40, 136.45);
 SELECT create_request(1, 1, '能登地震 <img src=x onerror=alert(3)>', now() + interval '3 hours');
 SELECT create_request(1, 1, '締切済み', now() + interval '3 hours', '{"sites": ["KAGA2"]}');
+SELECT add_user(1, 'kanri', 'kanri@example.com', 'manager');
+SELECT set_user_password(1, 'kanri', 'correct horse battery');
+SELECT add_user(1, 'locked', 'locked@example.com', 'viewer');
+SELECT set_user_password(1, 'locked', 'correct horse battery');
+SELECT create_tenant('他社', 'admin', 'admin@other.example');
+SELECT upsert_site(2, 'O1', '他社の拠点', '1310100', 35.68, 139.76);
+SELECT create_form(2, 'f', default_form_definition());
+SELECT create_request(2, (SELECT max(form_id) FROM form WHERE tenant_id = 2), '他社の依頼', now() + interval '3 hours');
 SQL
 # q, qb, wait_for, ok, check: test/lib.sh
 tok=$(q "SELECT status_checker.issue_token(1, 'NOTO1')")
@@ -81,7 +91,7 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..48"
+echo "1..61"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
@@ -201,6 +211,50 @@ ok "an unknown token: 404 (28000); a closed request: 409 (55000)" \
    '[[ "$(curl -s -w " %{http_code}" -d "{}" "$base/api/v1/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" == *"28000"*" 404" ]] &&
     [[ "$(curl -s -w " %{http_code}" -d "{\"building\":\"none\",\"injured\":0,\"operation\":\"normal\"}" "$base/api/v1/r/$tok_closed")" == *"55000"*" 409" ]]'
 ok "other methods: 405; other paths: 404" '[ "$(status -X DELETE "$api")" = 405 ] && [ "$(status "$base/etc/passwd")" = 404 ]'
+
+# ---- the dashboard over HTTP (the browser test drives it in chromium)
+jar=$work/cookies
+login_form() {  # login_form JAR → the sign-in form's token (and its cookie in JAR)
+    curl -s -c "$1" -b "$1" -H 'X-Forwarded-For: 192.0.2.10' "$base/d/login" | grep -o 'name="_pre" value="[0-9a-f]*' | cut -d'"' -f4
+}
+sign_in() {  # sign_in JAR LOGIN PASSWORD [PRE] → the HTTP status, headers in $work/login.h
+    local pre=${4-$(login_form "$1")}
+    curl -s -o /dev/null -D "$work/login.h" -w '%{http_code}' -c "$1" -b "$1" -H 'X-Forwarded-For: 192.0.2.10' \
+         --data-urlencode "_pre=$pre" --data-urlencode tenant=1 --data-urlencode "login=$2" --data-urlencode "password=$3" "$base/d/login"
+}
+ok "without a session: the pages go to the sign-in form, the API answers 401" \
+   '[ "$(curl -s -o /dev/null -w "%{http_code} %{redirect_url}" "$base/d/")" = "303 $base/d/login" ] &&
+    [ "$(status "$base/d/api/requests")" = 401 ] && [ "$(status -b "sc_session=forged" "$base/d/api/r/1")" = 401 ]'
+ok "a sign-in without the form's own cookie is refused (403: no sign-in from another site)" \
+   '[ "$(sign_in "$work/nojar" kanri "correct horse battery" 0123)" = 403 ]'
+ok "a wrong password: 401 with a message" '[ "$(sign_in "$jar" kanri "wrong password!")" = 401 ]'
+ok "the right one: 303 to the dashboard, the session cookie HttpOnly, Secure, SameSite=Strict, Path=/d" \
+   '[ "$(sign_in "$jar" kanri "correct horse battery")" = 303 ] &&
+    grep -qi "^Set-Cookie: sc_session=[A-Za-z0-9_-]\{43\}; Path=/d; HttpOnly; Secure; SameSite=Strict" "$work/login.h"'
+# curl keeps Secure cookies for 127.0.0.1 (a secure context, as for browsers)
+titles=$(curl -s -b "$jar" "$base/d/api/requests" | python3 -c 'import json, sys; print("|".join(sorted(r["title"] for r in json.load(sys.stdin))))')
+ok "the requests of the user's tenant, and only those" '[ "$titles" = "締切済み|能登地震 <img src=x onerror=alert(3)>" ]'
+other=$(q "SELECT request_id FROM status_checker.request WHERE tenant_id = 2")
+ok "another tenant's request does not exist (404), neither its CSV" \
+   '[ "$(status -b "$jar" "$base/d/api/r/$other")" = 404 ] && [ "$(status -b "$jar" "$base/d/r/$other/status.csv")" = 404 ]'
+etag=$(curl -s -D - -o /dev/null -b "$jar" "$base/d/api/r/1" | sed -n 's/^ETag: \(.*\)\r$/\1/Ip')
+ok "polling: the dashboard document has an ETag; unchanged, it answers 304 without a body" \
+   '[ -n "$etag" ] && [ "$(status -b "$jar" -H "If-None-Match: $etag" "$base/d/api/r/1")" = 304 ]'
+q "SELECT status_checker.submit_report_for(1, 'KAGA1', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}')" >/dev/null
+ok "... and 200 with a new ETag once a report arrives" '[ "$(status -b "$jar" -H "If-None-Match: $etag" "$base/d/api/r/1")" = 200 ]'
+curl -s -D "$work/csv.h" -o "$work/status.csv" -b "$jar" "$base/d/r/1/status.csv"
+ok "the status matrix as CSV: an attachment, UTF-8 with BOM, a formula-like cell defused" \
+   'grep -qi "^Content-Disposition: attachment; filename=\"status-1.csv\"" "$work/csv.h" &&
+    [ "$(head -c 3 "$work/status.csv" | od -An -tx1 | tr -d " ")" = efbbbf ] &&
+    grep -q "^\"CSV1\",\"'"'"'=HYPERLINK(\"\"http://evil.example\"\")\"" "$work/status.csv"'
+ok "GeoJSON of the request" '[ "$(curl -s -b "$jar" "$base/d/api/r/1/geojson" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"type\"])")" = FeatureCollection ]'
+csrf=$(curl -s -b "$jar" "$base/d/" | grep -o 'name="_csrf" value="[^"]*' | cut -d'"' -f4)
+ok "sign-out without the CSRF token is refused (403) and the session lives on" \
+   '[ "$(status -b "$jar" --data-urlencode _csrf=wrong "$base/d/logout")" = 403 ] && [ "$(status -b "$jar" "$base/d/api/requests")" = 200 ]'
+ok "with it: 303, and the session has ended" \
+   '[ "$(status -b "$jar" --data-urlencode "_csrf=$csrf" "$base/d/logout")" = 303 ] && [ "$(status -b "$jar" "$base/d/api/requests")" = 401 ]'
+for i in 1 2 3 4 5; do sign_in "$work/j2" locked "wrong password $i" >/dev/null; done
+ok "five wrong passwords lock the account: even the right one gets 423" '[ "$(sign_in "$work/j2" locked "correct horse battery")" = 423 ]'
 
 # ---- behind nginx with TLS (deploy/nginx/status_checker.conf)
 nport=$(sc_free_port)
