@@ -57,6 +57,7 @@ NEW_IN_0_6_0 = \
 # covers every table and function that exists then.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
 UPGRADE_0_6_0_PARTS = \
+	src/common/jobs.sql \
 	$(NEW_IN_0_6_0) \
 	src/security/privileges.sql \
 	src/common/finish.sql
@@ -158,7 +159,7 @@ WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \
 src/web/assets.c: $(WEB_ASSETS) src/web/embed.sh
 	sh src/web/embed.sh $(WEB_ASSETS) > $@
 
-.PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst
+.PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst bench-web
 demo:
 	bash demo/run-demo.sh
 test:
@@ -169,6 +170,7 @@ bench:
 	bash test/bench/dispatch-bench.sh
 	bash test/bench/security-bench.sh
 	bash test/bench/burst-bench.sh
+	bash test/bench/web-bench.sh
 bench-feeds:
 	bash test/bench/feeds-bench.sh
 bench-dispatch:
@@ -177,3 +179,5 @@ bench-security:
 	bash test/bench/security-bench.sh
 bench-burst:
 	bash test/bench/burst-bench.sh
+bench-web:
+	bash test/bench/web-bench.sh

@@ -133,6 +133,9 @@ for wave in 1 2 3 4; do
 done
 
 sc_psql -d $DB -f "$SC_ROOT/demo/show.sql"
+# the crisis team's dashboard: a password for the demo's manager (argon2id)
+demo_password='noto-2024-demo'
+sc_psql -d $DB -q -c "SELECT status_checker.set_user_password(1, 'crisis.lead', '$demo_password')" >/dev/null
 unanswered=$(sc_psql -d $DB -At -c "SELECT l.token FROM public.demo_link l JOIN status_checker.site_status s ON s.site_code = l.site_code
                                    WHERE s.request_id = (SELECT min(request_id) FROM status_checker.request WHERE rule_id IS NOT NULL)
                                      AND s.level IS NULL ORDER BY l.site_code LIMIT 1")
@@ -144,6 +147,9 @@ cat <<MSG
 
 Mails sent by the dispatcher are in $DEMO_DIR/mail/ (one .eml per mail; open one in
 any mail client), the webhook posts in $DEMO_DIR/webhooks.jsonl.
+
+The crisis dashboard (tiles, map, timeline, roll-up, status matrix; it refreshes by itself):
+  $web/d/login     organisation ID 1, login crisis.lead, password $demo_password
 
 Reporter pages (the HTTP worker; open them in a browser, on a phone-sized window):
   a site that has not answered yet:  $web/r/$unanswered

@@ -3,7 +3,8 @@
 # install the extension, then run every suite:
 #   1. pg_regress (make installcheck, with its own temporary server)
 #   2. pgTAP (pg_prove) against a throwaway cluster
-#   3. integration tests against the same cluster
+#   3. integration tests against the same cluster (and clusters of their own:
+#      the workers, the HTTP worker with curl and in headless chromium)
 #   4. TAP tests (test/tap: crash, failover, backups; PostgreSQL::Test::Cluster
 #      makes their own nodes)
 # Ends with the line "N passed, N failed" (suites) and exits non-zero on failure.
@@ -11,6 +12,8 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 sc_apt_install $SC_BUILD_PACKAGES $SC_TEST_PACKAGES python3
+# the browser tests drive chromium with playwright-core (npm), which needs Node.js 20 or newer
+command -v node >/dev/null 2>&1 || sc_apt_install nodejs npm
 [ -d "$SC_SHARED/fixtures/feeds" ] || sc_die "../shared (fixtures) not found at $SC_SHARED"
 sc_build_install
 

@@ -11,7 +11,7 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is not installed in this database'
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'status_checker''s periodic jobs (reminders, health probe and audit sealing every minute, outbox and audit retention daily) are run by pg_cron.',
+                  DETAIL = 'status_checker''s periodic jobs (reminders, health probe and audit sealing every minute, ended dashboard sessions hourly, outbox and audit retention daily) are run by pg_cron.',
                   HINT = format('Install postgresql-15-cron, add pg_cron to shared_preload_libraries, set cron.database_name = %L, '
                                 'restart, run CREATE EXTENSION pg_cron here, then call schedule_jobs() again. '
                                 'Without pg_cron, have any scheduler run SELECT status_checker.run_reminders() every minute, '
@@ -25,7 +25,8 @@ BEGIN
         ('status_checker-health',    '* * * * *', 'SELECT status_checker.health_probe()'),
         ('status_checker-retention', '17 3 * * *', 'SELECT status_checker.purge_outbox()'),
         ('status_checker-audit-seal', '* * * * *', 'SELECT status_checker.seal_audit_log()'),
-        ('status_checker-audit-retention', '37 3 * * *', 'SELECT status_checker.prune_audit_log()')) v(name, sched, cmd)
+        ('status_checker-audit-retention', '37 3 * * *', 'SELECT status_checker.prune_audit_log()'),
+        ('status_checker-web-sessions', '7 * * * *', 'SELECT status_checker.purge_web_sessions()')) v(name, sched, cmd)
     LOOP
         -- scheduling a job name again replaces it: calling this twice is harmless
         IF has_in_db THEN

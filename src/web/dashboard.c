@@ -250,8 +250,10 @@ app_page(struct MHD_Connection *conn, WebRequest *req, DashCall *c, const char *
 	appendStringInfo(&b, "<header class=\"top\"><a href=\"/d/?lang=%s\" class=\"home\">%s</a><span class=\"user\">",
 					 lang, en(lang) ? "Crisis dashboard" : "災害対策ダッシュボード");
 	html_escape(&b, c->login);
-	appendStringInfo(&b, " (%s)</span><form method=\"post\" action=\"/d/logout\" class=\"logout\">"
-					 "<input type=\"hidden\" name=\"_csrf\" value=\"", c->role);
+	appendStringInfoString(&b, " (");
+	html_escape(&b, c->role);
+	appendStringInfoString(&b, ")</span><form method=\"post\" action=\"/d/logout\" class=\"logout\">"
+						   "<input type=\"hidden\" name=\"_csrf\" value=\"");
 	html_escape(&b, c->csrf);
 	appendStringInfo(&b, "\"><button type=\"submit\">%s</button></form></header>"
 					 "<main id=\"app\" data-page=\"%s\" data-lang=\"%s\" data-request=\"" INT64_FORMAT "\">"

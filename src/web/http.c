@@ -980,13 +980,13 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	old = MemoryContextSwitchTo(req->cxt);
 	if (*upload_data_size > 0)
 	{
-		if (req->body.len + *upload_data_size > (size_t) sc_http_max_body)
+		req->received += *upload_data_size;
+		if (req->received > (size_t) sc_http_max_body)
 			req->too_big = true;
 		else if (req->pp)
 		{
 			if (MHD_post_process(req->pp, upload_data, *upload_data_size) != MHD_YES)
 				req->bad_form = true;
-			req->body.len += *upload_data_size;		/* counted, not kept */
 		}
 		else
 			appendBinaryStringInfo(&req->body, upload_data, *upload_data_size);
@@ -1159,6 +1159,7 @@ sc_http_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			load_trusted_proxies();
+			SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
 		}
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES && mhd_timeout < (MHD_UNSIGNED_LONG_LONG) timeout)
 			timeout = (long) mhd_timeout;

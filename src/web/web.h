@@ -66,6 +66,7 @@ typedef struct WebRequest
 	MemoryContext cxt;			/* everything of the request; deleted at its end */
 	struct MHD_PostProcessor *pp;
 	StringInfoData body;		/* the raw body (JSON API) */
+	size_t		received;		/* bytes of body so far */
 	List	   *fields;			/* WebField: the posted form */
 	bool		too_big;
 	bool		bad_form;

@@ -280,6 +280,18 @@ CREATE OR REPLACE FUNCTION status_checker.web_logout(session_token text)
 $$;
 COMMENT ON FUNCTION status_checker.web_logout(text) IS 'For gateways: end a dashboard session';
 
+CREATE OR REPLACE FUNCTION status_checker.purge_web_sessions()
+    RETURNS bigint
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH gone AS (
+        DELETE FROM status_checker.web_session
+         WHERE seen_at < now() - interval '2 hours' OR created_at < now() - interval '12 hours'
+        RETURNING 1)
+    SELECT count(*) FROM gone
+$$;
+COMMENT ON FUNCTION status_checker.purge_web_sessions() IS
+'Delete the dashboard sessions that have ended (2 hours idle, 12 hours in all); returns how many. Run hourly by schedule_jobs()';
+
 -- Everything the dashboard shows for one request, in one document; read
 -- with the caller's privileges (row-level security: another tenant's
 -- request does not exist).

@@ -78,6 +78,7 @@ await attempt('reporter page', async () => {
     await page.locator('input[name="q.operation"][value="limited"]').check();
     await page.locator('input[name="q.lifelines"][value="water"]').check();
     await page.screenshot({ path: `${artifacts}/reporter-2-filled.png`, fullPage: true });
+    await page.screenshot({ path: `${artifacts}/readme-reporter.png` });   // the phone's screen, for the README
     await send(page, '一部被害');
     ok(await page.locator('#received').isVisible(), 'after sending, the confirmation is shown');
     ok((await page.locator('#current').innerText()).includes('一部被害'), '... with the site\'s new status');
@@ -144,6 +145,7 @@ await attempt('dashboard', async () => {
     ok(await page.locator('#matrix tbody tr').count() === noneBefore - 5, 'the matrix filter shows only the sites without an answer');
     await page.locator('#filter').selectOption('all');
     await page.screenshot({ path: `${artifacts}/dashboard-2-after.png`, fullPage: true });
+    await page.screenshot({ path: `${artifacts}/readme-dashboard.png` });  // the first screen, for the README
     await desk.close();
 });
 

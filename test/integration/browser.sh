@@ -16,16 +16,7 @@ trap cleanup EXIT
 
 db=sc_browser
 hport=$(sc_free_port)
-sc_cluster_start "$work/cluster" >/dev/null
-sc_psql -c "CREATE DATABASE $db" >/dev/null
-cat <<CONF | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
-shared_preload_libraries = 'status_checker'
-status_checker.database = '$db'
-status_checker.dispatcher = off
-status_checker.feed_watcher = off
-status_checker.http_listen = '127.0.0.1:$hport'
-CONF
-sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
+sc_worker_cluster "$work/cluster" $db "status_checker.http_listen = '127.0.0.1:$hport'"
 
 password='ishikawa-2024-noto'
 sc_psql -d $db >/dev/null <<SQL

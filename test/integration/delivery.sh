@@ -215,8 +215,8 @@ ok "... with the reminder and escalation subjects ($remind)" "[ \"$remind\" = '1
 
 # ------------------------------------------------------------ pg_cron
 jobs=$(q "SELECT string_agg(j, ',') FROM status_checker.schedule_jobs() j"); jobs2=$(q "SELECT count(*) FROM status_checker.schedule_jobs()")
-ok "schedule_jobs returns the five periodic jobs ($jobs), and again when called twice" \
-    "[ \"$jobs\" = 'status_checker-reminders,status_checker-health,status_checker-retention,status_checker-audit-seal,status_checker-audit-retention' ] && [ \"$jobs2\" = 5 ]"
+ok "schedule_jobs returns the six periodic jobs ($jobs), and again when called twice" \
+    "[ \"$jobs\" = 'status_checker-reminders,status_checker-health,status_checker-retention,status_checker-audit-seal,status_checker-audit-retention,status_checker-web-sessions' ] && [ \"$jobs2\" = 6 ]"
 check "... registered once each with pg_cron, in this database" \
     "(SELECT count(*) FROM cron.job WHERE jobname LIKE 'status_checker-%' AND database = '$db') = 5"
 sc_psql -c "CREATE DATABASE sc_nocron" >/dev/null

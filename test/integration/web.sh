@@ -26,24 +26,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-[ -n "${SC_KEEP:-}" ] && trap - EXIT
+[ -n "${SC_KEEP:-}" ] && trap - EXIT     # SC_KEEP=1: keep the cluster and files to look into
 
 db=sc_web
 hport=$(sc_free_port)
 base="http://127.0.0.1:$hport"
-sc_cluster_start "$work/cluster" >/dev/null
-sc_psql -c "CREATE DATABASE $db" >/dev/null
-cat <<EOF | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
-shared_preload_libraries = 'status_checker'
-status_checker.database = '$db'
-status_checker.dispatcher = off
-status_checker.feed_watcher = off
-status_checker.http_listen = '127.0.0.1:$hport'
-status_checker.http_workers = 2
-status_checker.http_trusted_proxies = '127.0.0.1'
-status_checker.http_max_body = '64kB'
-EOF
-sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
+sc_worker_cluster "$work/cluster" $db "status_checker.http_listen = '127.0.0.1:$hport'" "status_checker.http_workers = 2" \
+    "status_checker.http_trusted_proxies = '127.0.0.1'" "status_checker.http_max_body = '64kB'"
 
 # a tenant whose strings are XSS payloads, and a form with a condition
 sc_psql -d $db >/dev/null <<'SQL'

@@ -248,6 +248,11 @@
 		return el('div', { 'class': 'card' }, [el('h2', { text: WORDS.timeline + ' — ' + q.responded + ' / ' + q.targets }), g]);
 	}
 
+	function levelLabel(d, level) {
+		var l = (d.levels || []).filter(function (x) { return x.level === level; })[0];
+		return level === null ? WORDS.noAnswer : l ? label(l.label) : String(level);
+	}
+
 	function groups(d) {
 		if (!d.groups.length)
 			return null;
@@ -262,7 +267,7 @@
 					el('td', { text: '\u3000'.repeat(g.path.split('/').length - 1) + name, title: g.path }),
 					el('td', { 'class': 'num', text: g.responded + ' / ' + g.targets }),
 					el('td', {}, [bar, ' ' + pct(g.responded / Math.max(g.targets, 1))]),
-					el('td', {}, [el('span', { 'class': 'chip', bg: g.color, text: g.worst_level === null ? WORDS.noAnswer : String(g.worst_level) })])
+					el('td', {}, [el('span', { 'class': 'chip', bg: g.color, text: levelLabel(d, g.worst_level) })])
 				]);
 			}))])]);
 	}
