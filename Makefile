@@ -58,6 +58,7 @@ NEW_IN_0_6_0 = \
 # files whose functions changed (CREATE OR REPLACE).
 UPGRADE_0_6_0_PARTS = \
 	src/common/jobs.sql \
+	src/common/health.sql \
 	$(NEW_IN_0_6_0) \
 	src/security/privileges.sql \
 	src/common/finish.sql

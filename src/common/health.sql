@@ -6,7 +6,7 @@
 -- wished; the every-minute health_probe() keeps the history.
 -- docs/operations.md, "Monitoring", lists the checks and what to do.
 
-CREATE FUNCTION status_checker.system_health()
+CREATE OR REPLACE FUNCTION status_checker.system_health()
     RETURNS TABLE (check_name text, status text, value text, detail text)
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -68,6 +68,20 @@ BEGIN
                       THEN 'status_checker.feed_watcher = off: no disaster feed is polled from this node'
                   WHEN v_n = 0 THEN 'the feed watcher is not running (the postmaster restarts it within seconds)'
                   ELSE 'the feed watcher runs' END]));
+        -- the HTTP workers (reporter pages, dashboard), when configured (0.6.0)
+        IF coalesce(pg_catalog.current_setting('status_checker.http_listen', true), '') <> '' THEN
+            SELECT count(*) INTO v_n FROM pg_catalog.pg_stat_activity a
+            WHERE a.backend_type = 'status_checker http' AND a.datname = pg_catalog.current_database();
+            v_text := pg_catalog.current_setting('status_checker.http_workers');
+            acc := acc || jsonb_build_array(to_jsonb(ARRAY[
+                 'http',
+                 CASE WHEN v_n = 0 THEN 'critical' WHEN v_n < v_text::integer THEN 'warning' ELSE 'ok' END,
+                 format('%s of %s workers', v_n, v_text),
+                 CASE WHEN v_n = 0 THEN format('no HTTP worker serves %s: reporter pages and the dashboard are down (see the server log)',
+                                               pg_catalog.current_setting('status_checker.http_listen'))
+                      WHEN v_n < v_text::integer THEN 'an HTTP worker is missing (the postmaster restarts it within seconds)'
+                      ELSE format('reporter pages and the dashboard on %s', pg_catalog.current_setting('status_checker.http_listen')) END]));
+        END IF;
     END IF;
 
     -- the feeds: each enabled feed polled and answering, no later than a few intervals

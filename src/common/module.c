@@ -204,6 +204,21 @@ _PG_init(void)
 								256 * 1024, 1024, 16 * 1024 * 1024,
 								PGC_SIGHUP, GUC_UNIT_BYTE,
 								NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_map_tiles",
+								   "Map tiles under the dashboard's map, an http(s) URL template with {z}, {x} and {y}, "
+								   "e.g. a tile server of your own; empty: an outline of Japan, no tile server needed.",
+								   NULL,
+								   &sc_http_map_tiles,
+								   "",
+								   PGC_SIGHUP, 0,
+								   NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_map_attribution",
+								   "The attribution the map tiles' licence asks for, shown under the map.",
+								   NULL,
+								   &sc_http_map_attribution,
+								   "",
+								   PGC_SIGHUP, 0,
+								   NULL, NULL, NULL);
 		DefineCustomStringVariable("status_checker.http_timezone",
 								   "Time zone of the times on reporter pages.",
 								   NULL,

@@ -256,11 +256,20 @@ app_page(struct MHD_Connection *conn, WebRequest *req, DashCall *c, const char *
 						   "<input type=\"hidden\" name=\"_csrf\" value=\"");
 	html_escape(&b, c->csrf);
 	appendStringInfo(&b, "\"><button type=\"submit\">%s</button></form></header>"
-					 "<main id=\"app\" data-page=\"%s\" data-lang=\"%s\" data-request=\"" INT64_FORMAT "\">"
-					 "<p class=\"loading\">%s</p></main>"
+					 "<main id=\"app\" data-page=\"%s\" data-lang=\"%s\" data-request=\"" INT64_FORMAT "\"",
+					 en(lang) ? "Sign out" : "ログアウト", page, lang, request_id);
+	/* map tiles, when configured (the policy allows their origin) */
+	if (web_tile_origin())
+	{
+		appendStringInfoString(&b, " data-tiles=\"");
+		html_escape(&b, sc_http_map_tiles);
+		appendStringInfoString(&b, "\" data-attribution=\"");
+		html_escape(&b, sc_http_map_attribution);
+		appendStringInfoChar(&b, '"');
+	}
+	appendStringInfo(&b, "><p class=\"loading\">%s</p></main>"
 					 "<noscript><p class=\"banner bad\">%s</p></noscript>"
 					 "<script src=\"/assets/dashboard.js\" defer></script></body></html>\n",
-					 en(lang) ? "Sign out" : "ログアウト", page, lang, request_id,
 					 en(lang) ? "Loading…" : "読み込み中…",
 					 en(lang) ? "The dashboard needs JavaScript." : "ダッシュボードには JavaScript が必要です。");
 	return web_reply_ex(conn, MHD_HTTP_OK, "text/html; charset=utf-8", b.data, b.len, 0, NULL, false, NULL);

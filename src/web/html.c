@@ -9,10 +9,11 @@
  * answered by the server.  Questions with a condition (show_if) are all
  * shown, each saying when it applies; the answers of those that do not
  * apply are left out before the report is submitted, as the form requires.
- * A small script (sc_web_js), where it runs, hides them as the reporter
- * answers.  No external assets: the style sheet is inline, allowed by its
- * hash in the Content-Security-Policy (http.c), and the whole page stays far
- * under 30 KB.
+ * A small script (assets/report.js, served from /assets/report.js), where
+ * it runs, hides them as the reporter answers.  No external assets: the
+ * style sheet (assets/report.css) is inline, allowed by its hash in the
+ * Content-Security-Policy (http.c), and the whole page stays far under
+ * 30 KB.
  *
  * Every string that comes from a tenant (names, titles, labels, help,
  * answers) goes through html_escape.  The checking of answers is

@@ -79,6 +79,8 @@ char	   *sc_http_trusted_proxies = NULL;
 int			sc_http_token_failures = 30;
 int			sc_http_max_body = 256 * 1024;
 char	   *sc_http_timezone = NULL;
+char	   *sc_http_map_tiles = NULL;
+char	   *sc_http_map_attribution = NULL;
 
 #define MAX_TOKEN_LENGTH 200
 
@@ -1052,8 +1054,40 @@ make_csp(void)
 	b64[n] = '\0';
 	return MemoryContextStrdup(TopMemoryContext,
 							   psprintf("default-src 'none'; style-src 'self' 'sha256-%s'; script-src 'self'; "
-										"img-src 'self' data:; connect-src 'self'; form-action 'self'; "
-										"frame-ancestors 'none'; base-uri 'none'", b64));
+										"img-src 'self' data:%s%s; connect-src 'self'; form-action 'self'; "
+										"frame-ancestors 'none'; base-uri 'none'", b64,
+										web_tile_origin() ? " " : "", web_tile_origin() ? web_tile_origin() : ""));
+}
+
+/*
+ * The origin (scheme://host[:port]) of status_checker.http_map_tiles, which
+ * the policy must allow images from; NULL without tiles, or for a template
+ * that is not an http(s) URL (then the dashboard draws no tiles).
+ */
+const char *
+web_tile_origin(void)
+{
+	static char *origin = NULL;
+	static char *of = NULL;
+	const char *t = sc_http_map_tiles;
+	const char *host;
+	size_t		n;
+
+	if (t == NULL || (strncmp(t, "https://", 8) != 0 && strncmp(t, "http://", 7) != 0))
+		return NULL;
+	if (of != NULL && strcmp(of, t) == 0)
+		return origin;
+	host = strstr(t, "://") + 3;
+	n = strcspn(host, "/?#");
+	if (n == 0 || strcspn(host, " ;,'\"") < n)
+		return NULL;
+	if (of)
+		pfree(of);
+	if (origin)
+		pfree(origin);
+	of = MemoryContextStrdup(TopMemoryContext, t);
+	origin = MemoryContextStrdup(TopMemoryContext, psprintf("%.*s", (int) (host - t + n), t));
+	return origin;
 }
 
 /* a listening socket on status_checker.http_listen, shared with the other workers */
@@ -1159,6 +1193,8 @@ sc_http_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			load_trusted_proxies();
+			pfree(csp_header);
+			csp_header = make_csp();
 			SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
 		}
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES && mhd_timeout < (MHD_UNSIGNED_LONG_LONG) timeout)

@@ -23,6 +23,8 @@ extern char *sc_http_trusted_proxies;
 extern int	sc_http_token_failures;
 extern int	sc_http_max_body;
 extern char *sc_http_timezone;
+extern char *sc_http_map_tiles;
+extern char *sc_http_map_attribution;
 
 /* a posted form field (a multi-choice question posts one per choice) */
 typedef struct WebField
@@ -77,6 +79,7 @@ typedef struct WebRequest
 extern bool web_in_transaction(WebRequest *req, void (*fn) (void *), void *arg, bool read_only,
 							   const char *activity);
 extern void web_set_local_role(const char *role);
+extern const char *web_tile_origin(void);
 extern enum MHD_Result web_reply_ex(struct MHD_Connection *conn, unsigned int status, const char *type,
 									const char *body, size_t len, int retry_after, const char *location,
 									bool cacheable, const char *const *extra);

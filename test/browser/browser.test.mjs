@@ -9,11 +9,13 @@
 //     sees the confirmation, then updates the answer;
 //   - a manager signs in, sees the tiles and the map, and sees them change
 //     by themselves as reports arrive;
+//   - the map over an outline of Japan, then over the tiles of a tile
+//     server (a local stand-in) once one is configured;
 //   - no Content-Security-Policy violation on any page, and a site name
 //     that is an XSS payload stays text.
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 
 const base = process.env.SC_BASE;
 const token = process.env.SC_TOKEN;
@@ -43,7 +45,7 @@ async function attempt(what, fn) {
     }
 }
 
-console.log('1..20');
+console.log('1..23');
 const browser = await chromium.launch({ executablePath: process.env.SC_CHROMIUM || '/usr/bin/chromium',
                                         args: ['--no-sandbox'], env: { ...process.env, TZ: 'Asia/Tokyo' } });
 const cspViolations = [];
@@ -146,6 +148,27 @@ await attempt('dashboard', async () => {
     await page.locator('#filter').selectOption('all');
     await page.screenshot({ path: `${artifacts}/dashboard-2-after.png`, fullPage: true });
     await page.screenshot({ path: `${artifacts}/readme-dashboard.png` });  // the first screen, for the README
+    ok(await page.locator('#map polygon.land').count() > 0 && await page.locator('#map image').count() === 0,
+       'without a tile server the map is drawn over the outline of Japan');
+
+    // a tile server configured (SIGHUP): the map is drawn over its tiles
+    sql(`ALTER SYSTEM SET status_checker.http_map_tiles = '${process.env.SC_TILES}'`);
+    sql(`ALTER SYSTEM SET status_checker.http_map_attribution = '© テスト地図'`);
+    sql('SELECT pg_reload_conf()');
+    for (let i = 0; i < 50 && !(await page.locator('#app[data-tiles]').count()); i++) {
+        await page.waitForTimeout(200);
+        await page.reload();
+    }
+    await page.locator('#map image').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    const tileLog = readFileSync(process.env.SC_TILE_LOG, 'utf8').trim().split('\n').filter((l) => l);
+    ok(await page.locator('#map image').count() === tileLog.length && tileLog.every((l) => /^\/tiles\/\d+\/\d+\/\d+\.png$/.test(l)),
+       `with status_checker.http_map_tiles the map shows the tile server's tiles (${tileLog.length} fetched)`);
+    ok((await page.locator('.attribution').innerText()) === '© テスト地図', '... with their attribution');
+    await page.screenshot({ path: `${artifacts}/dashboard-3-tiles.png` });
+    sql('ALTER SYSTEM RESET status_checker.http_map_tiles');
+    sql('ALTER SYSTEM RESET status_checker.http_map_attribution');
+    sql('SELECT pg_reload_conf()');
     await desk.close();
 });
 

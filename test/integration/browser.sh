@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Integration: the reporter page and the dashboard in a real browser —
+# (the map drawn over the outline of Japan, then over tiles from a local
+# stand-in tile server once status_checker.http_map_tiles is set) —
 # Debian's headless chromium driven by playwright-core from npm (no browser
 # download) — against the HTTP worker on 127.0.0.1.  The tests are in
 # test/browser/browser.test.mjs; this script starts the cluster with the
@@ -11,7 +13,8 @@ source "$(dirname "$0")/../lib.sh"
 
 work=$(mktemp -d /tmp/status_checker-browser.XXXXXX)
 chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
-cleanup() { sc_cluster_stop "$work/cluster"; rm -rf "$work"; }
+tiles_pid=
+cleanup() { [ -n "$tiles_pid" ] && kill "$tiles_pid" 2>/dev/null; sc_cluster_stop "$work/cluster"; rm -rf "$work"; }
 trap cleanup EXIT
 
 db=sc_browser
@@ -45,6 +48,12 @@ SQL
 token=$(q() { sc_psql -d $db -At -c "$1"; }; q "SELECT status_checker.issue_token(1, 'NOTO1')")
 for _ in $(seq 100); do [ "$(curl -s "http://127.0.0.1:$hport/healthz")" = ok ] && break; sleep 0.1; done
 
+# a stand-in tile server, for the map with tiles (status_checker.http_map_tiles)
+python3 "$SC_ROOT/test/browser/tile_server.py" "$work/tile-port" "$work/tiles.log" &
+tiles_pid=$!
+for _ in $(seq 100); do [ -s "$work/tile-port" ] && break; sleep 0.1; done
+touch "$work/tiles.log"; chmod 666 "$work/tiles.log"
+
 # playwright-core from npm, at the version package-lock.json pins
 if [ ! -d "$SC_ROOT/test/browser/node_modules/playwright-core" ]; then
     (cd "$SC_ROOT/test/browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
@@ -53,7 +62,8 @@ mkdir -p "$SC_ROOT/artifacts/browser"
 # psql in the test runs as the server's user (trust on the socket)
 rc=0
 sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres SC_DB=$db SC_BASE="http://127.0.0.1:$hport" \
-    SC_TOKEN="$token" SC_TENANT=1 SC_PASSWORD="$password" SC_ARTIFACTS="$work/shots" HOME="$work" \
+    SC_TOKEN="$token" SC_TENANT=1 SC_TILES="http://127.0.0.1:$(cat "$work/tile-port")/tiles/{z}/{x}/{y}.png" \
+    SC_TILE_LOG="$work/tiles.log" SC_PASSWORD="$password" SC_ARTIFACTS="$work/shots" HOME="$work" \
     node "$SC_ROOT/test/browser/browser.test.mjs" || rc=$?
 cp "$work"/shots/*.png "$SC_ROOT/artifacts/browser/" 2>/dev/null || true
 exit $rc

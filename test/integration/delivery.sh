@@ -218,7 +218,7 @@ jobs=$(q "SELECT string_agg(j, ',') FROM status_checker.schedule_jobs() j"); job
 ok "schedule_jobs returns the six periodic jobs ($jobs), and again when called twice" \
     "[ \"$jobs\" = 'status_checker-reminders,status_checker-health,status_checker-retention,status_checker-audit-seal,status_checker-audit-retention,status_checker-web-sessions' ] && [ \"$jobs2\" = 6 ]"
 check "... registered once each with pg_cron, in this database" \
-    "(SELECT count(*) FROM cron.job WHERE jobname LIKE 'status_checker-%' AND database = '$db') = 5"
+    "(SELECT count(*) FROM cron.job WHERE jobname LIKE 'status_checker-%' AND database = '$db') = 6"
 sc_psql -c "CREATE DATABASE sc_nocron" >/dev/null
 sc_psql -d sc_nocron -c "CREATE EXTENSION status_checker" >/dev/null
 nocron=$(sc_psql -d sc_nocron -At -c "SELECT status_checker.schedule_jobs()" 2>&1 || true)

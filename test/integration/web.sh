@@ -17,6 +17,8 @@
 # sleeps blindly: every wait polls a condition with a deadline.  Prints TAP.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
+# (never "curl | grep -q": grep -q may stop reading before curl has written
+# everything, and with pipefail curl's SIGPIPE fails the pipeline)
 
 work=$(mktemp -d /tmp/status_checker-web.XXXXXX)
 chmod 755 "$work"; [ "$(id -u)" = 0 ] && chown postgres "$work"
@@ -80,10 +82,12 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..61"
+echo "1..62"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
+check "system_health() has an http check: ok, 2 of 2 workers" \
+  "(SELECT status = 'ok' AND value = '2 of 2 workers' FROM status_checker.system_health() WHERE check_name = 'http')"
 for _ in $(seq 100); do [ "$(status "$base/healthz")" = 200 ] && break; sleep 0.1; done
 ok "GET /healthz answers ok" '[ "$(curl -s "$base/healthz")" = ok ]'
 
@@ -99,10 +103,10 @@ ok "the tenant's strings are escaped: no markup of theirs survives" \
     grep -q "輪島工場&lt;script&gt;alert(1)&lt;/script&gt;" "$work/page.html" &&
     grep -q "能登地震 &lt;img src=x onerror=alert(3)&gt;" "$work/page.html" && grep -q "北陸電機 &lt;b&gt;&quot;&amp;" "$work/page.html"'
 ok "an attribute payload stays inside its attribute" \
-   '! curl -s "$base/r/$tok2" | grep -q "onmouseover=\"alert"'
+   '! curl -s "$base/r/$tok2" | grep "onmouseover=\"alert" >/dev/null'
 ok "Content-Security-Policy: no inline script, the inline style by its hash, frame-ancestors none" \
    'grep -qi "^Content-Security-Policy: default-src '"'"'none'"'"'; style-src '"'"'self'"'"' '"'"'sha256-[A-Za-z0-9+/=]*'"'"'; script-src '"'"'self'"'"';.*frame-ancestors '"'"'none'"'"'" "$work/page.h" &&
-    ! grep -i "^Content-Security-Policy" "$work/page.h" | grep -q unsafe'
+    ! grep -i "^Content-Security-Policy" "$work/page.h" | grep unsafe >/dev/null'
 inline_style_hash() { python3 -c 'import sys,re,hashlib,base64; s=re.search(r"<style>(.*?)</style>", open(sys.argv[1], encoding="utf-8").read(), re.S).group(1); print(base64.b64encode(hashlib.sha256(s.encode()).digest()).decode())' "$1"; }
 ok "the style sheet's hash in the policy is the inline style's" \
    '[ "$(grep -i "^Content-Security-Policy" "$work/page.h" | sed -n "s/.*sha256-\([^'"'"']*\)'"'"'.*/\1/p")" = "$(inline_style_hash "$work/page.html")" ]'
@@ -117,8 +121,8 @@ ok "usable without JavaScript: a plain form posting to the link" \
 ok "Japanese by default: labels, 必須, 回答期限 in JST" \
    'grep -q "建物の被害" "$work/page.html" && grep -q "必須" "$work/page.html" && grep -q "回答期限: [0-9]*月[0-9]*日 [0-9:]* (JST)" "$work/page.html"'
 ok "?lang=en and Accept-Language: en give the English page" \
-   'curl -s "$base/r/$tok?lang=en" | grep -q "Please answer by" &&
-    curl -s -H "Accept-Language: en-US,en;q=0.9,ja;q=0.8" "$base/r/$tok" | grep -q "<html lang=\"en\">"'
+   'curl -s "$base/r/$tok?lang=en" | grep "Please answer by" >/dev/null &&
+    curl -s -H "Accept-Language: en-US,en;q=0.9,ja;q=0.8" "$base/r/$tok" | grep "<html lang=\"en\">" >/dev/null'
 ok "a conditional question says when it applies" 'grep -q "class=\"cond\">次の場合のみ回答" "$work/page.html"'
 
 # ---- posting the form
@@ -171,9 +175,9 @@ ok "a closed request's link: the page says it is closed and shows no form" \
 form_post "$tok_closed" ffffffffffffffffffffffffffffffff q.building=none q.injured=0 q.operation=normal
 ok "a POST to it: 409 with the same words" 'grep -q "^HTTP/1.1 409" "$work/resp.h" && grep -q "締め切られました" "$work/resp"'
 ok "an unknown token: 404 in plain words" \
-   '[ "$(status "$base/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" = 404 ] && curl -s "$base/r/nonsense" | grep -q "このリンクは無効です"'
+   '[ "$(status "$base/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" = 404 ] && curl -s "$base/r/nonsense" | grep "このリンクは無効です" >/dev/null'
 ok "a replaced token: 410, use the newest link" \
-   '[ "$(status "$base/r/$old")" = 410 ] && curl -s "$base/r/$old?lang=en" | grep -q "most recent message" && [ "$(status "$base/r/$new")" = 200 ]'
+   '[ "$(status "$base/r/$old")" = 410 ] && curl -s "$base/r/$old?lang=en" | grep "most recent message" >/dev/null && [ "$(status "$base/r/$new")" = 200 ]'
 
 # ---- rate limit on wrong tokens (per client address, shared by the workers)
 codes=$(curl -s -o /dev/null -w '%{http_code}\n' -H 'X-Forwarded-For: 192.0.2.66' "$base/r/wrongtoken[1-1000]" | sort | uniq -c | tr '\n' ' ')
@@ -268,7 +272,7 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -e "$work/nginx/error.log"
 tls="https://127.0.0.1:$nport"
 for _ in $(seq 100); do [ "$(status --cacert "$work/nginx/cert.pem" "$tls/healthz")" = 200 ] && break; sleep 0.1; done
 ok "through nginx with TLS: the reporter page" \
-   'curl -s --cacert "$work/nginx/cert.pem" "$tls/r/$tok" | grep -q "<form class=\"report\""'
+   'curl -s --cacert "$work/nginx/cert.pem" "$tls/r/$tok" | grep "<form class=\"report\"" >/dev/null'
 ok "TLS 1.1 is refused, TLS 1.2 and 1.3 are taken" \
    '! curl -s -o /dev/null --cacert "$work/nginx/cert.pem" --tlsv1.1 --tls-max 1.1 "$tls/healthz" 2>/dev/null &&
     [ "$(status --cacert "$work/nginx/cert.pem" --tlsv1.2 --tls-max 1.2 "$tls/healthz")" = 200 ] &&

@@ -3,7 +3,8 @@
  *
  * Two pages: the tenant's requests (/d/), and one request (/d/r/<id>):
  * tiles in the form's colours, a map of the sites coloured by status over
- * a simple outline of Japan (no tile server needed), the response
+ * a simple outline of Japan (no tile server needed; map tiles where
+ * status_checker.http_map_tiles names a tile server), the response
  * timeline, the group roll-up and the status matrix with its filters.  The
  * data comes from /d/api/…; the page polls it every 5 seconds with
  * If-None-Match, so an unchanged request costs a 304 and no redraw.
@@ -185,7 +186,15 @@
 		return el('div', { 'class': 'tiles' }, out);
 	}
 
+	/* Web Mercator at zoom z, in pixels of the whole world (as map tiles are cut) */
+	function mercX(lon, z) { return (lon + 180) / 360 * 256 * Math.pow(2, z); }
+	function mercY(lat, z) {
+		var s = Math.sin(Math.max(Math.min(lat, 85), -85) * Math.PI / 180);
+		return (0.5 - Math.log((1 + s) / (1 - s)) / (4 * Math.PI)) * 256 * Math.pow(2, z);
+	}
+
 	function map(d) {
+		var tiles = app.getAttribute('data-tiles');
 		var pts = d.sites.filter(function (s) { return s.lat !== null && s.lon !== null; });
 		var minLon = 128, maxLon = 146, minLat = 30, maxLat = 46;
 		if (pts.length) {
@@ -196,14 +205,28 @@
 		}
 		var padLon = Math.max((maxLon - minLon) * 0.15, 0.75), padLat = Math.max((maxLat - minLat) * 0.15, 0.6);
 		minLon -= padLon; maxLon += padLon; minLat -= padLat; maxLat += padLat;
-		var k = Math.cos((minLat + maxLat) / 2 * Math.PI / 180);
-		var W = 600, H = Math.max(260, Math.min(700, W * (maxLat - minLat) / ((maxLon - minLon) * k)));
-		function x(lon) { return ((lon - minLon) / (maxLon - minLon) * W).toFixed(1); }
-		function y(lat) { return ((maxLat - lat) / (maxLat - minLat) * H).toFixed(1); }
+		/* the zoom at which the area is about 600 pixels wide (and not too tall) */
+		var z = 0;
+		while (z < 14 && mercX(maxLon, z + 1) - mercX(minLon, z + 1) <= 640 && mercY(minLat, z + 1) - mercY(maxLat, z + 1) <= 720)
+			z++;
+		var x0 = mercX(minLon, z), y0 = mercY(maxLat, z);
+		var W = Math.round(mercX(maxLon, z) - x0), H = Math.round(mercY(minLat, z) - y0);
+		function x(lon) { return (mercX(lon, z) - x0).toFixed(1); }
+		function y(lat) { return (mercY(lat, z) - y0).toFixed(1); }
 		var g = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, id: 'map', role: 'img', 'aria-label': WORDS.map });
-		OUTLINE.forEach(function (poly) {
-			g.appendChild(svg('polygon', { 'class': 'land', points: poly.map(function (p) { return x(p[0]) + ',' + y(p[1]); }).join(' ') }));
-		});
+		if (tiles) {
+			/* the tiles that cover the area, from the configured tile server */
+			var n = Math.pow(2, z);
+			for (var tx = Math.floor(x0 / 256); tx <= Math.floor((x0 + W) / 256); tx++)
+				for (var ty = Math.max(Math.floor(y0 / 256), 0); ty <= Math.min(Math.floor((y0 + H) / 256), n - 1); ty++)
+					g.appendChild(svg('image', {
+						href: tiles.replace('{z}', z).replace('{x}', ((tx % n) + n) % n).replace('{y}', ty),
+						x: tx * 256 - x0, y: ty * 256 - y0, width: 256, height: 256, 'class': 'tile'
+					}));
+		} else
+			OUTLINE.forEach(function (poly) {
+				g.appendChild(svg('polygon', { 'class': 'land', points: poly.map(function (p) { return x(p[0]) + ',' + y(p[1]); }).join(' ') }));
+			});
 		/* unanswered first, so that answers are drawn on top */
 		pts.slice().sort(function (a, b) { return (a.level === null ? -1 : a.level) - (b.level === null ? -1 : b.level); })
 			.forEach(function (s) {
@@ -216,7 +239,8 @@
 		var legend = el('div', { 'class': 'legend' }, (d.levels || []).map(function (l) {
 			return el('span', {}, [el('i', { bg: l.color }), label(l.label)]);
 		}).concat([el('span', {}, [el('i', { bg: d.no_answer.color }), WORDS.noAnswer])]));
-		return el('div', { 'class': 'card' }, [el('h2', { text: WORDS.map }), g, legend]);
+		return el('div', { 'class': 'card' }, [el('h2', { text: WORDS.map }), g, legend,
+			tiles ? el('p', { 'class': 'attribution', text: app.getAttribute('data-attribution') || '' }) : null]);
 	}
 
 	function timeline(d) {
