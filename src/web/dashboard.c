@@ -394,7 +394,9 @@ dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url
 	/* everything else needs a session */
 	c.req = req;
 	c.session = session;
-	if (session == NULL || *session == '\0')
+	/* a session cookie is 43 characters of base64url; anything else is no session */
+	if (session == NULL || strlen(session) != 43 ||
+		strspn(session, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 43)
 		return to_login(conn, api);
 
 	if (strcmp(path, "/logout") == 0 && post)

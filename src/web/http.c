@@ -45,6 +45,7 @@
 #include "common/base64.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -827,6 +828,8 @@ serve_api(struct MHD_Connection *conn, Req *req, const char *token, bool post, c
 								psprintf("the body exceeds %d bytes", sc_http_max_body), NULL, 0);
 	PG_TRY();
 	{
+		/* UTF-8 (no NUL either) before JSON: jsonb_in does not check the encoding */
+		pg_verifymbstr(req->body.data, req->body.len, false);
 		c.answers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(req->body.data)));
 	}
 	PG_CATCH();
@@ -836,6 +839,8 @@ serve_api(struct MHD_Connection *conn, Req *req, const char *token, bool post, c
 		FlushErrorState();
 	}
 	PG_END_TRY();
+	if (c.answers == NULL && req->error && req->error->sqlerrcode == ERRCODE_CHARACTER_NOT_IN_REPERTOIRE)
+		return web_reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "22021", req->error->message, NULL, 0);
 	if (c.answers == NULL)
 		return web_reply_json_error(conn, MHD_HTTP_BAD_REQUEST, "22P02", "the body is not JSON", req->error, 0);
 	c.key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Idempotency-Key");
@@ -950,6 +955,31 @@ dispatch(struct MHD_Connection *conn, Req *req, const char *url, const char *met
 	return serve_page(conn, req, token, post, addr);
 }
 
+/*
+ * Posted fields must be in the database's encoding (UTF-8): a field that is
+ * not is emptied and the form marked bad (400), so that no invalid byte
+ * reaches a page or the database.  The JSON API's body is checked where it
+ * is read (serve_api).
+ */
+static void
+check_encoding(Req *req)
+{
+	ListCell   *lc;
+
+	foreach(lc, req->fields)
+	{
+		WebField   *f = lfirst(lc);
+
+		if (!pg_verifymbstr(f->value.data, f->value.len, true) ||
+			!pg_verifymbstr(f->name, strlen(f->name), true))
+		{
+			resetStringInfo(&f->value);
+			f->name = "";
+			req->bad_form = true;
+		}
+	}
+}
+
 static enum MHD_Result
 handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 	   const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -998,6 +1028,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	}
 	PG_TRY();
 	{
+		check_encoding(req);
 		ret = dispatch(conn, req, url, method);
 	}
 	PG_CATCH();

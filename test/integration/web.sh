@@ -82,7 +82,7 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..62"
+echo "1..64"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
@@ -164,6 +164,13 @@ ok "an answer with markup comes back inert" \
    'grep -q "窓ガラス &lt;破損&gt;</textarea>" "$work/done.html" && ! grep -q "<破損>" "$work/done.html"'
 form_post "$tok" dddddddddddddddddddddddddddddddd q.building=none q.injured=0 q.operation=normal q.unknown=1
 ok "an unknown field is ignored (only the form's questions are read)" 'grep -q "^HTTP/1.1 303" "$work/resp.h"'
+curl -s -D "$work/resp.h" -o "$work/resp" --data-binary $'_key=ffffffffffffffffffffffffffffffff&q.building=none&q.injured=0&q.operation=normal&q.comment=%FF%FE' "$base/r/$tok"
+ok "a field that is not UTF-8: 400, stored nothing, and the page carries no invalid byte" \
+   'grep "^HTTP/1.1 400" "$work/resp.h" >/dev/null && grep "送信できませんでした" "$work/resp" >/dev/null && [ "$(reports NOTO1)" = 4 ] &&
+    iconv -f UTF-8 -t UTF-8 "$work/resp" >/dev/null'
+many=$(printf 'x%d=1&' $(seq 1 1100))
+ok "a form of over 1,000 fields: 400, stored nothing" \
+   '[ "$(status --data-binary "_key=eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee&${many}q.building=none" "$base/r/$tok")" = 400 ] && [ "$(reports NOTO1)" = 4 ]'
 big=$(head -c 70000 /dev/zero | tr '\0' a)
 form_post "$tok" eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee q.building=none "q.comment=$big"
 ok "a body over status_checker.http_max_body: 413, stored nothing" 'grep -q "^HTTP/1.1 413" "$work/resp.h" && [ "$(reports NOTO1)" = 4 ]'
@@ -199,7 +206,10 @@ ok "POST with an Idempotency-Key twice: one report, the same id ($id1)" '[[ "$id
 resp=$(curl -s -w ' %{http_code}' -d '{"building":"none","injured":-1,"operation":"normal"}' "$api")
 ok "an answer that breaks the form: 422, SQLSTATE 22023, the question named" \
    '[[ "$resp" == *"\"sqlstate\":\"22023\""*"\"question\":\"injured\""*" 422" ]]'
-ok "a body that is not JSON: 400 (22P02)" '[[ "$(curl -s -w " %{http_code}" -d "{bad" "$api")" == *"22P02"*" 400" ]]'
+ok "a body that is not JSON: 400 (22P02); JSON that is not UTF-8: 400 (22021), stored nothing" \
+   '[[ "$(curl -s -w " %{http_code}" -d "{bad" "$api")" == *"22P02"*" 400" ]] &&
+    [[ "$(curl -s -w " %{http_code}" --data-binary $'"'"'{"building":"none","injured":0,"operation":"normal","comment":"\xff"}'"'"' "$api")" == *"22021"*" 400" ]] &&
+    [ "$(reports NOTO1)" = 5 ]'
 ok "an unknown token: 404 (28000); a closed request: 409 (55000)" \
    '[[ "$(curl -s -w " %{http_code}" -d "{}" "$base/api/v1/r/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")" == *"28000"*" 404" ]] &&
     [[ "$(curl -s -w " %{http_code}" -d "{\"building\":\"none\",\"injured\":0,\"operation\":\"normal\"}" "$base/api/v1/r/$tok_closed")" == *"55000"*" 409" ]]'
