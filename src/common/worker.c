@@ -96,7 +96,7 @@ sc_extension_present(const char *who, MemoryContext cxt)
 }
 
 void
-sc_register_worker(const char *name, const char *function, int restart_seconds)
+sc_register_worker(const char *name, const char *type, const char *function, int restart_seconds, Datum arg)
 {
 	BackgroundWorker worker;
 
@@ -107,6 +107,7 @@ sc_register_worker(const char *name, const char *function, int restart_seconds)
 	strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);
 	strlcpy(worker.bgw_name, name, BGW_MAXLEN);
-	strlcpy(worker.bgw_type, name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, type, BGW_MAXLEN);
+	worker.bgw_main_arg = arg;
 	RegisterBackgroundWorker(&worker);
 }

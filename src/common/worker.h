@@ -18,7 +18,13 @@ extern bool sc_run_sql(const char *who, MemoryContext rows_cxt, const char *sql,
 /* true when the extension is installed in the worker's database */
 extern bool sc_extension_present(const char *who, MemoryContext cxt);
 
-/* register a worker of this library (from _PG_init, under shared_preload_libraries) */
-extern void sc_register_worker(const char *name, const char *function, int restart_seconds);
+/*
+ * register a worker of this library (from _PG_init, under
+ * shared_preload_libraries): its name, its type in pg_stat_activity
+ * (several workers of one kind share a type), its main function, and the
+ * argument that function gets
+ */
+extern void sc_register_worker(const char *name, const char *type, const char *function, int restart_seconds,
+							   Datum arg);
 
 #endif

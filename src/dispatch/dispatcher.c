@@ -1190,5 +1190,5 @@ sc_dispatcher_register(void)
 {
 	if (!sc_dispatcher_enabled)
 		return;
-	sc_register_worker(WHO, "sc_dispatcher_main", 5);
+	sc_register_worker(WHO, WHO, "sc_dispatcher_main", 5, (Datum) 0);
 }

@@ -355,5 +355,5 @@ sc_feed_watcher_register(void)
 {
 	if (!sc_feed_watcher_enabled)
 		return;
-	sc_register_worker("status_checker feed watcher", "sc_feed_watcher_main", 10);
+	sc_register_worker("status_checker feed watcher", "status_checker feed watcher", "sc_feed_watcher_main", 10, (Datum) 0);
 }

@@ -1250,18 +1250,5 @@ sc_http_register(void)
 	if (sc_http_listen == NULL || sc_http_listen[0] == '\0')
 		return;
 	for (int i = 1; i <= sc_http_workers; i++)
-	{
-		BackgroundWorker worker;
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		worker.bgw_start_time = BgWorkerStart_ConsistentState;
-		worker.bgw_restart_time = 5;
-		strlcpy(worker.bgw_library_name, "status_checker", BGW_MAXLEN);
-		strlcpy(worker.bgw_function_name, "sc_http_main", BGW_MAXLEN);
-		snprintf(worker.bgw_name, BGW_MAXLEN, WHO " %d", i);
-		strlcpy(worker.bgw_type, WHO, BGW_MAXLEN);
-		worker.bgw_main_arg = Int32GetDatum(i);
-		RegisterBackgroundWorker(&worker);
-	}
+		sc_register_worker(psprintf(WHO " %d", i), WHO, "sc_http_main", 5, Int32GetDatum(i));
 }

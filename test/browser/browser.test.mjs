@@ -45,7 +45,7 @@ async function attempt(what, fn) {
     }
 }
 
-console.log('1..23');
+console.log('1..24');
 const browser = await chromium.launch({ executablePath: process.env.SC_CHROMIUM || '/usr/bin/chromium',
                                         args: ['--no-sandbox'], env: { ...process.env, TZ: 'Asia/Tokyo' } });
 const cspViolations = [];
@@ -146,6 +146,11 @@ await attempt('dashboard', async () => {
     await page.locator('#filter').selectOption('none');
     ok(await page.locator('#matrix tbody tr').count() === noneBefore - 5, 'the matrix filter shows only the sites without an answer');
     await page.locator('#filter').selectOption('all');
+    await page.goto(`${base}/d/r/${process.env.SC_OTHER_REQUEST}`);
+    await page.locator('#not-found').waitFor();
+    ok(await page.locator('#map').count() === 0, 'another tenant\'s request, by its URL: "there is no such request", nothing of it shown');
+    await page.goBack();
+    await page.locator('#tile-rate').waitFor();
     await page.screenshot({ path: `${artifacts}/dashboard-2-after.png`, fullPage: true });
     await page.screenshot({ path: `${artifacts}/readme-dashboard.png` });  // the first screen, for the README
     ok(await page.locator('#map polygon.land').count() > 0 && await page.locator('#map image').count() === 0,

@@ -44,6 +44,11 @@ SELECT count(submit_report_for(1, 'S' || lpad(i::text, 2, '0'), '{"building": "n
 FROM generate_series(1, 14) i;
 SELECT count(submit_report_for(1, 'S' || lpad(i::text, 2, '0'), '{"building": "partial", "detail": "窓ガラス破損", "injured": 0, "operation": "limited"}'))
 FROM generate_series(15, 20) i;
+-- another company, whose request the manager must not see
+SELECT create_tenant('他社', 'admin', 'admin@other.example');
+SELECT upsert_site(2, 'O1', '他社の拠点', '1310100', 35.68, 139.76);
+SELECT create_form(2, 'f', default_form_definition());
+SELECT create_request(2, (SELECT max(form_id) FROM form WHERE tenant_id = 2), '他社の依頼', now() + interval '3 hours');
 SQL
 token=$(q() { sc_psql -d $db -At -c "$1"; }; q "SELECT status_checker.issue_token(1, 'NOTO1')")
 for _ in $(seq 100); do [ "$(curl -s "http://127.0.0.1:$hport/healthz")" = ok ] && break; sleep 0.1; done
@@ -62,7 +67,7 @@ mkdir -p "$SC_ROOT/artifacts/browser"
 # psql in the test runs as the server's user (trust on the socket)
 rc=0
 sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres SC_DB=$db SC_BASE="http://127.0.0.1:$hport" \
-    SC_TOKEN="$token" SC_TENANT=1 SC_TILES="http://127.0.0.1:$(cat "$work/tile-port")/tiles/{z}/{x}/{y}.png" \
+    SC_TOKEN="$token" SC_TENANT=1 SC_OTHER_REQUEST=2 SC_TILES="http://127.0.0.1:$(cat "$work/tile-port")/tiles/{z}/{x}/{y}.png" \
     SC_TILE_LOG="$work/tiles.log" SC_PASSWORD="$password" SC_ARTIFACTS="$work/shots" HOME="$work" \
     node "$SC_ROOT/test/browser/browser.test.mjs" || rc=$?
 cp "$work"/shots/*.png "$SC_ROOT/artifacts/browser/" 2>/dev/null || true

@@ -32,7 +32,7 @@
 			sortWorst: '状況の悪い順', sortShaken: '揺れの大きい順', sortCode: 'コード順', allGroups: 'すべてのグループ',
 			csv: 'CSV ダウンロード', geojson: 'GeoJSON', updated: '更新', deadline: '期限', targets: '対象',
 			shown: '件を表示', back: '← 依頼の一覧', noRequests: '依頼はまだありません。', failed: 'データを取得できません。再試行します…',
-			drill: '訓練', late: '期限後'
+			drill: '訓練', late: '期限後', notFound: 'この依頼はありません。'
 		},
 		en: {
 			requests: 'Requests', title: 'Title', state: 'State', created: 'Created', responded: 'Answered',
@@ -43,7 +43,7 @@
 			sortWorst: 'Worst first', sortShaken: 'Most shaken first', sortCode: 'By code', allGroups: 'All groups',
 			csv: 'Download CSV', geojson: 'GeoJSON', updated: 'Updated', deadline: 'Deadline', targets: 'targets',
 			shown: 'shown', back: '← Requests', noRequests: 'No requests yet.', failed: 'Cannot fetch the data; retrying…',
-			drill: 'Drill', late: 'late'
+			drill: 'Drill', late: 'late', notFound: 'There is no such request.'
 		}
 	}[lang];
 
@@ -117,6 +117,7 @@
 
 	/* GET a JSON document; 304 keeps the last one; 401 goes to the sign-in page */
 	var etags = {};
+	var timer = null;	/* the polling, stopped when there is nothing to show */
 	function fetchJSON(url, onData, onFail) {
 		var headers = {};
 		if (etags[url])
@@ -128,6 +129,14 @@
 			}
 			if (r.status === 304)
 				return null;
+			if (r.status === 404) {
+				/* not a request of this tenant (or no longer there) */
+				clearInterval(timer);
+				app.textContent = '';
+				app.appendChild(el('p', {}, [el('a', { href: '/d/?lang=' + lang, text: WORDS.back })]));
+				app.appendChild(el('p', { 'class': 'banner bad', id: 'not-found', text: WORDS.notFound }));
+				return null;
+			}
 			if (!r.ok)
 				throw new Error('HTTP ' + r.status);
 			etags[url] = r.headers.get('ETag');
@@ -379,10 +388,10 @@
 	}
 
 	if (app.getAttribute('data-page') === 'request') {
+		timer = setInterval(poll, POLL_MS);
 		poll();
-		setInterval(poll, POLL_MS);
 	} else {
+		timer = setInterval(listPage, POLL_MS * 6);
 		listPage();
-		setInterval(listPage, POLL_MS * 6);
 	}
 })();
