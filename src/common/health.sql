@@ -80,7 +80,9 @@ BEGIN
                  CASE WHEN v_n = 0 THEN format('no HTTP worker serves %s: reporter pages and the dashboard are down (see the server log)',
                                                pg_catalog.current_setting('status_checker.http_listen'))
                       WHEN v_n < v_text::integer THEN 'an HTTP worker is missing (the postmaster restarts it within seconds)'
-                      ELSE format('reporter pages and the dashboard on %s', pg_catalog.current_setting('status_checker.http_listen')) END]));
+                      ELSE (SELECT format('reporter pages and the dashboard on %s: %s requests, %s reports, %s refused (429) since the server started',
+                                          pg_catalog.current_setting('status_checker.http_listen'), c.requests, c.reports, c.refused)
+                            FROM status_checker.http_counters() c) END]));
         END IF;
     END IF;
 

@@ -39,12 +39,14 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -216,6 +218,31 @@ web_rate_note_failure(const uint8 *addr)
 			s->blocked_until = now + 60 * USECS_PER_SEC;
 	}
 	SpinLockRelease(&hshared->mutex);
+}
+
+/*
+ * http_counters(): what the workers have done since the server started
+ * (all workers together); NULLs when the library is not preloaded.
+ */
+PG_FUNCTION_INFO_V1(sc_http_counters);
+Datum
+sc_http_counters(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "http_counters must return a record");
+	if (hshared == NULL)
+		nulls[0] = nulls[1] = nulls[2] = true;
+	else
+	{
+		values[0] = Int64GetDatum((int64) pg_atomic_read_u64(&hshared->requests));
+		values[1] = Int64GetDatum((int64) pg_atomic_read_u64(&hshared->reports));
+		values[2] = Int64GetDatum((int64) pg_atomic_read_u64(&hshared->limited));
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
 /* ----------------------------------------------------------- per request */
@@ -723,7 +750,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 		}
 		PG_CATCH();
 		{
-			/* not UTF-8, say */
+			/* a safety net: the fields were checked (check_encoding) */
 			MemoryContextSwitchTo(req->cxt);
 			FlushErrorState();
 			errors = list_make1(palloc0(sizeof(WebError)));

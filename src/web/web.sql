@@ -381,3 +381,14 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.status_matrix_csv(bigint) IS
 'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; formula-like cells prefixed with '')';
+
+-- What the HTTP workers have done since the server started (shared memory;
+-- NULLs when the library is not preloaded).  system_health() shows it.
+CREATE OR REPLACE FUNCTION status_checker.http_counters(OUT requests bigint, OUT reports bigint, OUT refused bigint)
+    RETURNS record
+    LANGUAGE c VOLATILE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_http_counters';
+COMMENT ON FUNCTION status_checker.http_counters() IS
+'The HTTP workers since the server started, all together: requests answered, reports stored through them, requests refused (429) '
+'for too many wrong links or passwords from one address';
+GRANT EXECUTE ON FUNCTION status_checker.http_counters() TO status_checker_operator, pg_monitor;

@@ -82,7 +82,7 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..64"
+echo "1..65"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
@@ -195,6 +195,9 @@ curl -s -D "$work/rl.h" -o /dev/null -H 'X-Forwarded-For: 192.0.2.66' "$base/r/$
 ok "... for 60 seconds that address gets 429 with Retry-After, even for a good link" \
    'grep -q "^HTTP/1.1 429" "$work/rl.h" && grep -qi "^Retry-After: [0-9]" "$work/rl.h"'
 ok "... while another address gets in" '[ "$(status -H "X-Forwarded-For: 192.0.2.77" "$base/r/$tok")" = 200 ]'
+check "http_counters() counts them all: requests, reports, the refusals" \
+  "(SELECT requests > 1000 AND reports >= 4 AND refused >= $limited FROM status_checker.http_counters())" \
+  "SELECT * FROM status_checker.http_counters()"
 
 # ---- the JSON API
 api="$base/api/v1/r/$tok"

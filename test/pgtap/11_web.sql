@@ -6,7 +6,7 @@
 -- test/integration/web.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(32);
+SELECT plan(33);
 
 SELECT issue_token(:ra, 'A01') AS tok \gset
 SELECT issue_token(:rb, 'B01') AS tok_b \gset
@@ -84,6 +84,11 @@ SELECT is(pg_temp.error_column(format('SELECT submit_report(%L, %L, %L)', :'tok'
 SELECT is(pg_temp.error_column(format('SELECT submit_report(%L, %L, %L)', :'tok',
           '{"building": "partial", "injured": 0, "operation": "normal"}', 'k9')), 'detail',
     '... also for a missing required question (a condition met)');
+
+-- ---- the HTTP workers' counters: NULLs unless the library is preloaded (it is not in this suite)
+SELECT is((SELECT requests IS NULL AND reports IS NULL AND refused IS NULL FROM http_counters()),
+          current_setting('status_checker.database', true) IS NULL,
+          'http_counters: NULLs without the workers'' shared memory, figures with it');
 
 SELECT * FROM finish();
 ROLLBACK;
