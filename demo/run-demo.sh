@@ -168,7 +168,7 @@ The cluster is still running. Look around:
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
   SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook
   SELECT * FROM request_delivery;                          -- delivery per request
-Docs: README.md (tour), docs/sql-reference.md and docs/web.md (the reporter page).
+Docs: README.md (tour), docs/sql-reference.md and docs/web.md (the reporter page and the dashboard).
 Stop it with:
   $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )$PG_BINDIR/pg_ctl -D $DEMO_DIR/data stop
 MSG
