@@ -114,7 +114,7 @@ $$;
 GRANT EXECUTE ON FUNCTION
     status_checker.current_tenant(), status_checker.request_geojson(bigint), status_checker.check_answers(bigint, jsonb),
     status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
-    status_checker._event_title(status_checker.event),
+    status_checker._event_title(status_checker.event), status_checker._require_request(bigint, boolean),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb),
     -- what the row-level security policies call
     status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)

@@ -303,10 +303,8 @@ DECLARE
     r status_checker.request;
     result jsonb;
 BEGIN
-    SELECT * INTO r FROM status_checker.request q WHERE q.request_id = request_dashboard.request_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % does not exist', request_dashboard.request_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
+    -- under the caller's row-level security: another tenant's request does not exist (23503)
+    r := status_checker._require_request(request_dashboard.request_id);
     SELECT jsonb_build_object(
         'request', (SELECT jsonb_build_object(
                         'id', q.request_id, 'title', q.title, 'state', q.state, 'drill', q.drill,
@@ -357,9 +355,7 @@ CREATE OR REPLACE FUNCTION status_checker.status_matrix_csv(request_id bigint)
 DECLARE
     result text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM status_checker.request q WHERE q.request_id = status_matrix_csv.request_id) THEN
-        RAISE EXCEPTION 'request % does not exist', status_matrix_csv.request_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
+    PERFORM status_checker._require_request(status_matrix_csv.request_id);
     WITH cells AS (
         SELECT s.site_code, ARRAY[s.site_code, s.site_name, coalesce(s.group_path, ''), coalesce(s.level::text, ''),
                      coalesce(s.level_label, ''), coalesce(s.level_label_en, ''), coalesce(t.asked_shindo::text, ''),
