@@ -83,6 +83,7 @@ OBJS = \
 	src/reports/answers.o \
 	src/reports/counters.o \
 	src/reports/submit.o \
+	src/reports/store.o \
 	src/security/signing.o \
 	src/security/tenancy.o \
 	src/security/keys.o \

@@ -34,6 +34,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
@@ -46,7 +47,7 @@
 
 
 #define FIND_COLUMNS \
-	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.form_id"
+	"SELECT t.tenant_id, t.request_id, t.site_id, r.state, r.title, r.cancel_reason, r.form_id, t.ctid"
 #define FIND_FROM \
 	"  FROM status_checker.request_target t" \
 	"  JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id"
@@ -313,14 +314,14 @@ explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
 }
 
 /*
- * Is the row of plan_find_by_token_key in `tt` (columns 8 and 9: the
+ * Is the row of plan_find_by_token_key in `tt` (columns 9 and 10: the
  * latest key and report) a submission with the idempotency key `idem`?
  */
 static bool
 key_matches(SPITupleTable *tt, text *idem, int64 *report_id)
 {
 	bool		isnull;
-	Datum		k = col(tt, 8, &isnull);
+	Datum		k = col(tt, 9, &isnull);
 	text	   *kept;
 
 	if (isnull)
@@ -329,7 +330,7 @@ key_matches(SPITupleTable *tt, text *idem, int64 *report_id)
 	if (VARSIZE_ANY_EXHDR(kept) != VARSIZE_ANY_EXHDR(idem) ||
 		memcmp(VARDATA_ANY(kept), VARDATA_ANY(idem), VARSIZE_ANY_EXHDR(idem)) != 0)
 		return false;
-	*report_id = DatumGetInt64(col(tt, 9, &isnull));
+	*report_id = DatumGetInt64(col(tt, 10, &isnull));
 	return !isnull;
 }
 
@@ -349,6 +350,46 @@ replay_of(Datum key, text *idem, int64 *report_id)
 }
 
 /*
+ * Store one report with a planned statement (plan_store_*), for tables that
+ * have triggers of someone else's: sets rw->report_id (0 if the statement
+ * found nothing: a lost race), had_level and old_level.
+ */
+static void
+store_with_statement(ReportWrite *rw, Datum key, bool by_token)
+{
+	Datum		v[13];
+	char		n[13];
+	SPITupleTable *tt;
+	bool		isnull;
+
+	memset(n, ' ', sizeof(n));
+	v[0] = key;
+	v[1] = Int64GetDatum(rw->tenant_id);
+	v[2] = Int64GetDatum(rw->request_id);
+	v[3] = Int32GetDatum(rw->level);
+	v[4] = rw->color ? CStringGetTextDatum(rw->color) : (Datum) 0;
+	n[4] = rw->color ? ' ' : 'n';
+	v[5] = rw->icon ? CStringGetTextDatum(rw->icon) : (Datum) 0;
+	n[5] = rw->icon ? ' ' : 'n';
+	v[6] = TimestampTzGetDatum(rw->now);
+	v[7] = JsonbPGetDatum(rw->answers);
+	v[8] = CStringGetTextDatum(rw->via);
+	v[9] = rw->submitted_by ? CStringGetTextDatum(rw->submitted_by) : (Datum) 0;
+	n[9] = rw->submitted_by ? ' ' : 'n';
+	v[10] = BoolGetDatum(rw->count_inline);
+	v[11] = Int16GetDatum(rw->slot);
+	v[12] = PointerGetDatum(rw->idem);
+	tt = run(rw->idem ? &plan_store_by_token_key : by_token ? &plan_store_by_token : &plan_store_by_site,
+			 v, n, -1);
+	rw->report_id = 0;
+	if (SPI_processed == 0)
+		return;
+	rw->report_id = DatumGetInt64(col(tt, 1, &isnull));
+	rw->old_level = DatumGetInt32(col(tt, 2, &isnull));
+	rw->had_level = !isnull;
+}
+
+/*
  * Store one report; the caller is connected to SPI and has run one of the
  * find plans, whose single row is in `tt`.  `key` is the token hash
  * (by_token) or the site id.  `idem` is the idempotency key, or NULL.
@@ -357,16 +398,15 @@ static int64
 record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token,
 			  text *idem)
 {
-	Datum		v[13];
-	char		n[13];
+	ReportWrite rw;
+	ReportWriteResult written;
 	bool		isnull;
 	bool		inline_count;
-	int32		old_level;
+	char	   *submitted_by;
 	Jsonb	   *def;
 	int			level;
 	char	   *color;
 	char	   *icon;
-	int64		report_id;
 	int64		tenant_id = DatumGetInt64(col(tt, 1, &isnull));
 	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
 
@@ -378,33 +418,35 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 	def = form_definition(tenant_id, DatumGetInt64(col(tt, 7, &isnull)));
 
 	answers_check(def, answers, &level, &color, &icon);
-
-	memset(n, ' ', sizeof(n));
-	v[0] = key;
-	v[1] = Int64GetDatum(tenant_id);
-	v[2] = Int64GetDatum(request_id);
-	v[3] = Int32GetDatum(level);
-	v[4] = color ? CStringGetTextDatum(color) : (Datum) 0;
-	n[4] = color ? ' ' : 'n';
-	v[5] = icon ? CStringGetTextDatum(icon) : (Datum) 0;
-	n[5] = icon ? ' ' : 'n';
-	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	v[7] = JsonbPGetDatum(answers);
-	v[8] = CStringGetTextDatum(via);
-	if (strcmp(via, "user") == 0)
-		v[9] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-	else
-	{
-		v[9] = (Datum) 0;
-		n[9] = 'n';
-	}
+	submitted_by = strcmp(via, "user") == 0 ? GetUserNameFromId(GetSessionUserId(), false) : NULL;
 	inline_count = counters_inline_begin();
-	v[10] = BoolGetDatum(inline_count);
-	v[11] = Int16GetDatum(counter_slot());
-	v[12] = PointerGetDatum(idem);
-	tt = run(idem ? &plan_store_by_token_key : by_token ? &plan_store_by_token : &plan_store_by_site, v, n, -1);
+
+	/* the usual way: through the table access method (store.c) */
+	memset(&rw, 0, sizeof(rw));
+	rw.tenant_id = tenant_id;
+	rw.request_id = request_id;
+	rw.site_id = DatumGetInt64(col(tt, 3, &isnull));
+	rw.tid = *(ItemPointer) DatumGetPointer(col(tt, 8, &isnull));
+	rw.token_hash = by_token ? (const uint8 *) VARDATA_ANY(DatumGetByteaPP(key)) : NULL;
+	rw.idem = idem;
+	rw.level = level;
+	rw.color = color;
+	rw.icon = icon;
+	rw.now = GetCurrentTransactionStartTimestamp();
+	rw.answers = answers;
+	rw.via = via;
+	rw.submitted_by = submitted_by;
+	rw.count_inline = inline_count;
+	rw.slot = counter_slot();
+	written = report_write(&rw);
+	if (written == REPORT_WRITE_UNSUPPORTED)
+	{
+		/* someone gave the tables triggers: the statement fires them */
+		store_with_statement(&rw, key, by_token);
+		written = rw.report_id == 0 ? REPORT_WRITE_LOST_RACE : REPORT_WRITTEN;
+	}
 	counters_inline_end();
-	if (SPI_processed == 0)
+	if (written == REPORT_WRITE_LOST_RACE)
 	{
 		int64		replayed;
 
@@ -412,17 +454,15 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 			return replayed;
 		explain_lost_race(key, by_token, tenant_id, request_id);
 	}
-	report_id = DatumGetInt64(col(tt, 1, &isnull));
-	old_level = DatumGetInt32(col(tt, 2, &isnull));
 
 	/*
-	 * Unless the statement counted it, the request's counters: noted in
+	 * Unless the write counted it, the request's counters: noted in
 	 * memory, written at commit by the report_counters trigger (counters.c),
 	 * or at once when no trigger event is waiting (IMMEDIATE or disabled).
 	 */
 	if (!inline_count)
-		counters_add(tenant_id, request_id, isnull ? -1 : old_level, level);
-	return report_id;
+		counters_add(tenant_id, request_id, rw.had_level ? rw.old_level : -1, level);
+	return rw.report_id;
 }
 
 #define MAX_IDEMPOTENCY_KEY 128

@@ -50,7 +50,7 @@ check() {  # check "description" "SQL returning true/false"
     n=$((n + 1))
 }
 n=1; fail=0
-echo "1..7"
+echo "1..9"
 check "every acknowledged report is kept (4,000)" "SELECT count(*) = 4000 FROM status_checker.report"
 check "responded equals a recount of the targets" \
   "SELECT s.responded = (SELECT count(*) FROM status_checker.request_target WHERE request_id = 1 AND level IS NOT NULL)
@@ -90,6 +90,31 @@ sc_psql -d $db -q -c "SELECT count(status_checker.submit_report_for($fresh, s, (
 sc_psql -d $db -q -c "ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters"
 check "with the counter trigger disabled, the counters are still right" \
   "SELECT sum(responded) = 2 AND sum(counts[3]) = 2 FROM status_checker.request_counter WHERE request_id = $fresh"
+
+# REPEATABLE READ: a report on a status that another transaction changed
+# after the snapshot is refused with a serialization failure, as an UPDATE
+# statement would be, and changes nothing.  Sequenced with files, not sleeps.
+flags=$(mktemp -d); chmod 777 "$flags"
+sc_psql -d $db -At -v ON_ERROR_STOP=0 -v VERBOSITY=verbose >"$flags/a.out" 2>&1 <<SQL &
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM status_checker.request_target;
+\\! touch $flags/a-has-snapshot
+\\! while [ ! -f $flags/b-committed ]; do sleep 0.05; done
+SELECT status_checker.submit_report((SELECT token FROM public.links WHERE n = 7), (SELECT a FROM public.answers WHERE n = 2));
+ROLLBACK;
+SQL
+a_pid=$!
+while [ ! -f "$flags/a-has-snapshot" ] && kill -0 "$a_pid" 2>/dev/null; do sleep 0.05; done
+before=$(sc_psql -d $db -At -c "SELECT count(*) FROM status_checker.report")
+sc_psql -d $db -q -c "SELECT status_checker.submit_report((SELECT token FROM public.links WHERE n = 7), (SELECT a FROM public.answers WHERE n = 1))" >/dev/null || true
+touch "$flags/b-committed"
+wait "$a_pid" || true
+if grep -q "40001" "$flags/a.out"; then echo "ok $n - REPEATABLE READ: a report on a status changed since the snapshot fails with 40001"
+else echo "not ok $n - REPEATABLE READ: expected 40001, got: $(cat "$flags/a.out")"; fail=1; fi
+n=$((n + 1))
+check "... and only the other transaction's report is kept" \
+  "SELECT count(*) = $before + 1 FROM status_checker.report"
+rm -rf "$flags"
 
 sc_psql -c "DROP DATABASE $db" >/dev/null
 exit $fail
