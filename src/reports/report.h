@@ -6,6 +6,22 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+/* a report's target as found by its token or key, with its request */
+typedef struct FoundTarget
+{
+	int64		tenant_id;
+	int64		request_id;
+	int64		site_id;
+	char	   *state;			/* the request's */
+	char	   *title;
+	char	   *cancel_reason;	/* or NULL */
+	int64		form_id;
+	ItemPointerData tid;		/* the row version read */
+	text	   *submit_key;		/* the latest idempotency key, or NULL */
+	bool		has_latest;
+	int64		latest_report_id;
+} FoundTarget;
+
 /* one report to write (store.c) */
 typedef struct ReportWrite
 {
@@ -38,6 +54,7 @@ typedef enum ReportWriteResult
 } ReportWriteResult;
 
 extern ReportWriteResult report_write(ReportWrite *rw);
+extern int	report_find_by_token(const uint8 *hash, FoundTarget *ft);
 
 extern int16 counter_slot(void);
 extern void counters_add(int64 tenant_id, int64 request_id, int old_level, int new_level);

@@ -120,13 +120,15 @@ set(WriteRel *w, AttrNumber n, Datum value, bool isnull)
 }
 
 /*
- * Read the row of `w`'s table whose primary key is `keys` (int8 columns
- * but the last, which is `last_type`) with `snapshot` into w->slot.
+ * Read the row of `rel` whose key in index `indexoid` is `keys` (int8
+ * columns but the last, compared with `last_eq`) with `snapshot` into
+ * `slot`.
  */
 static bool
-fetch_by_pkey(WriteRel *w, Snapshot snapshot, Datum *keys, int nkeys, Oid last_eq)
+fetch_row(Relation rel, Oid indexoid, Snapshot snapshot, TupleTableSlot *slot,
+		  Datum *keys, int nkeys, RegProcedure last_eq)
 {
-	Relation	index = index_open(RelationGetPrimaryKeyIndex(w->rel), AccessShareLock);
+	Relation	index = index_open(indexoid, AccessShareLock);
 	IndexScanDesc scan;
 	ScanKeyData skey[3];
 	bool		found;
@@ -134,12 +136,19 @@ fetch_by_pkey(WriteRel *w, Snapshot snapshot, Datum *keys, int nkeys, Oid last_e
 	for (int i = 0; i < nkeys; i++)
 		ScanKeyInit(&skey[i], i + 1, BTEqualStrategyNumber,
 					i == nkeys - 1 ? last_eq : F_INT8EQ, keys[i]);
-	scan = index_beginscan(w->rel, index, snapshot, nkeys, 0);
+	scan = index_beginscan(rel, index, snapshot, nkeys, 0);
 	index_rescan(scan, skey, nkeys, NULL, 0);
-	found = index_getnext_slot(scan, ForwardScanDirection, w->slot);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	index_close(index, NoLock);
 	return found;
+}
+
+static bool
+fetch_by_pkey(Relation rel, Snapshot snapshot, TupleTableSlot *slot, Datum *keys, int nkeys,
+			  RegProcedure last_eq)
+{
+	return fetch_row(rel, RelationGetPrimaryKeyIndex(rel), snapshot, slot, keys, nkeys, last_eq);
 }
 
 /*
@@ -342,7 +351,7 @@ rte_for(Oid oid)
 static bool
 direct_ok(Oid oid, AclMode mode, bool any_triggers)
 {
-	Relation	rel = table_open(oid, RowExclusiveLock);
+	Relation	rel = table_open(oid, mode == ACL_SELECT ? AccessShareLock : RowExclusiveLock);
 	TriggerDesc *td = rel->trigdesc;
 	bool		ok = rel->rd_rel->relkind == RELKIND_RELATION &&
 		pg_class_aclcheck(oid, GetUserId(), mode) == ACLCHECK_OK &&
@@ -399,14 +408,10 @@ report_write(ReportWrite *rw)
 	/* 1. the request must still be open (the caller saw it open) */
 	request = table_open(request_oid, AccessShareLock);
 	reqslot = table_slot_create(request, &estate->es_tupleTable);
-	{
-		WriteRel	r = {request, NULL, reqslot, NULL};
-
-		keys[0] = Int64GetDatum(rw->tenant_id);
-		keys[1] = Int64GetDatum(rw->request_id);
-		if (!fetch_by_pkey(&r, estate->es_snapshot, keys, 2, F_INT8EQ))
-			goto done;
-	}
+	keys[0] = Int64GetDatum(rw->tenant_id);
+	keys[1] = Int64GetDatum(rw->request_id);
+	if (!fetch_by_pkey(request, estate->es_snapshot, reqslot, keys, 2, F_INT8EQ))
+		goto done;
 	open = strcmp(TextDatumGetCString(get(reqslot, att(request, "state"), &isnull)), "open") == 0;
 	deadline = DatumGetTimestampTz(get(reqslot, att(request, "deadline"), &isnull));
 	if (isnull)
@@ -470,7 +475,7 @@ report_write(ReportWrite *rw)
 		keys[0] = Int64GetDatum(rw->tenant_id);
 		keys[1] = Int64GetDatum(rw->request_id);
 		keys[2] = Int16GetDatum(rw->slot);
-		if (!fetch_by_pkey(&counter, estate->es_snapshot, keys, 3, F_INT2EQ) ||
+		if (!fetch_by_pkey(counter.rel, estate->es_snapshot, counter.slot, keys, 3, F_INT2EQ) ||
 			!update_row(&counter, estate, build_counter, rw))
 			elog(ERROR, "could not update the counters of request " INT64_FORMAT " (slot %d)",
 				 rw->request_id, rw->slot);
@@ -491,4 +496,85 @@ done:
 	PopActiveSnapshot();
 	CommandCounterIncrement();
 	return result;
+}
+
+/*
+ * Find a report's target by the SHA-256 of its token, with its request:
+ * through the token's unique index, as plan_find_by_token in submit.c does
+ * with a statement.  1: found, 0: no such token, -1: not here (row-level
+ * security applies to the caller, or a privilege is missing; the caller
+ * then runs the statement, which applies and checks them).
+ */
+int
+report_find_by_token(const uint8 *hash, FoundTarget *ft)
+{
+	Oid			nsp = get_namespace_oid("status_checker", false);
+	Oid			target_oid = relation_oid(nsp, "request_target");
+	Oid			request_oid = relation_oid(nsp, "request");
+	Oid			index_oid = get_relname_relid("request_target_token_hash_key", nsp);
+	Relation	target,
+				request;
+	TupleTableSlot *tslot,
+			   *rslot;
+	bytea	   *h;
+	Datum		keys[2];
+	Datum		d;
+	bool		isnull;
+	AttrNumber	a;
+	int			found = 0;
+
+	if (!OidIsValid(index_oid) ||
+		!direct_ok(target_oid, ACL_SELECT, true) || !direct_ok(request_oid, ACL_SELECT, true))
+		return -1;
+
+	/* a snapshot as a statement of this function would have */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	UpdateActiveSnapshotCommandId();
+
+	target = table_open(target_oid, AccessShareLock);
+	request = table_open(request_oid, AccessShareLock);
+	tslot = table_slot_create(target, NULL);
+	rslot = table_slot_create(request, NULL);
+	h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
+	SET_VARSIZE(h, VARHDRSZ + TOKEN_HASH_BYTES);
+	memcpy(VARDATA(h), hash, TOKEN_HASH_BYTES);
+	keys[0] = PointerGetDatum(h);
+	if (!fetch_row(target, index_oid, GetActiveSnapshot(), tslot, keys, 1, F_BYTEAEQ))
+		goto done;
+
+	memset(ft, 0, sizeof(*ft));
+	ft->tenant_id = DatumGetInt64(get(tslot, att(target, "tenant_id"), &isnull));
+	ft->request_id = DatumGetInt64(get(tslot, att(target, "request_id"), &isnull));
+	ft->site_id = DatumGetInt64(get(tslot, att(target, "site_id"), &isnull));
+	ft->tid = tslot->tts_tid;
+	/* on a 0.5.0 schema (library updated first) there is no submit_key */
+	a = attnameAttNum(target, "submit_key", false);
+	if (a > 0)
+	{
+		d = get(tslot, a, &isnull);
+		ft->submit_key = isnull ? NULL : DatumGetTextPCopy(d);
+	}
+	d = get(tslot, att(target, "latest_report_id"), &isnull);
+	ft->has_latest = !isnull;
+	ft->latest_report_id = isnull ? 0 : DatumGetInt64(d);
+
+	keys[0] = Int64GetDatum(ft->tenant_id);
+	keys[1] = Int64GetDatum(ft->request_id);
+	if (!fetch_by_pkey(request, GetActiveSnapshot(), rslot, keys, 2, F_INT8EQ))
+		elog(ERROR, "request " INT64_FORMAT " of a report target does not exist", ft->request_id);
+	ft->state = TextDatumGetCString(get(rslot, att(request, "state"), &isnull));
+	ft->title = TextDatumGetCString(get(rslot, att(request, "title"), &isnull));
+	d = get(rslot, att(request, "cancel_reason"), &isnull);
+	ft->cancel_reason = isnull ? NULL : TextDatumGetCString(d);
+	ft->form_id = DatumGetInt64(get(rslot, att(request, "form_id"), &isnull));
+	found = 1;
+
+done:
+	ExecDropSingleTupleTableSlot(tslot);
+	ExecDropSingleTupleTableSlot(rslot);
+	table_close(target, NoLock);
+	table_close(request, NoLock);
+	PopActiveSnapshot();
+	return found;
 }

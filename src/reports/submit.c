@@ -4,20 +4,30 @@
  *	  The report hot path: submit_report(token, answers) and
  *	  _record_report(tenant_id, request_id, site_id, answers, via).
  *
- * In a disaster every site reports at once, so this path is in C with
- * plans prepared once per backend (SPI_keepplan).  Per report it runs:
+ * In a disaster every site reports at once, so this path is in C.  Per
+ * report it:
  *
- *	 1. find the site's target row (by token hash, or by key) with its
- *		request's state, deadline and form version — a plain read;
- *	 2. check the answers against the form version (answers.c), in memory;
+ *	 1. finds the site's target row (by token hash, or by key) with its
+ *		request's state and form version: through the token's index
+ *		(store.c), or with a kept plan (SPI_keepplan);
+ *	 2. checks the answers against the form version (answers.c), in memory;
  *		form versions are immutable, so each backend caches them;
- *	 3. UPDATE the target row to the new status (usually a HOT update).
- *		Its row lock serialises the reports of one site, and it returns
- *		the level it replaced, so the counters stay exact;
- *	 4. INSERT the report;
- *	 5. note the change of the request's counters; they are written at
- *		commit, once per request, into this backend's slot (counters.c) —
- *		no row is shared by all reporters.
+ *	 3. writes the status row (usually a HOT update, whose row lock
+ *		serialises the reports of one site and which yields the level it
+ *		replaced, so the counters stay exact), the report row and, for the
+ *		transaction's first report, this backend's counter slot — through
+ *		the table access method (store.c), or with one kept statement;
+ *	 4. otherwise notes the change of the request's counters; they are
+ *		written at commit, once per request, into this backend's slot
+ *		(counters.c) — no row is shared by all reporters.
+ *
+ * Steps 1 and 3 use the table access method wherever that cannot differ
+ * from the statements: when row-level security does not apply to the
+ * caller, the caller holds the privileges, and request_target and
+ * request_counter have no triggers of anyone else's.  Starting and ending
+ * the executor for the statements cost more than the report's own work
+ * (docs/benchmarks.md).  Otherwise (submit_report_for, which runs as
+ * status_checker_api under row-level security) the kept plans run.
  *
  * The report table has no foreign key to request_target: this function is
  * its only writer and has just updated (and locked) that very row; the
@@ -169,6 +179,36 @@ col(SPITupleTable *tt, int c, bool *isnull)
 	return SPI_getbinval(tt->vals[0], tt->tupdesc, c, isnull);
 }
 
+/*
+ * The row of a find plan in `tt` as a FoundTarget; `keyed`: a row of
+ * plan_find_by_token_key (with the latest key and report).
+ */
+static void
+found_from_row(SPITupleTable *tt, FoundTarget *ft, bool keyed)
+{
+	bool		isnull;
+	Datum		d;
+
+	memset(ft, 0, sizeof(*ft));
+	ft->tenant_id = DatumGetInt64(col(tt, 1, &isnull));
+	ft->request_id = DatumGetInt64(col(tt, 2, &isnull));
+	ft->site_id = DatumGetInt64(col(tt, 3, &isnull));
+	ft->state = TextDatumGetCString(col(tt, 4, &isnull));
+	ft->title = TextDatumGetCString(col(tt, 5, &isnull));
+	d = col(tt, 6, &isnull);
+	ft->cancel_reason = isnull ? NULL : TextDatumGetCString(d);
+	ft->form_id = DatumGetInt64(col(tt, 7, &isnull));
+	ft->tid = *(ItemPointer) DatumGetPointer(col(tt, 8, &isnull));
+	if (keyed)
+	{
+		d = col(tt, 9, &isnull);
+		ft->submit_key = isnull ? NULL : DatumGetTextPCopy(d);
+		d = col(tt, 10, &isnull);
+		ft->has_latest = !isnull;
+		ft->latest_report_id = isnull ? 0 : DatumGetInt64(d);
+	}
+}
+
 static void
 unknown_token(const uint8 *hash) pg_attribute_noreturn();
 
@@ -254,36 +294,23 @@ form_definition(int64 tenant_id, int64 form_id)
 	return e->definition;
 }
 
-/*
- * Raise the error for a closed or cancelled request.  `tt` holds a row of a
- * find plan: state, title and cancel reason in columns 4, 5 and 6.
- */
+/* Raise the error for a closed or cancelled request. */
 static void
-refuse_unless_open(SPITupleTable *tt)
+refuse_unless_open(const FoundTarget *ft)
 {
-	bool		isnull;
-	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
-	char	   *state = TextDatumGetCString(col(tt, 4, &isnull));
-
-	if (strcmp(state, "closed") == 0)
+	if (strcmp(ft->state, "closed") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("request " INT64_FORMAT " is closed", request_id),
-				 errdetail("\"%s\" was closed; reports are no longer accepted.",
-						   TextDatumGetCString(col(tt, 5, &isnull))),
+				 errmsg("request " INT64_FORMAT " is closed", ft->request_id),
+				 errdetail("\"%s\" was closed; reports are no longer accepted.", ft->title),
 				 errhint("Contact the crisis team directly.")));
-	if (strcmp(state, "cancelled") == 0)
-	{
-		Datum		reason = col(tt, 6, &isnull);
-
+	if (strcmp(ft->state, "cancelled") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("request " INT64_FORMAT " was cancelled", request_id),
-				 errdetail("\"%s\" was cancelled: %s",
-						   TextDatumGetCString(col(tt, 5, &isnull)),
-						   isnull ? "" : TextDatumGetCString(reason)),
+				 errmsg("request " INT64_FORMAT " was cancelled", ft->request_id),
+				 errdetail("\"%s\" was cancelled: %s", ft->title,
+						   ft->cancel_reason ? ft->cancel_reason : ""),
 				 errhint("No report is needed for this request.")));
-	}
 }
 
 /*
@@ -295,13 +322,17 @@ explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
 {
 	Datum		v[3];
 	SPITupleTable *tt;
+	FoundTarget ft;
 
 	if (by_token)
 	{
 		v[0] = key;
 		tt = run(&plan_find_by_token, v, NULL, -1);
 		if (SPI_processed > 0)
-			refuse_unless_open(tt);
+		{
+			found_from_row(tt, &ft, false);
+			refuse_unless_open(&ft);
+		}
 		unknown_token((uint8 *) VARDATA_ANY(DatumGetByteaPP(key)));
 	}
 	v[0] = Int64GetDatum(tenant_id);
@@ -309,29 +340,23 @@ explain_lost_race(Datum key, bool by_token, int64 tenant_id, int64 request_id)
 	v[2] = key;
 	tt = run(&plan_find_by_site, v, NULL, -1);
 	if (SPI_processed > 0)
-		refuse_unless_open(tt);
+	{
+		found_from_row(tt, &ft, false);
+		refuse_unless_open(&ft);
+	}
 	elog(ERROR, "the report target changed during the report; try again");
 }
 
-/*
- * Is the row of plan_find_by_token_key in `tt` (columns 9 and 10: the
- * latest key and report) a submission with the idempotency key `idem`?
- */
+/* Is the target's latest submission the one with idempotency key `idem`? */
 static bool
-key_matches(SPITupleTable *tt, text *idem, int64 *report_id)
+key_matches(const FoundTarget *ft, text *idem, int64 *report_id)
 {
-	bool		isnull;
-	Datum		k = col(tt, 9, &isnull);
-	text	   *kept;
-
-	if (isnull)
+	if (ft->submit_key == NULL || !ft->has_latest ||
+		VARSIZE_ANY_EXHDR(ft->submit_key) != VARSIZE_ANY_EXHDR(idem) ||
+		memcmp(VARDATA_ANY(ft->submit_key), VARDATA_ANY(idem), VARSIZE_ANY_EXHDR(idem)) != 0)
 		return false;
-	kept = DatumGetTextPP(k);
-	if (VARSIZE_ANY_EXHDR(kept) != VARSIZE_ANY_EXHDR(idem) ||
-		memcmp(VARDATA_ANY(kept), VARDATA_ANY(idem), VARSIZE_ANY_EXHDR(idem)) != 0)
-		return false;
-	*report_id = DatumGetInt64(col(tt, 10, &isnull));
-	return !isnull;
+	*report_id = ft->latest_report_id;
+	return true;
 }
 
 /*
@@ -343,10 +368,14 @@ replay_of(Datum key, text *idem, int64 *report_id)
 {
 	Datum		v[1];
 	SPITupleTable *tt;
+	FoundTarget ft;
 
 	v[0] = key;
 	tt = run(&plan_find_by_token_key, v, NULL, -1);
-	return SPI_processed > 0 && key_matches(tt, idem, report_id);
+	if (SPI_processed == 0)
+		return false;
+	found_from_row(tt, &ft, true);
+	return key_matches(&ft, idem, report_id);
 }
 
 /*
@@ -395,27 +424,26 @@ store_with_statement(ReportWrite *rw, Datum key, bool by_token)
  * (by_token) or the site id.  `idem` is the idempotency key, or NULL.
  */
 static int64
-record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, bool by_token,
+record_report(const FoundTarget *ft, Jsonb *answers, const char *via, Datum key, bool by_token,
 			  text *idem)
 {
 	ReportWrite rw;
 	ReportWriteResult written;
-	bool		isnull;
 	bool		inline_count;
 	char	   *submitted_by;
 	Jsonb	   *def;
 	int			level;
 	char	   *color;
 	char	   *icon;
-	int64		tenant_id = DatumGetInt64(col(tt, 1, &isnull));
-	int64		request_id = DatumGetInt64(col(tt, 2, &isnull));
+	int64		tenant_id = ft->tenant_id;
+	int64		request_id = ft->request_id;
 
-	refuse_unless_open(tt);
+	refuse_unless_open(ft);
 	if (answers == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("answers must not be NULL")));
-	def = form_definition(tenant_id, DatumGetInt64(col(tt, 7, &isnull)));
+	def = form_definition(tenant_id, ft->form_id);
 
 	answers_check(def, answers, &level, &color, &icon);
 	submitted_by = strcmp(via, "user") == 0 ? GetUserNameFromId(GetSessionUserId(), false) : NULL;
@@ -425,8 +453,8 @@ record_report(SPITupleTable *tt, Jsonb *answers, const char *via, Datum key, boo
 	memset(&rw, 0, sizeof(rw));
 	rw.tenant_id = tenant_id;
 	rw.request_id = request_id;
-	rw.site_id = DatumGetInt64(col(tt, 3, &isnull));
-	rw.tid = *(ItemPointer) DatumGetPointer(col(tt, 8, &isnull));
+	rw.site_id = ft->site_id;
+	rw.tid = ft->tid;
 	rw.token_hash = by_token ? (const uint8 *) VARDATA_ANY(DatumGetByteaPP(key)) : NULL;
 	rw.idem = idem;
 	rw.level = level;
@@ -475,6 +503,8 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	uint8	   *hash = (uint8 *) VARDATA(h);
 	Datum		v[1];
 	SPITupleTable *tt;
+	FoundTarget ft;
+	int			found;
 	int64		report_id;
 
 	if (idem != NULL)
@@ -499,13 +529,21 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	if (token == NULL || !token_hash(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash))
 		unknown_token(NULL);
 
-	v[0] = PointerGetDatum(h);
-	tt = run(idem ? &plan_find_by_token_key : &plan_find_by_token, v, NULL, -1);
-	if (SPI_processed == 0)
+	/* through the token's index where that is the same (store.c), else a statement */
+	found = report_find_by_token(hash, &ft);
+	if (found < 0)
+	{
+		v[0] = PointerGetDatum(h);
+		tt = run(idem ? &plan_find_by_token_key : &plan_find_by_token, v, NULL, -1);
+		found = SPI_processed > 0;
+		if (found)
+			found_from_row(tt, &ft, idem != NULL);
+	}
+	if (!found)
 		unknown_token(hash);
 	/* a replay: the report is stored already */
-	if (idem == NULL || !key_matches(tt, idem, &report_id))
-		report_id = record_report(tt, answers, "link", PointerGetDatum(h), true, idem);
+	if (idem == NULL || !key_matches(&ft, idem, &report_id))
+		report_id = record_report(&ft, answers, "link", PointerGetDatum(h), true, idem);
 	SPI_finish();
 	return report_id;
 }
@@ -538,6 +576,7 @@ sc_record_report(PG_FUNCTION_ARGS)
 	char	   *via = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	Datum		v[3];
 	SPITupleTable *tt;
+	FoundTarget ft;
 	int64		report_id;
 
 	if (strcmp(via, "link") != 0 && strcmp(via, "user") != 0)
@@ -553,7 +592,8 @@ sc_record_report(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
 				 errmsg("site " INT64_FORMAT " is not a target of request " INT64_FORMAT,
 						PG_GETARG_INT64(2), PG_GETARG_INT64(1))));
-	report_id = record_report(tt, answers, via, v[2], false, NULL);
+	found_from_row(tt, &ft, false);
+	report_id = record_report(&ft, answers, via, v[2], false, NULL);
 	SPI_finish();
 	PG_RETURN_INT64(report_id);
 }
