@@ -52,6 +52,7 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
 #include "storage/lmgr.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -383,6 +384,9 @@ report_write(ReportWrite *rw)
 	TimestampTz deadline;
 	TargetBuild tb;
 	ReportWriteResult result = REPORT_WRITE_LOST_RACE;
+
+	/* as the statement would: 25006 in a read-only transaction (a standby) */
+	PreventCommandIfReadOnly("submit_report()");
 
 	/* the report table's row triggers fire here (ExecSimpleRelationInsert) */
 	if (!direct_ok(target_oid, ACL_SELECT | ACL_UPDATE, false) ||

@@ -7,7 +7,7 @@
 -- (the statement writes then).
 BEGIN;
 \ir fixtures.psql
-SELECT plan(18);
+SELECT plan(20);
 -- counters written at each statement's end, so that the tables can be altered below
 SET CONSTRAINTS status_checker.report_counters IMMEDIATE;
 
@@ -47,6 +47,15 @@ UPDATE request SET deadline = now() - interval '1 minute' WHERE request_id = :ra
 SELECT submit_report(:'t2', :'ok_answers') AS r3 \gset
 SELECT is((SELECT late FROM report WHERE report_id = :r3), true, 'a report after the deadline is marked late');
 UPDATE request SET deadline = now() + interval '6 hours' WHERE request_id = :ra;
+
+-- a read-only transaction (as on a standby): 25006, as for an UPDATE, and nothing stored
+SAVEPOINT ro;
+SET LOCAL transaction_read_only = on;
+SELECT pg_temp.row_counts() AS before \gset
+SELECT throws_ok(format('SELECT submit_report(%L, %L)', :'t3', :'ok_answers'), '25006', NULL,
+                 'a report in a read-only transaction is refused with 25006');
+SELECT is(pg_temp.row_counts(), :'before'::jsonb, '... and stores nothing');
+ROLLBACK TO SAVEPOINT ro;
 
 -- constraints someone adds are enforced, and a refused report changes nothing
 ALTER TABLE report ADD CONSTRAINT test_no_severe CHECK (level < 2);
