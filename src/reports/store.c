@@ -318,10 +318,11 @@ build_counter(WriteRel *w, void *arg)
 
 /* ------------------------------------------------------------ the writes */
 
+/* `rel` (open) as result relation `rti` of `estate` */
 static void
-open_write_rel(WriteRel *w, Oid oid, Index rti, EState *estate)
+init_write_rel(WriteRel *w, Relation rel, Index rti, EState *estate)
 {
-	w->rel = table_open(oid, RowExclusiveLock);
+	w->rel = rel;
 	w->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(w->rri, w->rel, rti, NULL, 0);
 	ExecOpenIndices(w->rri, false);
@@ -348,11 +349,12 @@ rte_for(Oid oid)
  * executor would skip those triggers too), that the current user may
  * write (`mode`) without row-level security applying to them.  Otherwise
  * the planned statement writes, and checks, exactly as it always did.
+ * `rel` is open and locked already: any DDL committed before is seen.
  */
 static bool
-direct_ok(Oid oid, AclMode mode, bool any_triggers)
+direct_ok(Relation rel, AclMode mode, bool any_triggers)
 {
-	Relation	rel = table_open(oid, mode == ACL_SELECT ? AccessShareLock : RowExclusiveLock);
+	Oid			oid = RelationGetRelid(rel);
 	TriggerDesc *td = rel->trigdesc;
 	bool		ok = rel->rd_rel->relkind == RELKIND_RELATION &&
 		pg_class_aclcheck(oid, GetUserId(), mode) == ACLCHECK_OK &&
@@ -360,7 +362,6 @@ direct_ok(Oid oid, AclMode mode, bool any_triggers)
 
 	for (int i = 0; ok && !any_triggers && td != NULL && i < td->numtriggers; i++)
 		ok = RI_FKey_trigger_type(td->triggers[i].tgfoid) != RI_TRIGGER_NONE;
-	table_close(rel, NoLock);
 	return ok;
 }
 
@@ -376,7 +377,10 @@ report_write(ReportWrite *rw)
 	WriteRel	target,
 				report,
 				counter;
-	Relation	request;
+	Relation	target_rel,
+				report_rel,
+				counter_rel,
+				request;
 	TupleTableSlot *reqslot;
 	Datum		keys[3];
 	bool		isnull;
@@ -388,12 +392,22 @@ report_write(ReportWrite *rw)
 	/* as the statement would: 25006 in a read-only transaction (a standby) */
 	PreventCommandIfReadOnly("submit_report()");
 
+	target_rel = table_open(target_oid, RowExclusiveLock);
+	report_rel = table_open(report_oid, RowExclusiveLock);
+	counter_rel = table_open(counter_oid, RowExclusiveLock);
+	request = table_open(request_oid, AccessShareLock);
 	/* the report table's row triggers fire here (ExecSimpleRelationInsert) */
-	if (!direct_ok(target_oid, ACL_SELECT | ACL_UPDATE, false) ||
-		!direct_ok(counter_oid, ACL_SELECT | ACL_UPDATE, false) ||
-		!direct_ok(report_oid, ACL_INSERT, true) ||
-		pg_class_aclcheck(request_oid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+	if (!direct_ok(target_rel, ACL_SELECT | ACL_UPDATE, false) ||
+		!direct_ok(counter_rel, ACL_SELECT | ACL_UPDATE, false) ||
+		!direct_ok(report_rel, ACL_INSERT, true) ||
+		!direct_ok(request, ACL_SELECT, true))
+	{
+		table_close(target_rel, NoLock);
+		table_close(report_rel, NoLock);
+		table_close(counter_rel, NoLock);
+		table_close(request, NoLock);
 		return REPORT_WRITE_UNSUPPORTED;
+	}
 
 	/* a snapshot as a statement of this function would have */
 	CommandCounterIncrement();
@@ -404,13 +418,12 @@ report_write(ReportWrite *rw)
 	ExecInitRangeTable(estate, list_make3(rte_for(target_oid), rte_for(report_oid), rte_for(counter_oid)));
 	estate->es_output_cid = GetCurrentCommandId(true);
 	estate->es_snapshot = GetActiveSnapshot();
-	open_write_rel(&target, target_oid, 1, estate);
-	open_write_rel(&report, report_oid, 2, estate);
-	open_write_rel(&counter, counter_oid, 3, estate);
+	init_write_rel(&target, target_rel, 1, estate);
+	init_write_rel(&report, report_rel, 2, estate);
+	init_write_rel(&counter, counter_rel, 3, estate);
 	AfterTriggerBeginQuery();
 
 	/* 1. the request must still be open (the caller saw it open) */
-	request = table_open(request_oid, AccessShareLock);
 	reqslot = table_slot_create(request, &estate->es_tupleTable);
 	keys[0] = Int64GetDatum(rw->tenant_id);
 	keys[1] = Int64GetDatum(rw->request_id);
@@ -527,17 +540,21 @@ report_find_by_token(const uint8 *hash, FoundTarget *ft)
 	AttrNumber	a;
 	int			found = 0;
 
-	if (!OidIsValid(index_oid) ||
-		!direct_ok(target_oid, ACL_SELECT, true) || !direct_ok(request_oid, ACL_SELECT, true))
+	if (!OidIsValid(index_oid))
 		return -1;
+	target = table_open(target_oid, AccessShareLock);
+	request = table_open(request_oid, AccessShareLock);
+	if (!direct_ok(target, ACL_SELECT, true) || !direct_ok(request, ACL_SELECT, true))
+	{
+		table_close(target, NoLock);
+		table_close(request, NoLock);
+		return -1;
+	}
 
 	/* a snapshot as a statement of this function would have */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	UpdateActiveSnapshotCommandId();
-
-	target = table_open(target_oid, AccessShareLock);
-	request = table_open(request_oid, AccessShareLock);
 	tslot = table_slot_create(target, NULL);
 	rslot = table_slot_create(request, NULL);
 	h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
