@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Integration: upgrading from each released version (0.1.0 to 0.5.0) gives the
+# Integration: upgrading from each released version (0.1.0 to 0.6.0) gives the
 # same extension as a fresh install of the current version — the same member
 # objects, the same table columns, the same function definitions — and keeps
 # the data; a personal link issued before the upgrade keeps working; reports
 # stored before 0.4.0 join the audit chain; 0.5.0's system_health() is there;
-# 0.6.0's report_form and keyed submit_report work on links issued before.
+# 0.6.0's report_form and keyed submit_report work on links issued before;
+# 0.7.0's library stores reports on a 0.6.0 schema, and after the update.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -12,8 +13,8 @@ source "$(dirname "$0")/../lib.sh"
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
 sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded2" \
         -c "DROP DATABASE IF EXISTS sc_upgraded3" -c "DROP DATABASE IF EXISTS sc_upgraded4" \
-        -c "DROP DATABASE IF EXISTS sc_upgraded5" \
-        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded5" -c "DROP DATABASE IF EXISTS sc_upgraded6" \
+        -c "CREATE DATABASE sc_upgraded6" -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
         -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
 CREATE EXTENSION status_checker VERSION '0.1.0';
@@ -80,6 +81,22 @@ SQL
 )
 sc_psql -d sc_upgraded5 -At -c "SELECT status_checker.submit_report('$token5', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}')" >/dev/null
 sc_psql -d sc_upgraded5 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+# 0.6.0: reports by link with the 0.6.0 schema and this version's library,
+# one of them keyed, before and after the update
+token6=$(sc_psql -d sc_upgraded6 -At <<'SQL' | tail -1
+CREATE EXTENSION status_checker VERSION '0.6.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT token FROM issue_tokens(1);
+SQL
+)
+sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"partial\", \"detail\": \"ひび\", \"injured\": 0, \"operation\": \"limited\"}')" >/dev/null
+sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k6')" >/dev/null
+sc_psql -d sc_upgraded6 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k6')" >/dev/null
 
 # a fingerprint of everything the extension defines
 # (its lines, sorted; same_as_fresh DB compares and shows what differs)
@@ -122,7 +139,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..18"
+echo "1..21"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -166,6 +183,12 @@ keyed() { sc_psql -d sc_upgraded5 -At -c "SELECT status_checker.submit_report('$
 k1=$(keyed); k2=$(keyed)
 reports5=$(sc_psql -d sc_upgraded5 -At -c "SELECT count(*) FROM status_checker.report")
 t "a keyed submit on that link, replayed, stores once" '[ -n "$k1" ] && [ "$k1" = "$k2" ] && [ "$reports5" = 2 ]'
-sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+t "ALTER EXTENSION UPDATE from 0.6.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded6 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.6.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded6"
+t "reports on a 0.6.0 schema and after the update: two kept (the keyed one replayed after the update), counted, latest level 0" \
+  "[ \"\$(sc_psql -d sc_upgraded6 -At -c \"SELECT (SELECT count(*) FROM status_checker.report), (SELECT responded || ' ' || level_counts::text FROM status_checker.request_summary), (SELECT level FROM status_checker.request_target)\")\" = '2|1 {\"0\": 1, \"1\": 0, \"2\": 0, \"none\": 0}|0' ]"
+sc_psql -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
         -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail
