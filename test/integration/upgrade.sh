@@ -69,8 +69,11 @@ SQL
 sc_psql -d sc_upgraded4 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
 # 0.5.0: a report by link with the 0.5.0 schema and this version's library
 # (the library is installed before ALTER EXTENSION UPDATE runs)
-token5=$(sc_psql -d sc_upgraded5 -At <<'SQL' | tail -1
-CREATE EXTENSION status_checker VERSION '0.5.0';
+# one_link DB VERSION: the extension at an old VERSION in DB, with one site,
+# a form and an open request; prints the site's personal link
+one_link() {
+    sc_psql -d "$1" -At <<SQL | tail -1
+CREATE EXTENSION status_checker VERSION '$2';
 SET search_path = status_checker;
 SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
 SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
@@ -78,21 +81,13 @@ SELECT create_form(1, 'f', default_form_definition());
 SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
 SELECT token FROM issue_tokens(1);
 SQL
-)
+}
+token5=$(one_link sc_upgraded5 0.5.0)
 sc_psql -d sc_upgraded5 -At -c "SELECT status_checker.submit_report('$token5', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}')" >/dev/null
 sc_psql -d sc_upgraded5 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
 # 0.6.0: reports by link with the 0.6.0 schema and this version's library,
 # one of them keyed, before and after the update
-token6=$(sc_psql -d sc_upgraded6 -At <<'SQL' | tail -1
-CREATE EXTENSION status_checker VERSION '0.6.0';
-SET search_path = status_checker;
-SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
-SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
-SELECT create_form(1, 'f', default_form_definition());
-SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
-SELECT token FROM issue_tokens(1);
-SQL
-)
+token6=$(one_link sc_upgraded6 0.6.0)
 sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"partial\", \"detail\": \"ひび\", \"injured\": 0, \"operation\": \"limited\"}')" >/dev/null
 sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k6')" >/dev/null
 sc_psql -d sc_upgraded6 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
