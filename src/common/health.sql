@@ -18,6 +18,8 @@ DECLARE
     v_n bigint;
     v_text text;
     v_sync bigint;
+    v_running bigint;           -- dispatcher workers running, of v_workers
+    v_workers bigint;
     rows_ record;
     -- the checks, in order: [[check, status, value, detail], ...] (not a
     -- temporary table: a standby cannot create one)
@@ -42,19 +44,24 @@ BEGIN
     ELSE
         d := status_checker.dispatcher_status();
         v_age := extract(epoch FROM pg_catalog.clock_timestamp() - d.heartbeat);
+        -- the workers running, of those configured (0.8.0: several)
+        SELECT count(*) FILTER (WHERE w.running), count(*) INTO v_running, v_workers FROM status_checker.dispatcher_workers() w;
         acc := acc || jsonb_build_array(to_jsonb(ARRAY[
              'dispatcher',
              CASE WHEN pg_catalog.current_setting('status_checker.dispatcher') = 'off' THEN 'warning'
                   WHEN NOT coalesce(d.running, false) THEN 'critical'
                   WHEN v_age > 120 THEN 'critical'
+                  WHEN v_running < v_workers THEN 'warning'
                   ELSE 'ok' END,
-             CASE WHEN coalesce(d.running, false) THEN format('pid %s, heartbeat %s s ago', d.pid, round(v_age::numeric, 1))
+             CASE WHEN coalesce(d.running, false) THEN format('%s of %s workers, heartbeat %s s ago', v_running, v_workers, round(v_age::numeric, 1))
                   ELSE 'not running' END,
              CASE WHEN pg_catalog.current_setting('status_checker.dispatcher') = 'off'
                       THEN 'status_checker.dispatcher = off: nothing is sent from this node'
                   WHEN NOT coalesce(d.running, false)
                       THEN 'the dispatcher is not running (the postmaster restarts it within seconds; see the server log)'
-                  WHEN v_age > 120 THEN 'the dispatcher has not looked at its work for over 2 minutes: it hangs'
+                  WHEN v_age > 120 THEN 'a dispatcher worker has not looked at its work for over 2 minutes: it hangs'
+                  WHEN v_running < v_workers THEN format('only %s of %s dispatcher workers run: messages still go out, more slowly '
+                                                '(the postmaster restarts the others within seconds; see the server log)', v_running, v_workers)
                   ELSE format('%s in flight, %s sent, %s retried, %s dead since it started',
                               d.in_flight, d.sent, d.retried, d.dead) END]));
         SELECT count(*) INTO v_n FROM pg_catalog.pg_stat_activity a

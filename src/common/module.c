@@ -96,7 +96,7 @@ _PG_init(void)
 							   PGC_SUSET, 0,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("status_checker.dispatch_concurrency",
-							"Most transfers (mails and webhooks) the dispatcher has in flight at once.",
+							"Most transfers (mails and webhooks) in flight at once, shared by the dispatcher workers.",
 							NULL,
 							&sc_dispatch_concurrency,
 							64, 1, 4096,
@@ -117,7 +117,7 @@ _PG_init(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("status_checker.dispatch_rate_limit",
-							"Most messages per second sent through one channel (0: no limit).",
+							"Most messages per second sent through one channel, all dispatcher workers together (0: no limit).",
 							NULL,
 							&sc_dispatch_rate_limit,
 							0, 0, 1000000,
@@ -227,12 +227,19 @@ _PG_init(void)
 								   PGC_SIGHUP, 0,
 								   NULL, NULL, NULL);
 		DefineCustomBoolVariable("status_checker.dispatcher",
-								 "Start the dispatcher background worker (needs shared_preload_libraries).",
+								 "Start the dispatcher background workers (needs shared_preload_libraries).",
 								 NULL,
 								 &sc_dispatcher_enabled,
 								 true,
 								 PGC_POSTMASTER, 0,
 								 NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.dispatch_workers",
+								"Number of dispatcher workers; they share dispatch_concurrency and the rate limits.",
+								NULL,
+								&sc_dispatch_workers,
+								2, 1, 32,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 	}
 	MarkGUCPrefixReserved("status_checker");
 

@@ -5,11 +5,11 @@
 -- (link keys once per tenant, secrets once per channel) and nothing else.
 -- Written with CREATE OR REPLACE: one text for the install and the upgrade.
 
--- Claim up to p_limit due messages (lease p_lease_ms) and return them
--- rendered, ready to send.  Messages that need not go out any more are
--- settled here (cancelled), and messages whose tenant has no enabled
--- channel of their kind wait.
-CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integer)
+-- Claim up to p_limit due messages for dispatcher worker p_worker (lease
+-- p_lease_ms) and return them rendered, ready to send.  Messages that need
+-- not go out any more are settled here (cancelled), and messages whose
+-- tenant has no enabled channel of their kind wait.
+CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integer, p_worker integer DEFAULT 0)
     RETURNS TABLE (message_id bigint, tenant_id bigint, attempts integer, channel_id bigint, kind text, url text,
                    mail_from text, rcpt text, headers text, body text, secret text, tls text,
                    username text, password text, ca_file text)
@@ -36,7 +36,7 @@ BEGIN
         FOR UPDATE SKIP LOCKED
     ), u AS (
         UPDATE status_checker.outbox o
-        SET state = 'sending', attempts = o.attempts + 1,
+        SET state = 'sending', attempts = o.attempts + 1, claimed_by = p_worker::smallint,
             lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond',
             via_channel_id = CASE WHEN o.channel_id IS NOT NULL THEN
                                  (SELECT ch.channel_id FROM status_checker.channel ch
@@ -251,6 +251,6 @@ BEGIN
     ORDER BY r.message_id;
 END
 $$;
-COMMENT ON FUNCTION status_checker._claim_messages(integer, integer) IS
-'Internal (dispatcher): claim due messages with FOR UPDATE SKIP LOCKED and a lease, and return them rendered '
+COMMENT ON FUNCTION status_checker._claim_messages(integer, integer, integer) IS
+'Internal (dispatcher worker p_worker): claim due messages with FOR UPDATE SKIP LOCKED and a lease, and return them rendered '
 '(mail headers and text, or webhook JSON) with their channel''s settings';

@@ -6,6 +6,7 @@
 
 /* GUCs (src/common/module.c defines them) */
 extern bool sc_dispatcher_enabled;
+extern int	sc_dispatch_workers;
 extern int	sc_dispatch_concurrency;
 extern int	sc_dispatch_batch_size;
 extern int	sc_dispatch_timeout_ms;

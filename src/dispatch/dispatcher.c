@@ -16,12 +16,19 @@
  *	  transactions of their own, a few at a time.
  * No transaction is open while waiting or sending.
  *
- * The worker is woken at commit by any transaction that enqueued messages
- * (the outbox trigger calls _outbox_wake, which sets our latch from an
- * XactCallback), and otherwise sleeps until the next retry is due.  On
- * start, messages left 'sending' by a previous incarnation become due again
- * (_dispatcher_startup): a message is sent at least once, and a duplicate
- * carries the same idempotency key.
+ * status_checker.dispatch_workers such workers (0.8.0) run side by side,
+ * numbered from 0: the claim's SKIP LOCKED gives each its own messages, and
+ * the outbox records which worker holds one (claimed_by).  They share the
+ * concurrency and the rate limits evenly.  Several are needed because one
+ * process runs the claim's and the outcomes' SQL and curl in turn: alone,
+ * it leaves the second core idle (docs/benchmarks.md, delivery).
+ *
+ * The workers are woken at commit by any transaction that enqueued messages
+ * (the outbox trigger calls _outbox_wake, which sets their latches from an
+ * XactCallback), and otherwise sleep until the next retry is due.  On
+ * start, the messages a worker's previous incarnation left 'sending' become
+ * due again (_dispatcher_startup): a message is sent at least once, and a
+ * duplicate carries the same idempotency key.
  *
  *-------------------------------------------------------------------------
  */
@@ -61,6 +68,7 @@ PGDLLEXPORT void sc_dispatcher_main(Datum main_arg);
 #define WHO "status_checker dispatcher"
 
 bool		sc_dispatcher_enabled = true;
+int			sc_dispatch_workers = 2;
 int			sc_dispatch_concurrency = 64;
 int			sc_dispatch_batch_size = 500;
 int			sc_dispatch_timeout_ms = 30000;
@@ -73,9 +81,10 @@ char	   *sc_link_base_url = NULL;
 
 /* ------------------------------------------------------ shared memory */
 
-typedef struct DispatchShared
+/* one dispatcher worker's */
+typedef struct DispatchSlot
 {
-	Latch	   *latch;			/* the running dispatcher's, or NULL */
+	Latch	   *latch;			/* the running worker's, or NULL */
 	int			pid;
 	TimestampTz started_at;
 	pg_atomic_uint64 heartbeat; /* TimestampTz of the last loop */
@@ -85,9 +94,24 @@ typedef struct DispatchShared
 	pg_atomic_uint64 retried;
 	pg_atomic_uint64 dead;
 	pg_atomic_uint64 claimed;
+} DispatchSlot;
+
+typedef struct DispatchShared
+{
+	int			nslots;			/* status_checker.dispatch_workers */
+	DispatchSlot slot[FLEXIBLE_ARRAY_MEMBER];
 } DispatchShared;
 
 static DispatchShared *dshared = NULL;
+static DispatchSlot *me = NULL; /* in a dispatcher worker: its own slot */
+static int	my_worker = 0;
+
+static Size
+dispatch_shmem_size(void)
+{
+	return add_size(offsetof(DispatchShared, slot),
+					mul_size(sizeof(DispatchSlot), Max(sc_dispatch_workers, 1)));
+}
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -96,7 +120,7 @@ dispatch_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(DispatchShared)));
+	RequestAddinShmemSpace(MAXALIGN(dispatch_shmem_size()));
 }
 
 static void
@@ -107,17 +131,23 @@ dispatch_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	dshared = ShmemInitStruct("status_checker dispatcher", sizeof(DispatchShared), &found);
+	dshared = ShmemInitStruct("status_checker dispatcher", dispatch_shmem_size(), &found);
 	if (!found)
 	{
-		memset(dshared, 0, sizeof(DispatchShared));
-		pg_atomic_init_u64(&dshared->heartbeat, 0);
-		pg_atomic_init_u64(&dshared->in_flight, 0);
-		pg_atomic_init_u64(&dshared->waiting, 0);
-		pg_atomic_init_u64(&dshared->sent, 0);
-		pg_atomic_init_u64(&dshared->retried, 0);
-		pg_atomic_init_u64(&dshared->dead, 0);
-		pg_atomic_init_u64(&dshared->claimed, 0);
+		memset(dshared, 0, dispatch_shmem_size());
+		dshared->nslots = Max(sc_dispatch_workers, 1);
+		for (int i = 0; i < dshared->nslots; i++)
+		{
+			DispatchSlot *sl = &dshared->slot[i];
+
+			pg_atomic_init_u64(&sl->heartbeat, 0);
+			pg_atomic_init_u64(&sl->in_flight, 0);
+			pg_atomic_init_u64(&sl->waiting, 0);
+			pg_atomic_init_u64(&sl->sent, 0);
+			pg_atomic_init_u64(&sl->retried, 0);
+			pg_atomic_init_u64(&sl->dead, 0);
+			pg_atomic_init_u64(&sl->claimed, 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -149,10 +179,14 @@ dispatch_xact_callback(XactEvent event, void *arg)
 			wake_pending = false;
 			if (dshared != NULL)
 			{
-				Latch	   *latch = dshared->latch;
+				/* every worker: each claims what the others leave */
+				for (int i = 0; i < dshared->nslots; i++)
+				{
+					Latch	   *latch = dshared->slot[i].latch;
 
-				if (latch != NULL)
-					SetLatch(latch);
+					if (latch != NULL)
+						SetLatch(latch);
+				}
 			}
 			break;
 		case XACT_EVENT_ABORT:
@@ -201,7 +235,11 @@ sc_wake_dispatcher(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* dispatcher_status(): the worker's heartbeat and counters */
+/*
+ * dispatcher_status(): the workers in one row (running: any; pid: the
+ * first running one's; the earliest start; the oldest heartbeat, so that a
+ * stuck worker shows; counters summed)
+ */
 PG_FUNCTION_INFO_V1(sc_dispatcher_status);
 Datum
 sc_dispatcher_status(PG_FUNCTION_ARGS)
@@ -209,7 +247,11 @@ sc_dispatcher_status(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[9];
 	bool		nulls[9] = {0};
-	bool		running;
+	bool		running = false;
+	TimestampTz started = 0,
+				heartbeat = 0;
+	int			pid = 0;
+	uint64		sums[5] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -222,20 +264,76 @@ sc_dispatcher_status(PG_FUNCTION_ARGS)
 		nulls[0] = false;
 		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 	}
-	running = dshared->latch != NULL;
+	for (int i = 0; i < dshared->nslots; i++)
+	{
+		DispatchSlot *sl = &dshared->slot[i];
+		TimestampTz hb = (TimestampTz) pg_atomic_read_u64(&sl->heartbeat);
+
+		if (sl->latch != NULL)
+		{
+			if (!running)
+				pid = sl->pid;
+			running = true;
+			if (hb != 0 && (heartbeat == 0 || hb < heartbeat))
+				heartbeat = hb;
+		}
+		if (sl->started_at != 0 && (started == 0 || sl->started_at < started))
+			started = sl->started_at;
+		sums[0] += pg_atomic_read_u64(&sl->in_flight);
+		sums[1] += pg_atomic_read_u64(&sl->waiting);
+		sums[2] += pg_atomic_read_u64(&sl->sent);
+		sums[3] += pg_atomic_read_u64(&sl->retried);
+		sums[4] += pg_atomic_read_u64(&sl->dead);
+	}
+	if (heartbeat == 0)			/* none runs: the last one seen */
+		for (int i = 0; i < dshared->nslots; i++)
+			heartbeat = Max(heartbeat, (TimestampTz) pg_atomic_read_u64(&dshared->slot[i].heartbeat));
 	values[0] = BoolGetDatum(running);
-	values[1] = Int32GetDatum(dshared->pid);
+	values[1] = Int32GetDatum(pid);
 	nulls[1] = !running;
-	values[2] = TimestampTzGetDatum(dshared->started_at);
-	nulls[2] = dshared->started_at == 0;
-	values[3] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&dshared->heartbeat));
-	nulls[3] = pg_atomic_read_u64(&dshared->heartbeat) == 0;
-	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->in_flight));
-	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->waiting));
-	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->sent));
-	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->retried));
-	values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&dshared->dead));
+	values[2] = TimestampTzGetDatum(started);
+	nulls[2] = started == 0;
+	values[3] = TimestampTzGetDatum(heartbeat);
+	nulls[3] = heartbeat == 0;
+	for (int i = 0; i < 5; i++)
+		values[4 + i] = Int64GetDatum((int64) sums[i]);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* dispatcher_workers(): one row per worker */
+PG_FUNCTION_INFO_V1(sc_dispatcher_workers);
+Datum
+sc_dispatcher_workers(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (dshared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < dshared->nslots; i++)
+	{
+		DispatchSlot *sl = &dshared->slot[i];
+		Datum		values[10];
+		bool		nulls[10] = {0};
+		bool		running = sl->latch != NULL;
+		TimestampTz hb = (TimestampTz) pg_atomic_read_u64(&sl->heartbeat);
+
+		values[0] = Int32GetDatum(i);
+		values[1] = BoolGetDatum(running);
+		values[2] = Int32GetDatum(sl->pid);
+		nulls[2] = !running;
+		values[3] = TimestampTzGetDatum(sl->started_at);
+		nulls[3] = sl->started_at == 0;
+		values[4] = TimestampTzGetDatum(hb);
+		nulls[4] = hb == 0;
+		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->in_flight));
+		values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->waiting));
+		values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->sent));
+		values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->retried));
+		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->dead));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /* ------------------------------------------------------ messages */
@@ -322,6 +420,11 @@ static TimestampTz flush_retry_at = 0;
 static long flush_backoff_ms = 0;
 static int	flush_failures = 0;
 static long claim_backoff_ms = 0;
+/*
+ * The schema is 0.7.0's (the library was replaced, ALTER EXTENSION UPDATE
+ * not yet run): only worker 0 sends, with that version's functions.
+ */
+static bool legacy_schema = false;
 static Bucket *buckets;
 static int	nbuckets,
 			maxbuckets;
@@ -701,12 +804,12 @@ flush_outcomes(void)
 		const char *outcome = outcomes[i].outcome;
 
 		if (strcmp(outcome, "sent") == 0)
-			pg_atomic_fetch_add_u64(&dshared->sent, 1);
+			pg_atomic_fetch_add_u64(&me->sent, 1);
 		else if (strcmp(outcome, "dead") == 0)
-			pg_atomic_fetch_add_u64(&dshared->dead, 1);
+			pg_atomic_fetch_add_u64(&me->dead, 1);
 		else
 		{
-			pg_atomic_fetch_add_u64(&dshared->retried, 1);
+			pg_atomic_fetch_add_u64(&me->retried, 1);
 			result |= FLUSH_RETRIES;
 		}
 	}
@@ -729,9 +832,20 @@ bucket_of(int64 channel_id)
 		buckets = repalloc_huge(buckets, sizeof(Bucket) * maxbuckets);
 	}
 	buckets[nbuckets].channel_id = channel_id;
-	buckets[nbuckets].tokens = sc_dispatch_rate_limit;
+	buckets[nbuckets].tokens = (double) sc_dispatch_rate_limit / dshared->nslots;
 	buckets[nbuckets].refilled = GetCurrentTimestamp();
 	return &buckets[nbuckets++];
+}
+
+/*
+ * This worker's share of the transfers in flight and of each channel's rate
+ * limit: the workers split both evenly (rounding the transfers up, so that
+ * each has at least one), so that together they stay within the settings.
+ */
+static int
+my_concurrency(void)
+{
+	return (sc_dispatch_concurrency + dshared->nslots - 1) / dshared->nslots;
 }
 
 /* may a message of this channel start now?  (takes a token if so) */
@@ -739,7 +853,7 @@ static bool
 rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
 {
 	Bucket	   *b;
-	double		rate = sc_dispatch_rate_limit;
+	double		rate = (double) sc_dispatch_rate_limit / dshared->nslots;
 
 	if (rate <= 0)
 		return true;
@@ -779,7 +893,7 @@ start_waiting(void)
 	Msg		   *prev = NULL,
 			   *m = waiting_head;
 
-	while (m != NULL && ninflight < sc_dispatch_concurrency)
+	while (m != NULL && ninflight < my_concurrency())
 	{
 		Msg		   *next = m->next;
 
@@ -829,13 +943,16 @@ claim(int limit, bool *failed)
 {
 	List	   *rows = NIL;
 	ListCell   *lc;
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2] = {Int32GetDatum(limit), Int32GetDatum(sc_dispatch_lease_ms)};
+	Oid			types[3] = {INT4OID, INT4OID, INT4OID};
+	Datum		values[3] = {Int32GetDatum(limit), Int32GetDatum(sc_dispatch_lease_ms), Int32GetDatum(my_worker)};
 
 	if (!sc_run_sql(WHO, loop_cxt,
+					legacy_schema ?
 					"SELECT message_id, tenant_id, attempts, channel_id, kind, url, mail_from, rcpt, headers, body, "
-					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2)",
-					2, types, values, NULL, &rows, NCOLS))
+					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2)" :
+					"SELECT message_id, tenant_id, attempts, channel_id, kind, url, mail_from, rcpt, headers, body, "
+					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2, $3)",
+					legacy_schema ? 2 : 3, types, values, NULL, &rows, NCOLS))
 	{
 		*failed = true;
 		return 0;
@@ -861,8 +978,24 @@ claim(int limit, bool *failed)
 		waiting_tail = m;
 		nwaiting++;
 	}
-	pg_atomic_fetch_add_u64(&dshared->claimed, list_length(rows));
+	pg_atomic_fetch_add_u64(&me->claimed, list_length(rows));
 	return list_length(rows);
+}
+
+/*
+ * Is the schema older than 0.8.0 (no worker numbers)?  -1 if it could not
+ * be told.
+ */
+static int
+schema_is_legacy(void)
+{
+	List	   *rows = NIL;
+
+	if (!sc_run_sql(WHO, loop_cxt,
+					"SELECT pg_catalog.to_regprocedure('status_checker._dispatcher_startup(integer,integer)') IS NULL",
+					0, NULL, NULL, NULL, &rows, 1) || rows == NIL)
+		return -1;
+	return strcmp(((char **) linitial(rows))[0], "t") == 0 ? 1 : 0;
 }
 
 /* seconds until the next message is due (NULL: none), capped */
@@ -888,11 +1021,11 @@ next_due_ms(void)
 static void
 dispatcher_detach(int code, Datum arg)
 {
-	if (dshared)
+	if (me)
 	{
-		dshared->latch = NULL;
-		pg_atomic_write_u64(&dshared->in_flight, 0);
-		pg_atomic_write_u64(&dshared->waiting, 0);
+		me->latch = NULL;
+		pg_atomic_write_u64(&me->in_flight, 0);
+		pg_atomic_write_u64(&me->waiting, 0);
 	}
 }
 
@@ -903,7 +1036,7 @@ build_wait_set(MemoryContext cxt)
 	if (wes)
 		FreeWaitEventSet(wes);
 	MemoryContextReset(cxt);
-	wes_capacity = Max(64, 2 * (nsocks + sc_dispatch_concurrency));
+	wes_capacity = Max(64, 2 * (nsocks + my_concurrency()));
 	wes = CreateWaitEventSet(cxt, 2 + wes_capacity);
 	AddWaitEventToSet(wes, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wes, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -948,6 +1081,10 @@ sc_dispatcher_main(Datum main_arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+	my_worker = DatumGetInt32(main_arg);
+	if (dshared == NULL || my_worker < 0 || my_worker >= dshared->nslots)
+		ereport(FATAL, (errmsg(WHO ": no shared memory slot for worker %d", my_worker)));
+	me = &dshared->slot[my_worker];
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, WHO, ALLOCSET_DEFAULT_SIZES);
 	wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
@@ -959,14 +1096,14 @@ sc_dispatcher_main(Datum main_arg)
 		ereport(FATAL, (errmsg(WHO ": could not initialise libcurl")));
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) sc_dispatch_concurrency);
-	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) sc_dispatch_concurrency);
+	curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) my_concurrency());
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long) my_concurrency());
 
-	dshared->pid = MyProcPid;
-	dshared->started_at = GetCurrentTimestamp();
-	dshared->latch = MyLatch;
+	me->pid = MyProcPid;
+	me->started_at = GetCurrentTimestamp();
+	me->latch = MyLatch;
 	before_shmem_exit(dispatcher_detach, (Datum) 0);
-	ereport(LOG, (errmsg(WHO " started in database \"%s\"", sc_database)));
+	ereport(LOG, (errmsg(WHO " %d of %d started in database \"%s\"", my_worker, dshared->nslots, sc_database)));
 
 	while (!ShutdownRequestPending)
 	{
@@ -981,10 +1118,10 @@ sc_dispatcher_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
-			curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) sc_dispatch_concurrency);
+			curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) my_concurrency());
 		}
 		now = GetCurrentTimestamp();
-		pg_atomic_write_u64(&dshared->heartbeat, (uint64) now);
+		pg_atomic_write_u64(&me->heartbeat, (uint64) now);
 
 		/*
 		 * Record what finished: at once when nothing else is in flight,
@@ -1042,13 +1179,22 @@ sc_dispatcher_main(Datum main_arg)
 			 * _dispatcher_startup makes every message left 'sending' due
 			 * again: only once none of them is this process's own
 			 */
+			int			legacy = -1;
+
 			if (ninflight == 0 && nwaiting == 0 && noutcomes == 0 &&
-				sc_extension_present(WHO, loop_cxt))
+				sc_extension_present(WHO, loop_cxt) &&
+				(legacy = schema_is_legacy()) >= 0 &&
+				(legacy == 0 || my_worker == 0))
 			{
 				List	   *rows = NIL;
+				Oid			types[2] = {INT4OID, INT4OID};
+				Datum		values[2] = {Int32GetDatum(my_worker), Int32GetDatum(dshared->nslots)};
 
-				if (sc_run_sql(WHO, loop_cxt, "SELECT status_checker._dispatcher_startup()",
-							   0, NULL, NULL, NULL, &rows, 1))
+				legacy_schema = legacy == 1;
+				if (sc_run_sql(WHO, loop_cxt,
+							   legacy_schema ? "SELECT status_checker._dispatcher_startup()" :
+							   "SELECT status_checker._dispatcher_startup($1, $2)",
+							   legacy_schema ? 0 : 2, types, values, NULL, &rows, 1))
 				{
 					started = true;
 					more = true;
@@ -1068,13 +1214,19 @@ sc_dispatcher_main(Datum main_arg)
 			/* claim while there is room, keeping one batch ready */
 			if (!more && now >= due_at)
 				more = true;
-			if (more && nwaiting < sc_dispatch_concurrency)
+			if (more && nwaiting < my_concurrency())
 			{
 				int			limit = sc_dispatch_batch_size;
 				bool		failed = false;
 				int			got = claim(limit, &failed);
 
-				if (failed && sc_extension_present(WHO, loop_cxt))
+				if (failed && legacy_schema && schema_is_legacy() == 0)
+				{
+					/* ALTER EXTENSION UPDATE ran: start again with 0.8.0's functions */
+					started = false;
+					more = false;
+				}
+				else if (failed && sc_extension_present(WHO, loop_cxt))
 				{
 					/* e.g. a deadlock: claim again after a pause */
 					claim_backoff_ms = claim_backoff_ms == 0 ? RETRY_FIRST_MS : Min(claim_backoff_ms * 2, RETRY_MAX_MS);
@@ -1106,11 +1258,11 @@ sc_dispatcher_main(Datum main_arg)
 				timeout = Min(timeout, rate_wait);
 			if (!more)
 				timeout = Min(timeout, Max(0, (long) ((due_at - GetCurrentTimestamp()) / 1000)));
-			else if (nwaiting < sc_dispatch_concurrency)
+			else if (nwaiting < my_concurrency())
 				timeout = 0;
 		}
-		pg_atomic_write_u64(&dshared->in_flight, (uint64) ninflight);
-		pg_atomic_write_u64(&dshared->waiting, (uint64) nwaiting);
+		pg_atomic_write_u64(&me->in_flight, (uint64) ninflight);
+		pg_atomic_write_u64(&me->waiting, (uint64) nwaiting);
 
 		/*
 		 * outcomes wait at most 20 ms, or until 200 have gathered; after a
@@ -1190,5 +1342,7 @@ sc_dispatcher_register(void)
 {
 	if (!sc_dispatcher_enabled)
 		return;
-	sc_register_worker(WHO, WHO, "sc_dispatcher_main", 5, (Datum) 0);
+	/* the first keeps the plain name it had before there were several */
+	for (int i = 0; i < Max(sc_dispatch_workers, 1); i++)
+		sc_register_worker(i == 0 ? WHO : psprintf(WHO " %d", i), WHO, "sc_dispatcher_main", 5, Int32GetDatum(i));
 }

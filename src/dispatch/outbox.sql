@@ -37,6 +37,7 @@ CREATE TABLE status_checker.outbox (
     via_channel_id   bigint,              -- the channel the last attempt went through
     enqueued_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     sent_at          timestamptz,
+    claimed_by       smallint,            -- the dispatcher worker (0, 1, …) that holds or last held it (0.8.0)
     PRIMARY KEY (tenant_id, message_id),
     CHECK (num_nonnulls(contact_id, user_id, channel_id) = 1),
     CHECK ((state = 'sending') = (lease_until IS NOT NULL))
@@ -80,9 +81,7 @@ CREATE FUNCTION status_checker.dispatcher_status(
     OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
     OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
     LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
-COMMENT ON FUNCTION status_checker.dispatcher_status() IS
-'The dispatcher worker: running, pid, start, last heartbeat, transfers in flight, claimed messages waiting for the rate limit, '
-'and outcomes since the server started (sent, retried, dead); running is false without shared_preload_libraries';
+-- its comment: src/dispatch/workers.sql
 
 CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
     FOR EACH STATEMENT EXECUTE FUNCTION status_checker._outbox_wake();
@@ -167,24 +166,8 @@ CREATE TRIGGER request_cancel_enqueue AFTER UPDATE OF state ON status_checker.re
 
 -- ---------------------------------------------------------- the dispatcher's side
 
--- On start: messages left 'sending' (their dispatcher stopped or crashed
--- before recording the outcome) are due again; their receivers may see
--- them twice, with the same idempotency key.
-CREATE FUNCTION status_checker._dispatcher_startup() RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-BEGIN
-    UPDATE status_checker.outbox o
-    SET state = 'retrying', lease_until = NULL, next_attempt_at = pg_catalog.now(),
-        last_error = 'interrupted: the dispatcher stopped before the outcome was recorded'
-    WHERE o.state = 'sending';
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._dispatcher_startup() IS
-'Internal: called by the dispatcher when it starts: messages left sending become due again (at-least-once delivery)';
+-- On start, each dispatcher worker makes the messages it left 'sending'
+-- due again: _dispatcher_startup, src/dispatch/workers.sql.
 
 CREATE FUNCTION status_checker._outbox_next_wait() RETURNS double precision
     LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp

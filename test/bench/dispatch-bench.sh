@@ -4,15 +4,19 @@
 #   1. webhooks: 20,000 messages (one request to 20,000 sites, a
 #      broadcasting webhook channel) to a loopback nginx that answers 200
 #      (../shared/bench/nginx-sink.conf), from the commit that enqueued them
-#      to the last recorded outcome; beside it, in the same run and in
+#      to the last recorded outcome (and, for comparison, from the start of
+#      the enqueueing transaction: create_request's own time included);
+#      beside it, in the same run and in
 #      alternation, the raw limit of a plain libcurl multi client
 #      (../shared/bench/curl_multi_post.c, "fresh" handles, as many in
 #      flight as the dispatcher) sending the same number of POSTs to the
 #      same nginx.  RUNS pairs (default 5); medians and the median ratio.
 #   2. mails: 2,000 mails to the local SMTP server (test/integration/smtp_sink.py,
 #      aiosmtpd, plain SMTP on loopback), RUNS runs, median.
-#   3. the dispatcher's memory over 200,000 webhooks: RSS (and its private
-#      part, RssAnon) before, in the middle and after.
+#   3. the dispatcher workers' memory over 200,000 webhooks: RSS (and its
+#      private part, RssAnon) before, in the middle and after.
+# WORKERS (default 2) sets status_checker.dispatch_workers; CONCURRENCY is
+# the transfers in flight of all of them together, as many as the raw client.
 #
 # A benchmark, not a test: it asserts nothing and prints a Markdown report
 # (also saved under test/bench/results/).
@@ -24,6 +28,7 @@ MESSAGES=${MESSAGES:-20000}
 MAILS=${MAILS:-2000}
 BIG=${BIG:-200000}
 CONCURRENCY=${CONCURRENCY:-64}
+WORKERS=${WORKERS:-2}
 DIR=${BENCH_DIR:-/tmp/status_checker-dispatch-bench}
 DB=sc_dbench
 [ "$BIG" -ge $((MAILS + MESSAGES)) ] || sc_die "BIG ($BIG) must be at least MAILS + MESSAGES ($((MAILS + MESSAGES))): the sites come from it"
@@ -57,6 +62,7 @@ shared_preload_libraries = 'status_checker'
 status_checker.database = '$DB'
 status_checker.feed_watcher = off
 status_checker.dispatch_concurrency = $CONCURRENCY
+status_checker.dispatch_workers = $WORKERS
 status_checker.dispatch_batch_size = 1000
 max_wal_size = '16GB'
 checkpoint_timeout = '1h'
@@ -94,15 +100,23 @@ VACUUM ANALYZE;
 SQL
 reset_outbox() { q "DELETE FROM status_checker.outbox" >/dev/null; q "VACUUM status_checker.outbox" >/dev/null; q "CHECKPOINT" >/dev/null; }
 
-# one run of the dispatcher: one request, MESSAGES webhooks; messages per second
-# from the enqueueing commit to the last recorded outcome
+# one run of the dispatcher: one request, MESSAGES webhooks.  Prints
+# "FROM_COMMIT FROM_START CREATE_MS": messages per second from the commit
+# that enqueued them (clock_timestamp() in the next statement of the same
+# session) to the last recorded outcome; the same from the start of the
+# enqueueing transaction (enqueued_at = now(): create_request's own time
+# included); and create_request's time in ms
 dispatch_run() {
     reset_outbox
     q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
-    q "SELECT status_checker.create_request(1, 1, 'bench', now() + interval '1 hour', '{\"groups\": [2]}')" >/dev/null
+    local committed
+    committed=$(sc_psql -d $DB -At -c "SELECT status_checker.create_request(1, 1, 'bench', now() + interval '1 hour', '{\"groups\": [2]}')" \
+                -c "SELECT clock_timestamp()" | tail -1)
     wait_sent "$MESSAGES"
     q "SELECT status_checker.set_channel_enabled(2, false)" >/dev/null
-    q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at)))
+    q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - '$committed'::timestamptz)) || ' ' ||
+              round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at))) || ' ' ||
+              round(extract(epoch FROM '$committed'::timestamptz - min(enqueued_at)) * 1000)
        FROM status_checker.outbox WHERE state = 'sent'"
 }
 raw_run() {
@@ -112,17 +126,20 @@ raw_run() {
 # the first run is the disaster's first burst: request_target's statistics
 # are those of an empty table until autovacuum analyses it
 sc_log "first run (request_target's statistics stale)"
-first=$(dispatch_run); raw_run >/dev/null
-sc_log "first run: dispatcher $first/s"
+read first first_start _ <<<"$(dispatch_run)"; raw_run >/dev/null
+sc_log "first run: dispatcher $first/s from the commit ($first_start/s from the transaction's start)"
 : > "$DIR/pairs"
 for i in $(seq "$RUNS"); do
     if [ $((i % 2)) = 1 ]; then r=$(raw_run); d=$(dispatch_run); else d=$(dispatch_run); r=$(raw_run); fi
-    sc_log "pair $i: dispatcher $d/s, raw libcurl $r/s"
+    sc_log "pair $i: dispatcher $d (from commit, from start /s; create ms), raw libcurl $r/s"
     echo "$d $r" >> "$DIR/pairs"
 done
-d_med=$(awk '{print $1}' "$DIR/pairs" | median)
-r_med=$(awk '{print $2}' "$DIR/pairs" | median)
-ratio_med=$(awk '{printf "%.3f\n", $1 / $2}' "$DIR/pairs" | median)
+# pairs: FROM_COMMIT FROM_START CREATE_MS RAW
+col() { awk -v c="$1" '{print $c}' "$DIR/pairs"; }
+d_med=$(col 1 | median); ds_med=$(col 2 | median); c_med=$(col 3 | median); r_med=$(col 4 | median)
+ratio_med=$(awk '{printf "%.3f\n", $1 / $4}' "$DIR/pairs" | median)
+ratio_start_med=$(awk '{printf "%.3f\n", $2 / $4}' "$DIR/pairs" | median)
+runs() { col "$1" | xargs | tr ' ' ','; }
 
 sc_log "mails"
 : > "$DIR/mails"
@@ -137,8 +154,14 @@ m_med=$(median < "$DIR/mails")
 sc_log "memory over $BIG webhooks"
 reset_outbox
 q "SELECT status_checker.set_channel_enabled(1, false)" >/dev/null   # webhooks only
-pid=$(q "SELECT pid FROM status_checker.dispatcher_status()")
-rss() { awk '/^VmRSS|^RssAnon|^RssShmem/ {sub(":", "", $1); printf "%s %s kB, ", $1, $2}' "/proc/$pid/status"; }
+pids=$(q "SELECT string_agg(pid::text, ' ' ORDER BY worker) FROM status_checker.dispatcher_workers() WHERE running")
+rss() {  # each worker's
+    local w=0
+    for pid in $pids; do
+        printf 'worker %s: ' $w; w=$((w + 1))
+        awk '/^VmRSS|^RssAnon|^RssShmem/ {sub(":", "", $1); printf "%s %s kB, ", $1, $2}' "/proc/$pid/status"
+    done
+}
 before=$(rss)
 q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
 q "SELECT status_checker.create_request(1, 1, 'memory', now() + interval '1 hour', '{\"all\": true}')" >/dev/null
@@ -151,14 +174,17 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "## Dispatch benchmark — $(date -u +%Y-%m-%d)"
 echo
 echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ {print $2}') GB RAM; PostgreSQL $(pg_config --version | awk '{print $2}'), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | cut -d/ -f2)."
-echo "Command: \`make bench-dispatch\` (RUNS=$RUNS MESSAGES=$MESSAGES CONCURRENCY=$CONCURRENCY)."
+echo "Command: \`make bench-dispatch\` (RUNS=$RUNS MESSAGES=$MESSAGES CONCURRENCY=$CONCURRENCY WORKERS=$WORKERS)."
 echo
 echo "| measure | median | runs |"
 echo "|---|---|---|"
-echo "| dispatcher: webhooks/s, enqueue commit → last recorded outcome ($MESSAGES messages) | $d_med | $(awk '{print $1}' "$DIR/pairs" | xargs | tr ' ' ',') |"
-echo "| raw libcurl multi client (curl_multi_post, fresh handles, $CONCURRENCY in flight), same nginx, same run | $r_med | $(awk '{print $2}' "$DIR/pairs" | xargs | tr ' ' ',') |"
-echo "| ratio dispatcher / raw (median of the pairs' ratios) | $ratio_med | |"
-echo "| dispatcher, the first run after setup ($MESSAGES messages of the first request; request_target's statistics stale, as in a disaster's first minute) | $first | |"
+echo "| dispatcher ($WORKERS workers): webhooks/s, enqueueing commit → last recorded outcome ($MESSAGES messages) | $d_med | $(runs 1) |"
+echo "| raw libcurl multi client (curl_multi_post, fresh handles, $CONCURRENCY in flight), same nginx, same run | $r_med | $(runs 4) |"
+echo "| **ratio dispatcher / raw** (median of the pairs' ratios) | **$ratio_med** | |"
+echo "| dispatcher: webhooks/s from the start of the enqueueing transaction (create_request's time included) | $ds_med | $(runs 2) |"
+echo "| ratio from the transaction's start / raw | $ratio_start_med | |"
+echo "| create_request for the $MESSAGES sites (ms) | $c_med | $(runs 3) |"
+echo "| dispatcher, the first run after setup (from the commit; request_target's statistics stale, as in a disaster's first minute) | $first | |"
 echo "| mails/s to the local SMTP server (aiosmtpd, $MAILS mails) | $m_med | $(xargs < "$DIR/mails" | tr ' ' ',') |"
 echo
 echo "Dispatcher memory over $BIG webhooks ($big_rate webhooks/s): before $before; after $((BIG / 2)): $middle; after $BIG: $after."

@@ -79,7 +79,10 @@ SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
     'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
 SQL
 
-echo "1..30"
+echo "1..34"
+ok "two dispatcher workers run (status_checker.dispatch_workers), and system_health says so" \
+    "wait_for 30 \"(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())
+                   AND (SELECT status = 'ok' AND value LIKE '2 of 2 workers, heartbeat %' FROM status_checker.system_health() WHERE check_name = 'dispatcher')\""
 # ------------------------------------------------------------ mail and webhook
 q "SELECT status_checker.create_request(1, 1, '地震発生 被害報告', now() + interval '6 hours', message => '至急ご回答ください')" >/dev/null
 ok "the request's mails and webhooks are sent (woken at commit)" "wait_for 30 \"$(settled) AND (SELECT count(*) = 4 FROM status_checker.outbox WHERE state = 'sent')\""
@@ -265,4 +268,15 @@ ok "immediate restart of the server while sending 5,000 webhooks: afterwards all
 read total unique dups <<<"$(dup_report)"
 ok "... none lost: 10,000 distinct idempotency keys in all ($total requests, $dups duplicates)" "[ \"$unique\" = 10000 ]"
 echo "# crash 2 (immediate restart): cumulative $total webhooks received for 10000 messages, $dups duplicates"
+
+# no crash: the two workers share 5,000 messages and send none twice
+before_total=$total; before_dups=$dups
+rid=$(crash_round "no crash" true)
+ok "no crash: two workers send 5,000 webhooks" "[ \"$rid\" -gt 0 ]"
+read total unique dups <<<"$(dup_report)"
+ok "... each exactly once: 5,000 more requests, 5,000 more keys, no new duplicate ($((total - before_total)) requests)" \
+    "[ $((total - before_total)) = 5000 ] && [ \"$unique\" = 15000 ] && [ \"$dups\" = \"$before_dups\" ]"
+check "... and both workers took part (claimed_by)" \
+    "(SELECT count(DISTINCT claimed_by) = 2 FROM status_checker.outbox WHERE request_id = ${rid#-})" \
+    "SELECT claimed_by, count(*) FROM status_checker.outbox WHERE request_id = ${rid#-} GROUP BY 1"
 exit $fail

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Integration: upgrading from each released version (0.1.0 to 0.6.0) gives the
+# Integration: upgrading from each released version (0.1.0 to 0.7.0) gives the
 # same extension as a fresh install of the current version — the same member
 # objects, the same table columns, the same function definitions — and keeps
 # the data; a personal link issued before the upgrade keeps working; reports
 # stored before 0.4.0 join the audit chain; 0.5.0's system_health() is there;
 # 0.6.0's report_form and keyed submit_report work on links issued before;
-# 0.7.0's library stores reports on a 0.6.0 schema, and after the update.
+# 0.7.0's library stores reports on a 0.6.0 schema, and after the update;
+# messages a 0.7.0 dispatcher left sending (no worker recorded) are taken
+# back by worker 0 of 0.8.0, and by no other.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -14,6 +16,7 @@ version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker
 sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded2" \
         -c "DROP DATABASE IF EXISTS sc_upgraded3" -c "DROP DATABASE IF EXISTS sc_upgraded4" \
         -c "DROP DATABASE IF EXISTS sc_upgraded5" -c "DROP DATABASE IF EXISTS sc_upgraded6" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded7" -c "CREATE DATABASE sc_upgraded7" \
         -c "CREATE DATABASE sc_upgraded6" -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
         -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
@@ -92,6 +95,15 @@ sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '
 sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k6')" >/dev/null
 sc_psql -d sc_upgraded6 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
 sc_psql -d sc_upgraded6 -At -c "SELECT status_checker.submit_report('$token6', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}', 'k6')" >/dev/null
+# 0.7.0: a message its dispatcher claimed (left sending), then the update
+one_link sc_upgraded7 0.7.0 >/dev/null
+sc_psql -d sc_upgraded7 >/dev/null <<'SQL'
+SET search_path = status_checker;
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "old-secret-0123456789"}');
+SELECT create_request(1, 1, '移行中', now() + interval '1 hour');
+SELECT count(*) FROM _claim_messages(10, 60000);
+ALTER EXTENSION status_checker UPDATE;
+SQL
 
 # a fingerprint of everything the extension defines
 # (its lines, sorted; same_as_fresh DB compares and shows what differs)
@@ -134,7 +146,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..21"
+echo "1..24"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -184,6 +196,16 @@ t "the extension upgraded from 0.6.0 equals a fresh install" \
   "same_as_fresh sc_upgraded6"
 t "reports on a 0.6.0 schema and after the update: two kept (the keyed one replayed after the update), counted, latest level 0" \
   "[ \"\$(sc_psql -d sc_upgraded6 -At -c \"SELECT (SELECT count(*) FROM status_checker.report), (SELECT responded || ' ' || level_counts::text FROM status_checker.request_summary), (SELECT level FROM status_checker.request_target)\")\" = '2|1 {\"0\": 1, \"1\": 0, \"2\": 0, \"none\": 0}|0' ]"
-sc_psql -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+t "ALTER EXTENSION UPDATE from 0.7.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded7 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.7.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded7"
+taken_back() {  # worker 1's start-up, worker 0's, then the message's state
+    sc_psql -d sc_upgraded7 -At -c "SELECT status_checker._dispatcher_startup(1, 2)" \
+        -c "SELECT status_checker._dispatcher_startup(0, 2)" -c "SELECT string_agg(state, ',') FROM status_checker.outbox" | paste -sd'|'
+}
+t "the message 0.7.0's dispatcher left sending: worker 1 leaves it, worker 0 takes it back" \
+  '[ "$(taken_back)" = "0|1|retrying" ]'
+sc_psql -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
         -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail

@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(73);
+SELECT plan(80);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -58,6 +58,8 @@ CREATE TEMP TABLE claimed AS SELECT * FROM _claim_messages(100, 60000);
 SELECT is((SELECT count(*)::int FROM claimed WHERE tenant_id = :ta), 2, 'the dispatcher''s claim returns the due messages');
 SELECT is((SELECT array_agg(DISTINCT state) FROM outbox WHERE request_id = :ra), '{sending}', '... now sending, with a lease');
 SELECT is((SELECT count(*)::int FROM _claim_messages(100, 60000)), 0, 'a leased message is not claimed twice');
+SELECT is((SELECT array_agg(DISTINCT claimed_by) FROM outbox WHERE request_id = :ra), '{0}'::smallint[],
+    '... held by the worker that claimed them (worker 0 unless the dispatcher names another)');
 SELECT ok((SELECT bool_and(kind = 'email' AND url = 'smtp://mail.example.com:587' AND mail_from = '<noreply@a.example>'
                            AND rcpt IN ('<a01@a.example>', '<a02@a.example>') AND username = 'u' AND password = 's3cret'
                            AND tls = 'require') FROM claimed WHERE tenant_id = :ta),
@@ -185,6 +187,29 @@ SELECT is((SELECT array_agg(pg_temp.rcpt(o) ORDER BY pg_temp.rcpt(o)) FROM outbo
     '{a01@a.example,a02@a.example}', 'a rule''s request enqueues its sites'' messages in the transaction that ingests the telegram');
 SELECT is((SELECT count(*)::int FROM outbox o JOIN request q ON q.tenant_id = o.tenant_id AND q.request_id = o.request_id
            WHERE q.tenant_id = :tb AND q.rule_id IS NOT NULL), 0, 'tenant B (no rule, no contacts) got nothing');
+
+-- ------------------------------------------------------------ dispatcher workers (0.8.0)
+-- five messages left 'sending': by worker 0, by worker 1, before 0.8.0 (no
+-- worker), by a worker beyond the configured ones, and by worker 0 with a
+-- lease run out
+CREATE TEMP TABLE held AS
+SELECT o.message_id, (ARRAY['w0', 'w1', 'old', 'w5', 'expired'])[row_number() OVER (ORDER BY o.message_id)] AS who
+FROM outbox o WHERE o.tenant_id = :ta ORDER BY o.message_id LIMIT 5;
+UPDATE outbox o SET state = 'sending',
+    claimed_by = CASE h.who WHEN 'w1' THEN 1 WHEN 'old' THEN NULL WHEN 'w5' THEN 5 ELSE 0 END,
+    lease_until = CASE h.who WHEN 'expired' THEN now() - interval '1 second' ELSE now() + interval '5 minutes' END
+FROM held h WHERE o.tenant_id = :ta AND o.message_id = h.message_id;
+SELECT throws_ok('SELECT _dispatcher_startup(2, 2)', '22023', NULL, 'a worker number beyond the workers: 22023');
+SELECT is(_dispatcher_startup(1, 2), 2::bigint, 'worker 1 starting takes back its own message and the one whose lease ran out ...');
+SELECT is((SELECT array_agg(h.who ORDER BY h.who) FROM held h JOIN outbox o ON o.tenant_id = :ta AND o.message_id = h.message_id
+           WHERE o.state = 'sending'), '{old,w0,w5}', '... and leaves those of worker 0, and the ones worker 0 takes back, alone');
+SELECT is(_dispatcher_startup(0, 2), 3::bigint, 'worker 0 takes back its own, those claimed before 0.8.0, and those of workers no longer configured');
+SELECT is((SELECT array_agg(DISTINCT o.state) FROM held h JOIN outbox o ON o.tenant_id = :ta AND o.message_id = h.message_id
+           WHERE o.lease_until IS NULL AND o.next_attempt_at <= now()), '{retrying}', '... so that all five are due again');
+SELECT is((SELECT count(*)::int FROM dispatcher_workers()),
+          CASE WHEN current_setting('status_checker.dispatch_workers', true) IS NULL THEN 0
+               ELSE current_setting('status_checker.dispatch_workers')::int END,
+    'dispatcher_workers(): a row per configured worker (none when the library is not preloaded)');
 
 -- a new tenant has its link key at once (no first-link race, test/tap/004_contention.pl)
 SELECT create_tenant('鍵テスト', 'admin_k', 'admin@k.example') AS tk \gset

@@ -29,8 +29,9 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION status_checker');
 my ($t, $f) = setup_tenant($node, '耐障害', 1000, $hook);
 
+ok(wait_until(60, sub { my $p = worker_pids($node); $p->{watcher} && ($p->{dispatcher} // '') =~ /^\d+,\d+$/ }),
+	'the workers run: the feed watcher and two dispatcher workers (status_checker.dispatch_workers)');
 my $pids = worker_pids($node);
-ok($pids->{dispatcher} && $pids->{watcher}, 'both workers run');
 
 my $rid = $node->safe_psql('postgres',
 	"SELECT status_checker.create_request($t, $f, '地震 被害報告', now() + interval '1 hour')");
@@ -55,20 +56,20 @@ note(sprintf('at the backend crash: %d messages sent', $before->{sent} // 0));
 my $old = $pids;
 ok(wait_until(60, sub {
 	my $p = worker_pids($node);
-	$p->{dispatcher} && $p->{watcher} && $p->{dispatcher} != $old->{dispatcher}
-	  && $p->{watcher} != $old->{watcher} }),
+	all_new($p->{dispatcher}, $old->{dispatcher}) && $p->{watcher} && $p->{watcher} != $old->{watcher} }),
 	'after the reset both workers are back by themselves');
 
 # SIGKILL the dispatcher while it sends
 $pids = worker_pids($node);
 ok(wait_until(60, sub { (outbox_counts($node, $rid)->{sent} // 0) >= 300 }), 'sending goes on');
 $before = outbox_counts($node, $rid);
-ok(kill('KILL', $pids->{dispatcher}), "kill -9 of the dispatcher (pid $pids->{dispatcher})");
+my ($victim_d) = split /,/, $pids->{dispatcher};
+ok(kill('KILL', $victim_d), "kill -9 of a dispatcher worker (pid $victim_d)");
 note(sprintf('at the dispatcher crash: %d messages sent, %d sending', $before->{sent} // 0, $before->{sending} // 0));
 ok(wait_until(60, sub {
 	my $p = worker_pids($node);
-	$p->{dispatcher} && $p->{dispatcher} != $pids->{dispatcher} }),
-	'the dispatcher is back');
+	all_new($p->{dispatcher}, $pids->{dispatcher}) }),
+	'the dispatcher workers are back (the postmaster reset them all)');
 
 # SIGKILL the feed watcher
 $pids = worker_pids($node);
@@ -118,13 +119,13 @@ diag(sprintf('crash test: reports acknowledged %d, present %d; messages queued %
 
 # pg_terminate_backend: each worker ends, and comes back
 $pids = worker_pids($node);
-is($node->safe_psql('postgres', "SELECT pg_terminate_backend($pids->{dispatcher}) AND pg_terminate_backend($pids->{watcher})"),
-	't', 'pg_terminate_backend of both workers');
+is($node->safe_psql('postgres',
+	"SELECT bool_and(pg_terminate_backend(p)) AND pg_terminate_backend($pids->{watcher}) FROM unnest('{$pids->{dispatcher}}'::int[]) p"),
+	't', 'pg_terminate_backend of the workers');
 ok(wait_until(60, sub {
 	my $p = worker_pids($node);
-	$p->{dispatcher} && $p->{watcher} && $p->{dispatcher} != $pids->{dispatcher}
-	  && $p->{watcher} != $pids->{watcher} }),
-	'both workers come back after pg_terminate_backend');
+	all_new($p->{dispatcher}, $pids->{dispatcher}) && $p->{watcher} && $p->{watcher} != $pids->{watcher} }),
+	'the workers come back after pg_terminate_backend');
 
 # DROP DATABASE of another database (with the extension in it) while the
 # workers run: they neither stop nor hang

@@ -64,12 +64,12 @@ diag(sprintf('contention: %d messages, %d webhooks received, %d duplicates', $to
 # A claim, then a record, that fail for a while (their function is renamed
 # away, then back): the dispatcher retries them; nothing is sent twice.
 my ($t1, $f1) = @{ $tenants[0] };
-$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages(integer, integer) RENAME TO _claim_messages_away');
+$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages(integer, integer, integer) RENAME TO _claim_messages_away');
 my $r1 = $node->safe_psql('postgres',
 	"SELECT status_checker.create_request($t1, $f1, '再試行 1', now() + interval '1 hour', target => '{\"sites\": [\"S1\", \"S2\", \"S3\"]}')");
-ok(wait_until(60, sub { PostgreSQL::Test::Utils::slurp_file($node->logfile) =~ /_claim_messages\(integer, integer\) does not exist/ }),
+ok(wait_until(60, sub { PostgreSQL::Test::Utils::slurp_file($node->logfile) =~ /_claim_messages\(integer, integer, integer\) does not exist/ }),
 	'a claim fails (its function is gone)');
-$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages_away(integer, integer) RENAME TO _claim_messages');
+$node->safe_psql('postgres', 'ALTER FUNCTION status_checker._claim_messages_away(integer, integer, integer) RENAME TO _claim_messages');
 ok(wait_until(60, sub { (outbox_counts($node, $r1)->{sent} // 0) == 3 }), '... and is retried: the 3 messages are sent');
 
 $node->safe_psql('postgres',

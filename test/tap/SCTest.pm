@@ -21,7 +21,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(sc_node sc_master_key start_webhook_sink start_feed_server sink_stats sink_log
-  setup_tenant worker_pids wait_until start_report_clients
+  setup_tenant worker_pids all_new wait_until start_report_clients
   wait_report_clients acked_reports outbox_counts);
 
 our $root = File::Spec->rel2abs(dirname(__FILE__) . '/../..');
@@ -167,21 +167,33 @@ SQL
 	return split /\|/, (split /\n/, $ids)[-1];
 }
 
-# Process ids of the workers: { dispatcher => pid, watcher => pid }
-# (absent while a worker is down).
+# Process ids of the workers: { dispatcher => "pid,pid" (the dispatcher
+# workers', sorted), watcher => pid } (absent while a worker is down).
 sub worker_pids
 {
 	my ($node) = @_;
 	my ($rc, $out) = $node->psql('postgres', q{
 		SELECT backend_type, pid FROM pg_stat_activity
 		 WHERE backend_type IN ('status_checker dispatcher', 'status_checker feed watcher')});
-	my %pids;
+	my (%pids, @dispatchers);
 	for (split /\n/, $out // '')
 	{
 		my ($type, $pid) = split /\|/;
-		$pids{ $type =~ /dispatcher/ ? 'dispatcher' : 'watcher' } = $pid;
+		if ($type =~ /dispatcher/) { push @dispatchers, $pid; }
+		else { $pids{watcher} = $pid; }
 	}
+	$pids{dispatcher} = join(',', sort { $a <=> $b } @dispatchers) if @dispatchers;
 	return \%pids;
+}
+
+# Are the process ids NEW ("pid,pid") as many as OLD, and all different?
+sub all_new
+{
+	my ($new, $old) = @_;
+	return 0 unless $new && $old;
+	my @n = split /,/, $new;
+	my %o = map { $_ => 1 } split /,/, $old;
+	return @n == keys(%o) && !grep { $o{$_} } @n;
 }
 
 # Poll CODE until it returns true or SECONDS pass; returns the result.
