@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(80);
+SELECT plan(82);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -214,6 +214,19 @@ SELECT is((SELECT count(*)::int FROM dispatcher_workers()),
 -- a new tenant has its link key at once (no first-link race, test/tap/004_contention.pl)
 SELECT create_tenant('鍵テスト', 'admin_k', 'admin@k.example') AS tk \gset
 SELECT is((SELECT count(*) FROM link_key WHERE tenant_id = :tk), 1::bigint, 'a new tenant has its link key at once');
+
+-- ------------------------------------------------------------ a first link from the claim
+-- tenant B had nobody to send to when its request was made; given a
+-- contact and a mail channel later, its first link goes out with the token
+-- that the dispatcher's claim issues
+SELECT add_channel(:tb, 'email', 'mail-b', '{"url": "smtp://mail.example.com:587", "from": "noreply@b.example"}') AS ch_b \gset
+SELECT add_site_contact(:tb, 'B01', 'email', 'b01@b.example') AS contact_b \gset
+SELECT _enqueue_site_messages(:tb, :rb, 'request', 0, ARRAY(SELECT site_id FROM site WHERE tenant_id = :tb AND code = 'B01')) AS n \gset
+SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43})') AS b_token
+FROM _claim_messages(100, 60000) WHERE tenant_id = :tb \gset
+SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :rb AND s.code = 'B01'), 1,
+    'a target gets its token from the claim, when its first link goes out');
+SELECT ok(submit_report(:'b_token', :'ok_answers') > 0, '... and that link works');
 
 SELECT * FROM finish();
 ROLLBACK;
