@@ -16,8 +16,8 @@
  */
 #include "postgres.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "common/base64.h"
 #include "fmgr.h"
@@ -28,13 +28,36 @@
 #include "dispatch/dispatch.h"
 #include "requests/token.h"
 
-/* HMAC-SHA256 of data under key into out[32]; ERROR if OpenSSL fails */
+/*
+ * HMAC-SHA256 of data under key into out[32]; ERROR if OpenSSL fails.
+ *
+ * The HMAC implementation is fetched once per process: OpenSSL 3's one-shot
+ * HMAC() looks it up on every call, which cost more than the hashing (about
+ * 5 of 7 µs for a short input; the dispatcher computes one to three per
+ * message).  The context, which holds the key, is per call.
+ */
 void
 sc_hmac_sha256(const void *key, int keylen, const void *data, size_t len, uint8 *out)
 {
-	unsigned int outlen = 0;
+	static EVP_MAC *hmac = NULL;
+	EVP_MAC_CTX *ctx;
+	OSSL_PARAM	params[2];
+	size_t		outlen = 0;
+	bool		ok;
 
-	if (HMAC(EVP_sha256(), key, keylen, data, len, out, &outlen) == NULL || outlen != 32)
+	if (hmac == NULL && (hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not load OpenSSL's HMAC")));
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	ctx = EVP_MAC_CTX_new(hmac);
+	ok = ctx != NULL &&
+		EVP_MAC_init(ctx, key, (size_t) keylen, params) == 1 &&
+		EVP_MAC_update(ctx, data, len) == 1 &&
+		EVP_MAC_final(ctx, out, &outlen, 32) == 1 && outlen == 32;
+	EVP_MAC_CTX_free(ctx);
+	if (!ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not compute HMAC-SHA256")));

@@ -34,7 +34,6 @@
 #include <sys/stat.h>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -53,6 +52,7 @@
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
+#include "dispatch/dispatch.h"
 #include "security/security.h"
 
 #define KEY_BYTES		32
@@ -808,10 +808,8 @@ blind_index(int64 tenant_id, const char *context, int clen, const char *value, i
 	appendBinaryStringInfo(&buf, context, clen);
 	appendStringInfoChar(&buf, '\0');
 	appendBinaryStringInfo(&buf, value, len);
-	if (HMAC(EVP_sha256(), key, KEY_BYTES, (uint8 *) buf.data, buf.len, mac, &maclen) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-				 errmsg("could not compute HMAC-SHA256")));
+	sc_hmac_sha256(key, KEY_BYTES, buf.data, buf.len, mac);
+	maclen = 32;
 	result = palloc(VARHDRSZ + maclen);
 	SET_VARSIZE(result, VARHDRSZ + maclen);
 	memcpy(VARDATA(result), mac, maclen);
