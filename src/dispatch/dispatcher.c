@@ -18,8 +18,9 @@
  *
  * status_checker.dispatch_workers such workers (0.8.0) run side by side,
  * numbered from 0: the claim's SKIP LOCKED gives each its own messages, and
- * the outbox records which worker holds one (claimed_by).  They share the
- * concurrency and the rate limits evenly.  Several are needed because one
+ * the outbox records which worker holds one (claimed_by).  They split the
+ * concurrency evenly and take each channel's rate-limit tokens from one
+ * bucket in shared memory.  Several are needed because one
  * process runs the claim's and the outcomes' SQL and curl in turn: alone,
  * it leaves the second core idle (docs/benchmarks.md, delivery).
  *
@@ -51,6 +52,7 @@
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -96,8 +98,26 @@ typedef struct DispatchSlot
 	pg_atomic_uint64 claimed;
 } DispatchSlot;
 
+/*
+ * A token bucket per channel (status_checker.dispatch_rate_limit), shared
+ * by the workers so that together they keep the limit, whichever of them
+ * claimed a channel's messages.  A fixed table: when it is full, the
+ * bucket refilled longest ago (a channel idle for a while: full anyway) is
+ * given to the new channel.
+ */
+#define SHARED_BUCKETS 256
+
+typedef struct Bucket
+{
+	int64		channel_id;		/* 0: free */
+	double		tokens;
+	TimestampTz refilled;
+} Bucket;
+
 typedef struct DispatchShared
 {
+	slock_t		bucket_lock;
+	Bucket		buckets[SHARED_BUCKETS];
 	int			nslots;			/* status_checker.dispatch_workers */
 	DispatchSlot slot[FLEXIBLE_ARRAY_MEMBER];
 } DispatchShared;
@@ -135,6 +155,7 @@ dispatch_shmem_startup(void)
 	if (!found)
 	{
 		memset(dshared, 0, dispatch_shmem_size());
+		SpinLockInit(&dshared->bucket_lock);
 		dshared->nslots = Max(sc_dispatch_workers, 1);
 		for (int i = 0; i < dshared->nslots; i++)
 		{
@@ -373,14 +394,6 @@ typedef struct Outcome
 	char		error[300];
 } Outcome;
 
-/* a token bucket per channel (status_checker.dispatch_rate_limit) */
-typedef struct Bucket
-{
-	int64		channel_id;
-	double		tokens;
-	TimestampTz refilled;
-} Bucket;
-
 typedef struct SockWatch
 {
 	curl_socket_t fd;
@@ -425,9 +438,6 @@ static long claim_backoff_ms = 0;
  * not yet run): only worker 0 sends, with that version's functions.
  */
 static bool legacy_schema = false;
-static Bucket *buckets;
-static int	nbuckets,
-			maxbuckets;
 
 static void
 msg_free(Msg *m)
@@ -820,27 +830,9 @@ flush_outcomes(void)
 
 /* ------------------------------------------------------ claiming */
 
-static Bucket *
-bucket_of(int64 channel_id)
-{
-	for (int i = 0; i < nbuckets; i++)
-		if (buckets[i].channel_id == channel_id)
-			return &buckets[i];
-	if (nbuckets == maxbuckets)
-	{
-		maxbuckets = Max(8, maxbuckets * 2);
-		buckets = repalloc_huge(buckets, sizeof(Bucket) * maxbuckets);
-	}
-	buckets[nbuckets].channel_id = channel_id;
-	buckets[nbuckets].tokens = (double) sc_dispatch_rate_limit / dshared->nslots;
-	buckets[nbuckets].refilled = GetCurrentTimestamp();
-	return &buckets[nbuckets++];
-}
-
 /*
- * This worker's share of the transfers in flight and of each channel's rate
- * limit: the workers split both evenly (rounding the transfers up, so that
- * each has at least one), so that together they stay within the settings.
+ * This worker's share of the transfers in flight: the workers split them
+ * evenly (rounding up, so that each has at least one).
  */
 static int
 my_concurrency(void)
@@ -848,25 +840,48 @@ my_concurrency(void)
 	return (sc_dispatch_concurrency + dshared->nslots - 1) / dshared->nslots;
 }
 
-/* may a message of this channel start now?  (takes a token if so) */
+/*
+ * May a message of this channel start now?  Takes a token from the
+ * channel's shared bucket if so; else lowers *wait_ms to when one will be
+ * there.  The bucket holds at most a second's worth (at least one token).
+ */
 static bool
 rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
 {
-	Bucket	   *b;
-	double		rate = (double) sc_dispatch_rate_limit / dshared->nslots;
+	double		rate = sc_dispatch_rate_limit;
+	Bucket	   *b = NULL;
+	bool		allowed;
 
 	if (rate <= 0)
 		return true;
-	b = bucket_of(channel_id);
-	b->tokens = Min(rate, b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
-	b->refilled = now;
-	if (b->tokens >= 1.0)
+	SpinLockAcquire(&dshared->bucket_lock);
+	for (int i = 0; i < SHARED_BUCKETS && b == NULL; i++)
+		if (dshared->buckets[i].channel_id == channel_id)
+			b = &dshared->buckets[i];
+	if (b == NULL)
 	{
-		b->tokens -= 1.0;
-		return true;
+		/* a free bucket, else the one refilled longest ago */
+		b = &dshared->buckets[0];
+		for (int i = 0; i < SHARED_BUCKETS && b->channel_id != 0; i++)
+			if (dshared->buckets[i].channel_id == 0 ||
+				dshared->buckets[i].refilled < b->refilled)
+				b = &dshared->buckets[i];
+		b->channel_id = channel_id;
+		b->tokens = Max(rate, 1.0);
+		b->refilled = now;
 	}
-	*wait_ms = Min(*wait_ms, (long) ((1.0 - b->tokens) * 1000.0 / rate) + 1);
-	return false;
+	if (now > b->refilled)
+	{
+		b->tokens = Min(Max(rate, 1.0), b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
+		b->refilled = now;
+	}
+	allowed = b->tokens >= 1.0;
+	if (allowed)
+		b->tokens -= 1.0;
+	else
+		*wait_ms = Min(*wait_ms, (long) ((1.0 - b->tokens) * 1000.0 / rate) + 1);
+	SpinLockRelease(&dshared->bucket_lock);
+	return allowed;
 }
 
 /* forget the claimed messages that wait (their outbox is gone) */
@@ -1090,8 +1105,6 @@ sc_dispatcher_main(Datum main_arg)
 	wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
 	outcomes = MemoryContextAlloc(TopMemoryContext, sizeof(Outcome) * 64);
 	maxoutcomes = 64;
-	buckets = MemoryContextAlloc(TopMemoryContext, sizeof(Bucket) * 8);
-	maxbuckets = 8;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
 		ereport(FATAL, (errmsg(WHO ": could not initialise libcurl")));
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);

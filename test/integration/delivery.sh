@@ -79,7 +79,7 @@ SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
     'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
 SQL
 
-echo "1..34"
+echo "1..37"
 ok "two dispatcher workers run (status_checker.dispatch_workers), and system_health says so" \
     "wait_for 30 \"(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())
                    AND (SELECT status = 'ok' AND value LIKE '2 of 2 workers, heartbeat %' FROM status_checker.system_health() WHERE check_name = 'dispatcher')\""
@@ -279,4 +279,42 @@ ok "... each exactly once: 5,000 more requests, 5,000 more keys, no new duplicat
 check "... and both workers took part (claimed_by)" \
     "(SELECT count(DISTINCT claimed_by) = 2 FROM status_checker.outbox WHERE request_id = ${rid#-})" \
     "SELECT claimed_by, count(*) FROM status_checker.outbox WHERE request_id = ${rid#-} GROUP BY 1"
+# ------------------------------------------------------------ rate limit, both workers together
+# small batches, so that both workers claim; one token bucket per channel
+# in shared memory: the limit holds for the two together, and a limit of 1
+# a second (which two private buckets of half a token each never reached)
+# still sends
+printf '%s\n' 'status_checker.dispatch_rate_limit = 40' 'status_checker.dispatch_batch_size = 20' \
+    | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())" || true
+span() {  # span RID → seconds between the first and the last webhook of the request that the receiver got
+    local keys; keys=$(q "SELECT string_agg('sc1-' || tenant_id || '-' || message_id, ',') FROM status_checker.outbox WHERE request_id = $1")
+    "$SC_PYTHON" - "$work/hooks.jsonl" "$keys" <<'PY'
+import json, sys
+keys = set(sys.argv[2].split(','))
+t = [r['time'] for r in map(json.loads, open(sys.argv[1], encoding='utf-8'))
+     if {k.lower(): v for k, v in r['headers'].items()}.get('idempotency-key') in keys]
+print('%.2f' % (max(t) - min(t)) if t else 0)
+PY
+}
+at_least() { awk -v s="$1" -v m="$2" 'BEGIN { exit !(s >= m) }'; }
+q "SELECT status_checker.create_request(2, 2, 'rate 40', now() + interval '1 hour',
+       (SELECT jsonb_build_object('sites', jsonb_agg('L' || g)) FROM generate_series(1, 160) g))" >/dev/null
+rid=$(q "SELECT max(request_id) FROM status_checker.outbox WHERE tenant_id = 2")
+ok "rate limit 40/s, 160 webhooks: all sent" \
+    "wait_for 60 \"$(settled " AND request_id = $rid") AND (SELECT count(*) = 160 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')\""
+s40=$(span "$rid")
+echo "# rate 40/s: 160 webhooks over $s40 s; messages per worker: $(q "SELECT string_agg(claimed_by || ':' || n, ' ') FROM (SELECT claimed_by, count(*) n FROM status_checker.outbox WHERE request_id = $rid GROUP BY 1 ORDER BY 1) x")"
+ok "... no faster than the limit for both workers together: 40 at once, then 120 at 40/s, 3 s ($s40 s; 2 workers with a limit each would take 1 s)" \
+    'at_least "$s40" 2.5'
+sed -i 's/^status_checker.dispatch_rate_limit = 40$/status_checker.dispatch_rate_limit = 1/' "$work/cluster/data/postgresql.conf"
+restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())" || true
+q "SELECT status_checker.create_request(2, 2, 'rate 1', now() + interval '1 hour', '{\"sites\": [\"L1\", \"L2\", \"L3\", \"L4\"]}')" >/dev/null
+rid=$(q "SELECT max(request_id) FROM status_checker.outbox WHERE tenant_id = 2")
+wait_for 60 "(SELECT count(*) = 4 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')" || true
+s1=$(span "$rid")
+ok "rate limit 1/s with two workers: the 4 webhooks are sent, one a second (first to last: $s1 s)" \
+    '[ "$(q "SELECT count(*) FROM status_checker.outbox WHERE request_id = $rid AND state = '"'sent'"'")" = 4 ] && at_least "$s1" 2.5'
 exit $fail
