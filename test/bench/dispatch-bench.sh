@@ -16,7 +16,8 @@
 #   3. the dispatcher workers' memory over 200,000 webhooks: RSS (and its
 #      private part, RssAnon) before, in the middle and after.
 # WORKERS (default 2) sets status_checker.dispatch_workers; CONCURRENCY is
-# the transfers in flight of all of them together, as many as the raw client.
+# the transfers in flight of all of them together, as many as the raw client;
+# BATCH (default 1000) the claim's batch, status_checker.dispatch_batch_size.
 #
 # A benchmark, not a test: it asserts nothing and prints a Markdown report
 # (also saved under test/bench/results/).
@@ -29,6 +30,7 @@ MAILS=${MAILS:-2000}
 BIG=${BIG:-200000}
 CONCURRENCY=${CONCURRENCY:-64}
 WORKERS=${WORKERS:-2}
+BATCH=${BATCH:-1000}
 DIR=${BENCH_DIR:-/tmp/status_checker-dispatch-bench}
 DB=sc_dbench
 [ "$BIG" -ge $((MAILS + MESSAGES)) ] || sc_die "BIG ($BIG) must be at least MAILS + MESSAGES ($((MAILS + MESSAGES))): the sites come from it"
@@ -63,7 +65,7 @@ status_checker.database = '$DB'
 status_checker.feed_watcher = off
 status_checker.dispatch_concurrency = $CONCURRENCY
 status_checker.dispatch_workers = $WORKERS
-status_checker.dispatch_batch_size = 1000
+status_checker.dispatch_batch_size = $BATCH
 max_wal_size = '16GB'
 checkpoint_timeout = '1h'
 EOF
@@ -174,7 +176,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "## Dispatch benchmark — $(date -u +%Y-%m-%d)"
 echo
 echo "Machine: $(nproc) vCPU ($cpu), $(free -g | awk '/Mem:/ {print $2}') GB RAM; PostgreSQL $(pg_config --version | awk '{print $2}'), $(curl --version | head -1 | cut -d' ' -f1-2), nginx $(nginx -v 2>&1 | cut -d/ -f2)."
-echo "Command: \`make bench-dispatch\` (RUNS=$RUNS MESSAGES=$MESSAGES CONCURRENCY=$CONCURRENCY WORKERS=$WORKERS)."
+echo "Command: \`make bench-dispatch\` (RUNS=$RUNS MESSAGES=$MESSAGES CONCURRENCY=$CONCURRENCY WORKERS=$WORKERS BATCH=$BATCH)."
 echo
 echo "| measure | median | runs |"
 echo "|---|---|---|"
