@@ -434,8 +434,11 @@ static long flush_backoff_ms = 0;
 static int	flush_failures = 0;
 static long claim_backoff_ms = 0;
 /*
- * The schema is 0.7.0's (the library was replaced, ALTER EXTENSION UPDATE
- * not yet run): only worker 0 sends, with that version's functions.
+ * The schema was 0.7.0's when this worker started (the library was
+ * replaced, ALTER EXTENSION UPDATE not yet run): only worker 0 sends, with
+ * that version's functions.  Once the update has run, worker 0's
+ * two-argument claim resolves to 0.8.0's, whose worker defaults to 0, so it
+ * goes on without starting over; the other workers start by themselves.
  */
 static bool legacy_schema = false;
 
@@ -843,7 +846,7 @@ my_concurrency(void)
 /*
  * May a message of this channel start now?  Takes a token from the
  * channel's shared bucket if so; else lowers *wait_ms to when one will be
- * there.  The bucket holds at most a second's worth (at least one token).
+ * there.  The bucket holds at most a second's worth.
  */
 static bool
 rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
@@ -867,12 +870,12 @@ rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
 				dshared->buckets[i].refilled < b->refilled)
 				b = &dshared->buckets[i];
 		b->channel_id = channel_id;
-		b->tokens = Max(rate, 1.0);
+		b->tokens = rate;
 		b->refilled = now;
 	}
 	if (now > b->refilled)
 	{
-		b->tokens = Min(Max(rate, 1.0), b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
+		b->tokens = Min(rate, b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
 		b->refilled = now;
 	}
 	allowed = b->tokens >= 1.0;
@@ -1233,13 +1236,7 @@ sc_dispatcher_main(Datum main_arg)
 				bool		failed = false;
 				int			got = claim(limit, &failed);
 
-				if (failed && legacy_schema && schema_is_legacy() == 0)
-				{
-					/* ALTER EXTENSION UPDATE ran: start again with 0.8.0's functions */
-					started = false;
-					more = false;
-				}
-				else if (failed && sc_extension_present(WHO, loop_cxt))
+				if (failed && sc_extension_present(WHO, loop_cxt))
 				{
 					/* e.g. a deadlock: claim again after a pause */
 					claim_backoff_ms = claim_backoff_ms == 0 ? RETRY_FIRST_MS : Min(claim_backoff_ms * 2, RETRY_MAX_MS);
