@@ -796,8 +796,7 @@ static bytea *
 blind_index(int64 tenant_id, const char *context, int clen, const char *value, int len)
 {
 	const uint8 *key;
-	uint8		mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
+	uint8		mac[32];
 	StringInfoData buf;
 	bytea	   *result;
 
@@ -809,10 +808,9 @@ blind_index(int64 tenant_id, const char *context, int clen, const char *value, i
 	appendStringInfoChar(&buf, '\0');
 	appendBinaryStringInfo(&buf, value, len);
 	sc_hmac_sha256(key, KEY_BYTES, buf.data, buf.len, mac);
-	maclen = 32;
-	result = palloc(VARHDRSZ + maclen);
-	SET_VARSIZE(result, VARHDRSZ + maclen);
-	memcpy(VARDATA(result), mac, maclen);
+	result = palloc(VARHDRSZ + sizeof(mac));
+	SET_VARSIZE(result, VARHDRSZ + sizeof(mac));
+	memcpy(VARDATA(result), mac, sizeof(mac));
 	return result;
 }
 
