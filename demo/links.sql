@@ -16,7 +16,10 @@ JOIN contact_list c ON c.address = m.address
 JOIN site s ON s.tenant_id = c.tenant_id AND s.code = c.site_code
 JOIN request_target t ON t.tenant_id = s.tenant_id AND t.site_id = s.site_id
      AND t.request_id = (SELECT min(request_id) FROM request WHERE rule_id IS NOT NULL)
-WHERE t.token_hash = _token_hash(m.token);
+-- a link is found by its token's hash once a report used it, before that
+-- by the target it names (a first link, checked by its MAC)
+WHERE t.token_hash = _token_hash(m.token)
+   OR (t.tenant_id, t.request_id, t.site_id) = (SELECT * FROM _first_link_target(m.token));
 -- the demo is no demo without them
 DO $$
 BEGIN

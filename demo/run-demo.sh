@@ -100,7 +100,7 @@ sc_psql -d $DB -f "$SC_ROOT/demo/delivery.sql"
 import email, email.policy, glob, re, sys
 for path in sorted(glob.glob(sys.argv[1] + '/*.eml')):
     msg = email.message_from_binary_file(open(path, 'rb'), policy=email.policy.default)
-    m = re.search(r'/r/([A-Za-z0-9_-]{43})', msg.get_body(('plain',)).get_content())
+    m = re.search(r'/r/([A-Za-z0-9_-]{43}(?:\.[0-9]+){3})', msg.get_body(('plain',)).get_content())
     if m:
         print('%s,%s' % (msg['To'].addresses[0].addr_spec, m.group(1)))
 PY

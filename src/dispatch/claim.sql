@@ -92,9 +92,11 @@ BEGIN
     )
     DELETE FROM pg_temp._sc_claim c USING w WHERE c.tenant_id = w.tenant_id AND c.message_id = w.message_id;
 
-    -- the targets whose link goes out for the first time get their token
-    -- (a random token of 0.2.0 is revoked and replaced)
-    -- the link keys of the tenants concerned, decrypted once
+    -- the link keys of the tenants concerned, decrypted once.  A link is
+    -- rendered from the target's token generation and names its target
+    -- (_link): a target whose token was never issued gets the token of
+    -- generation 1, checked by recomputation when it is first used
+    -- (src/requests/tokens.sql), so sending it writes nothing (0.9.0)
     IF to_regclass('pg_temp._sc_link_keys') IS NULL THEN
         CREATE TEMP TABLE _sc_link_keys (tenant_id bigint PRIMARY KEY, key bytea) ON COMMIT DELETE ROWS;
     ELSE
@@ -102,33 +104,6 @@ BEGIN
     END IF;
     INSERT INTO pg_temp._sc_link_keys
     SELECT x.tenant_id, status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
-    -- those targets locked first, in key order, as issue_tokens locks them:
-    -- the two queue instead of deadlocking
-    PERFORM 1 FROM status_checker.request_target t
-    JOIN (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
-          WHERE c.purpose IN ('request', 'reminder')) c
-      ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
-    WHERE t.token_gen = 0
-    ORDER BY t.tenant_id, t.request_id, t.site_id
-    FOR UPDATE OF t;
-    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
-    FROM pg_temp._sc_claim c
-    JOIN status_checker.request_target t ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
-    WHERE c.purpose IN ('request', 'reminder') AND t.token_gen = 0 AND t.token_hash IS NOT NULL
-    ON CONFLICT DO NOTHING;
-    -- the key by a subquery, not a join: joined, the planner (right after a
-    -- large request was created, request_target's statistics stale) could
-    -- take the keys first and probe request_target by tenant alone, 1.3 s
-    -- for a batch of 1,000 instead of 38 ms (docs/benchmarks.md, delivery)
-    UPDATE status_checker.request_target t
-    SET token_gen = 1, token_issued_at = pg_catalog.now(),
-        token_hash = status_checker._token_hash(status_checker._link_token(
-            (SELECT k.key FROM pg_temp._sc_link_keys k WHERE k.tenant_id = t.tenant_id),
-            t.tenant_id, t.request_id, t.site_id, 1))
-    FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
-          WHERE c.purpose IN ('request', 'reminder')) c
-    WHERE t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id AND t.token_gen = 0;
 
     RETURN QUERY
     WITH ctx AS MATERIALIZED (
@@ -192,8 +167,9 @@ BEGIN
                c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
                x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
                'sc1-' || c.tenant_id || '-' || c.message_id AS idem,
-               CASE WHEN rt.token_gen > 0 AND c.purpose IN ('request', 'reminder') THEN
-                   x.link_base || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
+               CASE WHEN rt.site_id IS NOT NULL AND c.purpose IN ('request', 'reminder') THEN
+                   x.link_base || status_checker._link(lk.key, c.tenant_id, c.request_id, c.site_id,
+                                                       greatest(rt.token_gen, 1)) END AS link,
                rt.asked_shindo, g.path AS group_path,
                coalesce(status_checker._decrypt(sc.tenant_id, 'contact_name', sc.name), au.login) AS recipient_name
         FROM pg_temp._sc_claim c

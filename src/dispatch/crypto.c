@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "common/base64.h"
@@ -78,20 +79,14 @@ sc_hex32(const uint8 *raw, char *out)
 }
 
 /*
- * _link_token(key bytea, tenant_id, request_id, site_id, generation) → text
- *
- * The personal token of a request target: base64url of
- * HMAC-SHA256(key, "sc-link-v1:tenant:request:site:generation").  A new
- * generation (issue_token) gives an unrelated token.
+ * The MAC of a request target's personal token at a generation:
+ * HMAC-SHA256(key, "sc-link-v1:tenant:request:site:generation") into out[32].
+ * A new generation (issue_token) gives an unrelated token.
  */
-PG_FUNCTION_INFO_V1(sc_link_token);
-Datum
-sc_link_token(PG_FUNCTION_ARGS)
+static void
+link_mac(bytea *key, int64 tenant_id, int64 request_id, int64 site_id, int32 gen, uint8 *out)
 {
-	bytea	   *key = PG_GETARG_BYTEA_PP(0);
 	char		msg[128];
-	uint8		mac[32];
-	char		out[TOKEN_CHARS + 1];
 	int			n;
 
 	if (VARSIZE_ANY_EXHDR(key) < 32)
@@ -99,11 +94,86 @@ sc_link_token(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a link key has at least 32 bytes")));
 	n = snprintf(msg, sizeof(msg), "sc-link-v1:" INT64_FORMAT ":" INT64_FORMAT ":" INT64_FORMAT ":%d",
-				 PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3), PG_GETARG_INT32(4));
-	sc_hmac_sha256(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), msg, n, mac);
+				 tenant_id, request_id, site_id, gen);
+	sc_hmac_sha256(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), msg, n, out);
+}
+
+/*
+ * _link_token(key bytea, tenant_id, request_id, site_id, generation) → text
+ *
+ * The personal token of a request target: base64url of its MAC.
+ */
+PG_FUNCTION_INFO_V1(sc_link_token);
+Datum
+sc_link_token(PG_FUNCTION_ARGS)
+{
+	uint8		mac[32];
+	char		out[TOKEN_CHARS + 1];
+
+	link_mac(PG_GETARG_BYTEA_PP(0), PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
+			 PG_GETARG_INT32(4), mac);
 	token_encode(mac, out);
 	explicit_bzero(mac, sizeof(mac));
 	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * _link(key bytea, tenant_id, request_id, site_id, generation) → text
+ *
+ * What a message's link carries (0.9.0): the token, then the target it
+ * names, "<token>.<tenant>.<request>.<site>" (src/requests/token.h), so
+ * that a target's first link needs no stored hash to be checked.
+ */
+PG_FUNCTION_INFO_V1(sc_link);
+Datum
+sc_link(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(1);
+	int64		request_id = PG_GETARG_INT64(2);
+	int64		site_id = PG_GETARG_INT64(3);
+	uint8		mac[32];
+	char		out[TOKEN_MAX_CHARS + 1];
+
+	if (tenant_id <= 0 || request_id <= 0 || site_id <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a link names a target by positive ids")));
+	link_mac(PG_GETARG_BYTEA_PP(0), tenant_id, request_id, site_id, PG_GETARG_INT32(4), mac);
+	token_encode(mac, out);
+	explicit_bzero(mac, sizeof(mac));
+	snprintf(out + TOKEN_CHARS, sizeof(out) - TOKEN_CHARS, "." INT64_FORMAT "." INT64_FORMAT "." INT64_FORMAT,
+			 tenant_id, request_id, site_id);
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * _link_token_matches(key bytea, tenant_id, request_id, site_id, generation,
+ * token text) → boolean
+ *
+ * Whether the token (its 43 characters; a first link's names after them are
+ * ignored) is the target's at that generation.  Compared in constant time.
+ */
+PG_FUNCTION_INFO_V1(sc_link_token_matches);
+Datum
+sc_link_token_matches(PG_FUNCTION_ARGS)
+{
+	text	   *token = PG_GETARG_TEXT_PP(5);
+	const char *t = VARDATA_ANY(token);
+	int			len = VARSIZE_ANY_EXHDR(token);
+	uint8		mac[32];
+	char		expected[TOKEN_CHARS + 1];
+	TokenLocator loc;
+	bool		same;
+
+	if (len != TOKEN_CHARS && !token_locator(t, len, &loc))
+		PG_RETURN_BOOL(false);
+	link_mac(PG_GETARG_BYTEA_PP(0), PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
+			 PG_GETARG_INT32(4), mac);
+	token_encode(mac, expected);
+	same = CRYPTO_memcmp(expected, t, TOKEN_CHARS) == 0;
+	explicit_bzero(mac, sizeof(mac));
+	explicit_bzero(expected, sizeof(expected));
+	PG_RETURN_BOOL(same);
 }
 
 /* _random_bytes(n) → bytea of n bytes from pg_strong_random */

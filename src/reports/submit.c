@@ -83,6 +83,11 @@ static KeptPlan plan_form = {
 	2, {INT8OID, INT8OID}
 };
 
+/* a first link's token, issued on its first report (0.9.0, src/requests/tokens.sql) */
+static KeptPlan plan_issue_first_link = {
+	NULL, "SELECT status_checker._issue_first_link($1)", 1, {TEXTOID}
+};
+
 static KeptPlan plan_revoked = {
 	NULL,
 	"SELECT 1 FROM status_checker.request_token_revoked WHERE token_hash = $1",
@@ -495,6 +500,29 @@ record_report(const FoundTarget *ft, Jsonb *answers, const char *via, Datum key,
 
 #define MAX_IDEMPOTENCY_KEY 128
 
+/*
+ * The target of a token's hash `h`: through the token's index where that is
+ * the same (store.c), else a statement.  False if no target has it.
+ */
+static bool
+find_by_token(bytea *h, FoundTarget *ft, bool with_key)
+{
+	int			found = report_find_by_token((const uint8 *) VARDATA(h), ft);
+
+	if (found < 0)
+	{
+		Datum		v[1];
+		SPITupleTable *tt;
+
+		v[0] = PointerGetDatum(h);
+		tt = run(with_key ? &plan_find_by_token_key : &plan_find_by_token, v, NULL, -1);
+		found = SPI_processed > 0;
+		if (found)
+			found_from_row(tt, ft, with_key);
+	}
+	return found > 0;
+}
+
 /* a report by token, with an idempotency key or without (NULL) */
 static int64
 submit_by_token(text *token, Jsonb *answers, text *idem)
@@ -504,7 +532,9 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	Datum		v[1];
 	SPITupleTable *tt;
 	FoundTarget ft;
-	int			found;
+	TokenLocator loc;
+	bool		found;
+	bool		isnull;
 	int64		report_id;
 
 	if (idem != NULL)
@@ -529,15 +559,14 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	if (token == NULL || !token_hash(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), hash))
 		unknown_token(NULL);
 
-	/* through the token's index where that is the same (store.c), else a statement */
-	found = report_find_by_token(hash, &ft);
-	if (found < 0)
+	found = find_by_token(h, &ft, idem != NULL);
+	if (!found && token_locator(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), &loc))
 	{
-		v[0] = PointerGetDatum(h);
-		tt = run(idem ? &plan_find_by_token_key : &plan_find_by_token, v, NULL, -1);
-		found = SPI_processed > 0;
-		if (found)
-			found_from_row(tt, &ft, idem != NULL);
+		/* a first link: its token is issued now, if it is the target's */
+		v[0] = PointerGetDatum(token);
+		tt = run(&plan_issue_first_link, v, NULL, 1);
+		if (DatumGetBool(col(tt, 1, &isnull)))	/* (false if NULL) */
+			found = find_by_token(h, &ft, idem != NULL);
 	}
 	if (!found)
 		unknown_token(hash);

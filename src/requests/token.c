@@ -8,13 +8,22 @@
  * random.  Only its SHA-256 is stored.  No function here ever puts a token
  * into an error message.
  *
+ * Since 0.9.0 the link a target's first message carries names the target
+ * after the token ("<token>.<tenant>.<request>.<site>", token.h): the
+ * dispatcher no longer stores the token's hash when it sends the link, and
+ * the first report checks the token against its target by recomputing it
+ * (src/requests/tokens.sql, _first_link_target).  The names are not a
+ * secret and grant nothing; the 43 characters before them are the token.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 
 #include "requests/token.h"
@@ -70,17 +79,62 @@ sc_new_token(PG_FUNCTION_ARGS)
 }
 
 /*
- * SHA-256 of a token into out[TOKEN_HASH_BYTES].  Returns false for text
- * that cannot be a token (wrong length or alphabet).
+ * One id of a locator: canonical decimal (no sign, no leading zero) of a
+ * positive int64, from s up to the next '.' or end; advances *pos.
+ */
+static bool
+locator_id(const char *s, int len, int *pos, int64 *out)
+{
+	int			i = *pos;
+	uint64		v = 0;
+
+	if (i >= len || s[i] < '1' || s[i] > '9')
+		return false;
+	for (; i < len && s[i] != '.'; i++)
+	{
+		if (s[i] < '0' || s[i] > '9' || v > (PG_INT64_MAX - (s[i] - '0')) / 10)
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*pos = i;
+	*out = (int64) v;
+	return true;
+}
+
+/*
+ * The target a first link names after its 43 characters (token.h);
+ * false if the text has no such part, or anything else after the token.
+ */
+bool
+token_locator(const char *s, int len, TokenLocator *loc)
+{
+	int			pos = TOKEN_CHARS;
+
+	if (len <= TOKEN_CHARS || len > TOKEN_MAX_CHARS || s[pos] != '.')
+		return false;
+	pos++;
+	if (!locator_id(s, len, &pos, &loc->tenant_id) || pos >= len || s[pos++] != '.' ||
+		!locator_id(s, len, &pos, &loc->request_id) || pos >= len || s[pos++] != '.' ||
+		!locator_id(s, len, &pos, &loc->site_id))
+		return false;
+	return pos == len;
+}
+
+/*
+ * SHA-256 of a token into out[TOKEN_HASH_BYTES]: of its 43 characters,
+ * without the target a first link names.  Returns false for text that
+ * cannot be a token (wrong length or alphabet, a malformed locator).
  */
 bool
 token_hash(const char *s, int len, uint8 *out)
 {
 	pg_cryptohash_ctx *ctx;
+	TokenLocator loc;
 	int			i;
 
-	if (len != TOKEN_CHARS)
+	if (len != TOKEN_CHARS && !token_locator(s, len, &loc))
 		return false;
+	len = TOKEN_CHARS;
 	for (i = 0; i < len; i++)
 	{
 		char		c = s[i];
@@ -115,4 +169,30 @@ sc_token_hash(PG_FUNCTION_ARGS)
 	if (!token_hash(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), (uint8 *) VARDATA(result)))
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(result);
+}
+
+/*
+ * _token_locator(token) → (tenant_id, request_id, site_id): the target a
+ * first link names; NULLs if the text is not a first link.
+ */
+PG_FUNCTION_INFO_V1(sc_token_locator);
+Datum
+sc_token_locator(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {true, true, true};
+	TokenLocator loc;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (token_locator(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &loc))
+	{
+		values[0] = Int64GetDatum(loc.tenant_id);
+		values[1] = Int64GetDatum(loc.request_id);
+		values[2] = Int64GetDatum(loc.site_id);
+		nulls[0] = nulls[1] = nulls[2] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -6,8 +6,125 @@
 -- the token: the dispatcher derives it again to put the link into a mail,
 -- a retry or a reminder.  issue_token starts a new generation, so the
 -- previous link stops working (its hash goes to request_token_revoked).
+--
+-- First links (0.9.0).  The link a message carries names its target after
+-- the token: "<token>.<tenant>.<request>.<site>" (_link).  A target whose
+-- token was never issued (token_gen 0) has no stored hash, and its first
+-- link is checked by recomputing the token of generation 1 for the target
+-- it names (_first_link_target); the first report by that link issues the
+-- token (_issue_first_link: hash stored, generation 1).  So the dispatcher
+-- sends a first link without writing anything (before 0.9.0 it stored the
+-- hash for each message: a non-HOT update of request_target, three index
+-- entries, about 35 µs a message), and a link that nobody opens costs
+-- nothing.  Opening a link still changes nothing (report_form).
 -- Written as CREATE OR REPLACE: the same text serves the install script and
--- the upgrade from 0.2.0 (whose tokens were random).
+-- the upgrades from 0.2.0 (whose tokens were random) and from 0.8.0.
+
+CREATE OR REPLACE FUNCTION status_checker._link(key bytea, tenant_id bigint, request_id bigint, site_id bigint, generation integer)
+    RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_link';
+COMMENT ON FUNCTION status_checker._link(bytea, bigint, bigint, bigint, integer) IS
+'Internal: what a message''s personal link carries: the target''s token at a generation, then the target it names (tenant, request, site)';
+
+CREATE OR REPLACE FUNCTION status_checker._link_token_matches(key bytea, tenant_id bigint, request_id bigint, site_id bigint,
+                                                              generation integer, token text)
+    RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_link_token_matches';
+COMMENT ON FUNCTION status_checker._link_token_matches(bytea, bigint, bigint, bigint, integer, text) IS
+'Internal: whether a token (a link''s first 43 characters) is the target''s at a generation; compared in constant time';
+
+CREATE OR REPLACE FUNCTION status_checker._token_locator(token text, OUT tenant_id bigint, OUT request_id bigint, OUT site_id bigint)
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_token_locator';
+COMMENT ON FUNCTION status_checker._token_locator(text) IS
+'Internal: the target a first link names after its token (NULLs if the text is not such a link); not a proof of anything';
+
+-- The target a first link names, if its token was never issued and the
+-- link's token is the target's first (generation 1); else NULLs.
+-- Read-only: what report_form may call.
+CREATE OR REPLACE FUNCTION status_checker._first_link_target(token text,
+                                                             OUT tenant_id bigint, OUT request_id bigint, OUT site_id bigint)
+    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    l record;
+    k bytea;
+BEGIN
+    l := status_checker._token_locator(token);
+    IF l.tenant_id IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM status_checker.request_target t
+    WHERE t.tenant_id = l.tenant_id AND t.request_id = l.request_id AND t.site_id = l.site_id AND t.token_gen = 0;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- the key as _link_key reads it, without making one: a link was made with it
+    SELECT lk.key INTO k FROM status_checker.link_key lk WHERE lk.tenant_id = l.tenant_id;
+    IF NOT FOUND OR NOT status_checker._link_token_matches(status_checker._decrypt_bytes(l.tenant_id, 'link_key', k),
+                                                           l.tenant_id, l.request_id, l.site_id, 1, token) THEN
+        RETURN;
+    END IF;
+    tenant_id := l.tenant_id;
+    request_id := l.request_id;
+    site_id := l.site_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker._first_link_target(text) IS
+'Internal: the request target a first link names, if no token was issued for it yet and the link''s token is its first (else NULLs); read-only';
+
+-- Issue the token of a first link (generation 1) when a report uses it:
+-- its hash is stored, and from then on the token is found by its hash like
+-- any other.  False if the link is not a valid first link (any more).
+CREATE OR REPLACE FUNCTION status_checker._issue_first_link(token text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+    v_old bytea;
+BEGIN
+    f := status_checker._first_link_target(token);
+    IF f.tenant_id IS NULL THEN
+        RETURN false;
+    END IF;
+    -- locked, and checked again: a concurrent report or issue_token may have issued one
+    SELECT t.token_hash INTO v_old FROM status_checker.request_target t
+    WHERE t.tenant_id = f.tenant_id AND t.request_id = f.request_id AND t.site_id = f.site_id AND t.token_gen = 0
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF v_old IS NOT NULL THEN   -- a random token of 0.2.0, replaced by the link sent since
+        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+        VALUES (v_old, f.tenant_id, f.request_id, f.site_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    UPDATE status_checker.request_target t
+    SET token_gen = 1, token_hash = status_checker._token_hash(token), token_issued_at = pg_catalog.now()
+    WHERE t.tenant_id = f.tenant_id AND t.request_id = f.request_id AND t.site_id = f.site_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION status_checker._issue_first_link(text) IS
+'Internal (submit_report): issue the token of a valid first link (its hash stored, generation 1); false if the link is not one';
+
+-- Whether a first link may have gone out to a target: a message that
+-- carries it was sent or is being sent.
+CREATE OR REPLACE FUNCTION status_checker._first_link_sent(p_tenant_id bigint, p_request_id bigint, p_site_id bigint)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (plpgsql: the outbox is made after this file)
+    RETURN EXISTS (SELECT 1 FROM status_checker.outbox o
+                   WHERE o.tenant_id = p_tenant_id AND o.request_id = p_request_id AND o.site_id = p_site_id
+                     AND o.purpose IN ('request', 'reminder') AND o.attempts > 0);
+END
+$$;
+COMMENT ON FUNCTION status_checker._first_link_sent(bigint, bigint, bigint) IS
+'Internal: whether a message with the target''s link was sent or is being sent (its first link may be out)';
 
 CREATE OR REPLACE FUNCTION status_checker._target_token(p_tenant_id bigint, p_request_id bigint, p_site_id bigint, p_gen integer)
     RETURNS text
@@ -46,6 +163,14 @@ BEGIN
         INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
         VALUES (v_old, r.tenant_id, r.request_id, v_site);
     END IF;
+    -- never issued, but its first link may be out: that link stops working too
+    IF v_gen = 0 AND status_checker._first_link_sent(r.tenant_id, r.request_id, v_site) THEN
+        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+        VALUES (status_checker._token_hash(status_checker._target_token(r.tenant_id, r.request_id, v_site, 1)),
+                r.tenant_id, r.request_id, v_site)
+        ON CONFLICT DO NOTHING;
+        v_gen := 1;
+    END IF;
     v_token := status_checker._target_token(r.tenant_id, r.request_id, v_site, v_gen + 1);
     UPDATE status_checker.request_target t
     SET token_hash = status_checker._token_hash(v_token), token_gen = v_gen + 1, token_issued_at = pg_catalog.now()
@@ -72,9 +197,8 @@ BEGIN
                   DETAIL = 'Tokens are issued only for open requests.';
     END IF;
     k := status_checker._link_key(r.tenant_id);
-    -- the targets first, locked in key order, as the dispatcher locks those
-    -- whose first link it sends (_claim_messages): the two queue instead of
-    -- deadlocking, and the hashes revoked below are the current ones
+    -- the targets first, locked in key order (as a report's first use of a
+    -- link locks its one target): the hashes revoked below are the current ones
     PERFORM 1 FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
     ORDER BY t.tenant_id, t.request_id, t.site_id
@@ -82,6 +206,25 @@ BEGIN
     INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
     SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
+    -- never issued, but their first link may be out: those links stop working too
+    -- (their new token is of generation 2)
+    IF to_regclass('pg_temp._sc_first_out') IS NULL THEN
+        CREATE TEMP TABLE _sc_first_out (site_id bigint PRIMARY KEY) ON COMMIT DROP;
+    END IF;
+    TRUNCATE pg_temp._sc_first_out;
+    INSERT INTO pg_temp._sc_first_out
+    SELECT DISTINCT o.site_id FROM status_checker.outbox o
+    JOIN status_checker.request_target t ON t.tenant_id = o.tenant_id AND t.request_id = o.request_id AND t.site_id = o.site_id
+    WHERE o.tenant_id = r.tenant_id AND o.request_id = r.request_id AND o.purpose IN ('request', 'reminder')
+      AND o.attempts > 0 AND t.token_gen = 0;
+    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+    SELECT status_checker._token_hash(status_checker._link_token(k, r.tenant_id, r.request_id, f.site_id, 1)),
+           r.tenant_id, r.request_id, f.site_id
+    FROM pg_temp._sc_first_out f
+    ON CONFLICT DO NOTHING;
+    UPDATE status_checker.request_target t SET token_gen = 1
+    FROM pg_temp._sc_first_out f
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = f.site_id;
 
     IF to_regclass('pg_temp._sc_new_tokens') IS NULL THEN   -- (no notice on a second call)
         CREATE TEMP TABLE _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;

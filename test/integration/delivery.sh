@@ -79,7 +79,7 @@ SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
     'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
 SQL
 
-echo "1..37"
+echo "1..39"
 ok "two dispatcher workers run (status_checker.dispatch_workers), and system_health says so" \
     "wait_for 30 \"(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())
                    AND (SELECT status = 'ok' AND value LIKE '2 of 2 workers, heartbeat %' FROM status_checker.system_health() WHERE check_name = 'dispatcher')\""
@@ -101,7 +101,7 @@ for path in sorted(glob.glob(d + '/*.eml')):
     if env['rcpt_tos'] != ['wajima@example.com']:
         continue
     body = msg.get_body(('plain',)).get_content()
-    link = re.search(r'https://status\.example\.com/r/([A-Za-z0-9_-]{43})', body)
+    link = re.search(r'https://status\.example\.com/r/([A-Za-z0-9_-]{43}(?:\.[1-9][0-9]*){3})\b', body)
     ok = (str(msg['Subject']) == '【報告依頼】地震発生 被害報告 — 輪島営業所'
           and msg['From'].addresses[0].display_name == '安否確認システム'
           and msg['To'].addresses[0].display_name == '輪島 太郎'
@@ -117,8 +117,14 @@ PY
 token=$(echo "$mailcheck" | awk '{print $2}' | head -1)
 ok "the mail: UTF-8 text, RFC 2047 Japanese subject and names, Message-ID, over STARTTLS with AUTH, with the link" \
     "[ \"\$(echo \"\$mailcheck\" | awk '{print \$1}')\" = ok ]"
+check "the link names its target, and sending it issued no token (0.9.0: nothing written per message)" \
+    "SELECT t.token_gen = 0 AND t.token_hash IS NULL FROM status_checker.request_target t
+     WHERE (t.tenant_id, t.request_id, t.site_id) = (SELECT * FROM status_checker._first_link_target('$token'))"
 check "the personal link in the mail works (submit_report with its token)" \
     "SELECT status_checker.submit_report('$token', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}') > 0"
+check "... and that first report issued the link's token (generation 1, its hash stored)" \
+    "SELECT t.token_gen = 1 AND t.token_hash = status_checker._token_hash('$token') FROM status_checker.request_target t
+     WHERE (t.tenant_id, t.request_id, t.site_id) = (SELECT * FROM status_checker._token_locator('$token'))"
 
 hookcheck=$("$SC_PYTHON" - "$work/hooks.jsonl" <<'PY'
 import hashlib, hmac, json, sys

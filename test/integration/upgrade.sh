@@ -7,7 +7,9 @@
 # 0.6.0's report_form and keyed submit_report work on links issued before;
 # 0.7.0's library stores reports on a 0.6.0 schema, and after the update;
 # messages a 0.7.0 dispatcher left sending (no worker recorded) are taken
-# back by worker 0 of 0.8.0, and by no other.
+# back by worker 0 of 0.8.0, and by no other; links 0.8.0's claim sent (their
+# token's hash stored then) still work, and so do the links that name their
+# target, which the next messages carry.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -17,6 +19,7 @@ sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_
         -c "DROP DATABASE IF EXISTS sc_upgraded3" -c "DROP DATABASE IF EXISTS sc_upgraded4" \
         -c "DROP DATABASE IF EXISTS sc_upgraded5" -c "DROP DATABASE IF EXISTS sc_upgraded6" \
         -c "DROP DATABASE IF EXISTS sc_upgraded7" -c "CREATE DATABASE sc_upgraded7" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded8" -c "CREATE DATABASE sc_upgraded8" \
         -c "CREATE DATABASE sc_upgraded6" -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
         -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
@@ -104,6 +107,33 @@ SELECT create_request(1, 1, '移行中', now() + interval '1 hour');
 SELECT count(*) FROM _claim_messages(10, 60000);
 ALTER EXTENSION status_checker UPDATE;
 SQL
+# 0.8.0: the claim stored each first link's token hash when it rendered the
+# message (webhooks to S1 and S2); then the update
+link8=$(sc_psql -d sc_upgraded8 -At <<'SQL' | tail -1
+CREATE EXTENSION status_checker VERSION '0.8.0';
+SET search_path = status_checker;
+SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', false);
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'S1', '本社', '1310100', 35.68, 139.76);
+SELECT upsert_site(1, 'S2', '支店', '1310100', 35.68, 139.76);
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "old-secret-0123456789"}');
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SELECT string_agg(substring(body::jsonb ->> 'link' FROM '/r/(.*)$'), ' ' ORDER BY body::jsonb #>> '{site,code}')
+FROM _claim_messages(10, 60000);
+SQL
+)
+sc_psql -d sc_upgraded8 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+# after the update: a reminder to S2 carries a link that names its target
+link8r=$(sc_psql -d sc_upgraded8 -At <<'SQL' | tail -1
+SET search_path = status_checker;
+SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', false);
+SELECT _record_outcomes(ARRAY[1, 1]::bigint[], ARRAY(SELECT message_id FROM outbox ORDER BY message_id), ARRAY[1, 1], ARRAY['sent', 'sent'],
+                        ARRAY[200, 200], ARRAY['', ''], ARRAY[0, 0], 3, 1000, 60000);
+SELECT _enqueue_site_messages(1, 1, 'reminder', 1, ARRAY(SELECT site_id FROM site WHERE code = 'S2'));
+SELECT substring(body::jsonb ->> 'link' FROM '/r/(.*)$') FROM _claim_messages(10, 60000);
+SQL
+)
 
 # a fingerprint of everything the extension defines
 # (its lines, sorted; same_as_fresh DB compares and shows what differs)
@@ -146,7 +176,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..24"
+echo "1..28"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -206,6 +236,15 @@ taken_back() {  # worker 1's start-up, worker 0's, then the message's state
 }
 t "the message 0.7.0's dispatcher left sending: worker 1 leaves it, worker 0 takes it back" \
   '[ "$(taken_back)" = "0|1|retrying" ]'
-sc_psql -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+t "ALTER EXTENSION UPDATE from 0.8.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded8 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.8.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded8"
+submit8() { sc_psql -d sc_upgraded8 -At -c "SELECT status_checker.submit_report('$1', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}') > 0"; }
+t "a link 0.8.0's claim sent (its token's hash stored then) works after the update" \
+  '[ "$(submit8 "${link8%% *}")" = t ]'
+t "after the update a reminder's link names its target, carries the same token as 0.8.0's link, and works" \
+  '[ "${link8r:0:43}" = "${link8#* }" ] && [ "${#link8r}" -gt 43 ] && [ "$(submit8 "$link8r")" = t ]'
+sc_psql -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
         -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail

@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(82);
+SELECT plan(97);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -68,13 +68,39 @@ SELECT ok((SELECT bool_and(headers ~ E'(^|\\n)Subject: =\\?UTF-8\\?B\\?' AND hea
                            AND headers ~ E'From: =\\?UTF-8\\?B\\?[^\\n]*<noreply@a\\.example>' AND headers ~ E'\\nDate: ')
            FROM claimed WHERE tenant_id = :ta),
     'mail headers: RFC 2047 subject and sender name, Message-ID from the message, Date');
-SELECT ok((SELECT bool_and(body LIKE '%A request%' AND body ~ 'https://status\.example\.com/r/[A-Za-z0-9_-]{43}' AND body LIKE '%回答期限%')
+SELECT ok((SELECT bool_and(body LIKE '%A request%' AND body ~ 'https://status\.example\.com/r/[A-Za-z0-9_-]{43}\.[1-9][0-9]*\.[1-9][0-9]*\.[1-9][0-9]*'
+                           AND body LIKE '%回答期限%')
            FROM claimed WHERE tenant_id = :ta),
-    'the text has the request, the personal link and the deadline');
-SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43})') AS link_token FROM claimed WHERE rcpt = '<a01@a.example>' \gset
+    'the text has the request, the personal link (the token, then the target it names) and the deadline');
+SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43}\.[0-9]+\.[0-9]+\.[0-9]+)') AS link_token
+FROM claimed WHERE rcpt = '<a01@a.example>' \gset
+SELECT site_id AS a01 FROM site WHERE tenant_id = :ta AND code = 'A01' \gset
+SELECT site_id AS a02 FROM site WHERE tenant_id = :ta AND code = 'A02' \gset
+SELECT is(substring(:'link_token' FROM 45), format('%s.%s.%s', :ta, :ra, :a01), 'the link names its target: tenant, request, site');
+SELECT is((SELECT token_gen::text || '/' || coalesce(encode(token_hash, 'hex'), 'none') FROM request_target
+           WHERE tenant_id = :ta AND request_id = :ra AND site_id = :a01), '0/none',
+    'sending a first link wrote nothing: no generation, no hash (0.9.0)');
+-- first links that are not: another site's, a changed character, names that are not canonical
+CREATE TEMP TABLE before_links AS SELECT pg_temp.row_counts() AS counts;
+SELECT throws_ok(format('SELECT submit_report(%L, %L)', left(:'link_token', 44) || format('%s.%s.%s', :ta, :ra, :a02), :'ok_answers'),
+    '28000', 'unknown report token', 'a first link with another site''s name: unknown report token (28000)');
+SELECT throws_ok(format('SELECT submit_report(%L, %L)',
+                        CASE WHEN left(:'link_token', 1) = 'A' THEN 'B' ELSE 'A' END || substring(:'link_token' FROM 2), :'ok_answers'),
+    '28000', 'unknown report token', 'a first link with one character changed: 28000');
+SELECT throws_ok(format('SELECT report_form(%L)', left(:'link_token', 44) || format('0%s.%s.%s', :ta, :ra, :a01)),
+    '28000', 'unknown report token', 'a first link whose names are not canonical (a leading zero): 28000');
+SELECT throws_ok(format('SELECT report_form(%L)', :'link_token' || '.1'), '28000', 'unknown report token',
+    'a first link with more after its names: 28000');
+SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_links), '... and nothing was stored');
+SELECT is(report_form(:'link_token') #>> '{site,code}', 'A01', 'opening a first link shows its site''s form');
+SELECT is((SELECT token_gen FROM request_target WHERE tenant_id = :ta AND request_id = :ra AND site_id = :a01), 0,
+    '... and changes nothing (a mail scanner opens links first)');
 SELECT ok(submit_report(:'link_token', :'ok_answers') > 0, 'the token in the link is the site''s personal token');
-SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :ra AND s.code = 'A01'), 1,
-    'the token was derived when the message was rendered; only its hash is stored');
+SELECT is((SELECT token_gen::text || '/' || (token_hash = _token_hash(left(:'link_token', 43)))::text FROM request_target
+           WHERE tenant_id = :ta AND request_id = :ra AND site_id = :a01), '1/true',
+    'the first report issued it: generation 1, only its hash stored');
+SELECT ok(submit_report(:'link_token', :'ok_answers') > 0 AND submit_report(left(:'link_token', 43), :'ok_answers') > 0,
+    'from then on the link, and the token alone, are found by the hash');
 
 -- ------------------------------------------------------------ record outcomes
 SELECT message_id AS m1 FROM claimed WHERE rcpt = '<a01@a.example>' \gset
@@ -215,18 +241,33 @@ SELECT is((SELECT count(*)::int FROM dispatcher_workers()),
 SELECT create_tenant('鍵テスト', 'admin_k', 'admin@k.example') AS tk \gset
 SELECT is((SELECT count(*) FROM link_key WHERE tenant_id = :tk), 1::bigint, 'a new tenant has its link key at once');
 
--- ------------------------------------------------------------ a first link from the claim
+-- ------------------------------------------------------------ first links and issue_token
 -- tenant B had nobody to send to when its request was made; given a
--- contact and a mail channel later, its first link goes out with the token
--- that the dispatcher's claim issues
+-- contact and a mail channel later, its first link goes out
 SELECT add_channel(:tb, 'email', 'mail-b', '{"url": "smtp://mail.example.com:587", "from": "noreply@b.example"}') AS ch_b \gset
 SELECT add_site_contact(:tb, 'B01', 'email', 'b01@b.example') AS contact_b \gset
 SELECT _enqueue_site_messages(:tb, :rb, 'request', 0, ARRAY(SELECT site_id FROM site WHERE tenant_id = :tb AND code = 'B01')) AS n \gset
-SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43})') AS b_token
+SELECT substring(body FROM 'https://status\.example\.com/r/([A-Za-z0-9_-]{43}\.[0-9.]+[0-9])') AS b_token
 FROM _claim_messages(100, 60000) WHERE tenant_id = :tb \gset
-SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :rb AND s.code = 'B01'), 1,
-    'a target gets its token from the claim, when its first link goes out');
-SELECT ok(submit_report(:'b_token', :'ok_answers') > 0, '... and that link works');
+SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :rb AND s.code = 'B01'), 0,
+    'a target''s first link goes out with no token issued');
+-- issue_token now: the link that went out stops working, with the clear error
+SELECT issue_token(:rb, 'B01') AS b_new \gset
+SELECT is((SELECT token_gen FROM request_target t JOIN site s USING (tenant_id, site_id) WHERE t.request_id = :rb AND s.code = 'B01'), 2,
+    'issue_token after a first link went out: generation 2');
+SELECT throws_ok(format('SELECT submit_report(%L, %L)', :'b_token', :'ok_answers'), '28000', 'this report link has been replaced by a newer one',
+    '... and the first link is replaced (28000, "replaced")');
+SELECT throws_ok(format('SELECT report_form(%L)', :'b_token'), '28000', 'this report link has been replaced by a newer one',
+    '... for the reporter page too');
+SELECT ok(submit_report(:'b_new', :'ok_answers') > 0, '... and the new token works');
+-- a site whose link never went out: issue_token gives generation 1, the
+-- token that its first link will carry
+SELECT upsert_site(:tb, 'B09', '未送信', '1310100', 35.68, 139.76) AS b09 \gset
+INSERT INTO request_target (tenant_id, request_id, site_id) VALUES (:tb, :rb, :b09);
+SELECT issue_token(:rb, 'B09') AS b09_token \gset
+SELECT is(_link(_link_key(:tb), :tb, :rb, :b09, 1), :'b09_token' || format('.%s.%s.%s', :tb, :rb, :b09),
+    'issue_token before any link went out: generation 1, the token a later first link carries');
+SELECT ok(submit_report(_link(_link_key(:tb), :tb, :rb, :b09, 1), :'ok_answers') > 0, '... and that link works');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -3,9 +3,10 @@
 # submit reports on the same request targets.  Found by the burst
 # benchmark: the claim's first-link writes and issue_tokens locked the same
 # targets in different orders and deadlocked; the dispatcher then started
-# over and sent its in-flight messages a second time.  Now both lock in key
-# order, and a failed transaction is retried without starting over: no
-# deadlock, and with no crash not one duplicate.  Then a claim and a record
+# over and sent its in-flight messages a second time.  Then both locked in
+# key order; since 0.9.0 the claim writes no target at all (a first link is
+# issued by its first report).  A failed transaction is retried without
+# starting over: no deadlock, and with no crash not one duplicate.  Then a claim and a record
 # that fail for a while (their function renamed away and back) are
 # retried, again without a duplicate.
 use strict;
