@@ -82,7 +82,7 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..65"
+echo "1..69"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
@@ -135,6 +135,19 @@ check "the answers are stored as posted, the non-applying conditional answer lef
 check "by link, as any report by token" "(SELECT via FROM status_checker.report WHERE request_id = 1 ORDER BY report_id DESC LIMIT 1) = 'link'"
 form_post "$tok" 0123456789abcdef0123456789abcdef q.building=none q.injured=0 q.operation=normal
 ok "the same POST again (a retry): 303, still one report" 'grep -q "^HTTP/1.1 303" "$work/resp.h" && [ "$(reports NOTO1)" = 1 ]'
+# ---- a first link (0.9.0): what the dispatcher sends, the token then the
+# target it names; no token was issued for CSV1, so it is checked by its MAC
+first=$(q "SELECT status_checker._link(status_checker._link_key(1), 1, 1, site_id, 1) FROM status_checker.site WHERE code = 'CSV1'")
+before=$(fingerprint)
+ok "GET of a first link: the site's page (200) and its API document, and nothing changed" \
+   '[ "$(status "$base/r/$first")" = 200 ] && curl -s "$base/api/v1/r/$first" | grep -q "\"code\": \"CSV1\"" && [ "$before" = "$(fingerprint)" ]'
+bad=$(echo "$first" | sed 's/\.\([0-9]*\)$/.9\1/')
+ok "the same link naming another site: 404, as any unknown link" '[ "$(status "$base/r/$bad")" = 404 ]'
+form_post "$first" fedcba9876543210fedcba9876543210 q.building=none q.injured=0 q.operation=normal
+ok "a POST on the first link stores the report (303)" 'grep -q "^HTTP/1.1 303" "$work/resp.h" && [ "$(reports CSV1)" = 1 ]'
+check "... and that first report issued the link's token (generation 1)" \
+  "(SELECT token_gen = 1 AND token_hash IS NOT NULL FROM status_checker.request_target
+    WHERE request_id = 1 AND site_id = (SELECT site_id FROM status_checker.site WHERE code = 'CSV1'))"
 args=(--data-urlencode _key=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa --data-urlencode q.building=none --data-urlencode q.injured=1 --data-urlencode q.operation=limited)
 for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null "${args[@]}" "$base/r/$tok" & done; wait
 ok "a double tap (8 identical POSTs at once, both workers): one more report" '[ "$(reports NOTO1)" = 2 ]'
