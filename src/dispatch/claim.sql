@@ -5,6 +5,21 @@
 -- (link keys once per tenant, secrets once per channel) and nothing else.
 -- Written with CREATE OR REPLACE: one text for the install and the upgrade.
 
+-- One claimed message rendered: text[] {headers, body} (src/dispatch/render.c)
+CREATE OR REPLACE FUNCTION status_checker._render_message(
+    kind text, format text, purpose text, seq integer, message_id bigint, idempotency_key text,
+    subject_tpl text, body_tpl text, base_json text,
+    site_id bigint, site_code text, site_name text, group_path text, shindo text, site_shindo text, site_shindo_en text,
+    link text, unanswered_sites_json jsonb, unanswered_count text, unanswered_sites text, recipient_name text,
+    from_name text, from_addr text, rcpt_addr text, langs text)
+    RETURNS text[]
+    LANGUAGE c STABLE CALLED ON NULL INPUT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_render_message';
+COMMENT ON FUNCTION status_checker._render_message(text, text, text, integer, bigint, text, text, text, text, bigint, text, text, text,
+                                                  text, text, text, text, jsonb, text, text, text, text, text, text, text) IS
+'Internal (_claim_messages): one message rendered, {headers, body}: the site''s variables filled into the subject and text, '
+'then the mail''s header lines and text, or the webhook''s header lines and JSON (ours or Slack''s)';
+
 -- Claim up to p_limit due messages for dispatcher worker p_worker (lease
 -- p_lease_ms) and return them rendered, ready to send.  Messages that need
 -- not go out any more are settled here (cancelled), and messages whose
@@ -181,52 +196,32 @@ BEGIN
         LEFT JOIN pg_temp._sc_link_keys lk ON lk.tenant_id = c.tenant_id
         LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
         LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
-    ), r AS (
-        SELECT m.*, status_checker._fill(m.subject_tpl, VARIADIC sv.v) AS subject,
-               status_checker._fill(m.body_tpl, VARIADIC sv.v) AS text_body
+    ), r AS MATERIALIZED (
+        -- each message rendered once, in C (src/dispatch/render.c): the
+        -- site's variables, then the mail's headers or the webhook's body
+        SELECT m.message_id, m.tenant_id, m.attempts, m.via, m.channel_kind, m.recipient, m.config, m.secrets,
+               m.from_addr, x.rcpt_addr,
+               status_checker._render_message(
+                   m.channel_kind, m.format, m.purpose, m.seq, m.message_id, m.idem,
+                   m.subject_tpl, m.body_tpl, m.base_json,
+                   m.site_id, m.site_code, m.site_name, m.group_path, m.asked_shindo::text,
+                   -- the site's intensity is worded per language: the English part asks for its own variable
+                   CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') END,
+                   CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') END,
+                   m.link, m.detail -> 'sites',
+                   CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
+                   CASE WHEN m.detail IS NULL THEN '' ELSE
+                       (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
+                   m.recipient_name, m.from_name, m.from_addr, x.rcpt_addr, m.langs) AS hb
         FROM m
-        CROSS JOIN LATERAL (SELECT ARRAY[
-            'site_name', coalesce(m.site_name, ''), 'site_code', coalesce(m.site_code, ''),
-            'group_name', coalesce(m.group_path, ''),
-            'site_shindo', CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') ELSE '' END,
-            'site_shindo_en', CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') ELSE '' END,
-            'link', coalesce(m.link, ''), 'reminder_number', m.seq::text,
-            'unanswered_count', CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
-            'unanswered_sites', CASE WHEN m.detail IS NULL THEN '' ELSE
-                (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
-            'recipient_name', coalesce(m.recipient_name, '')] AS v) sv
+        CROSS JOIN LATERAL (SELECT CASE WHEN m.channel_kind = 'email' THEN
+                                coalesce((status_checker._mailbox(m.recipient)).addr, m.recipient) END AS rcpt_addr) x
     )
     SELECT r.message_id, r.tenant_id, r.attempts, r.via, r.channel_kind,
            CASE WHEN r.channel_kind = 'email' THEN r.config ->> 'url' ELSE r.recipient END,
            CASE WHEN r.channel_kind = 'email' THEN '<' || r.from_addr || '>' END,
-           CASE WHEN r.channel_kind = 'email' THEN '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>' END,
-           CASE WHEN r.channel_kind = 'email' THEN concat_ws(E'\n',
-                    'From: ' || coalesce(status_checker._mime_header(r.from_name) || ' ', '') || '<' || r.from_addr || '>',
-                    'To: ' || coalesce(status_checker._mime_header(nullif(r.recipient_name, '')) || ' ', '')
-                           || '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>',
-                    'Subject: ' || status_checker._mime_header(r.subject),
-                    'Date: ' || to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "+0000"'),
-                    'Message-ID: <' || r.idem || '@' || split_part(r.from_addr, '@', 2) || '>',
-                    'Content-Language: ' || replace(r.langs, '+', ', '),
-                    'Auto-Submitted: auto-generated',
-                    'X-Auto-Response-Suppress: All',
-                    'X-Status-Checker-Purpose: ' || r.purpose,
-                    'X-Status-Checker-Idempotency-Key: ' || r.idem)
-                ELSE 'Content-Type: application/json; charset=utf-8' || E'\nIdempotency-Key: ' || r.idem
-                     || E'\nX-Status-Checker-Message-Id: ' || r.message_id || E'\nX-Status-Checker-Purpose: ' || r.purpose END,
-           CASE WHEN r.channel_kind = 'email' THEN r.text_body
-                WHEN r.format = 'slack' THEN jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
-                -- the shared part (rendered once per context) and this message's part, both
-                -- JSON objects, joined into one (json_build_object writes text directly)
-                ELSE left(r.base_json, -1) || ', ' || substr(json_build_object(
-                    'idempotency_key', r.idem, 'message_id', r.message_id,
-                    'site', CASE WHEN r.site_id IS NOT NULL THEN json_build_object(
-                                 'code', r.site_code, 'name', r.site_name, 'group', r.group_path,
-                                 'shindo', r.asked_shindo::text) END,
-                    'link', r.link,
-                    'reminder_number', CASE WHEN r.purpose = 'reminder' THEN r.seq END,
-                    'unanswered_sites', r.detail -> 'sites',
-                    'subject', r.subject, 'text', r.text_body)::text, 2) END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || r.rcpt_addr || '>' END,
+           r.hb[1], r.hb[2],
            r.secrets ->> 'secret',
            CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
            r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'

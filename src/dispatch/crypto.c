@@ -235,30 +235,27 @@ sc_webhook_sign(const char *secret, int secretlen, int64 ts,
 }
 
 /*
- * _mime_header(text) → text
+ * sc_mime_header_append(out, value), and _mime_header(text) → text:
  *
  * A header value as RFC 2047 encoded-words ("=?UTF-8?B?...?="), each at
  * most 75 characters and never splitting a character, joined by folding
  * whitespace; pure printable ASCII is returned as it is.
  */
-PG_FUNCTION_INFO_V1(sc_mime_header);
-Datum
-sc_mime_header(PG_FUNCTION_ARGS)
+void
+sc_mime_header_append(StringInfo out, const char *s, int len)
 {
-	text	   *t = PG_GETARG_TEXT_PP(0);
-	const char *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
 	bool		ascii = true;
-	StringInfoData out;
 	int			pos = 0;
+	bool		first = true;
 
 	for (int i = 0; i < len; i++)
 		if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] > 0x7e)
 			ascii = false;
 	if (ascii && len <= 900)
-		PG_RETURN_TEXT_P(t);
-
-	initStringInfo(&out);
+	{
+		appendBinaryStringInfo(out, s, len);
+		return;
+	}
 	while (pos < len)
 	{
 		/* 45 bytes encode to 60 base64 characters: 12 + 60 <= 75 */
@@ -281,12 +278,24 @@ sc_mime_header(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("could not base64-encode a mail header")));
-		if (out.len > 0)
-			appendStringInfoString(&out, "\r\n ");
-		appendStringInfoString(&out, "=?UTF-8?B?");
-		appendBinaryStringInfo(&out, enc, n);
-		appendStringInfoString(&out, "?=");
+		if (!first)
+			appendStringInfoString(out, "\r\n ");
+		first = false;
+		appendStringInfoString(out, "=?UTF-8?B?");
+		appendBinaryStringInfo(out, enc, n);
+		appendStringInfoString(out, "?=");
 		pos += chunk;
 	}
+}
+
+PG_FUNCTION_INFO_V1(sc_mime_header);
+Datum
+sc_mime_header(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	StringInfoData out;
+
+	initStringInfo(&out);
+	sc_mime_header_append(&out, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }

@@ -4,6 +4,8 @@
 
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
+
 /* GUCs (src/common/module.c defines them) */
 extern bool sc_dispatcher_enabled;
 extern int	sc_dispatch_workers;
@@ -24,6 +26,8 @@ extern void sc_dispatch_shmem_init(void);
 /* crypto.c */
 extern void sc_hmac_sha256(const void *key, int keylen, const void *data, size_t len, uint8 *out);
 extern void sc_hex32(const uint8 *raw, char *out);
+/* a mail header value, RFC 2047 encoded where it is not printable ASCII */
+extern void sc_mime_header_append(StringInfo out, const char *s, int len);
 extern void sc_webhook_sign(const char *secret, int secretlen, int64 ts,
 							const char *body, size_t bodylen, char *hex);
 
