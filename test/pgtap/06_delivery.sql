@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(97);
+SELECT plan(100);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -166,6 +166,22 @@ SELECT ok((SELECT bool_and(length(w) <= 75) AND string_agg(convert_from(decode(s
                   = '【報告依頼】震度6強 石川県能登地方 M7.6 (01/01 16:10 JST) — 輪島営業所'
            FROM regexp_split_to_table(_mime_header('【報告依頼】震度6強 石川県能登地方 M7.6 (01/01 16:10 JST) — 輪島営業所'), E'\r\n ') WITH ORDINALITY s(w, i)),
     'a Japanese subject: encoded-words of at most 75 characters that decode to the subject');
+-- one message rendered in C (_render_message): a Slack body, an escalation's
+-- JSON, a mail's headers; NULL parts left out as the SQL it replaced did
+SELECT is((_render_message('webhook', 'slack', 'request', 0, 7, 'sc1-1-7', '件名 "{{site_name}}"', E'本文\n{{link}}', NULL,
+                           1, 'S1', '工場', NULL, NULL, NULL, NULL, 'https://x.example/r/t.1.2.3', NULL, '0', '', NULL,
+                           NULL, NULL, NULL, NULL))[2],
+          E'{"text": "*件名 \\"工場\\"*\\n本文\\nhttps://x.example/r/t.1.2.3"}', 'a Slack body: {"text": "*subject*\\ntext"}, escaped');
+SELECT is((_render_message('webhook', 'json', 'escalation', 1, 8, 'sc1-1-8', '{{unanswered_count}} 拠点', '{{unanswered_sites}}',
+                           '{"version": 1, "type": "escalation"}', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                           '[{"code": "S2", "name": "支店"}]', '1', '・S2 支店', NULL, NULL, NULL, NULL, NULL))[2]::jsonb,
+          '{"version": 1, "type": "escalation", "idempotency_key": "sc1-1-8", "message_id": 8, "site": null, "link": null,
+            "reminder_number": null, "unanswered_sites": [{"code": "S2", "name": "支店"}], "subject": "1 拠点", "text": "・S2 支店"}'::jsonb,
+    'an escalation''s JSON: the request''s part and the message''s, the silent sites as a list');
+SELECT ok((_render_message('email', NULL, 'reminder', 2, 9, 'sc1-1-9', '催促', 'x', NULL, 1, 'S1', '工場', NULL, NULL, NULL, NULL,
+                           NULL, NULL, '0', '', '輪島 太郎', NULL, 'noreply@a.example', 'wajima@a.example', 'ja+en'))[1]
+          ~ E'^From: <noreply@a\\.example>\nTo: =\\?UTF-8\\?B\\?[^\n]+ <wajima@a\\.example>\nSubject: =\\?UTF-8\\?B\\?[^\n]+\nDate: [A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} \\+0000\nMessage-ID: <sc1-1-9@a\\.example>\nContent-Language: ja, en\nAuto-Submitted: auto-generated\nX-Auto-Response-Suppress: All\nX-Status-Checker-Purpose: reminder\nX-Status-Checker-Idempotency-Key: sc1-1-9$',
+    'a mail''s headers: no sender name (none given), the recipient''s name encoded, Date in UTC, Message-ID from the key and the sender''s domain');
 SELECT ok(webhook_signature('secret', 1700000000, '{"a":1}') ~ '^v1=[0-9a-f]{64}$'
           AND webhook_signature('secret', 1700000000, '{"a":1}') <> webhook_signature('secret', 1700000001, '{"a":1}'),
     'webhook_signature covers the timestamp');
