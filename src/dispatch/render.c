@@ -187,6 +187,19 @@ json_member(StringInfo out, bool first, const char *name, const char *value)
 		appendStringInfoString(out, "null");
 }
 
+/* "Field: =?UTF-8?B?…?= <addr>", the name left out when there is none */
+static void
+mailbox_header(StringInfo out, const char *field, const char *name, const char *addr)
+{
+	appendStringInfo(out, "%s: ", field);
+	if (name && name[0] != '\0')
+	{
+		sc_mime_header_append(out, name, strlen(name));
+		appendStringInfoChar(out, ' ');
+	}
+	appendStringInfo(out, "<%s>", addr);
+}
+
 enum
 {
 	A_KIND, A_FORMAT, A_PURPOSE, A_SEQ, A_MESSAGE_ID, A_IDEM,
@@ -296,24 +309,12 @@ sc_render_message(PG_FUNCTION_ARGS)
 		if (from_addr)
 		{
 			LINE();
-			appendStringInfoString(&headers, "From: ");
-			if (from_name)
-			{
-				sc_mime_header_append(&headers, from_name, strlen(from_name));
-				appendStringInfoChar(&headers, ' ');
-			}
-			appendStringInfo(&headers, "<%s>", from_addr);
+			mailbox_header(&headers, "From", from_name, from_addr);
 		}
 		if (rcpt_addr)
 		{
 			LINE();
-			appendStringInfoString(&headers, "To: ");
-			if (recipient_name && recipient_name[0] != '\0')
-			{
-				sc_mime_header_append(&headers, recipient_name, strlen(recipient_name));
-				appendStringInfoChar(&headers, ' ');
-			}
-			appendStringInfo(&headers, "<%s>", rcpt_addr);
+			mailbox_header(&headers, "To", recipient_name, rcpt_addr);
 		}
 		if (has_subject)
 		{
