@@ -530,11 +530,9 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	bytea	   *h = palloc(VARHDRSZ + TOKEN_HASH_BYTES);
 	uint8	   *hash = (uint8 *) VARDATA(h);
 	Datum		v[1];
-	SPITupleTable *tt;
 	FoundTarget ft;
 	TokenLocator loc;
 	bool		found;
-	bool		isnull;
 	int64		report_id;
 
 	if (idem != NULL)
@@ -562,11 +560,14 @@ submit_by_token(text *token, Jsonb *answers, text *idem)
 	found = find_by_token(h, &ft, idem != NULL);
 	if (!found && token_locator(VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token), &loc))
 	{
-		/* a first link: its token is issued now, if it is the target's */
+		/*
+		 * A first link: its token is issued now, if it is the target's.
+		 * Looked up again whatever the answer: a concurrent first report
+		 * by the same link (a double tap) may have issued it meanwhile.
+		 */
 		v[0] = PointerGetDatum(token);
-		tt = run(&plan_issue_first_link, v, NULL, 1);
-		if (DatumGetBool(col(tt, 1, &isnull)))	/* (false if NULL) */
-			found = find_by_token(h, &ft, idem != NULL);
+		run(&plan_issue_first_link, v, NULL, 1);
+		found = find_by_token(h, &ft, idem != NULL);
 	}
 	if (!found)
 		unknown_token(hash);

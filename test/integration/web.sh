@@ -143,8 +143,11 @@ ok "GET of a first link: the site's page (200) and its API document, and nothing
    '[ "$(status "$base/r/$first")" = 200 ] && curl -s "$base/api/v1/r/$first" | grep -q "\"code\": \"CSV1\"" && [ "$before" = "$(fingerprint)" ]'
 bad=$(echo "$first" | sed 's/\.\([0-9]*\)$/.9\1/')
 ok "the same link naming another site: 404, as any unknown link" '[ "$(status "$base/r/$bad")" = 404 ]'
-form_post "$first" fedcba9876543210fedcba9876543210 q.building=none q.injured=0 q.operation=normal
-ok "a POST on the first link stores the report (303)" 'grep -q "^HTTP/1.1 303" "$work/resp.h" && [ "$(reports CSV1)" = 1 ]'
+# its first report a double tap: 8 identical POSTs at once, both workers
+args=(--data-urlencode _key=fedcba9876543210fedcba9876543210 --data-urlencode q.building=none --data-urlencode q.injured=0 --data-urlencode q.operation=normal)
+for i in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null -w '%{http_code}\n' "${args[@]}" "$base/r/$first" > "$work/tap.$i" & done; wait
+ok "the first report on a first link, double-tapped (8 POSTs at once): all 303, one report" \
+   '[ "$(cat "$work"/tap.* | sort -u)" = 303 ] && [ "$(reports CSV1)" = 1 ]'
 check "... and that first report issued the link's token (generation 1)" \
   "(SELECT token_gen = 1 AND token_hash IS NOT NULL FROM status_checker.request_target
     WHERE request_id = 1 AND site_id = (SELECT site_id FROM status_checker.site WHERE code = 'CSV1'))"
