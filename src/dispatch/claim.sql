@@ -28,7 +28,13 @@ CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lea
     RETURNS TABLE (message_id bigint, tenant_id bigint, attempts integer, channel_id bigint, kind text, url text,
                    mail_from text, rcpt text, headers text, body text, secret text, tls text,
                    username text, password text, ca_file text)
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    -- its statements' joins are written in the order they should run (from
+    -- the batch out to its request, site, target, ...): the planner keeps
+    -- that order instead of searching, since every claim is planned afresh
+    -- (below): 16–20 → 10–11 ms for a claim of one message, the workers'
+    -- CPU ~175 → ~160 µs a message in batches of 1,000 (docs/benchmarks.md)
+    SET join_collapse_limit = 1 SET from_collapse_limit = 1 AS $$
 #variable_conflict use_column
 BEGIN
     -- The batch's table keeps its primary key also for a side effect: at
