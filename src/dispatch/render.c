@@ -173,6 +173,13 @@ arg_cstring(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : TextDatumGetCString(PG_GETARG_DATUM(n));
 }
 
+/* a text argument as a C string, "" for NULL (a template variable's coalesce) */
+static const char *
+arg_or_empty(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? "" : TextDatumGetCString(PG_GETARG_DATUM(n));
+}
+
 /* "name": value, with a JSON string or null, as json_build_object writes it */
 static void
 json_member(StringInfo out, bool first, const char *name, const char *value)
@@ -256,13 +263,15 @@ sc_render_message(PG_FUNCTION_ARGS)
 	int			dims[1] = {2};
 	int			lbs[1] = {1};
 
+	if (PG_NARGS() != A_NARGS)
+		elog(ERROR, "_render_message takes %d arguments, not %d", A_NARGS, PG_NARGS());
 	for (int i = 0; i < lengthof(names); i++)
 		namelens[i] = strlen(names[i]);
-	values[0] = PG_ARGISNULL(A_SITE_NAME) ? "" : arg_cstring(fcinfo, A_SITE_NAME);
-	values[1] = PG_ARGISNULL(A_SITE_CODE) ? "" : arg_cstring(fcinfo, A_SITE_CODE);
-	values[2] = PG_ARGISNULL(A_GROUP_PATH) ? "" : arg_cstring(fcinfo, A_GROUP_PATH);
-	values[3] = PG_ARGISNULL(A_SITE_SHINDO) ? "" : arg_cstring(fcinfo, A_SITE_SHINDO);
-	values[4] = PG_ARGISNULL(A_SITE_SHINDO_EN) ? "" : arg_cstring(fcinfo, A_SITE_SHINDO_EN);
+	values[0] = arg_or_empty(fcinfo, A_SITE_NAME);
+	values[1] = arg_or_empty(fcinfo, A_SITE_CODE);
+	values[2] = arg_or_empty(fcinfo, A_GROUP_PATH);
+	values[3] = arg_or_empty(fcinfo, A_SITE_SHINDO);
+	values[4] = arg_or_empty(fcinfo, A_SITE_SHINDO_EN);
 	values[5] = link ? link : "";
 	if (PG_ARGISNULL(A_SEQ))
 		values[6] = NULL;
@@ -412,14 +421,15 @@ sc_render_message(PG_FUNCTION_ARGS)
 			/* the request's part without its closing brace, then this message's */
 			text	   *base = PG_GETARG_TEXT_PP(A_BASE_JSON);
 			int			blen = VARSIZE_ANY_EXHDR(base);
-			char		num[32];
 
 			appendBinaryStringInfo(&body, VARDATA_ANY(base), blen > 0 ? blen - 1 : 0);
 			appendStringInfoString(&body, ", ");
 			json_member(&body, true, "idempotency_key", idem);
-			snprintf(num, sizeof(num), INT64_FORMAT, PG_ARGISNULL(A_MESSAGE_ID) ? 0 : PG_GETARG_INT64(A_MESSAGE_ID));
 			appendStringInfoString(&body, ", \"message_id\" : ");
-			appendStringInfoString(&body, PG_ARGISNULL(A_MESSAGE_ID) ? "null" : num);
+			if (PG_ARGISNULL(A_MESSAGE_ID))
+				appendStringInfoString(&body, "null");
+			else
+				appendStringInfo(&body, INT64_FORMAT, PG_GETARG_INT64(A_MESSAGE_ID));
 			appendStringInfoString(&body, ", \"site\" : ");
 			if (PG_ARGISNULL(A_SITE_ID))
 				appendStringInfoString(&body, "null");
