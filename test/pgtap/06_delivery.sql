@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(100);
+SELECT plan(102);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -91,6 +91,10 @@ SELECT throws_ok(format('SELECT report_form(%L)', left(:'link_token', 44) || for
     '28000', 'unknown report token', 'a first link whose names are not canonical (a leading zero): 28000');
 SELECT throws_ok(format('SELECT report_form(%L)', :'link_token' || '.1'), '28000', 'unknown report token',
     'a first link with more after its names: 28000');
+SELECT throws_ok(format('SELECT report_form(%L)', left(:'link_token', 44) || format('%s.%s.9223372036854775808', :ta, :ra)),
+    '28000', 'unknown report token', 'a first link naming an id beyond bigint: 28000');
+SELECT throws_ok(format('SELECT _link(_link_key(%s), %s, %s, 0, 1)', :ta, :ta, :ra), '22023', NULL,
+    'a link naming a site id that cannot be one (0): 22023');
 SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_links), '... and nothing was stored');
 SELECT is(report_form(:'link_token') #>> '{site,code}', 'A01', 'opening a first link shows its site''s form');
 SELECT is((SELECT token_gen FROM request_target WHERE tenant_id = :ta AND request_id = :ra AND site_id = :a01), 0,
