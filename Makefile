@@ -60,12 +60,11 @@ NEW_IN_0_8_0 = \
 # privileges.sql runs last in the install script and in every upgrade: it
 # covers every table and function that exists then.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
-# 0.9.0: a target's first link needs no write when it is sent (it names its
-# target and is checked by its MAC; src/requests/tokens.sql)
-UPGRADE_0_9_0_PARTS = \
-	src/requests/tokens.sql \
+# 0.10.0: the claim keeps its batch in a variable and its plans for the
+# session (no temporary tables: no index rebuilt and no plan made again at
+# each claim; src/dispatch/claim.sql)
+UPGRADE_0_10_0_PARTS = \
 	src/dispatch/claim.sql \
-	src/web/report_form.sql \
 	src/security/privileges.sql \
 	src/common/finish.sql
 
@@ -99,7 +98,7 @@ OBJS = \
 	src/web/dashboard.o \
 	src/web/assets.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.8.0--0.9.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.9.0--0.10.0.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
 DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
               versions/$(EXTENSION)--0.3.0.sql versions/$(EXTENSION)--0.4.0.sql \
@@ -108,8 +107,9 @@ DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql 
               versions/$(EXTENSION)--0.3.0--0.4.0.sql versions/$(EXTENSION)--0.4.0--0.5.0.sql \
               versions/$(EXTENSION)--0.6.0.sql versions/$(EXTENSION)--0.5.0--0.6.0.sql \
               versions/$(EXTENSION)--0.7.0.sql versions/$(EXTENSION)--0.6.0--0.7.0.sql \
-              versions/$(EXTENSION)--0.8.0.sql versions/$(EXTENSION)--0.7.0--0.8.0.sql
-EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.8.0--0.9.0.sql results regression.diffs regression.out tmp_check
+              versions/$(EXTENSION)--0.8.0.sql versions/$(EXTENSION)--0.7.0--0.8.0.sql \
+              versions/$(EXTENSION)--0.9.0.sql versions/$(EXTENSION)--0.8.0--0.9.0.sql
+EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.9.0--0.10.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
@@ -159,10 +159,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.8.0--0.9.0.sql: $(UPGRADE_0_9_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.8.0 → 0.9.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.9.0--0.10.0.sql: $(UPGRADE_0_10_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.9.0 → 0.10.0 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_9_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_10_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 # the web assets, compiled into the library
 WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \

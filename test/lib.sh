@@ -144,6 +144,27 @@ sc_cluster_stop() {
 # psql with the settings tests want: stop on the first error, quiet.
 sc_psql() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
+# sc_wait_until DB SECONDS SQL [INTERVAL]: wait until the boolean SQL
+# answers t, asking every INTERVAL (0.2) seconds in one session.  For benchmarks: a new psql for each question
+# (a client process and a server backend started ~20 times a second) takes
+# a share of the cores the measured workers need; one idle session does not.
+sc_wait_until() {
+    local db=$1 sql=$3 interval=${4:-0.2} ans='' deadline=$((SECONDS + $2))
+    coproc SC_WAITER { sc_psql -d "$db" -At 2>&1; }
+    while [ $SECONDS -lt $deadline ]; do
+        printf '%s;\n' "$sql" >&"${SC_WAITER[1]}"
+        IFS= read -r -t 60 ans <&"${SC_WAITER[0]}" || break
+        case "$ans" in
+            t) break ;;
+            f) sleep "$interval" ;;
+            *) printf 'sc_wait_until: %s\n' "$ans" >&2; break ;;
+        esac
+    done
+    { printf '\\q\n' >&"${SC_WAITER[1]}"; } 2>/dev/null
+    wait "$SC_WAITER_PID" 2>/dev/null
+    [ "$ans" = t ]
+}
+
 # TAP helpers of the integration tests that run their own cluster: set db,
 # then q (SQL → value), qb (SQL or a boolean expression), wait_for (poll a
 # condition with a deadline, never a blind sleep), ok (shell test), check

@@ -29,30 +29,24 @@ CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lea
                    mail_from text, rcpt text, headers text, body text, secret text, tls text,
                    username text, password text, ca_file text)
     LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
-    -- its statements' joins are written in the order they should run (from
-    -- the batch out to its request, site, target, ...): the planner keeps
-    -- that order instead of searching, since every claim is planned afresh
-    -- (below): 16–20 → 10–11 ms for a claim of one message, the workers'
-    -- CPU ~175 → ~160 µs a message in batches of 1,000 (docs/benchmarks.md)
-    SET join_collapse_limit = 1 SET from_collapse_limit = 1 AS $$
+    -- Its plans are made once a session and kept (0.10.0), so they must
+    -- not depend on how large the tables looked when they were made (an
+    -- outbox that looked empty after a quiet hour, sites not yet analysed):
+    -- each statement's joins are written in the order they should run, from
+    -- the batch out to its request, site, target, ... (join_collapse_limit
+    -- = 1), each by its key (no hash or merge joins), and the outbox is
+    -- read through its index of due messages (no sequential scans).  These
+    -- are the plans the planner chose anyway for batches of any size.
+    SET join_collapse_limit = 1 SET from_collapse_limit = 1
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 #variable_conflict use_column
+DECLARE
+    -- the claimed rows.  Until 0.9.0 a temporary table, truncated at each
+    -- commit: its index was rebuilt and every plan of this function made
+    -- again at each claim (~4 ms, and the rebuild), see docs/benchmarks.md
+    v_batch status_checker.outbox[];
+    v_settled bigint[];
 BEGIN
-    -- The batch's table keeps its primary key also for a side effect: at
-    -- each commit it is truncated and the index rebuilt, which invalidates
-    -- this function's plans, so every claim is planned with current sizes.
-    -- Without it (measured in 0.8.0: a claim of one message 21 → 6 ms),
-    -- plans made while the outbox looked empty were kept for the session:
-    -- a sequential scan and a sort of the outbox per claim, 40 % slower
-    -- (docs/benchmarks.md, delivery).
-    IF to_regclass('pg_temp._sc_claim') IS NULL THEN
-        CREATE TEMP TABLE _sc_claim (
-            tenant_id bigint, message_id bigint, request_id bigint, site_id bigint, contact_id bigint,
-            user_id bigint, channel_kind text, recipient text, purpose text, seq integer,
-            detail jsonb, attempts integer, via bigint, PRIMARY KEY (tenant_id, message_id)) ON COMMIT DELETE ROWS;
-    ELSE
-        DELETE FROM pg_temp._sc_claim;   -- a second claim in one transaction
-    END IF;
-
     -- claim: the due messages, oldest first, skipping those another
     -- transaction holds; each goes through the channel it names
     -- (broadcast) or the tenant's first enabled channel of its kind
@@ -73,61 +67,65 @@ BEGIN
                                    WHERE ch.tenant_id = o.tenant_id AND ch.kind = o.channel_kind AND ch.enabled
                                    ORDER BY ch.channel_id LIMIT 1) END
         WHERE o.ctid = ANY (ARRAY(SELECT c.tid FROM c))   -- a TID scan
-        RETURNING o.tenant_id, o.message_id, o.request_id, o.site_id, o.contact_id, o.user_id,
-                  o.channel_kind, o.recipient, o.purpose, o.seq, o.detail, o.attempts, o.via_channel_id
+        RETURNING o
     )
-    INSERT INTO pg_temp._sc_claim SELECT * FROM u;
-    IF NOT FOUND THEN
+    SELECT pg_catalog.array_agg(u.o) INTO v_batch FROM u;
+    IF v_batch IS NULL THEN
         RETURN;
     END IF;
 
     -- settled without sending: the request is no longer open (its
-    -- cancellation notice excepted), or the site answered before its reminder
-    WITH gone AS (
+    -- cancellation notice excepted), or the site answered before its
+    -- reminder; and waiting (without spending an attempt, until
+    -- add_channel): the tenant has no enabled channel of the kind
+    WITH q AS MATERIALIZED (
+        -- the batch's requests (a few), each looked up once
+        SELECT q.tenant_id, q.request_id, q.state
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id FROM unnest(v_batch) c) k
+        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
+    ), gone AS (
         SELECT c.tenant_id, c.message_id,
                CASE WHEN q.state <> 'open' THEN format('not sent: the request is %s', q.state)
                     ELSE 'not sent: the site answered before the reminder went out' END AS why
-        FROM pg_temp._sc_claim c
-        JOIN status_checker.request q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
+        FROM unnest(v_batch) c
+        JOIN q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
         WHERE (c.purpose <> 'cancellation' AND q.state <> 'open')
            OR (c.purpose = 'reminder' AND EXISTS (
                    SELECT 1 FROM status_checker.request_target rt
                    WHERE rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
                      AND rt.report_count > 0))
-    ), upd AS (
+    ), cancelled AS (
         UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why, next_attempt_at = 'infinity'
         FROM gone g WHERE o.tenant_id = g.tenant_id AND o.message_id = g.message_id
-        RETURNING o.tenant_id, o.message_id
-    )
-    DELETE FROM pg_temp._sc_claim c USING upd WHERE c.tenant_id = upd.tenant_id AND c.message_id = upd.message_id;
-
-    -- no enabled channel: wait (without spending an attempt) until add_channel
-    WITH w AS (
+        RETURNING o.message_id
+    ), waiting AS (
         UPDATE status_checker.outbox o
         SET state = 'queued', attempts = o.attempts - 1, lease_until = NULL,
             next_attempt_at = pg_catalog.now() + interval '5 minutes',
             last_error = format('waiting: tenant %s has no enabled %s channel (add_channel)', o.tenant_id, o.channel_kind)
-        FROM pg_temp._sc_claim c
-        WHERE c.via IS NULL AND o.tenant_id = c.tenant_id AND o.message_id = c.message_id
-        RETURNING o.tenant_id, o.message_id
+        FROM unnest(v_batch) c
+        WHERE c.via_channel_id IS NULL AND o.tenant_id = c.tenant_id AND o.message_id = c.message_id
+          AND NOT EXISTS (SELECT 1 FROM gone g WHERE g.message_id = c.message_id)
+        RETURNING o.message_id
     )
-    DELETE FROM pg_temp._sc_claim c USING w WHERE c.tenant_id = w.tenant_id AND c.message_id = w.message_id;
+    SELECT pg_catalog.array_agg(x.message_id) INTO v_settled
+    FROM (SELECT message_id FROM cancelled UNION ALL SELECT message_id FROM waiting) x;
 
-    -- the link keys of the tenants concerned, decrypted once.  A link is
-    -- rendered from the target's token generation and names its target
-    -- (_link): a target whose token was never issued gets the token of
-    -- generation 1, checked by recomputation when it is first used
-    -- (src/requests/tokens.sql), so sending it writes nothing (0.9.0)
-    IF to_regclass('pg_temp._sc_link_keys') IS NULL THEN
-        CREATE TEMP TABLE _sc_link_keys (tenant_id bigint PRIMARY KEY, key bytea) ON COMMIT DELETE ROWS;
-    ELSE
-        DELETE FROM pg_temp._sc_link_keys;
-    END IF;
-    INSERT INTO pg_temp._sc_link_keys
-    SELECT x.tenant_id, status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
-
+    -- The link keys of the tenants concerned are decrypted once (lk,
+    -- below).  A link is rendered from the target's token generation and
+    -- names its target (_link): a target whose token was never issued gets
+    -- the token of generation 1, checked by recomputation when it is first
+    -- used (src/requests/tokens.sql), so sending it writes nothing (0.9.0)
     RETURN QUERY
-    WITH ctx AS MATERIALIZED (
+    WITH b AS MATERIALIZED (
+        -- the batch, but for what was settled above
+        SELECT c.tenant_id, c.message_id, c.request_id, c.site_id, c.contact_id, c.user_id, c.channel_kind,
+               c.recipient, c.purpose, c.seq, c.detail, c.attempts, c.via_channel_id AS via
+        FROM unnest(v_batch) c
+        WHERE v_settled IS NULL OR c.message_id <> ALL (v_settled)
+    ), lk AS MATERIALIZED (
+        SELECT x.tenant_id, status_checker._link_key(x.tenant_id) AS key FROM (SELECT DISTINCT b.tenant_id FROM b) x
+    ), ctx AS MATERIALIZED (
         -- what the messages of one request, purpose and channel share,
         -- rendered once: the templates with the request's variables filled
         -- in (the site's are filled in per message below), the channel's
@@ -149,7 +147,7 @@ BEGIN
                    'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
                                  'id', e.event_id, 'source', e.source, 'summary', ev.title,
                                  'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END)::text AS base_json
-        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM pg_temp._sc_claim c) k
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM b c) k
         JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
         JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
         JOIN status_checker.tenant tn ON tn.tenant_id = k.tenant_id
@@ -193,13 +191,13 @@ BEGIN
                                                        greatest(rt.token_gen, 1)) END AS link,
                rt.asked_shindo, g.path AS group_path,
                coalesce(status_checker._decrypt(sc.tenant_id, 'contact_name', sc.name), au.login) AS recipient_name
-        FROM pg_temp._sc_claim c
+        FROM b c
         JOIN ctx x ON x.tenant_id = c.tenant_id AND x.request_id = c.request_id AND x.purpose = c.purpose AND x.via = c.via
         LEFT JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
         LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
         LEFT JOIN status_checker.request_target rt
                ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
-        LEFT JOIN pg_temp._sc_link_keys lk ON lk.tenant_id = c.tenant_id
+        LEFT JOIN lk ON lk.tenant_id = c.tenant_id
         LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
         LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
     ), r AS MATERIALIZED (

@@ -114,8 +114,7 @@ for run in $(seq "$RUNS"); do
     published=$(date +%s.%N)
     while [ "$(curl -s -X POST "$feeds/_control/advance" | "$SC_PYTHON" -c 'import json,sys; a=json.load(sys.stdin); print(int(a["published"] < a["of"]))')" = 1 ]; do :; done
     # all tenants' rules have fired (one request each), their messages queued
-    deadline=$((SECONDS + 600))
-    until [ "$(q "SELECT count(*) FROM status_checker.request")" = "$TENANTS" ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+    sc_wait_until $DB 600 "SELECT count(*) = $TENANTS FROM status_checker.request" 0.05 || true
     requested=$(date +%s.%N)
     asked=$(q "SELECT sum(targets) FROM status_checker.request")
     # the links of the asked sites, for the reporters
@@ -135,9 +134,8 @@ SQL
     (cd "$DIR" && pgb -n -c "$CLIENTS" -j 2 -t "$per_client" -l --log-prefix="$DIR/pgbench_log" \
         -f "$DIR/report.sql" $DB > "$DIR/pgbench.out" 2>&1) &
     pgb_pid=$!
-    deadline=$((SECONDS + 900))
-    until [ "$(q "SELECT NOT EXISTS (SELECT 1 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying'))")" = t ] \
-          || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+    # (one polling session: a new psql each time would take CPU from what is measured)
+    sc_wait_until $DB 900 "SELECT NOT EXISTS (SELECT 1 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying'))" 0.05 || true
     all_sent=$(date +%s.%N)
     wait $pgb_pid || { cat "$DIR/pgbench.out" >&2; sc_die "pgbench failed"; }
 

@@ -73,12 +73,8 @@ sc_psql -c "CREATE DATABASE $DB" >/dev/null
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DIR/cluster/data" -l "$DIR/cluster/server.log" -w restart >/dev/null
 q() { sc_psql -d $DB -At -c "$1"; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-wait_sent() {  # wait_sent N: until N messages are settled
-    local deadline=$((SECONDS + 900))
-    while [ $SECONDS -lt $deadline ]; do
-        [ "$(q "SELECT count(*) >= $1 FROM status_checker.outbox WHERE state IN ('sent', 'dead')")" = t ] && return 0
-        sleep 0.05
-    done
+wait_sent() {  # wait_sent N: until N messages are settled (one polling session: sc_wait_until)
+    sc_wait_until $DB 900 "SELECT count(*) >= $1 FROM status_checker.outbox WHERE state IN ('sent', 'dead')" && return 0
     echo "timed out waiting for $1 messages" >&2; return 1
 }
 

@@ -9,7 +9,8 @@
 # messages a 0.7.0 dispatcher left sending (no worker recorded) are taken
 # back by worker 0 of 0.8.0, and by no other; links 0.8.0's claim sent (their
 # token's hash stored then) still work, and so do the links that name their
-# target, which the next messages carry.
+# target, which the next messages carry; a session that claimed with 0.9.0
+# (its temporary tables made) claims with 0.10.0 after the update.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -20,6 +21,7 @@ sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_
         -c "DROP DATABASE IF EXISTS sc_upgraded5" -c "DROP DATABASE IF EXISTS sc_upgraded6" \
         -c "DROP DATABASE IF EXISTS sc_upgraded7" -c "CREATE DATABASE sc_upgraded7" \
         -c "DROP DATABASE IF EXISTS sc_upgraded8" -c "CREATE DATABASE sc_upgraded8" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded9" -c "CREATE DATABASE sc_upgraded9" \
         -c "CREATE DATABASE sc_upgraded6" -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
         -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
@@ -109,8 +111,9 @@ ALTER EXTENSION status_checker UPDATE;
 SQL
 # 0.8.0: the claim stored each first link's token hash when it rendered the
 # message (webhooks to S1 and S2); then the update
-link8=$(sc_psql -d sc_upgraded8 -At <<'SQL' | tail -1
-CREATE EXTENSION status_checker VERSION '0.8.0';
+two_sites() {  # SQL: the extension at version $1, two sites with webhooks, a request
+    printf "CREATE EXTENSION status_checker VERSION '%s';\n" "$1"
+    cat <<'SQL'
 SET search_path = status_checker;
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', false);
 SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
@@ -119,6 +122,9 @@ SELECT upsert_site(1, 'S2', '支店', '1310100', 35.68, 139.76);
 SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "old-secret-0123456789"}');
 SELECT create_form(1, 'f', default_form_definition());
 SELECT create_request(1, 1, '移行前', now() + interval '1 hour');
+SQL
+}
+link8=$({ two_sites 0.8.0; cat <<'SQL'; } | sc_psql -d sc_upgraded8 -At | tail -1
 SELECT string_agg(substring(body::jsonb ->> 'link' FROM '/r/(.*)$'), ' ' ORDER BY body::jsonb #>> '{site,code}')
 FROM _claim_messages(10, 60000);
 SQL
@@ -132,6 +138,15 @@ SELECT _record_outcomes(ARRAY[1, 1]::bigint[], ARRAY(SELECT message_id FROM outb
                         ARRAY[200, 200], ARRAY['', ''], ARRAY[0, 0], 3, 1000, 60000);
 SELECT _enqueue_site_messages(1, 1, 'reminder', 1, ARRAY(SELECT site_id FROM site WHERE code = 'S2'));
 SELECT substring(body::jsonb ->> 'link' FROM '/r/(.*)$') FROM _claim_messages(10, 60000);
+SQL
+)
+
+# 0.9.0: one session claims a message with 0.9.0 (which made its temporary
+# tables), updates the extension, and claims the next with the new version
+links9=$({ two_sites 0.9.0; cat <<'SQL'; } | sc_psql -d sc_upgraded9 -At | tail -2 | paste -sd' '
+SELECT substring(body::jsonb ->> 'link' FROM '/r/(.*)$') FROM _claim_messages(1, 60000);
+ALTER EXTENSION status_checker UPDATE;
+SELECT substring(body::jsonb ->> 'link' FROM '/r/(.*)$') FROM _claim_messages(1, 60000);
 SQL
 )
 
@@ -176,7 +191,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..28"
+echo "1..31"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -245,6 +260,13 @@ t "a link 0.8.0's claim sent (its token's hash stored then) works after the upda
   '[ "$(submit8 "${link8%% *}")" = t ]'
 t "after the update a reminder's link names its target, carries the same token as 0.8.0's link, and works" \
   '[ "${link8r:0:43}" = "${link8#* }" ] && [ "${#link8r}" -gt 43 ] && [ "$(submit8 "$link8r")" = t ]'
-sc_psql -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+t "ALTER EXTENSION UPDATE from 0.9.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded9 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.9.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded9"
+submit9() { sc_psql -d sc_upgraded9 -At -c "SELECT status_checker.submit_report('$1', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}') > 0"; }
+t "one session claimed with 0.9.0 and, after the update, with the new version: two first links, of two targets, both work" \
+  'a="${links9%% *}" b="${links9#* }"; [ "${#a}" -gt 43 ] && [ "${#b}" -gt 43 ] && [ "$a" != "$b" ] && [ "$(submit9 "${links9%% *}")" = t ] && [ "$(submit9 "${links9#* }")" = t ]'
+sc_psql -c "DROP DATABASE sc_upgraded9" -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
         -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail
