@@ -401,6 +401,8 @@ typedef struct SockWatch
 	int			pos;			/* position in the wait set, -1: not yet in it */
 } SockWatch;
 
+static int	my_concurrency(void);
+
 static MemoryContext loop_cxt;
 static CURLM *multi;
 static long curl_timeout_ms = -1;	/* from CURLMOPT_TIMERFUNCTION */
@@ -442,11 +444,42 @@ static long claim_backoff_ms = 0;
  */
 static bool legacy_schema = false;
 
+/*
+ * Easy handles of finished transfers, reset and kept for the next messages,
+ * at most one per transfer this worker may have in flight: a reset handle
+ * keeps its buffers, where a new one per message cost ~5 µs more of CPU
+ * (the raw client's two modes, docs/benchmarks.md).  Reset clears every
+ * option, so nothing of one message reaches the next; connections belong
+ * to the multi handle either way.
+ */
+static CURL **spare;
+static int	nspare,
+			maxspare;
+
+static CURL *
+handle_get(void)
+{
+	return nspare > 0 ? spare[--nspare] : curl_easy_init();
+}
+
+static void
+handle_put(CURL *e)
+{
+	if (nspare < maxspare && nspare < my_concurrency())
+	{
+		curl_easy_reset(e);
+		spare[nspare++] = e;
+	}
+	else
+		curl_easy_cleanup(e);
+}
+
 static void
 msg_free(Msg *m)
 {
+	/* the handle first: it may point to the lists and the MIME structure */
 	if (m->easy)
-		curl_easy_cleanup(m->easy);
+		handle_put(m->easy);
 	curl_slist_free_all(m->headers);
 	curl_slist_free_all(m->rcpt);
 	if (m->mime)
@@ -531,7 +564,7 @@ header_list(const char *lines, struct curl_slist *list)
 static bool
 msg_prepare(Msg *m)
 {
-	CURL	   *e = curl_easy_init();
+	CURL	   *e = handle_get();
 
 	if (e == NULL)
 		return false;
@@ -1108,6 +1141,9 @@ sc_dispatcher_main(Datum main_arg)
 	wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
 	outcomes = MemoryContextAlloc(TopMemoryContext, sizeof(Outcome) * 64);
 	maxoutcomes = 64;
+	/* room for a spare handle per transfer at the largest concurrency */
+	maxspare = 4096;
+	spare = MemoryContextAlloc(TopMemoryContext, sizeof(CURL *) * maxspare);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (multi = curl_multi_init()) == NULL)
 		ereport(FATAL, (errmsg(WHO ": could not initialise libcurl")));
 	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);

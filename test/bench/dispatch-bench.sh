@@ -11,6 +11,9 @@
 #      (../shared/bench/curl_multi_post.c, "fresh" handles, as many in
 #      flight as the dispatcher) sending the same number of POSTs to the
 #      same nginx.  RUNS pairs (default 5); medians and the median ratio.
+#      Also the CPU (user + system, /proc and bash's time) per message of
+#      the dispatcher workers, of the raw client and of nginx in each run:
+#      steadier on a shared VM than the rates.
 #   2. mails: 2,000 mails to the local SMTP server (test/integration/smtp_sink.py,
 #      aiosmtpd, plain SMTP on loopback), RUNS runs, median.
 #   3. the dispatcher workers' memory over 200,000 webhooks: RSS (and its
@@ -96,29 +99,48 @@ SELECT add_channel(1, 'webhook', 'hook', '{"url": "$sink", "secret": "bench-secr
 SELECT set_channel_enabled(2, false);
 VACUUM ANALYZE;
 SQL
+# CPU (user + system) of processes, in clock ticks, from /proc
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{c=$0; sub(/^[^)]*\) /, "", c); split(c, a, " "); print a[12] + a[13]}' "/proc/$p/stat"))); done; echo $t; }
+nginx_pids() { pgrep -P "$(cat "$DIR/nginx/nginx.pid")" | xargs; }
+hz=$(getconf CLK_TCK)
+us_per() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN {printf "%.0f", t * 1000000 / hz / n}'; }
 reset_outbox() { q "DELETE FROM status_checker.outbox" >/dev/null; q "VACUUM status_checker.outbox" >/dev/null; q "CHECKPOINT" >/dev/null; }
 
 # one run of the dispatcher: one request, MESSAGES webhooks.  Prints
-# "FROM_COMMIT FROM_START CREATE_MS": messages per second from the commit
-# that enqueued them (clock_timestamp() in the next statement of the same
-# session) to the last recorded outcome; the same from the start of the
-# enqueueing transaction (enqueued_at = now(): create_request's own time
-# included); and create_request's time in ms
+# "FROM_COMMIT FROM_START CREATE_MS WORKERS_US NGINX_US": messages per
+# second from the commit that enqueued them (clock_timestamp() in the next
+# statement of the same session) to the last recorded outcome; the same
+# from the start of the enqueueing transaction (enqueued_at = now():
+# create_request's own time included); create_request's time in ms; and
+# the CPU (user + system) per message of the dispatcher workers and of
+# nginx over the run
 dispatch_run() {
     reset_outbox
     q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
-    local committed
+    local committed workers ngx w0 n0 w1 n1
+    workers=$(q "SELECT string_agg(pid::text, ' ') FROM status_checker.dispatcher_workers() WHERE running")
+    ngx=$(nginx_pids)
+    w0=$(ticks $workers); n0=$(ticks $ngx)
     committed=$(sc_psql -d $DB -At -c "SELECT status_checker.create_request(1, 1, 'bench', now() + interval '1 hour', '{\"groups\": [2]}')" \
                 -c "SELECT clock_timestamp()" | tail -1)
     wait_sent "$MESSAGES"
+    w1=$(ticks $workers); n1=$(ticks $ngx)
     q "SELECT status_checker.set_channel_enabled(2, false)" >/dev/null
-    q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - '$committed'::timestamptz)) || ' ' ||
-              round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at))) || ' ' ||
-              round(extract(epoch FROM '$committed'::timestamptz - min(enqueued_at)) * 1000)
-       FROM status_checker.outbox WHERE state = 'sent'"
+    echo "$(q "SELECT round(count(*) / extract(epoch FROM max(sent_at) - '$committed'::timestamptz)) || ' ' ||
+                      round(count(*) / extract(epoch FROM max(sent_at) - min(enqueued_at))) || ' ' ||
+                      round(extract(epoch FROM '$committed'::timestamptz - min(enqueued_at)) * 1000)
+               FROM status_checker.outbox WHERE state = 'sent'") $(us_per $((w1 - w0)) "$MESSAGES") $(us_per $((n1 - n0)) "$MESSAGES")"
 }
+# the raw client: "RATE CLIENT_US NGINX_US" (requests/s; CPU per request
+# of the client, from bash's time, and of nginx)
 raw_run() {
-    "$DIR/curl_multi_post" "$sink" "$MESSAGES" "$CONCURRENCY" fresh | sed -n 's/.*req\/s=\([0-9]*\).*/\1/p'
+    local ngx n0 n1 rate cpu TIMEFORMAT='%U %S'
+    ngx=$(nginx_pids); n0=$(ticks $ngx)
+    { time "$DIR/curl_multi_post" "$sink" "$MESSAGES" "$CONCURRENCY" fresh > "$DIR/raw.out"; } 2> "$DIR/raw.time"
+    n1=$(ticks $ngx)
+    rate=$(sed -n 's/.*req\/s=\([0-9]*\).*/\1/p' "$DIR/raw.out")
+    cpu=$(awk -v n="$MESSAGES" '{printf "%.0f", ($1 + $2) * 1000000 / n}' "$DIR/raw.time")
+    echo "$rate $cpu $(us_per $((n1 - n0)) "$MESSAGES")"
 }
 
 # the first run is the disaster's first burst: request_target's statistics
@@ -129,14 +151,15 @@ sc_log "first run: dispatcher $first/s from the commit ($first_start/s from the 
 : > "$DIR/pairs"
 for i in $(seq "$RUNS"); do
     if [ $((i % 2)) = 1 ]; then r=$(raw_run); d=$(dispatch_run); else d=$(dispatch_run); r=$(raw_run); fi
-    sc_log "pair $i: dispatcher $d (from commit, from start /s; create ms), raw libcurl $r/s"
+    sc_log "pair $i: dispatcher $d (from commit, from start /s; create ms; workers', nginx's µs a message), raw libcurl $r (/s; client's, nginx's µs a request)"
     echo "$d $r" >> "$DIR/pairs"
 done
-# pairs: FROM_COMMIT FROM_START CREATE_MS RAW
+# pairs: FROM_COMMIT FROM_START CREATE_MS WORKERS_US NGINX_US RAW RAW_US RAW_NGINX_US
 col() { awk -v c="$1" '{print $c}' "$DIR/pairs"; }
-d_med=$(col 1 | median); ds_med=$(col 2 | median); c_med=$(col 3 | median); r_med=$(col 4 | median)
-ratio_med=$(awk '{printf "%.3f\n", $1 / $4}' "$DIR/pairs" | median)
-ratio_start_med=$(awk '{printf "%.3f\n", $2 / $4}' "$DIR/pairs" | median)
+d_med=$(col 1 | median); ds_med=$(col 2 | median); c_med=$(col 3 | median); r_med=$(col 6 | median)
+wus_med=$(col 4 | median); nus_med=$(col 5 | median); rus_med=$(col 7 | median); rnus_med=$(col 8 | median)
+ratio_med=$(awk '{printf "%.3f\n", $1 / $6}' "$DIR/pairs" | median)
+ratio_start_med=$(awk '{printf "%.3f\n", $2 / $6}' "$DIR/pairs" | median)
 runs() { col "$1" | xargs | tr ' ' ','; }
 
 sc_log "mails"
@@ -177,11 +200,14 @@ echo
 echo "| measure | median | runs |"
 echo "|---|---|---|"
 echo "| dispatcher ($WORKERS workers): webhooks/s, enqueueing commit → last recorded outcome ($MESSAGES messages) | $d_med | $(runs 1) |"
-echo "| raw libcurl multi client (curl_multi_post, fresh handles, $CONCURRENCY in flight), same nginx, same run | $r_med | $(runs 4) |"
+echo "| raw libcurl multi client (curl_multi_post, fresh handles, $CONCURRENCY in flight), same nginx, same run | $r_med | $(runs 6) |"
 echo "| **ratio dispatcher / raw** (median of the pairs' ratios) | **$ratio_med** | |"
 echo "| dispatcher: webhooks/s from the start of the enqueueing transaction (create_request's time included) | $ds_med | $(runs 2) |"
 echo "| ratio from the transaction's start / raw | $ratio_start_med | |"
 echo "| create_request for the $MESSAGES sites (ms) | $c_med | $(runs 3) |"
+echo "| CPU (user + system) per message of the dispatcher workers, µs | $wus_med | $(runs 4) |"
+echo "| CPU per request of the raw client, µs | $rus_med | $(runs 7) |"
+echo "| CPU per request of nginx: with the dispatcher / with the raw client, µs | $nus_med / $rnus_med | $(runs 5) / $(runs 8) |"
 echo "| dispatcher, the first run after setup (from the commit; request_target's statistics stale, as in a disaster's first minute) | $first | |"
 echo "| mails/s to the local SMTP server (aiosmtpd, $MAILS mails) | $m_med | $(xargs < "$DIR/mails" | tr ' ' ',') |"
 echo
