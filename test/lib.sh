@@ -145,9 +145,10 @@ sc_cluster_stop() {
 sc_psql() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" psql -X -q -v ON_ERROR_STOP=1 -U postgres "$@"; }
 
 # sc_wait_until DB SECONDS SQL [INTERVAL]: wait until the boolean SQL
-# answers t, asking every INTERVAL (0.2) seconds in one session.  For benchmarks: a new psql for each question
-# (a client process and a server backend started ~20 times a second) takes
-# a share of the cores the measured workers need; one idle session does not.
+# answers t, asking every INTERVAL (0.2) seconds in one session.  For
+# benchmarks: a new psql for each question (a client process and a server
+# backend started ~20 times a second) takes a share of the cores the
+# measured workers need; one idle session does not.
 sc_wait_until() {
     local db=$1 sql=$3 interval=${4:-0.2} ans='' deadline=$((SECONDS + $2))
     coproc SC_WAITER { sc_psql -d "$db" -At 2>&1; }

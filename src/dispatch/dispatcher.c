@@ -447,7 +447,7 @@ static bool legacy_schema = false;
 /*
  * Easy handles of finished transfers, reset and kept for the next messages,
  * at most one per transfer this worker may have in flight: a reset handle
- * keeps its buffers, where a new one per message cost ~5 µs more of CPU
+ * keeps its buffers, where a new one per message cost ~6 µs more of CPU
  * (the raw client's two modes, docs/benchmarks.md).  Reset clears every
  * option, so nothing of one message reaches the next; connections belong
  * to the multi handle either way.
