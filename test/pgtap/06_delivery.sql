@@ -6,7 +6,7 @@
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(102);
+SELECT plan(105);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -219,6 +219,22 @@ SELECT run_reminders() AS n \gset
 SELECT is((SELECT array_agg(pg_temp.rcpt(o) || ' ' || (detail -> 'sites' -> 0 ->> 'code')) FROM outbox o WHERE request_id = :rr AND purpose = 'escalation'),
     '{"noto@a.example A02"}', 'escalation: the manager of the site''s group (北陸 ⊃ 北陸/加賀) hears of the silent site');
 SELECT is(run_reminders(), 0::bigint, 'running the job again enqueues nothing');
+-- the claim settles what must not go out any more and sends the rest of its
+-- batch: a reminder to a site that answered meanwhile, a request closed
+-- while its message waited
+SELECT submit_report_for(:rr, 'A02', :'ok_answers');
+SELECT create_request(:ta, :fa, 'Closed early', now() + interval '6 hours', '{"sites": ["A01"]}') AS rq \gset
+SELECT close_request(:rq);
+CREATE TEMP TABLE claimed2 AS SELECT * FROM _claim_messages(100, 60000);
+SELECT is((SELECT state || ': ' || last_error FROM outbox WHERE request_id = :rr AND purpose = 'reminder'),
+    'cancelled: not sent: the site answered before the reminder went out', 'a reminder to a site that answered meanwhile is settled, not sent');
+SELECT is((SELECT state || ': ' || last_error FROM outbox WHERE request_id = :rq),
+    'cancelled: not sent: the request is closed', 'a message of a request closed meanwhile is settled, not sent');
+SELECT is((SELECT array_agg(o.purpose || ':' || o.state ORDER BY o.message_id) FROM claimed2 c JOIN outbox o USING (message_id)
+           WHERE o.request_id IN (:rr, :rq) AND o.purpose <> 'request'),
+    '{escalation:sending}', '... and the rest of its batch goes out: the escalation');
+SELECT _record_outcomes(array_agg(tenant_id), array_agg(message_id), array_agg(attempts), array_agg('sent'::text), array_agg(200),
+                        array_agg(''::text), array_agg(0), 3, 1000, 60000) FROM claimed2;
 SELECT throws_ok('SELECT purge_outbox(''1 hour'')', '22023', NULL, 'retention shorter than a day: 22023');
 UPDATE outbox SET sent_at = now() - interval '100 days' WHERE message_id = :m1;
 SELECT is(purge_outbox(), 1::bigint, 'purge_outbox deletes settled messages older than 90 days');
