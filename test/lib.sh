@@ -161,7 +161,12 @@ sc_wait_until() {
             *) printf 'sc_wait_until: %s\n' "$ans" >&2; break ;;
         esac
     done
-    { printf '\\q\n' >&"${SC_WAITER[1]}"; } 2>/dev/null
+    # psql quits when told; after an error (ON_ERROR_STOP) it has quit
+    # already, and writing to it would raise SIGPIPE
+    case "$ans" in
+        t|f) { printf '\\q\n' >&"${SC_WAITER[1]}"; } 2>/dev/null ;;
+        *) kill "$SC_WAITER_PID" 2>/dev/null ;;
+    esac
     wait "$SC_WAITER_PID" 2>/dev/null
     [ "$ans" = t ]
 }
