@@ -11,6 +11,7 @@ SQL_PARTS = \
 	src/common/schema.sql \
 	src/shindo/shindo.sql \
 	src/sites/sites.sql \
+	src/sites/jma_codes.sql \
 	src/forms/forms.sql \
 	src/requests/requests.sql \
 	src/requests/targets.sql \
@@ -38,14 +39,19 @@ NEW_IN_0_3_0 = \
 	src/dispatch/channels.sql \
 	src/requests/tokens.sql \
 	src/dispatch/outbox.sql \
-	src/dispatch/reminders.sql
+	src/dispatch/reminders.sql \
+	src/dispatch/enqueue.sql
 NEW_IN_0_4_0 = \
 	src/security/tenancy.sql \
+	src/security/gateway.sql \
 	src/security/signing.sql \
+	src/security/audit_record.sql \
 	src/security/audit.sql \
 	src/security/accounts.sql \
 	src/security/deletion.sql \
+	src/security/delete_tenant.sql \
 	src/security/encryption.sql \
+	src/dispatch/delivery_status.sql \
 	src/sites/contacts.sql \
 	src/dispatch/claim.sql \
 	src/common/jobs.sql
@@ -54,17 +60,36 @@ NEW_IN_0_5_0 = \
 	src/common/health.sql
 NEW_IN_0_6_0 = \
 	src/web/web.sql \
+	src/web/sign_in.sql \
+	src/web/csv_export.sql \
 	src/web/report_form.sql
 NEW_IN_0_8_0 = \
 	src/dispatch/workers.sql
 # privileges.sql runs last in the install script and in every upgrade: it
 # covers every table and function that exists then.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
-# 0.10.0: the claim keeps its batch in a variable and its plans for the
-# session (no temporary tables: no index rebuilt and no plan made again at
-# each claim; src/dispatch/claim.sql)
-UPGRADE_0_10_0_PARTS = \
-	src/dispatch/claim.sql \
+# 0.10.1, a security release: no function makes, reuses or names a
+# temporary object; set_app_user in C (no context switch anyone else can
+# call); key readers and the claim out of status_checker_api's reach;
+# viewers decrypt nothing; first links checked by their MAC alone; sign-ins
+# slowed, never locked; delete_tenant revokes its logins' roles; audit not
+# switched off by a caller's setting (test/pgtap/14_attacks.sql).
+# src/upgrades/0.10.1.sql holds what only the upgrade does; the rest is
+# replayed (CREATE OR REPLACE).
+UPGRADE_0_10_1_PARTS = \
+	src/upgrades/0.10.1.sql \
+	src/security/gateway.sql \
+	src/security/audit_record.sql \
+	src/security/link_keys.sql \
+	src/security/delete_tenant.sql \
+	src/requests/tokens.sql \
+	src/sites/contacts.sql \
+	src/sites/jma_codes.sql \
+	src/triggers/fire.sql \
+	src/dispatch/enqueue.sql \
+	src/dispatch/delivery_status.sql \
+	src/web/sign_in.sql \
+	src/web/csv_export.sql \
 	src/security/privileges.sql \
 	src/common/finish.sql
 
@@ -98,7 +123,7 @@ OBJS = \
 	src/web/dashboard.o \
 	src/web/assets.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.9.0--0.10.0.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.0--0.10.1.sql
 # the install scripts of released versions, frozen (upgrade tests start there)
 DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
               versions/$(EXTENSION)--0.3.0.sql versions/$(EXTENSION)--0.4.0.sql \
@@ -108,8 +133,9 @@ DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql 
               versions/$(EXTENSION)--0.6.0.sql versions/$(EXTENSION)--0.5.0--0.6.0.sql \
               versions/$(EXTENSION)--0.7.0.sql versions/$(EXTENSION)--0.6.0--0.7.0.sql \
               versions/$(EXTENSION)--0.8.0.sql versions/$(EXTENSION)--0.7.0--0.8.0.sql \
-              versions/$(EXTENSION)--0.9.0.sql versions/$(EXTENSION)--0.8.0--0.9.0.sql
-EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.9.0--0.10.0.sql results regression.diffs regression.out tmp_check
+              versions/$(EXTENSION)--0.9.0.sql versions/$(EXTENSION)--0.8.0--0.9.0.sql \
+              versions/$(EXTENSION)--0.10.0.sql versions/$(EXTENSION)--0.9.0--0.10.0.sql
+EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.0--0.10.1.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
@@ -159,10 +185,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.9.0--0.10.0.sql: $(UPGRADE_0_10_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.9.0 → 0.10.0 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.10.0--0.10.1.sql: $(UPGRADE_0_10_1_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.10.0 → 0.10.1 — generated from src/*/*.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_10_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_0_10_1_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 # the web assets, compiled into the library
 WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \

@@ -83,19 +83,25 @@ sc_hex32(const uint8 *raw, char *out)
  * HMAC-SHA256(key, "sc-link-v1:tenant:request:site:generation") into out[32].
  * A new generation (issue_token) gives an unrelated token.
  */
-static void
-link_mac(bytea *key, int64 tenant_id, int64 request_id, int64 site_id, int32 gen, uint8 *out)
+void
+sc_link_mac(const uint8 *key, int keylen, int64 tenant_id, int64 request_id, int64 site_id, int32 gen, uint8 *out)
 {
 	char		msg[128];
 	int			n;
 
-	if (VARSIZE_ANY_EXHDR(key) < 32)
+	if (keylen < 32)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a link key has at least 32 bytes")));
 	n = snprintf(msg, sizeof(msg), "sc-link-v1:" INT64_FORMAT ":" INT64_FORMAT ":" INT64_FORMAT ":%d",
 				 tenant_id, request_id, site_id, gen);
-	sc_hmac_sha256(VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), msg, n, out);
+	sc_hmac_sha256(key, keylen, msg, n, out);
+}
+
+static void
+link_mac(bytea *key, int64 tenant_id, int64 request_id, int64 site_id, int32 gen, uint8 *out)
+{
+	sc_link_mac((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key), tenant_id, request_id, site_id, gen, out);
 }
 
 /*

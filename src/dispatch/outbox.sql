@@ -88,37 +88,7 @@ CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
 
 -- ---------------------------------------------------------- enqueueing
 
--- One message of a purpose for each contact of the listed sites of a
--- request, and one for each broadcasting webhook channel of the tenant.
-CREATE FUNCTION status_checker._enqueue_site_messages(p_tenant_id bigint, p_request_id bigint, p_purpose text,
-                                                      p_seq integer, p_sites bigint[], p_first boolean DEFAULT false)
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-BEGIN
-    -- the first messages of new targets cannot exist yet: a plain insert
-    -- (ON CONFLICT's speculative insertion cost a third more)
-    EXECUTE format($q$
-        INSERT INTO status_checker.outbox (tenant_id, request_id, site_id, contact_id, channel_id, channel_kind, recipient, purpose, seq)
-        SELECT $1, $2, x.site_id, x.contact_id, x.channel_id, x.kind, x.recipient, $3, $4
-        FROM (SELECT s.site_id, c.contact_id, NULL::bigint AS channel_id, c.channel AS kind, c.address AS recipient
-              FROM unnest($5) s(site_id)
-              JOIN status_checker.site_contact c ON c.tenant_id = $1 AND c.site_id = s.site_id
-              UNION ALL
-              SELECT s.site_id, NULL, ch.channel_id, 'webhook', ch.config ->> 'url'
-              FROM unnest($5) s(site_id)
-              CROSS JOIN status_checker.channel ch
-              WHERE ch.tenant_id = $1 AND ch.kind = 'webhook' AND ch.enabled
-                AND coalesce((ch.config ->> 'broadcast')::boolean, true)) x
-        ORDER BY x.site_id %s$q$, CASE WHEN p_first THEN '' ELSE 'ON CONFLICT DO NOTHING' END)
-    USING p_tenant_id, p_request_id, p_purpose, p_seq, p_sites;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._enqueue_site_messages(bigint, bigint, text, integer, bigint[], boolean) IS
-'Internal: enqueue a message of a purpose to every contact of the given sites of a request and to the broadcasting webhook channels';
+-- _enqueue_site_messages: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker._tenant_delivers(p_tenant_id bigint) RETURNS boolean
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp

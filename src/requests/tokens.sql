@@ -42,8 +42,22 @@ CREATE OR REPLACE FUNCTION status_checker._token_locator(token text, OUT tenant_
 COMMENT ON FUNCTION status_checker._token_locator(text) IS
 'Internal: the target a first link names after its token (NULLs if the text is not such a link); not a proof of anything';
 
+-- Whether a first link's token is its target's of generation 1 (C, under
+-- the tenant's link key, in constant time).  The link is the credential:
+-- no session tenant is asked, so that any gateway login can check it.  Only
+-- the extension's own functions (report_form, submit_report) call it.
+CREATE OR REPLACE FUNCTION status_checker._first_link_valid(tenant_id bigint, request_id bigint, site_id bigint, token text)
+    RETURNS boolean
+    LANGUAGE c STABLE STRICT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_first_link_valid';
+COMMENT ON FUNCTION status_checker._first_link_valid(bigint, bigint, bigint, text) IS
+'Internal (report_form, submit_report): whether a token is the first (generation 1) of the target a first link names; no tenant check, the MAC is the proof';
+
 -- The target a first link names, if its token was never issued and the
--- link's token is the target's first (generation 1); else NULLs.
+-- link's token is the target's first (generation 1); else NULLs.  The MAC
+-- is checked first, so that a wrong link learns nothing of the target it
+-- names: whatever it names, the answer is the same (0.10.1; until then a
+-- link naming an existing target failed differently through a gateway).
 -- Read-only: what report_form may call.
 CREATE OR REPLACE FUNCTION status_checker._first_link_target(token text,
                                                              OUT tenant_id bigint, OUT request_id bigint, OUT site_id bigint)
@@ -51,21 +65,14 @@ CREATE OR REPLACE FUNCTION status_checker._first_link_target(token text,
 #variable_conflict use_column
 DECLARE
     l record;
-    k bytea;
 BEGIN
     l := status_checker._token_locator(token);
-    IF l.tenant_id IS NULL THEN
+    IF l.tenant_id IS NULL OR NOT status_checker._first_link_valid(l.tenant_id, l.request_id, l.site_id, token) THEN
         RETURN;
     END IF;
     PERFORM 1 FROM status_checker.request_target t
     WHERE t.tenant_id = l.tenant_id AND t.request_id = l.request_id AND t.site_id = l.site_id AND t.token_gen = 0;
     IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    -- the key as _link_key reads it, without making one: a link was made with it
-    SELECT lk.key INTO k FROM status_checker.link_key lk WHERE lk.tenant_id = l.tenant_id;
-    IF NOT FOUND OR NOT status_checker._link_token_matches(status_checker._decrypt_bytes(l.tenant_id, 'link_key', k),
-                                                           l.tenant_id, l.request_id, l.site_id, 1, token) THEN
         RETURN;
     END IF;
     tenant_id := l.tenant_id;
@@ -127,12 +134,15 @@ $$;
 COMMENT ON FUNCTION status_checker._first_link_sent(bigint, bigint, bigint) IS
 'Internal: whether a message with the target''s link was sent or is being sent (its first link may be out)';
 
+-- The personal token of a request target at a generation, for a session
+-- acting for the tenant (C: the link key is read, decrypted and used there,
+-- and never handed to SQL; since 0.10.1).
 CREATE OR REPLACE FUNCTION status_checker._target_token(p_tenant_id bigint, p_request_id bigint, p_site_id bigint, p_gen integer)
     RETURNS text
-    LANGUAGE sql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
-    RETURN status_checker._link_token(status_checker._link_key(p_tenant_id), p_tenant_id, p_request_id, p_site_id, p_gen);
+    LANGUAGE c VOLATILE STRICT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_target_token';
 COMMENT ON FUNCTION status_checker._target_token(bigint, bigint, bigint, integer) IS
-'Internal: the personal token of a request target at a generation';
+'Internal: the personal token of a request target at a generation (the link key stays in C)';
 
 CREATE OR REPLACE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text
@@ -188,7 +198,7 @@ CREATE OR REPLACE FUNCTION status_checker.issue_tokens(request_id bigint)
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
-    k bytea;
+    first_out bigint[];
 BEGIN
     PERFORM status_checker._no_nulls('issue_tokens', ARRAY['request_id'], ARRAY[issue_tokens.request_id::text]);
     r := status_checker._require_request(issue_tokens.request_id, true);
@@ -197,7 +207,6 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Tokens are issued only for open requests.';
     END IF;
-    k := status_checker._link_key(r.tenant_id);
     -- the targets first, locked in key order (as a report's first use of a
     -- link locks its one target): the hashes revoked below are the current ones
     PERFORM 1 FROM status_checker.request_target t
@@ -208,44 +217,34 @@ BEGIN
     SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
     -- never issued, but their first link may be out: those links stop working too
-    -- (their new token is of generation 2)
-    IF to_regclass('pg_temp._sc_first_out') IS NULL THEN
-        CREATE TEMP TABLE _sc_first_out (site_id bigint PRIMARY KEY) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp._sc_first_out;
-    INSERT INTO pg_temp._sc_first_out
-    SELECT DISTINCT o.site_id FROM status_checker.outbox o
-    JOIN status_checker.request_target t ON t.tenant_id = o.tenant_id AND t.request_id = o.request_id AND t.site_id = o.site_id
-    WHERE o.tenant_id = r.tenant_id AND o.request_id = r.request_id AND o.purpose IN ('request', 'reminder')
-      AND o.attempts > 0 AND t.token_gen = 0;
+    -- (their new token is of generation 2).  Kept in a variable: a SECURITY
+    -- DEFINER function makes, reuses or names no temporary object (0.10.1).
+    first_out := ARRAY(
+        SELECT DISTINCT o.site_id FROM status_checker.outbox o
+        JOIN status_checker.request_target t ON t.tenant_id = o.tenant_id AND t.request_id = o.request_id AND t.site_id = o.site_id
+        WHERE o.tenant_id = r.tenant_id AND o.request_id = r.request_id AND o.purpose IN ('request', 'reminder')
+          AND o.attempts > 0 AND t.token_gen = 0
+        ORDER BY 1);
     INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-    SELECT status_checker._token_hash(status_checker._link_token(k, r.tenant_id, r.request_id, f.site_id, 1)),
+    SELECT status_checker._token_hash(status_checker._target_token(r.tenant_id, r.request_id, f.site_id, 1)),
            r.tenant_id, r.request_id, f.site_id
-    FROM pg_temp._sc_first_out f
+    FROM unnest(first_out) f(site_id)
     ON CONFLICT DO NOTHING;
     UPDATE status_checker.request_target t SET token_gen = 1
-    FROM pg_temp._sc_first_out f
-    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = f.site_id;
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = ANY (first_out);
 
-    IF to_regclass('pg_temp._sc_new_tokens') IS NULL THEN   -- (no notice on a second call)
-        CREATE TEMP TABLE _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp._sc_new_tokens;
-    WITH u AS (
-        UPDATE status_checker.request_target t
-        SET token_gen = t.token_gen + 1,
-            token_hash = status_checker._token_hash(status_checker._link_token(k, t.tenant_id, t.request_id, t.site_id, t.token_gen + 1)),
-            token_issued_at = pg_catalog.now()
-        WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
-        RETURNING t.site_id, t.token_gen
-    )
-    INSERT INTO pg_temp._sc_new_tokens
-    SELECT u.site_id, status_checker._link_token(k, r.tenant_id, r.request_id, u.site_id, u.token_gen) FROM u;
     RETURN QUERY
-        SELECT s.code, n.token FROM pg_temp._sc_new_tokens n
-        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = n.site_id
+        WITH u AS (
+            UPDATE status_checker.request_target t
+            SET token_gen = t.token_gen + 1,
+                token_hash = status_checker._token_hash(status_checker._target_token(t.tenant_id, t.request_id, t.site_id, t.token_gen + 1)),
+                token_issued_at = pg_catalog.now()
+            WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
+            RETURNING t.site_id, t.token_gen
+        )
+        SELECT s.code, status_checker._target_token(r.tenant_id, r.request_id, u.site_id, u.token_gen) FROM u
+        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = u.site_id
         ORDER BY s.code;
-    TRUNCATE pg_temp._sc_new_tokens;
 END
 $$;
 COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS

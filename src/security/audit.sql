@@ -109,43 +109,9 @@ COMMENT ON TABLE status_checker.audit_checkpoint IS
 -- ------------------------------------------------------------ recording
 
 -- Statement-level triggers with transition tables: one INSERT into the log
--- per statement, however many rows it touched (import_sites).  Trigger
--- arguments: the table's key columns.  Sessions with row_security = off
--- (pg_dump scripts and pg_restore set it) are restoring rows, not changing
--- them, and are not recorded (the restored log already holds the history).
-CREATE FUNCTION status_checker._audit_changes() RETURNS trigger
-    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    -- the key as a jsonb object, built from the columns themselves (cheaper
-    -- than converting whole rows: an import writes a record per site)
-    key_n text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, n.%I', k, k), ', '))
-                   FROM unnest(TG_ARGV) k);
-    key_o text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, o.%I', k, k), ', '))
-                   FROM unnest(TG_ARGV) k);
-    rows_of text := CASE TG_OP WHEN 'DELETE' THEN 'old_rows' ELSE 'new_rows' END;
-BEGIN
-    IF current_setting('row_security') = 'off' THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('INSERT', 'DELETE') THEN
-        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
-                       'SELECT n.tenant_id, $1, $2, $3, $4, jsonb_build_object(''key'', %s) FROM %s n',
-                       key_n, rows_of)
-        USING session_user::text, status_checker._app_login(),
-              lower(TG_OP), TG_TABLE_NAME::text;
-    ELSE
-        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
-                       'SELECT n.tenant_id, $1, $2, ''update'', $3, jsonb_build_object(''key'', %1$s, ''changed'', '
-                       '       (SELECT jsonb_agg(e.key ORDER BY e.key) FROM jsonb_each(to_jsonb(n)) e '
-                       '         WHERE e.value IS DISTINCT FROM to_jsonb(o) -> e.key)) '
-                       'FROM new_rows n LEFT JOIN old_rows o ON %2$s = %1$s '
-                       'WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)',
-                       key_n, key_o)
-        USING session_user::text, status_checker._app_login(), TG_TABLE_NAME::text;
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- per statement, however many rows it touched (import_sites).  The trigger
+-- function, _audit_changes, is in src/security/audit_record.sql (replaced
+-- by the upgrade to 0.10.1).
 
 DO $$
 DECLARE

@@ -163,23 +163,7 @@ $$;
 COMMENT ON FUNCTION status_checker._link_key(bigint) IS
 'Internal: a tenants link key (decrypted), made on first use';
 
-CREATE OR REPLACE VIEW status_checker.delivery_status WITH (security_invoker = true) AS
-SELECT o.message_id, o.tenant_id, o.request_id, s.code AS site_code, o.channel_kind,
-       status_checker._mask_recipient(o.channel_kind,
-           CASE WHEN o.recipient LIKE 'sc1:%' THEN status_checker._decrypt(o.tenant_id, 'recipient', o.recipient)
-                ELSE o.recipient END) AS recipient,
-       o.purpose, o.state, o.attempts, o.last_error, o.enqueued_at, o.sent_at,
-       o.seq AS reminder_number, o.last_status,
-       CASE WHEN o.state IN ('queued', 'retrying') THEN o.next_attempt_at END AS next_attempt_at,
-       o.sent_at - o.enqueued_at AS latency,
-       format('sc1-%s-%s', o.tenant_id, o.message_id) AS idempotency_key,
-       ch.name AS channel_name
-FROM status_checker.outbox o
-LEFT JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
-LEFT JOIN status_checker.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = coalesce(o.via_channel_id, o.channel_id);
-COMMENT ON VIEW status_checker.delivery_status IS
-'Every message: site, channel kind, masked recipient, purpose, state (queued, sending, sent, retrying, dead, cancelled), '
-'attempts, last error, enqueue and send times, latency, idempotency key';
+-- delivery_status: src/dispatch/delivery_status.sql (recipients masked without decrypting for the reader, 0.10.1).
 
 CREATE VIEW status_checker.contact_list WITH (security_invoker = true) AS
 SELECT c.tenant_id, c.contact_id, s.code AS site_code, s.name AS site_name, c.channel,

@@ -33,6 +33,7 @@
 
 #include <sys/stat.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -48,11 +49,13 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 
 #include "dispatch/dispatch.h"
+#include "requests/token.h"
 #include "security/security.h"
 
 #define KEY_BYTES		32
@@ -99,6 +102,17 @@ typedef struct CurrentVersionEntry
 static HTAB *data_keys = NULL;	/* unwrapped data keys, for the life of the backend */
 static HTAB *current_versions = NULL;	/* per transaction */
 
+/*
+ * One tenant's link key, decrypted, for the transaction that read it (an
+ * issue_tokens of 20,000 targets derives 20,000 tokens with it); zeroed at
+ * the end of the transaction.
+ */
+#define MAX_LINK_KEY_BYTES 64
+static int64 link_key_tenant = 0;
+static LocalTransactionId link_key_lxid = InvalidLocalTransactionId;
+static uint8 link_key_bytes[MAX_LINK_KEY_BYTES];
+static int	link_key_len = 0;
+
 /* ---------------------------------------------------------------- helpers */
 
 static void
@@ -132,6 +146,9 @@ keys_xact_callback(XactEvent event, void *arg)
 		if (current_versions != NULL)
 			hash_destroy(current_versions);
 		current_versions = NULL;
+		explicit_bzero(link_key_bytes, sizeof(link_key_bytes));
+		link_key_len = 0;
+		link_key_lxid = InvalidLocalTransactionId;
 	}
 }
 
@@ -1009,4 +1026,125 @@ sc_forget_keys(PG_FUNCTION_ARGS)
 	forget_data_keys();
 	master_keys_stale = true;
 	PG_RETURN_VOID();
+}
+
+/* ---------------------------------------------------------------- link keys */
+
+/*
+ * A tenant's link key, decrypted, into link_key_bytes (cached for the
+ * transaction); false when the tenant has none.  With `create`, a missing
+ * key is made (status_checker._link_key, which also checks the session's
+ * tenant).  Without it, no tenant check at all: the caller proves what it
+ * needs otherwise (_first_link_valid: the link's MAC).
+ */
+static bool
+link_key_read(int64 tenant_id, bool create)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+	bytea	   *key;
+	uint8	   *plain = NULL;
+	int			plen = 0;
+	bool		found = false;
+
+	if (link_key_lxid == MyProc->lxid && link_key_tenant == tenant_id && link_key_len > 0)
+		return true;
+	values[0] = Int64GetDatum(tenant_id);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (spi_as_owner(create ? "SELECT status_checker._link_key($1)"
+					 : "SELECT key FROM status_checker.link_key WHERE tenant_id = $1",
+					 1, types, values, !create) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a link key");
+	if (SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+		{
+			key = DatumGetByteaPP(d);
+			if (create)
+			{
+				plain = (uint8 *) VARDATA_ANY(key);
+				plen = VARSIZE_ANY_EXHDR(key);
+			}
+			else
+				plain = decrypt_value(tenant_id, "link_key", (uint8 *) VARDATA_ANY(key),
+									  VARSIZE_ANY_EXHDR(key), &plen);
+			found = true;
+		}
+	}
+	if (found && (plen < 32 || plen > MAX_LINK_KEY_BYTES))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the link key of tenant %lld has %d bytes", (long long) tenant_id, plen),
+				 errdetail("A link key has 32 to %d bytes.", MAX_LINK_KEY_BYTES)));
+	if (found)
+	{
+		memcpy(link_key_bytes, plain, plen);
+		link_key_len = plen;
+		link_key_tenant = tenant_id;
+		link_key_lxid = MyProc->lxid;
+		explicit_bzero(plain, plen);
+	}
+	SPI_finish();
+	return found;
+}
+
+/*
+ * _target_token(tenant_id, request_id, site_id, generation) -> text
+ *
+ * The personal token of a request target at a generation, for a session
+ * that acts for the tenant.  The link key never leaves this file: the API
+ * functions (issue_token, issue_tokens) get tokens, not the key.
+ */
+PG_FUNCTION_INFO_V1(sc_target_token);
+Datum
+sc_target_token(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	uint8		mac[32];
+	char		out[TOKEN_CHARS + 1];
+
+	check_tenant(tenant_id);
+	if (!link_key_read(tenant_id, true))
+		elog(ERROR, "tenant %lld has no link key", (long long) tenant_id);
+	sc_link_mac(link_key_bytes, link_key_len, tenant_id, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
+				PG_GETARG_INT32(3), mac);
+	token_encode(mac, out);
+	explicit_bzero(mac, sizeof(mac));
+	PG_RETURN_TEXT_P(cstring_to_text(out));
+}
+
+/*
+ * _first_link_valid(tenant_id, request_id, site_id, token text) -> boolean
+ *
+ * Whether the token (a first link's 43 characters) is the target's of
+ * generation 1.  The link is the credential, so the session's tenant is
+ * not asked (a gateway has none): this is what lets a reporter page served
+ * by any gateway login open a first link.  A tenant without a link key is
+ * checked against a key of zeros, so that the answer takes as long and
+ * says as little.  Compared in constant time.
+ */
+PG_FUNCTION_INFO_V1(sc_first_link_valid);
+Datum
+sc_first_link_valid(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id = PG_GETARG_INT64(0);
+	text	   *token = PG_GETARG_TEXT_PP(3);
+	static const uint8 no_key[32] = {0};
+	bool		have = link_key_read(tenant_id, false);
+	uint8		mac[32];
+	char		expected[TOKEN_CHARS + 1];
+	bool		same;
+
+	sc_link_mac(have ? link_key_bytes : no_key, have ? link_key_len : (int) sizeof(no_key),
+				tenant_id, PG_GETARG_INT64(1), PG_GETARG_INT64(2), 1, mac);
+	token_encode(mac, expected);
+	same = VARSIZE_ANY_EXHDR(token) >= TOKEN_CHARS &&
+		CRYPTO_memcmp(expected, VARDATA_ANY(token), TOKEN_CHARS) == 0;
+	explicit_bzero(mac, sizeof(mac));
+	explicit_bzero(expected, sizeof(expected));
+	PG_RETURN_BOOL(have && same);
 }

@@ -7,14 +7,15 @@
 -- tenants, in different orders, and deadlocked on the link_key unique
 -- index (found by the burst benchmark, test/bench/burst-bench.sh; kept
 -- from coming back by test/tap/004_contention.pl).  _link_key still makes
--- a missing key, but no tenant lacks one any more.
+-- a missing key, but no tenant lacks one any more.  Written to be replayed
+-- (CREATE OR REPLACE; the trigger made again): the upgrade to 0.10.1 runs it.
 
-CREATE FUNCTION status_checker._tenant_link_key() RETURNS trigger
+CREATE OR REPLACE FUNCTION status_checker._tenant_link_key() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    -- a restore (pg_dump scripts and pg_restore run with row_security off)
-    -- brings the tenant's own key with it
-    IF pg_catalog.current_setting('row_security') = 'off' THEN
+    -- a restore brings the tenant's own key with it (_restoring: row_security
+    -- off is not enough, any caller can set it)
+    IF status_checker._restoring() THEN
         RETURN NULL;
     END IF;
     PERFORM status_checker._link_key(NEW.tenant_id);
@@ -23,6 +24,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker._tenant_link_key() IS
 'Internal (trigger): make a new tenant''s link key at once, so that concurrent first links never race to create it';
+DROP TRIGGER IF EXISTS tenant_link_key ON status_checker.tenant;
 CREATE TRIGGER tenant_link_key AFTER INSERT ON status_checker.tenant
     FOR EACH ROW EXECUTE FUNCTION status_checker._tenant_link_key();
 

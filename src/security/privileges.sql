@@ -66,7 +66,7 @@ BEGIN
     FOREACH f IN ARRAY ARRAY[
         'submit_report(text,jsonb)', 'submit_report(text,jsonb,text)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
         'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)',
-        'report_form(text)', 'web_login(bigint,text,text)', 'web_session_user(text)', 'web_logout(text)']
+        'report_form(text)', 'web_login(bigint,text,text)', 'web_login(bigint,text,text,text)', 'web_session_user(text)', 'web_logout(text)']
     LOOP
         EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
         IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
@@ -83,9 +83,39 @@ REVOKE ALL ON status_checker.signing_key, status_checker.deletion_certificate, s
               status_checker.audit_sealer, status_checker.audit_gap FROM status_checker_api;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA status_checker TO status_checker_api;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker TO status_checker_api;
+-- ... but nothing that reads a key or works across tenants.  The API
+-- functions take input from callers; if a caller ever got code of its own
+-- to run inside one (0.10.0: a trigger on a temporary table that a
+-- function reused), that code would hold status_checker_api's privileges.
+-- So they are only what the tenant API needs under row-level security:
+-- links come from _target_token (C, the key stays there), and the key
+-- readers, the master key's functions and the dispatcher's claim are for
+-- the extension's owner alone.  (Since 0.10.1; test/pgtap/14_attacks.sql.)
+REVOKE ALL ON status_checker.link_key FROM status_checker_api;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'status_checker'::regnamespace
+          AND p.proname IN ('_link_key', '_first_link_valid', '_encrypt_bytes', '_decrypt_bytes', '_decrypt_secrets',
+                            '_master_wrap', '_master_unwrap', '_rewrap', '_new_data_key', '_forget_keys',
+                            '_claim_messages', '_set_context')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM status_checker_api, PUBLIC', f);
+    END LOOP;
+END
+$$;
 
 -- ------------------------------------------------------------ tenant roles
 
+-- every function the tenant roles and the gateway may call is granted
+-- below: start from none, so that an upgraded installation ends with
+-- exactly a fresh one's privileges (0.10.1 took some back from viewers)
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker
+    FROM status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin, status_checker_gateway;
 GRANT USAGE ON SCHEMA status_checker TO status_checker_viewer, status_checker_gateway;
 
 -- viewer: read the tenant's data (row-level security keeps it to the tenant)
@@ -101,12 +131,16 @@ GRANT SELECT ON
     status_checker.event_product_tsunami, status_checker.feed
     TO status_checker_viewer;
 GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer;
--- (views: see below; contacts and users in clear are for managers, key status for the operator)
+-- a channel's name and kind (delivery_status names the channel); its
+-- configuration (the URL: a Slack webhook's is a credential) is for managers
+GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_viewer;
+-- (views: see below; contacts, users and channels in clear are for managers, key status for the operator)
 DO $$
 DECLARE
     v regclass;
 BEGIN
-    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v' LOOP
+    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v'
+             AND c.relname NOT IN ('contact_list', 'user_list', 'channel_list', 'encryption_status') LOOP
         EXECUTE format('GRANT SELECT ON %s TO status_checker_viewer', v);
     END LOOP;
 END
@@ -119,26 +153,39 @@ GRANT EXECUTE ON FUNCTION
     -- what the row-level security policies call
     status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)
     TO status_checker_viewer;
--- what the views call (the views run with their reader's privileges)
+-- what the views call (the views run with their reader's privileges): a
+-- viewer's views, for viewers; the views of decrypted data, for managers.
+-- Decrypting is never a viewer's: until 0.10.1 this loop also granted
+-- viewers _decrypt (contact_list and delivery_status used it), and a viewer
+-- decrypted every contact and user address with it directly.
 DO $$
 DECLARE
-    f regprocedure;
+    f record;
 BEGIN
     FOR f IN
-        SELECT DISTINCT p.oid::regprocedure FROM pg_rewrite rw
+        SELECT DISTINCT p.oid::regprocedure AS fn,
+               CASE WHEN v.relname IN ('contact_list', 'user_list', 'channel_list') THEN 'status_checker_manager'
+                    ELSE 'status_checker_viewer' END AS grantee
+        FROM pg_rewrite rw
         JOIN pg_class v ON v.oid = rw.ev_class
         JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid AND d.refclassid = 'pg_proc'::regclass
         JOIN pg_proc p ON p.oid = d.refobjid
         WHERE v.relnamespace = 'status_checker'::regnamespace AND p.pronamespace = 'status_checker'::regnamespace
+          AND v.relname <> 'encryption_status'
+        ORDER BY 1, 2
     LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO status_checker_viewer', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.fn, f.grantee);
     END LOOP;
 END
 $$;
+REVOKE EXECUTE ON FUNCTION status_checker._decrypt(bigint, text, text), status_checker._decrypt_bytes(bigint, text, bytea),
+    status_checker._decrypt_secrets(bigint, jsonb)
+    FROM status_checker_viewer, status_checker_reporter;
 
-REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.encryption_status
+REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list,
+    status_checker.encryption_status
     FROM status_checker_viewer;
-GRANT SELECT ON status_checker.contact_list, status_checker.user_list TO status_checker_manager;
+GRANT SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list TO status_checker_manager;
 
 -- reporter: report on a site's behalf
 GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb),
@@ -179,6 +226,7 @@ GRANT EXECUTE ON FUNCTION
     status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
     status_checker.submit_report(text, jsonb), status_checker.submit_report(text, jsonb, text),
     status_checker.report_form(text), status_checker.current_tenant(),
-    status_checker.web_login(bigint, text, text), status_checker.web_session_user(text), status_checker.web_logout(text),
+    status_checker.web_login(bigint, text, text), status_checker.web_login(bigint, text, text, text),
+    status_checker.web_session_user(text), status_checker.web_logout(text),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
     TO status_checker_gateway;

@@ -233,17 +233,10 @@ sc_app_login(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(login));
 }
 
-/*
- * _set_context(tenant_id, login, role): called by set_app_user, which
- * checks that the caller is a gateway and that the user exists.
- */
-PG_FUNCTION_INFO_V1(sc_set_context);
-Datum
-sc_set_context(PG_FUNCTION_ARGS)
+/* set the context, in a transaction block (or a background worker's transaction) */
+static void
+set_context(int64 tenant_id, const char *login, const char *role)
 {
-	char	   *login = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	char	   *role = text_to_cstring(PG_GETARG_TEXT_PP(2));
-
 	/*
 	 * Outside a block the context would end with the statement: a mistake,
 	 * refused.  A background worker (the HTTP worker) runs its statements
@@ -260,10 +253,109 @@ sc_set_context(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NAME_TOO_LONG),
 				 errmsg("login is too long")));
-	ctx_tenant = PG_GETARG_INT64(0);
+	ctx_tenant = tenant_id;
 	strlcpy(ctx_login, login, sizeof(ctx_login));
 	snprintf(ctx_role, sizeof(ctx_role), "status_checker_%s", role);
 	ctx_set = true;
+}
+
+/* whether the session's login may act for application users: a gateway, or a superuser */
+static bool
+session_is_gateway(void)
+{
+	Oid			session = GetSessionUserId();
+	Oid			gateway = get_role_oid("status_checker_gateway", true);
+
+	return superuser_arg(session) || (OidIsValid(gateway) && is_member_of_role(session, gateway));
+}
+
+/*
+ * set_app_user(tenant_id, login) -> text: for gateways, act for an
+ * application user until the end of the transaction; returns the group
+ * role to SET LOCAL ROLE to.
+ *
+ * In C, and SECURITY INVOKER: there is no SQL function that sets a context
+ * for another to call (0.10.0's _set_context was one, and code a caller
+ * planted could run it as status_checker_api).  The session's login must be
+ * a gateway; the user is looked up as the bootstrap superuser, as the
+ * mapping of a login is.
+ */
+PG_FUNCTION_INFO_V1(sc_set_app_user);
+Datum
+sc_set_app_user(PG_FUNCTION_ARGS)
+{
+	int64		tenant_id;
+	char	   *login;
+	char	   *role = NULL;
+	Oid			save_userid;
+	int			save_sec_context;
+	Datum		arg[2];
+	Oid			argtype[2] = {INT8OID, TEXTOID};
+	MemoryContext caller_cxt = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("set_app_user: %s must not be NULL", PG_ARGISNULL(0) ? "tenant_id" : "login")));
+	tenant_id = PG_GETARG_INT64(0);
+	login = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!session_is_gateway())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a gateway may act for application users"),
+				 errhint("GRANT status_checker_gateway TO the application server's login.")));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		arg[0] = Int64GetDatum(tenant_id);
+		arg[1] = CStringGetTextDatum(login);
+		if (SPI_execute_with_args("SELECT role FROM status_checker.app_user WHERE tenant_id = $1 AND login = $2",
+								  2, argtype, arg, NULL, true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			char	   *r = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (r != NULL)
+				role = MemoryContextStrdup(caller_cxt, r);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	/* the same answer for an unknown tenant and an unknown login */
+	if (role == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("unknown user %s of tenant %lld", quote_literal_cstr(login), (long long) tenant_id)));
+	set_context(tenant_id, login, role);
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("status_checker_%s", role)));
+}
+
+/*
+ * _set_context(tenant_id, login, role): 0.10.0's helper of set_app_user,
+ * kept only so that the install scripts of earlier versions still load.
+ * The extension's own SQL no longer has it (0.10.1 drops it); until the
+ * update runs, it works only for a superuser-owned caller (0.10.0's
+ * set_app_user), never for code running as status_checker_api.
+ */
+PG_FUNCTION_INFO_V1(sc_set_context);
+Datum
+sc_set_context(PG_FUNCTION_ARGS)
+{
+	if (!superuser() || !session_is_gateway())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("_set_context is retired: use set_app_user"),
+				 errhint("ALTER EXTENSION status_checker UPDATE")));
+	set_context(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	PG_RETURN_VOID();
 }
 

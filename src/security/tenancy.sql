@@ -12,7 +12,7 @@
 --   status_checker_api       owns the API functions (SECURITY DEFINER): it holds the table
 --                            privileges nobody else has, and is itself confined by row-level
 --                            security to the caller's tenant.  Not a login.
--- The tenant context (src/security/tenancy.c) comes from set_app_user (gateways) or
+-- The tenant context (src/security/tenancy.c) comes from set_app_user (gateways, in C) or
 -- from app_user.db_role (people with their own database login, see map_db_role).
 
 DO $$
@@ -55,9 +55,6 @@ CREATE FUNCTION status_checker._may_see(tenant_id bigint) RETURNS boolean
 CREATE FUNCTION status_checker._app_login() RETURNS text
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_app_login';
-CREATE FUNCTION status_checker._set_context(tenant_id bigint, login text, role text) RETURNS void
-    LANGUAGE c VOLATILE STRICT SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_set_context';
 
 CREATE FUNCTION status_checker.reset_app_user() RETURNS void
     LANGUAGE c VOLATILE SECURITY INVOKER
@@ -86,33 +83,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION status_checker.set_app_user(tenant_id bigint, login text)
-    RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-BEGIN
-    PERFORM status_checker._no_nulls('set_app_user', ARRAY['tenant_id', 'login'], ARRAY[set_app_user.tenant_id::text, set_app_user.login]);
-    IF NOT (pg_has_role(session_user, 'status_checker_gateway', 'MEMBER')
-            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
-        RAISE EXCEPTION 'only a gateway may act for application users'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'GRANT status_checker_gateway TO the application server''s login.';
-    END IF;
-    SELECT * INTO u FROM status_checker.app_user x WHERE x.tenant_id = set_app_user.tenant_id AND x.login = set_app_user.login;
-    IF NOT FOUND THEN
-        -- the same answer for an unknown tenant and an unknown login
-        RAISE EXCEPTION 'unknown user % of tenant %', quote_literal(set_app_user.login), set_app_user.tenant_id
-            USING ERRCODE = 'invalid_authorization_specification';
-    END IF;
-    PERFORM status_checker._set_context(u.tenant_id, u.login, u.role);
-    RETURN 'status_checker_' || u.role;
-END
-$$;
-COMMENT ON FUNCTION status_checker.set_app_user(bigint, text) IS
-'For gateways: act for this application user until the end of the transaction; returns the group role to SET LOCAL ROLE to '
-'(the context holds only under exactly that role)';
+-- set_app_user: src/security/gateway.sql (in C since 0.10.1).
 
 CREATE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
     RETURNS void

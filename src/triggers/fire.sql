@@ -11,6 +11,18 @@ DECLARE
     e status_checker.event;
     rules bigint[];
     n integer;
+    -- the sites to ask (parallel arrays: tenant, rule, site, intensity, reason) ...
+    a_tenant bigint[];
+    a_rule bigint[];
+    a_site bigint[];
+    a_shindo status_checker.shindo[];
+    a_reason text[];
+    -- ... the open request of each rule for this event ...
+    o_tenant bigint[];
+    o_rule bigint[];
+    o_request bigint[];
+    -- ... and the request each site to ask goes to
+    t_request bigint[];
 BEGIN
     SELECT * INTO e FROM status_checker.event x WHERE x.event_id = p_event FOR UPDATE;
     IF e.status = 'cancelled' THEN
@@ -38,21 +50,19 @@ BEGIN
 
     PERFORM status_checker._lock_targets(t) FROM (SELECT DISTINCT r.tenant_id FROM status_checker.trigger_rule r
                                                   WHERE r.rule_id = ANY (rules) ORDER BY 1) x(t);
-    -- the sites to ask, all rules at once
-    IF to_regclass('pg_temp._sc_ask') IS NULL THEN
-        CREATE TEMP TABLE _sc_ask (tenant_id bigint, rule_id bigint, site_id bigint,
-                                   shindo status_checker.shindo, reason text) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_ask;
-    END IF;
-    INSERT INTO pg_temp._sc_ask
-    SELECT d.tenant_id, d.rule_id, d.site_id, d.shindo, d.reason
-    FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
-    ANALYZE pg_temp._sc_ask;   -- so that the joins below are planned for its size
+    -- the sites to ask, all rules at once, kept in arrays (0.10.1: no
+    -- function of the extension makes a temporary object)
+    SELECT coalesce(array_agg(d.tenant_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.rule_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.site_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.shindo ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.reason ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}')
+      INTO a_tenant, a_rule, a_site, a_shindo, a_reason
+      FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
 
     -- one request per rule and event: created on the first telegram that asks anyone
     WITH needed AS (
-        SELECT a.tenant_id, a.rule_id FROM (SELECT DISTINCT x.tenant_id, x.rule_id FROM pg_temp._sc_ask x) a
+        SELECT a.tenant_id, a.rule_id FROM (SELECT DISTINCT x.tenant_id, x.rule_id FROM unnest(a_tenant, a_rule) x(tenant_id, rule_id)) a
         WHERE NOT EXISTS (SELECT 1 FROM status_checker.trigger_fire f
                           WHERE f.tenant_id = a.tenant_id AND f.rule_id = a.rule_id AND f.event_id = e.event_id)
     ), made AS (
@@ -74,33 +84,39 @@ BEGIN
     -- later telegrams add newly affected sites to that request, while it is
     -- open (a request a person closed or cancelled is left so)
     -- (_decide_all never asks a site twice for an event: no conflict handling)
-    IF to_regclass('pg_temp._sc_open') IS NULL THEN
-        CREATE TEMP TABLE _sc_open (tenant_id bigint, rule_id bigint, request_id bigint) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_open;
-    END IF;
-    INSERT INTO pg_temp._sc_open
-    SELECT f.tenant_id, f.rule_id, f.request_id
-    FROM status_checker.trigger_fire f
-    JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
-    WHERE f.event_id = e.event_id AND q.state = 'open';
-    ANALYZE pg_temp._sc_open;
+    SELECT coalesce(array_agg(f.tenant_id ORDER BY f.tenant_id, f.rule_id), '{}'),
+           coalesce(array_agg(f.rule_id ORDER BY f.tenant_id, f.rule_id), '{}'),
+           coalesce(array_agg(f.request_id ORDER BY f.tenant_id, f.rule_id), '{}')
+      INTO o_tenant, o_rule, o_request
+      FROM status_checker.trigger_fire f
+      JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
+     WHERE f.event_id = e.event_id AND q.state = 'open';
+    -- the rule's open request of each site to ask: a hash join of the two
+    -- arrays (a rule has one request per event)
+    SELECT coalesce(array_agg(o.request_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.tenant_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.site_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.shindo ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.reason ORDER BY a.tenant_id, o.request_id, a.site_id), '{}')
+      INTO t_request, a_tenant, a_site, a_shindo, a_reason
+      FROM unnest(a_tenant, a_rule, a_site, a_shindo, a_reason) a(tenant_id, rule_id, site_id, shindo, reason)
+      JOIN unnest(o_tenant, o_rule, o_request) o(tenant_id, rule_id, request_id)
+        ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id;
+    -- in key order: index insertions stay on hot pages
     INSERT INTO status_checker.request_target (tenant_id, request_id, site_id, asked_shindo, asked_reason)
-    SELECT a.tenant_id, o.request_id, a.site_id, a.shindo, a.reason
-    FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-    ORDER BY a.tenant_id, o.request_id, a.site_id;   -- in key order: index insertions stay on hot pages
+    SELECT a.tenant_id, a.request_id, a.site_id, a.shindo, a.reason
+    FROM unnest(a_tenant, t_request, a_site, a_shindo, a_reason) a(tenant_id, request_id, site_id, shindo, reason);
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE status_checker.request q SET targets = q.targets + c.n
-    FROM (SELECT a.tenant_id, o.request_id, count(*) AS n
-          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          GROUP BY 1, 2) c
+    FROM (SELECT a.tenant_id, a.request_id, count(*) AS n
+          FROM unnest(a_tenant, t_request) a(tenant_id, request_id) GROUP BY 1, 2) c
     WHERE q.tenant_id = c.tenant_id AND q.request_id = c.request_id;
     -- the new targets' contacts get the request, in this transaction (only
     -- for tenants that have someone to send to: the others cost nothing)
     PERFORM status_checker._enqueue_site_messages(x.tenant_id, x.request_id, 'request', 0, x.sites, true)
-    FROM (SELECT a.tenant_id, o.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
-          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          WHERE a.tenant_id IN (SELECT t.tenant_id FROM (SELECT DISTINCT o2.tenant_id FROM pg_temp._sc_open o2) t
+    FROM (SELECT a.tenant_id, a.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
+          FROM unnest(a_tenant, t_request, a_site) a(tenant_id, request_id, site_id)
+          WHERE a.tenant_id IN (SELECT t.tenant_id FROM (SELECT DISTINCT u.tenant_id FROM unnest(o_tenant) u(tenant_id)) t
                                 WHERE status_checker._tenant_delivers(t.tenant_id))
           GROUP BY 1, 2 ORDER BY 1, 2) x;
     RETURN n;

@@ -43,14 +43,15 @@ CREATE TABLE status_checker.web_login (
     tenant_id      bigint NOT NULL,
     user_id        bigint NOT NULL,
     password_hash  text NOT NULL,            -- argon2id, PHC string format
-    failures       integer NOT NULL DEFAULT 0,   -- failed sign-ins since the last success
-    locked_until   timestamptz,
+    failures       integer NOT NULL DEFAULT 0,   -- failed sign-ins (not from a trusted device) since the last success
+    throttled_until timestamptz,             -- until then, sign-ins not from a trusted device are not checked (0.10.1)
     changed_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    throttled      integer NOT NULL DEFAULT 0,   -- sign-ins refused unchecked while throttled, since the last success (0.10.1)
     PRIMARY KEY (tenant_id, user_id),
     FOREIGN KEY (tenant_id, user_id) REFERENCES status_checker.app_user (tenant_id, user_id) ON DELETE CASCADE
 );
 COMMENT ON TABLE status_checker.web_login IS
-'Dashboard passwords of a tenant''s users (argon2id hashes), failed sign-ins and lockouts; read only by the API functions';
+'Dashboard passwords of a tenant''s users (argon2id hashes), failed sign-ins and how long sign-ins are slowed; read only by the API functions';
 
 CREATE TABLE status_checker.web_session (
     tenant_id     bigint NOT NULL,
@@ -84,141 +85,22 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION status_checker.set_user_password(tenant_id bigint, login text, password text)
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-BEGIN
-    PERFORM status_checker._no_nulls('set_user_password', ARRAY['tenant_id', 'login', 'password'],
-                                     ARRAY[set_user_password.tenant_id::text, set_user_password.login,
-                                           CASE WHEN set_user_password.password IS NOT NULL THEN '' END]);
-    IF char_length(set_user_password.password) < 10 OR char_length(set_user_password.password) > 200 THEN
-        RAISE EXCEPTION 'a password has 10 to 200 characters'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A long passphrase is best; any characters may be used.';
-    END IF;
-    u := status_checker._require_user(set_user_password.tenant_id, set_user_password.login);
-    INSERT INTO status_checker.web_login AS w (tenant_id, user_id, password_hash)
-    VALUES (u.tenant_id, u.user_id, status_checker._password_hash(set_user_password.password))
-    ON CONFLICT (tenant_id, user_id)
-    DO UPDATE SET password_hash = EXCLUDED.password_hash, failures = 0, locked_until = NULL, changed_at = now();
-    -- a new password ends the user's sessions
-    DELETE FROM status_checker.web_session s WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.set_user_password(bigint, text, text) IS
-'Set a user''s dashboard password (10 to 200 characters, stored as an argon2id hash); ends the user''s sessions and lifts a lockout. Admins only';
-
 CREATE TYPE status_checker.web_login_result AS (
     ok            boolean,
-    reason        text,        -- NULL, 'wrong' (unknown user or wrong password) or 'locked'
+    reason        text,        -- NULL, or 'wrong' for every failure (unknown user, wrong password, throttled)
     session_token text,
     csrf_token    text,
     role          text,
-    locked_until  timestamptz
+    locked_until  timestamptz, -- always NULL since 0.10.1: no account is locked (kept for gateways that read it)
+    device_token  text         -- on success: the value of the browser's device cookie (0.10.1)
 );
 COMMENT ON TYPE status_checker.web_login_result IS 'The outcome of web_login';
-
--- Sign in: not an error when it fails, so that the failure is counted (an
--- exception would roll the count back).  An unknown login costs as much as
--- a wrong password, and says the same.
-CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text, password text)
-    RETURNS status_checker.web_login_result
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-    w status_checker.web_login;
-    r status_checker.web_login_result;
-    tok text;
-BEGIN
-    SELECT * INTO u FROM status_checker.app_user x
-     WHERE x.tenant_id = web_login.tenant_id AND x.login = web_login.login;
-    IF FOUND THEN
-        SELECT * INTO w FROM status_checker.web_login x
-         WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id FOR UPDATE;
-    END IF;
-    IF w.user_id IS NULL THEN
-        -- the same work as a real check (a hash of a password nobody uses, with the same cost)
-        PERFORM status_checker._password_verify(
-            '$argon2id$v=19$m=19456,t=2,p=1$vECpmqnf2MSab0kxsEBRHA$YYX7Ha0Zee6PEwWwQlKSVPNYQvtxdd6W8ImXJUr8SAg',
-            coalesce(web_login.password, ''));
-        r.ok := false;
-        r.reason := 'wrong';
-        RETURN r;
-    END IF;
-    IF w.locked_until > now() THEN
-        r.ok := false;
-        r.reason := 'locked';
-        r.locked_until := w.locked_until;
-        RETURN r;
-    END IF;
-    IF web_login.password IS NULL OR NOT status_checker._password_verify(w.password_hash, web_login.password) THEN
-        -- five failures in a row lock the account for 15 minutes
-        UPDATE status_checker.web_login x
-           SET failures = x.failures + 1,
-               locked_until = CASE WHEN x.failures + 1 >= 5 THEN now() + interval '15 minutes' END
-         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id
-        RETURNING x.locked_until INTO r.locked_until;
-        r.ok := false;
-        r.reason := CASE WHEN r.locked_until IS NOT NULL THEN 'locked' ELSE 'wrong' END;
-        RETURN r;
-    END IF;
-    IF w.failures > 0 OR w.locked_until IS NOT NULL THEN
-        UPDATE status_checker.web_login x SET failures = 0, locked_until = NULL
-         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id;
-    END IF;
-    tok := translate(encode(status_checker._random_bytes(32), 'base64'), E'+/=\n', '-_');
-    r.ok := true;
-    r.session_token := tok;
-    r.csrf_token := translate(encode(status_checker._random_bytes(24), 'base64'), E'+/=\n', '-_');
-    r.role := u.role;
-    INSERT INTO status_checker.web_session (tenant_id, session_hash, user_id, csrf_token)
-    VALUES (u.tenant_id, sha256(convert_to(tok, 'UTF8')), u.user_id, r.csrf_token);
-    -- sessions that ended long ago go
-    DELETE FROM status_checker.web_session s
-     WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id
-       AND (s.seen_at < now() - interval '2 hours' OR s.created_at < now() - interval '12 hours');
-    RETURN r;
-END
-$$;
-COMMENT ON FUNCTION status_checker.web_login(bigint, text, text) IS
-'For gateways: check a user''s dashboard password; on success a new session (its cookie value and CSRF token, returned once). '
-'Five failures in a row lock the account for 15 minutes; failures are not errors (they are counted and audited)';
 
 CREATE TYPE status_checker.web_session_user AS (tenant_id bigint, login text, role text, csrf_token text);
 COMMENT ON TYPE status_checker.web_session_user IS 'The user of a dashboard session (web_session_user)';
 
-CREATE OR REPLACE FUNCTION status_checker.web_session_user(session_token text)
-    RETURNS status_checker.web_session_user
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    s status_checker.web_session;
-    r status_checker.web_session_user;
-BEGIN
-    SELECT * INTO s FROM status_checker.web_session x
-     WHERE x.session_hash = sha256(convert_to(coalesce(session_token, ''), 'UTF8'))
-       AND x.seen_at > now() - interval '2 hours' AND x.created_at > now() - interval '12 hours';
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no such session, or it has ended'
-            USING ERRCODE = 'invalid_authorization_specification', HINT = 'Sign in again.';
-    END IF;
-    -- idle time counts from the last request (written at most once a minute)
-    IF s.seen_at < now() - interval '1 minute' AND NOT pg_is_in_recovery() THEN
-        UPDATE status_checker.web_session x SET seen_at = now()
-         WHERE x.tenant_id = s.tenant_id AND x.session_hash = s.session_hash;
-    END IF;
-    SELECT u.tenant_id, u.login, u.role, s.csrf_token INTO r
-      FROM status_checker.app_user u WHERE u.tenant_id = s.tenant_id AND u.user_id = s.user_id;
-    RETURN r;
-END
-$$;
-COMMENT ON FUNCTION status_checker.web_session_user(text) IS
-'For gateways: the user of a dashboard session (tenant, login, role, CSRF token); 28000 for an unknown or ended session '
-'(2 hours idle, 12 hours in all)';
+-- set_user_password, web_login and web_session_user: src/web/sign_in.sql
+-- (sign-ins slowed, never locked, and trusted devices, 0.10.1).
 
 CREATE OR REPLACE FUNCTION status_checker.web_logout(session_token text)
     RETURNS void
@@ -292,38 +174,7 @@ COMMENT ON FUNCTION status_checker.request_dashboard(bigint) IS
 'Everything a dashboard shows for one request, as one document: the request and its counts, the form''s levels (labels, colours, icons), '
 'the group roll-up, every site (status, position, intensity it was asked at; unanswered first, the most shaken first) and the response timeline';
 
--- The status matrix as CSV (UTF-8 with a byte order mark, so that Excel
--- opens Japanese correctly).  A cell that starts with = + - @ is prefixed
--- with ' so that a spreadsheet does not run it as a formula.
-CREATE OR REPLACE FUNCTION status_checker.status_matrix_csv(request_id bigint)
-    RETURNS text
-    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    result text;
-BEGIN
-    PERFORM status_checker._require_request(status_matrix_csv.request_id);
-    WITH cells AS (
-        SELECT s.site_code, ARRAY[s.site_code, s.site_name, coalesce(s.group_path, ''), coalesce(s.level::text, ''),
-                     coalesce(s.level_label, ''), coalesce(s.level_label_en, ''), coalesce(t.asked_shindo::text, ''),
-                     coalesce(to_char(s.last_reported_at AT TIME ZONE 'Asia/Tokyo', 'YYYY-MM-DD HH24:MI:SS'), ''),
-                     s.report_count::text, coalesce(s.lat::text, ''), coalesce(s.lon::text, ''),
-                     coalesce(s.answers::text, '')] AS v
-        FROM status_checker.site_status s
-        JOIN status_checker.request_target t ON t.tenant_id = s.tenant_id AND t.request_id = s.request_id AND t.site_id = s.site_id
-        WHERE s.request_id = status_matrix_csv.request_id
-    )
-    SELECT U&'\FEFF' || 'site_code,site_name,group,level,label_ja,label_en,asked_shindo,last_reported_at_jst,reports,lat,lon,answers' || E'\r\n'
-           || coalesce(string_agg((SELECT string_agg('"' || replace(CASE WHEN left(x, 1) IN ('=', '+', '-', '@') THEN '''' || x ELSE x END,
-                                                              '"', '""') || '"', ',' ORDER BY i)
-                                   FROM unnest(c.v) WITH ORDINALITY u(x, i)), E'\r\n' ORDER BY c.site_code) || E'\r\n', '')
-      INTO result
-      FROM cells c;
-    RETURN result;
-END
-$$;
-COMMENT ON FUNCTION status_checker.status_matrix_csv(bigint) IS
-'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; formula-like cells prefixed with '')';
+-- status_matrix_csv: src/web/csv_export.sql (replaced by the upgrade to 0.10.1).
 
 -- What the HTTP workers have done since the server started (shared memory;
 -- NULLs when the library is not preloaded).  system_health() shows it.

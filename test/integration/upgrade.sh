@@ -10,7 +10,10 @@
 # back by worker 0 of 0.8.0, and by no other; links 0.8.0's claim sent (their
 # token's hash stored then) still work, and so do the links that name their
 # target, which the next messages carry; a session that claimed with 0.9.0
-# (its temporary tables made) claims with 0.10.0 after the update.
+# (its temporary tables made) claims with 0.10.0 after the update; 0.10.0's
+# security holes are closed by the update to 0.10.1: a broadcast webhook's
+# URL left in clear in the outbox is encrypted, a locked account is
+# unlocked, _set_context is gone, viewers no longer decrypt.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -22,6 +25,7 @@ sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_
         -c "DROP DATABASE IF EXISTS sc_upgraded7" -c "CREATE DATABASE sc_upgraded7" \
         -c "DROP DATABASE IF EXISTS sc_upgraded8" -c "CREATE DATABASE sc_upgraded8" \
         -c "DROP DATABASE IF EXISTS sc_upgraded9" -c "CREATE DATABASE sc_upgraded9" \
+        -c "DROP DATABASE IF EXISTS sc_upgraded10" -c "CREATE DATABASE sc_upgraded10" \
         -c "CREATE DATABASE sc_upgraded6" -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded2" \
         -c "CREATE DATABASE sc_upgraded3" -c "CREATE DATABASE sc_upgraded4" -c "CREATE DATABASE sc_upgraded5" >/dev/null 2>&1
 sc_psql -d sc_upgraded >/dev/null <<'SQL'
@@ -150,6 +154,17 @@ SELECT substring(body::jsonb ->> 'link' FROM '/r/(.*)$') FROM _claim_messages(1,
 SQL
 )
 
+# 0.10.0: a broadcast webhook (its URL went into the outbox in clear), a
+# contact, an account locked by five wrong passwords; then the update
+{ two_sites 0.10.0; cat <<'SQL'; } | sc_psql -d sc_upgraded10 >/dev/null
+SELECT add_channel(1, 'webhook', 'room', '{"url": "https://hooks.example.com/services/T/B/room-credential", "format": "slack"}');
+SELECT add_site_contact(1, 'S1', 'email', 'honsha@example.com');
+SELECT create_request(1, 1, '移行前 2', now() + interval '1 hour');
+SELECT set_user_password(1, 'admin', 'correct horse battery');
+SELECT web_login(1, 'admin', 'wrong ' || i) FROM generate_series(1, 5) i;
+ALTER EXTENSION status_checker UPDATE;
+SQL
+
 # a fingerprint of everything the extension defines
 # (its lines, sorted; same_as_fresh DB compares and shows what differs)
 fingerprint() {
@@ -191,7 +206,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..31"
+echo "1..35"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -267,6 +282,17 @@ t "the extension upgraded from 0.9.0 equals a fresh install" \
 submit9() { sc_psql -d sc_upgraded9 -At -c "SELECT status_checker.submit_report('$1', '{\"building\": \"none\", \"injured\": 0, \"operation\": \"normal\"}') > 0"; }
 t "one session claimed with 0.9.0 and, after the update, with the new version: two first links, of two targets, both work" \
   'a="${links9%% *}" b="${links9#* }"; [ "${#a}" -gt 43 ] && [ "${#b}" -gt 43 ] && [ "$a" != "$b" ] && [ "$(submit9 "${links9%% *}")" = t ] && [ "$(submit9 "${links9#* }")" = t ]'
-sc_psql -c "DROP DATABASE sc_upgraded9" -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
+t "ALTER EXTENSION UPDATE from 0.10.0 reaches $version" \
+  "[ \"\$(sc_psql -d sc_upgraded10 -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
+t "the extension upgraded from 0.10.0 equals a fresh install" \
+  "same_as_fresh sc_upgraded10"
+t "0.10.0's outbox held the broadcast webhook's URL in clear: encrypted by the update, and still masked in delivery_status" \
+  "[ \"\$(sc_psql -d sc_upgraded10 -At -c \"SELECT (SELECT count(*) FROM status_checker.outbox WHERE recipient NOT LIKE 'sc1:%'),
+      (SELECT count(*) FROM status_checker.delivery_status WHERE recipient = 'https://hooks.example.com/…')\")\" = '0|2' ]"
+t "an account 0.10.0 locked signs in with the right password after the update; _set_context is gone; viewers decrypt nothing" \
+  "[ \"\$(sc_psql -d sc_upgraded10 -At -c \"SELECT (SELECT ok FROM status_checker.web_login(1, 'admin', 'correct horse battery')),
+      to_regprocedure('status_checker._set_context(bigint,text,text)') IS NULL,
+      NOT has_function_privilege('status_checker_viewer', 'status_checker._decrypt(bigint,text,text)', 'EXECUTE')\")\" = 't|t|t' ]"
+sc_psql -c "DROP DATABASE sc_upgraded10" -c "DROP DATABASE sc_upgraded9" -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
         -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
 exit $fail

@@ -4,7 +4,7 @@
 -- in a browser (test/integration/browser.sh).
 BEGIN;
 \ir fixtures.psql
-SELECT plan(35);
+SELECT plan(36);
 
 SELECT add_user(:ta, 'kanri', 'kanri@a.example', 'manager') AS u1 \gset
 SELECT add_user(:tb, 'viewer_b', 'viewer@b.example', 'viewer') AS u2 \gset
@@ -52,14 +52,16 @@ SELECT is((SELECT csrf_token FROM web_session_user((SELECT session_token FROM s1
 SELECT throws_ok($$SELECT web_session_user('not a session')$$, '28000', NULL, 'an unknown session: 28000');
 SELECT throws_ok($$SELECT web_session_user(NULL)$$, '28000', NULL, 'no session: 28000');
 
--- five failures lock the account for 15 minutes, even for the right password
+-- five failures slow the sign-ins of browsers that never signed in (0.10.1: never a lock)
 SELECT count(*) AS tried FROM (SELECT web_login(:ta, 'kanri', 'wrong password ' || i) FROM generate_series(1, 5) i) x \gset
-SELECT is((SELECT (ok, reason) FROM web_login(:ta, 'kanri', 'correct horse battery')), (false, 'locked'::text),
-    'after five failures the account is locked, even for the right password');
-SELECT ok((SELECT locked_until BETWEEN now() + interval '14 minutes' AND now() + interval '16 minutes' FROM web_login WHERE tenant_id = :ta),
-    '... for 15 minutes');
+SELECT is((SELECT (ok, reason) FROM web_login(:ta, 'kanri', 'correct horse battery')), (false, 'wrong'::text),
+    'after five failures a new browser''s sign-in waits, even with the right password, and says only "wrong"');
+SELECT ok((SELECT throttled_until BETWEEN now() + interval '14 seconds' AND now() + interval '16 seconds' FROM web_login WHERE tenant_id = :ta),
+    '... for 15 seconds');
+SELECT is((SELECT ok FROM web_login(:ta, 'kanri', 'correct horse battery', (SELECT device_token FROM s1))), true,
+    'the browser that signed in before is not kept waiting');
 SELECT lives_ok(format('SELECT set_user_password(%s, %L, %L)', :ta, 'kanri', 'a brand new password'), 'an admin sets a new password');
-SELECT is((SELECT ok FROM web_login(:ta, 'kanri', 'a brand new password')), true, '... which lifts the lock');
+SELECT is((SELECT ok FROM web_login(:ta, 'kanri', 'a brand new password')), true, '... which ends the waiting');
 SELECT throws_ok(format('SELECT web_session_user(%L)', (SELECT session_token FROM s1)), '28000', NULL,
     '... and ended the sessions made with the old one');
 
