@@ -183,6 +183,14 @@ _PG_init(void)
 								2, 1, 64,
 								PGC_POSTMASTER, 0,
 								NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_role",
+								   "Login the HTTP workers connect as: a member of status_checker_gateway and of the four group roles; "
+								   "empty: the bootstrap superuser (not recommended).",
+								   NULL,
+								   &sc_http_role,
+								   "",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
 		DefineCustomStringVariable("status_checker.http_trusted_proxies",
 								   "Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated IPs).",
 								   NULL,

@@ -17,10 +17,12 @@
  * The worker is a client of the SQL API like any other frontend: it calls
  * report_form(token) and submit_report(token, answers, idempotency_key),
  * with the privileges of status_checker_gateway (the role is switched for
- * each transaction; the worker's own login is the bootstrap superuser, as
- * for the other workers, so that it may later act for dashboard users with
- * set_app_user).  A GET runs in a read-only transaction: opening a link (a
- * mail scanner does it first) changes nothing.
+ * each transaction).  It logs in as status_checker.http_role, a login that
+ * is a member of status_checker_gateway and of the four group roles (so
+ * that it may act for dashboard users with set_app_user and take their
+ * role); left empty, as the bootstrap superuser, which the log warns of.
+ * A GET runs in a read-only transaction: opening a link (a mail scanner
+ * does it first) changes nothing.
  *
  * Unknown tokens are counted per client address in shared memory (all
  * workers see one count): past status_checker.http_token_failures a minute,
@@ -78,6 +80,7 @@ PGDLLEXPORT void sc_http_main(Datum main_arg);
 
 char	   *sc_http_listen = NULL;
 int			sc_http_workers = 2;
+char	   *sc_http_role = NULL;
 char	   *sc_http_trusted_proxies = NULL;
 int			sc_http_token_failures = 30;
 int			sc_http_max_body = 256 * 1024;
@@ -325,6 +328,85 @@ web_set_local_role(const char *role)
 	(void) set_config_option("role", role, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/* ----------------------------------------------------------- the login */
+
+/* the roles the worker's login must be a member of (SET LOCAL ROLE takes them) */
+static const char *const needed_roles[] = {
+	"status_checker_gateway", "status_checker_viewer", "status_checker_reporter",
+	"status_checker_manager", "status_checker_admin"
+};
+
+/* roles that would give it more than it needs */
+static const char *const needless_roles[] = {"status_checker_operator", "status_checker_api"};
+
+static bool login_check_pending = true;
+
+/*
+ * Say in the log what is wrong with the worker's login
+ * (status_checker.http_role, or the bootstrap superuser): that it is a
+ * superuser, lacks a membership it needs or holds one it does not.  These
+ * are warnings, and the worker serves on: what a missing membership
+ * breaks fails closed (SET ROLE is refused, the request answered 503),
+ * the memberships can be granted while it runs, and a worker that quit
+ * would take the reporter pages down with it.  In a transaction; looked at
+ * again after a reload, and at the next request when the extension's
+ * roles do not exist yet.
+ */
+static void
+check_login(void)
+{
+	Oid			me = GetSessionUserId();
+	char	   *name = GetUserNameFromId(me, false);
+	StringInfoData missing;
+	StringInfoData needless;
+
+	login_check_pending = false;
+	if (superuser_arg(me))
+	{
+		ereport(WARNING,
+				(errmsg(WHO ": the HTTP worker logs in as the superuser \"%s\"", name),
+				 errdetail("Its transactions take the role status_checker_gateway, but a mistake in the worker or in a "
+						   "function it calls would act with every privilege."),
+				 errhint("Set status_checker.http_role to a login that is a member of status_checker_gateway and of "
+						 "the four group roles only (docs/web.md).")));
+		return;
+	}
+	initStringInfo(&missing);
+	initStringInfo(&needless);
+	for (int i = 0; i < lengthof(needed_roles); i++)
+	{
+		Oid			role = get_role_oid(needed_roles[i], true);
+
+		if (!OidIsValid(role))
+		{
+			/* the extension is not installed yet */
+			login_check_pending = true;
+			return;
+		}
+		if (!is_member_of_role(me, role))
+			appendStringInfo(&missing, "%s%s", missing.len > 0 ? ", " : "", needed_roles[i]);
+	}
+	for (int i = 0; i < lengthof(needless_roles); i++)
+	{
+		Oid			role = get_role_oid(needless_roles[i], true);
+
+		if (OidIsValid(role) && is_member_of_role(me, role))
+			appendStringInfo(&needless, "%s%s", needless.len > 0 ? ", " : "", needless_roles[i]);
+	}
+	if (missing.len > 0)
+		ereport(WARNING,
+				(errmsg(WHO ": status_checker.http_role \"%s\" is not a member of %s", name, missing.data),
+				 errdetail("Without status_checker_gateway every request fails; without a group role, the dashboard "
+						   "refuses that role's users (503)."),
+				 errhint("GRANT %s TO %s;", missing.data, quote_identifier(name))));
+	if (needless.len > 0)
+		ereport(WARNING,
+				(errmsg(WHO ": status_checker.http_role \"%s\" is a member of %s, which it does not need",
+						name, needless.data),
+				 errdetail("The worker needs status_checker_gateway and the four group roles, nothing more."),
+				 errhint("REVOKE %s FROM %s;", needless.data, quote_identifier(name))));
+}
+
 /*
  * Run fn(arg) in a transaction of its own, as status_checker_gateway,
  * connected to SPI.  On an error: false, with the error in req->error; the
@@ -344,6 +426,8 @@ web_in_transaction(Req *req, void (*fn) (void *), void *arg, bool read_only, con
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("the status_checker extension is not installed in database \"%s\"", sc_database)));
+		if (login_check_pending)
+			check_login();
 		if (read_only)
 			XactReadOnly = true;
 		/* SET LOCAL ROLE status_checker_gateway: undone at the end of the transaction */
@@ -1212,7 +1296,12 @@ sc_http_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+	/* status_checker.http_role, or (empty) the bootstrap superuser */
+	BackgroundWorkerInitializeConnection(sc_database, sc_http_role && sc_http_role[0] ? sc_http_role : NULL, 0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	check_login();
+	CommitTransactionCommand();
 
 	/* times on pages and in the API in the users' zone */
 	SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
@@ -1251,6 +1340,8 @@ sc_http_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			load_trusted_proxies();
+			/* memberships may have changed too: the next request looks again */
+			login_check_pending = true;
 			pfree(csp_header);
 			csp_header = make_csp();
 			SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);

@@ -19,6 +19,7 @@
 /* GUCs (module.c) */
 extern char *sc_http_listen;
 extern int	sc_http_workers;
+extern char *sc_http_role;
 extern char *sc_http_trusted_proxies;
 extern int	sc_http_token_failures;
 extern int	sc_http_max_body;
