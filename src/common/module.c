@@ -199,11 +199,25 @@ _PG_init(void)
 								   PGC_SIGHUP, 0,
 								   NULL, NULL, NULL);
 		DefineCustomIntVariable("status_checker.http_token_failures",
-								"Unknown report links one client address may open per minute before it is refused (429).",
+								"Unknown report links and wrong passwords from one client address within a minute that earn it a block (429).",
 								NULL,
 								&sc_http_token_failures,
 								30, 1, 1000000,
 								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_block_time",
+								"How long an address's first block lasts; each further block in a row lasts twice the one before.",
+								NULL,
+								&sc_http_block_time,
+								60, 1, 7 * 24 * 3600,
+								PGC_SIGHUP, GUC_UNIT_S,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_block_max",
+								"The longest block of an address; quiet for that long after its last block, an address starts again at http_block_time.",
+								NULL,
+								&sc_http_block_max,
+								3600, 1, 7 * 24 * 3600,
+								PGC_SIGHUP, GUC_UNIT_S,
 								NULL, NULL, NULL);
 		DefineCustomIntVariable("status_checker.http_max_body",
 								"Largest request body the HTTP worker accepts.",

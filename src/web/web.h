@@ -9,6 +9,7 @@
 #ifndef STATUS_CHECKER_WEB_H
 #define STATUS_CHECKER_WEB_H
 
+#include <sys/socket.h>
 #include <microhttpd.h>
 
 #include "lib/stringinfo.h"
@@ -22,10 +23,15 @@ extern int	sc_http_workers;
 extern char *sc_http_role;
 extern char *sc_http_trusted_proxies;
 extern int	sc_http_token_failures;
+extern int	sc_http_block_time;
+extern int	sc_http_block_max;
 extern int	sc_http_max_body;
 extern char *sc_http_timezone;
 extern char *sc_http_map_tiles;
 extern char *sc_http_map_attribution;
+
+/* room for an address or key as text (web_addr_text): an IPv6 address and "/64" */
+#define WEB_ADDR_TEXT_LEN (46 + 3)
 
 /* a posted form field (a multi-choice question posts one per choice) */
 typedef struct WebField
@@ -96,7 +102,12 @@ extern int	web_status_for(ErrorData *e);
 extern void web_log_failure(ErrorData *e, const char *what);
 extern int	web_rate_limited(const uint8 *addr);
 extern void web_rate_note_failure(const uint8 *addr);
+extern const char *web_wait_text(const char *lang, int seconds);
 extern void web_client_address(struct MHD_Connection *conn, uint8 *addr);
+extern void web_addr_of(const struct sockaddr *sa, uint8 *addr);
+extern void web_addr_key(const uint8 *addr, uint8 *key);
+extern const char *web_addr_text(const uint8 *key, char *buf);
+extern bool web_trusted_proxy(const uint8 *addr);
 extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
 extern const char *web_field(WebRequest *req, const char *name);
 extern char *web_new_key(void);
