@@ -219,6 +219,22 @@ _PG_init(void)
 								3600, 1, 7 * 24 * 3600,
 								PGC_SIGHUP, GUC_UNIT_S,
 								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_max_connections_per_address",
+								"Connections one client address may hold open to the HTTP workers, all together (IPv6: per /64; "
+								"the trusted proxies are exempt; 0: no limit).",
+								NULL,
+								&sc_http_max_connections_per_address,
+								50, 0, 64 * 1000,
+								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_header_timeout",
+								"Time from a connection's accept within which its first request's headers must have arrived, "
+								"however slowly they trickle in.",
+								NULL,
+								&sc_http_header_timeout,
+								10, 1, 300,
+								PGC_SIGHUP, GUC_UNIT_S,
+								NULL, NULL, NULL);
 		DefineCustomIntVariable("status_checker.http_max_body",
 								"Largest request body the HTTP worker accepts.",
 								NULL,

@@ -141,7 +141,8 @@ http_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(HttpShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(HttpShared)) + web_connections_shmem_size());
+	web_connections_shmem_request();
 }
 
 static void
@@ -161,6 +162,7 @@ http_shmem_startup(void)
 		pg_atomic_init_u64(&hshared->reports, 0);
 		pg_atomic_init_u64(&hshared->limited, 0);
 	}
+	web_connections_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -1274,6 +1276,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		}
 		MemoryContextSwitchTo(old);
 		*con_cls = req;
+		/* the headers are in; the body, if any, has its own deadline */
+		web_connection_stage(conn, WEB_STAGE_HEADERS_IN);
 		return MHD_YES;
 	}
 	old = MemoryContextSwitchTo(req->cxt);
@@ -1293,6 +1297,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		MemoryContextSwitchTo(old);
 		return MHD_YES;
 	}
+	web_connection_stage(conn, WEB_STAGE_ANSWERING);
 	PG_TRY();
 	{
 		check_encoding(req);
@@ -1316,6 +1321,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Reque
 {
 	Req		   *req = *con_cls;
 
+	/* a kept-alive connection's next request has its deadline */
+	web_connection_stage(conn, WEB_STAGE_ANSWERED);
 	if (req == NULL)
 		return;
 	if (req->pp)
@@ -1324,6 +1331,13 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Reque
 	*con_cls = NULL;
 }
 
+/*
+ * libmicrohttpd's messages, in the server log.  That a connection ended
+ * while its request was being read ("… when reading request") is about one
+ * client, not the server: a client that went away, or one the header
+ * deadline shut out; at LOG level a flood of slow clients would flood the
+ * log, so those are DEBUG1.
+ */
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1331,7 +1345,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	ereport(LOG, (errmsg(WHO ": %s", msg)));
+	ereport(strstr(msg, "when reading request") ? DEBUG1 : LOG, (errmsg(WHO ": %s", msg)));
 }
 
 /* the Content-Security-Policy: no inline script, the inline style by its hash */
@@ -1464,16 +1478,18 @@ sc_http_main(Datum main_arg)
 	csp_header = make_csp();
 	load_trusted_proxies();
 	fd = listen_socket();
-	daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
+	daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, web_accept_policy, NULL, handle, NULL,
 							  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 							  MHD_OPTION_LISTEN_SOCKET, fd,
 							  MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+							  MHD_OPTION_NOTIFY_CONNECTION, web_connection_notice, NULL,
+							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT,
+							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_MAX_CONNECTIONS,
 							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024,
 							  MHD_OPTION_END);
 	if (daemon == NULL)
 		ereport(FATAL, (errmsg(WHO ": could not start the HTTP server on %s", sc_http_listen)));
+	web_connections_start();
 	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL)
 		ereport(FATAL, (errmsg(WHO ": libmicrohttpd has no epoll descriptor")));
@@ -1504,6 +1520,8 @@ sc_http_main(Datum main_arg)
 		}
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES && mhd_timeout < (MHD_UNSIGNED_LONG_LONG) timeout)
 			timeout = (long) mhd_timeout;
+		/* connections past their deadline are shut down (libmicrohttpd then closes them) */
+		timeout = web_connection_deadlines(timeout);
 		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		for (int i = 0; i < n; i++)
 			if (events[i].events & WL_LATCH_SET)
