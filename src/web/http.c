@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "access/htup_details.h"
@@ -344,14 +345,19 @@ static char *csp_header = NULL;
 static uint8 *trusted = NULL;	/* 16 bytes per trusted proxy address */
 static int	ntrusted = 0;
 
-/* the one value of a statement's one row */
+/* the one value of a statement's one row; a NULL is an error (not the caller's: logged, 500) */
 static Datum
 run_plan(KeptPlan *kp, Datum *values, const char *nulls, bool read_only)
 {
 	bool		isnull;
 	SPITupleTable *tt = kept_plan_run(kp, values, nulls, read_only, 1);
+	Datum		d = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 
-	return SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("\"%s\" returned NULL", kp->sql)));
+	return d;
 }
 
 static void
@@ -390,6 +396,11 @@ call_submit(void *arg)
 void
 web_set_local_role(const char *role)
 {
+	/* a NULL would RESET the role: back to the worker's own login */
+	if (role == NULL || role[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("no role to take")));
 	(void) set_config_option("role", role, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 }
 
@@ -879,6 +890,23 @@ web_new_key(void)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", b[i]);
 	return hex;
+}
+
+/*
+ * A secret the client sends back (a CSRF token, the sign-in form's token)
+ * is the one expected: the same length, and the same bytes compared in
+ * constant time, so that the time taken says nothing of how much of it
+ * was right.
+ */
+bool
+web_secret_equal(const char *given, const char *expected)
+{
+	size_t		n;
+
+	if (given == NULL || expected == NULL)
+		return false;
+	n = strlen(expected);
+	return n > 0 && strlen(given) == n && CRYPTO_memcmp(given, expected, n) == 0;
 }
 
 const char *

@@ -114,6 +114,7 @@ extern void web_addr_of(const struct sockaddr *sa, uint8 *addr);
 extern void web_addr_key(const uint8 *addr, uint8 *key);
 extern const char *web_addr_text(const uint8 *key, char *buf);
 extern bool web_trusted_proxy(const uint8 *addr);
+extern bool web_secret_equal(const char *given, const char *expected);
 extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
 extern const char *web_field(WebRequest *req, const char *name);
 extern char *web_new_key(void);
