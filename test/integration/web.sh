@@ -102,7 +102,7 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..100"
+echo "1..101"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
@@ -359,6 +359,8 @@ ok "wrong passwords count towards the address's limit: past it that address gets
    '[ "$code" = 429 ] && grep -qi "^Retry-After: [0-9]" "$work/login.h"'
 ok "... while a new browser at another address signs in with the right password (303)" \
    '[ "$(client=192.0.2.23 sign_in "$work/jc" chef "correct horse battery")" = 303 ]'
+ok "through sc_http, an administrator's and a viewer's dashboards answer as a manager's does (200)" \
+   '[ "$(status -b "$work/jc" "$base/d/api/requests")" = 200 ] && [ "$(status -b "$work/jb" "$base/d/api/r/1")" = 200 ]'
 
 # ---- a session whose user is deleted while the worker reads it: the
 # worker's UPDATE of seen_at waits for the deleting transaction, and the
