@@ -118,6 +118,7 @@ OBJS = \
 	src/security/tenancy.o \
 	src/security/keys.o \
 	src/web/http.o \
+	src/web/connections.o \
 	src/web/html.o \
 	src/web/password.o \
 	src/web/dashboard.o \

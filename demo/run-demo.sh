@@ -57,6 +57,8 @@ feeds="http://127.0.0.1:$(cat "$DEMO_DIR/feed-port")"
 
 sc_log "creating the demo tenant, its sites in 8 prefectures (real JMA municipality codes), and a request"
 sc_psql -d $DB -c "CREATE EXTENSION status_checker" >/dev/null
+# the HTTP worker logs in as sc_http, a login of its own (docs/web.md), not as the superuser (restarts)
+sc_http_login "$DEMO_DIR" $DB
 sc_psql -d $DB -v codes="$codes" -f "$SC_ROOT/demo/demo.sql" || sc_die "demo setup failed"
 sc_psql -d $DB -v smtp="smtp://127.0.0.1:$(cat "$DEMO_DIR/smtp-port")" -v ca="$DEMO_DIR/smtp-cert.pem" \
     -v hook="http://127.0.0.1:$(cat "$DEMO_DIR/webhook-port")/ok" -f "$SC_ROOT/demo/channels.sql" || sc_die "demo channels failed"

@@ -183,6 +183,14 @@ _PG_init(void)
 								2, 1, 64,
 								PGC_POSTMASTER, 0,
 								NULL, NULL, NULL);
+		DefineCustomStringVariable("status_checker.http_role",
+								   "Login the HTTP workers connect as: a member of status_checker_gateway and of the four group roles; "
+								   "empty: the bootstrap superuser (not recommended).",
+								   NULL,
+								   &sc_http_role,
+								   "",
+								   PGC_POSTMASTER, 0,
+								   NULL, NULL, NULL);
 		DefineCustomStringVariable("status_checker.http_trusted_proxies",
 								   "Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated IPs).",
 								   NULL,
@@ -191,11 +199,41 @@ _PG_init(void)
 								   PGC_SIGHUP, 0,
 								   NULL, NULL, NULL);
 		DefineCustomIntVariable("status_checker.http_token_failures",
-								"Unknown report links one client address may open per minute before it is refused (429).",
+								"Unknown report links and wrong passwords from one client address within a minute that earn it a block (429).",
 								NULL,
 								&sc_http_token_failures,
 								30, 1, 1000000,
 								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_block_time",
+								"How long an address's first block lasts; each further block in a row lasts twice the one before.",
+								NULL,
+								&sc_http_block_time,
+								60, 1, 7 * 24 * 3600,
+								PGC_SIGHUP, GUC_UNIT_S,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_block_max",
+								"The longest block of an address; quiet for that long after its last block, an address starts again at http_block_time.",
+								NULL,
+								&sc_http_block_max,
+								3600, 1, 7 * 24 * 3600,
+								PGC_SIGHUP, GUC_UNIT_S,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_max_connections_per_address",
+								"Connections one client address may hold open to the HTTP workers, all together (IPv6: per /64; "
+								"the trusted proxies are exempt; 0: no limit).",
+								NULL,
+								&sc_http_max_connections_per_address,
+								50, 0, 64 * 1000,
+								PGC_SIGHUP, 0,
+								NULL, NULL, NULL);
+		DefineCustomIntVariable("status_checker.http_header_timeout",
+								"Time from a connection's accept within which its first request's headers must have arrived, "
+								"however slowly they trickle in.",
+								NULL,
+								&sc_http_header_timeout,
+								10, 1, 300,
+								PGC_SIGHUP, GUC_UNIT_S,
 								NULL, NULL, NULL);
 		DefineCustomIntVariable("status_checker.http_max_body",
 								"Largest request body the HTTP worker accepts.",

@@ -24,8 +24,19 @@
  * The session cookie is HttpOnly, Secure and SameSite=Strict, scoped to
  * /d; the sign-in form carries a token matched with a cookie of its own
  * (no sign-in from another site); sign-out carries the session's CSRF
- * token.  Wrong passwords count towards the client address's limit, as
- * wrong report links do, and five in a row lock the account (web_login).
+ * token.  Both tokens are compared in constant time.
+ *
+ * Sign-in never locks an account (web_login throttles it instead), and
+ * every failure is answered alike: 401 and the same page, whether the
+ * login exists or not, the password was wrong or the account throttled.
+ * A browser that signed in before keeps a device cookie (sc_device, scoped
+ * to /d/login) that web_login recognises, so that other people's failures
+ * do not throttle it.  Wrong passwords count towards the client address's
+ * limit, as wrong report links do (429 while the address is blocked).
+ *
+ * Whatever a statement returns is checked before it is used: a session
+ * whose user is gone (deleted between two statements) is no session, and
+ * no NULL reaches a C string function or SET ROLE.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,7 +57,9 @@
 
 #define SESSION_COOKIE "sc_session"
 #define LOGIN_COOKIE "sc_login"
+#define DEVICE_COOKIE "sc_device"
 #define SESSION_MAX_AGE "43200"
+#define DEVICE_MAX_AGE "15552000"	/* 180 days */
 
 typedef enum DashQuery
 {
@@ -78,11 +91,11 @@ typedef struct LoginCall
 	int64		tenant_id;
 	const char *login;
 	const char *password;
+	const char *device;			/* the device cookie, or NULL */
 	/* out */
 	bool		ok;
-	char	   *reason;
 	char	   *session;
-	char	   *locked_until;
+	char	   *device_token;	/* the device cookie to keep, or NULL */
 } LoginCall;
 
 static KeptPlan plan_session = {
@@ -104,8 +117,13 @@ static KeptPlan plan_csv = {NULL, "SELECT status_checker.status_matrix_csv($1)",
 static KeptPlan plan_logout = {NULL, "SELECT status_checker.web_logout($1)", 1, {TEXTOID}};
 static KeptPlan plan_login = {
 	NULL,
-	"SELECT ok, reason, session_token, locked_until::text FROM status_checker.web_login($1, $2, $3)",
-	3, {INT8OID, TEXTOID, TEXTOID}
+	"SELECT ok, session_token, device_token FROM status_checker.web_login($1, $2, $3, $4)",
+	4, {INT8OID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+/* the group roles set_app_user may name */
+static const char *const group_roles[] = {
+	"status_checker_viewer", "status_checker_reporter", "status_checker_manager", "status_checker_admin"
 };
 
 /* column c of the one row, as text in the request's context (NULL for NULL) */
@@ -117,6 +135,34 @@ value(WebRequest *req, SPITupleTable *tt, int c)
 	return v ? MemoryContextStrdup(req->cxt, v) : NULL;
 }
 
+/* column c of the one row, which must not be NULL: else an error with `sqlstate` */
+static char *
+required(WebRequest *req, SPITupleTable *tt, int c, int sqlstate, const char *what)
+{
+	char	   *v = value(req, tt, c);
+
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(sqlstate),
+				 errmsg("%s", what)));
+	return v;
+}
+
+/* a value of the session's user: a row of NULLs (the user deleted meanwhile) is no session (28000) */
+static char *
+user_value(WebRequest *req, SPITupleTable *tt, int c)
+{
+	return required(req, tt, c, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, "the session's user no longer exists");
+}
+
+/* a cookie's value of 43 characters of base64url (256 bits), as the worker's tokens are */
+static bool
+token_shaped(const char *t)
+{
+	return t != NULL && strlen(t) == 43 &&
+		strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == 43;
+}
+
 static void
 call_dashboard(void *arg)
 {
@@ -124,13 +170,15 @@ call_dashboard(void *arg)
 	Datum		v[2];
 	SPITupleTable *tt;
 	KeptPlan   *q = NULL;
+	const char *role;
+	bool		known = false;
 
 	v[0] = CStringGetTextDatum(c->session);
 	tt = kept_plan_run(&plan_session, v, NULL, false, 1);
-	c->tenant_id = pg_strtoint64(SPI_getvalue(tt->vals[0], tt->tupdesc, 1));
-	c->login = value(c->req, tt, 2);
-	c->role = value(c->req, tt, 3);
-	c->csrf = value(c->req, tt, 4);
+	c->tenant_id = pg_strtoint64(user_value(c->req, tt, 1));
+	c->login = user_value(c->req, tt, 2);
+	c->role = user_value(c->req, tt, 3);
+	c->csrf = user_value(c->req, tt, 4);
 	switch (c->query)
 	{
 		case DQ_NONE:
@@ -156,29 +204,48 @@ call_dashboard(void *arg)
 	v[0] = Int64GetDatum(c->tenant_id);
 	v[1] = CStringGetTextDatum(c->login);
 	tt = kept_plan_run(&plan_act, v, NULL, false, 1);
-	web_set_local_role(SPI_getvalue(tt->vals[0], tt->tupdesc, 1));
+	role = user_value(c->req, tt, 1);
+	/* only ever one of the four group roles */
+	for (int i = 0; i < lengthof(group_roles); i++)
+		known |= strcmp(role, group_roles[i]) == 0;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("set_app_user named \"%s\", which is not a group role", role)));
+	web_set_local_role(role);
 	v[0] = Int64GetDatum(c->request_id);
 	tt = kept_plan_run(q, v, NULL, true, 1);
-	c->result = value(c->req, tt, 1);
+	c->result = required(c->req, tt, 1, ERRCODE_NO_DATA_FOUND, "there is no such request");
 }
 
 static void
 call_login(void *arg)
 {
 	LoginCall  *c = arg;
-	Datum		v[3];
+	Datum		v[4];
+	char		n[4] = {' ', ' ', ' ', ' '};
 	SPITupleTable *tt;
 	char	   *ok;
 
 	v[0] = Int64GetDatum(c->tenant_id);
 	v[1] = CStringGetTextDatum(c->login);
 	v[2] = CStringGetTextDatum(c->password);
-	tt = kept_plan_run(&plan_login, v, NULL, false, 1);
-	ok = SPI_getvalue(tt->vals[0], tt->tupdesc, 1);
+	if (c->device)
+		v[3] = CStringGetTextDatum(c->device);
+	else
+		n[3] = 'n';
+	tt = kept_plan_run(&plan_login, v, n, false, 1);
+	ok = value(c->req, tt, 1);
 	c->ok = ok && strcmp(ok, "t") == 0;
-	c->reason = value(c->req, tt, 2);
-	c->session = value(c->req, tt, 3);
-	c->locked_until = value(c->req, tt, 4);
+	if (!c->ok)
+		return;
+	/* a success without a session is none (an error: nothing of it stays) */
+	c->session = value(c->req, tt, 2);
+	if (!token_shaped(c->session))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("web_login succeeded without a session token")));
+	c->device_token = value(c->req, tt, 3);
 }
 
 /* ------------------------------------------------------------------ pages */
@@ -201,16 +268,25 @@ shell_start(StringInfo b, const char *lang, const char *title)
 	appendStringInfoString(b, "</title><link rel=\"stylesheet\" href=\"/assets/dashboard.css\"></head><body>");
 }
 
+/*
+ * The sign-in form, with `message` above it.  `pre` is the form's token to
+ * keep (a failed sign-in keeps the one it came with), or NULL for a new
+ * one.  The organisation ID is filled in again, the login is not: every
+ * failed sign-in with the same form and organisation ID gets the very same
+ * page, whatever the login was.
+ */
 static enum MHD_Result
-login_page(struct MHD_Connection *conn, WebRequest *req, unsigned int status, const char *message)
+login_page(struct MHD_Connection *conn, WebRequest *req, unsigned int status, const char *message, const char *pre)
 {
 	const char *lang = web_lang(conn, req);
-	char	   *pre = web_new_key();
-	char	   *cookie = psprintf(LOGIN_COOKIE "=%s; Path=/d; HttpOnly; Secure; SameSite=Strict; Max-Age=3600", pre);
-	const char *extra[] = {"Set-Cookie", cookie, NULL};
+	char	   *cookie;
+	const char *extra[] = {"Set-Cookie", NULL, NULL};
 	const char *tenant = web_field(req, "tenant");
-	const char *login = web_field(req, "login");
 	StringInfoData b;
+
+	if (pre == NULL)
+		pre = web_new_key();
+	extra[1] = cookie = psprintf(LOGIN_COOKIE "=%s; Path=/d; HttpOnly; Secure; SameSite=Strict; Max-Age=3600", pre);
 
 	initStringInfo(&b);
 	shell_start(&b, lang, en(lang) ? "Sign in — status_checker" : "ログイン — status_checker");
@@ -227,10 +303,9 @@ login_page(struct MHD_Connection *conn, WebRequest *req, unsigned int status, co
 	appendStringInfo(&b, "<label>%s<input name=\"tenant\" inputmode=\"numeric\" required autocomplete=\"organization\" value=\"",
 					 en(lang) ? "Organisation ID" : "組織ID");
 	html_escape(&b, tenant ? tenant : "");
-	appendStringInfo(&b, "\"></label><label>%s<input name=\"login\" required autocomplete=\"username\" value=\"",
+	appendStringInfo(&b, "\"></label><label>%s<input name=\"login\" required autocomplete=\"username\"></label>",
 					 en(lang) ? "Login" : "ログインID");
-	html_escape(&b, login ? login : "");
-	appendStringInfo(&b, "\"></label><label>%s<input name=\"password\" type=\"password\" required "
+	appendStringInfo(&b, "<label>%s<input name=\"password\" type=\"password\" required "
 					 "autocomplete=\"current-password\"></label><button type=\"submit\">%s</button></form>"
 					 "<p class=\"lang\"><a href=\"/d/login?lang=%s\">%s</a></p></main></body></html>\n",
 					 en(lang) ? "Password" : "パスワード", en(lang) ? "Sign in" : "ログイン",
@@ -308,45 +383,49 @@ sign_in(struct MHD_Connection *conn, WebRequest *req, const uint8 *addr)
 	const char *pre = web_field(req, "_pre");
 	const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, LOGIN_COOKIE);
 	const char *tenant = web_field(req, "tenant");
+	const char *device = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, DEVICE_COOKIE);
 	LoginCall	c = {0};
 	char	   *end = NULL;
 
-	if (pre == NULL || cookie == NULL || strcmp(pre, cookie) != 0)
+	/* the form's token: the one its cookie holds, of the shape web_new_key makes */
+	if (pre == NULL || strlen(pre) != 32 || strspn(pre, "0123456789abcdef") != 32 || !web_secret_equal(pre, cookie))
 		return login_page(conn, req, MHD_HTTP_FORBIDDEN,
 						  en(lang) ? "The sign-in form has expired. Please try again."
-						  : "ログイン画面の有効期限が切れました。もう一度お試しください。");
+						  : "ログイン画面の有効期限が切れました。もう一度お試しください。", NULL);
 	c.req = req;
 	c.login = web_field(req, "login");
 	c.password = web_field(req, "password");
+	c.device = token_shaped(device) ? device : NULL;
 	c.tenant_id = tenant ? strtoll(tenant, &end, 10) : 0;
-	if (tenant == NULL || *tenant == '\0' || *end != '\0' || c.login == NULL || c.password == NULL)
-		c.reason = "wrong";
-	else if (!web_in_transaction(req, call_login, &c, false, "status_checker: dashboard sign-in"))
+	if (tenant != NULL && *tenant != '\0' && *end == '\0' && c.login != NULL && c.password != NULL &&
+		!web_in_transaction(req, call_login, &c, false, "status_checker: dashboard sign-in"))
 	{
 		web_log_failure(req->error, "a sign-in");
 		return login_page(conn, req, MHD_HTTP_SERVICE_UNAVAILABLE,
 						  en(lang) ? "Signing in is not possible at this moment. Please try again shortly."
-						  : "ただいまログインできません。しばらくしてからお試しください。");
+						  : "ただいまログインできません。しばらくしてからお試しください。", pre);
 	}
 	if (c.ok)
 	{
 		char	   *set = psprintf(SESSION_COOKIE "=%s; Path=/d; HttpOnly; Secure; SameSite=Strict; Max-Age="
 								   SESSION_MAX_AGE, c.session);
 		const char *extra[] = {"Set-Cookie", set,
-		"Set-Cookie", LOGIN_COOKIE "=; Path=/d; HttpOnly; Secure; SameSite=Strict; Max-Age=0", NULL};
+			"Set-Cookie", LOGIN_COOKIE "=; Path=/d; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+			/* the browser's device cookie: web_login knows it at the next sign-in */
+			token_shaped(c.device_token) ? "Set-Cookie" : NULL,
+			token_shaped(c.device_token)
+			? psprintf(DEVICE_COOKIE "=%s; Path=/d/login; HttpOnly; Secure; SameSite=Strict; Max-Age=" DEVICE_MAX_AGE,
+					   c.device_token) : NULL,
+		NULL};
 
 		return web_reply_ex(conn, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0, 0,
 							psprintf("/d/?lang=%s", lang), false, extra);
 	}
+	/* every failure alike: an unknown login, a wrong password, a throttled account */
 	web_rate_note_failure(addr);
-	if (c.reason && strcmp(c.reason, "locked") == 0)
-		return login_page(conn, req, MHD_HTTP_LOCKED,
-						  psprintf(en(lang) ? "Too many wrong passwords: this account is locked until %.16s."
-								   : "パスワードの誤りが続いたため、%.16s までロックされています。",
-								   c.locked_until ? c.locked_until : ""));
 	return login_page(conn, req, MHD_HTTP_UNAUTHORIZED,
 					  en(lang) ? "The organisation ID, login or password is wrong."
-					  : "組織ID、ログインID、またはパスワードが違います。");
+					  : "組織ID、ログインID、またはパスワードが違います。", pre);
 }
 
 static bool
@@ -381,13 +460,17 @@ dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url
 							"method not allowed\n", 19, 0, NULL, false, NULL);
 	if (strcmp(path, "/login") == 0)
 	{
+		const char *lang = web_lang(conn, req);
+
 		if (get)
-			return login_page(conn, req, MHD_HTTP_OK, NULL);
+			return login_page(conn, req, MHD_HTTP_OK, NULL, NULL);
+		/* about the address, not the account: it says nothing of any login */
 		if ((wait = web_rate_limited(addr)) > 0)
-			return web_reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, web_lang(conn, req),
-									 en(web_lang(conn, req)) ? "Too many attempts" : "試行回数が多すぎます",
-									 en(web_lang(conn, req)) ? "Too many failed attempts from this address. Please wait a minute."
-									 : "このアドレスからの失敗が続きました。1分ほど待ってからお試しください。", wait);
+			return web_reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, lang,
+									 en(lang) ? "Too many attempts" : "試行回数が多すぎます",
+									 psprintf(en(lang) ? "Too many failed attempts from this address. Please try again in %s."
+											  : "このアドレスからの失敗が続きました。%s後にもう一度お試しください。",
+											  web_wait_text(lang, wait)), wait);
 		return sign_in(conn, req, addr);
 	}
 
@@ -395,8 +478,7 @@ dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url
 	c.req = req;
 	c.session = session;
 	/* a session cookie is 43 characters of base64url; anything else is no session */
-	if (session == NULL || strlen(session) != 43 ||
-		strspn(session, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 43)
+	if (!token_shaped(session))
 		return to_login(conn, api);
 
 	if (strcmp(path, "/logout") == 0 && post)
@@ -406,7 +488,7 @@ dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url
 
 		if (!web_in_transaction(req, call_dashboard, &c, false, "status_checker: dashboard"))
 			return to_login(conn, false);
-		if (web_field(req, "_csrf") == NULL || strcmp(web_field(req, "_csrf"), c.csrf) != 0)
+		if (!web_secret_equal(web_field(req, "_csrf"), c.csrf))
 			return web_reply_message(conn, MHD_HTTP_FORBIDDEN, web_lang(conn, req), "Forbidden",
 									 "The form's security token is missing or wrong.", 0);
 		c.query = DQ_LOGOUT;

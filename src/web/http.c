@@ -17,16 +17,21 @@
  * The worker is a client of the SQL API like any other frontend: it calls
  * report_form(token) and submit_report(token, answers, idempotency_key),
  * with the privileges of status_checker_gateway (the role is switched for
- * each transaction; the worker's own login is the bootstrap superuser, as
- * for the other workers, so that it may later act for dashboard users with
- * set_app_user).  A GET runs in a read-only transaction: opening a link (a
- * mail scanner does it first) changes nothing.
+ * each transaction).  It logs in as status_checker.http_role, a login that
+ * is a member of status_checker_gateway and of the four group roles (so
+ * that it may act for dashboard users with set_app_user and take their
+ * role); left empty, as the bootstrap superuser, which the log warns of.
+ * A GET runs in a read-only transaction: opening a link (a mail scanner
+ * does it first) changes nothing.
  *
- * Unknown tokens are counted per client address in shared memory (all
- * workers see one count): past status_checker.http_token_failures a minute,
- * that address gets 429 on every token URL until the minute is over.
- * Behind a reverse proxy the client address is the last X-Forwarded-For
- * entry, trusted only from status_checker.http_trusted_proxies.
+ * Unknown tokens and wrong passwords are counted per client address in
+ * shared memory (all workers see one count): http_token_failures of them
+ * within a minute block the address (429 on every token URL and sign-in)
+ * for a time that doubles with each block in a row.  Behind a reverse
+ * proxy the client address comes from X-Forwarded-For, read from the right
+ * past the proxies in status_checker.http_trusted_proxies
+ * (web_client_address).  Connections per address and the deadlines of
+ * slow requests: connections.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "access/htup_details.h"
@@ -78,8 +84,11 @@ PGDLLEXPORT void sc_http_main(Datum main_arg);
 
 char	   *sc_http_listen = NULL;
 int			sc_http_workers = 2;
+char	   *sc_http_role = NULL;
 char	   *sc_http_trusted_proxies = NULL;
 int			sc_http_token_failures = 30;
+int			sc_http_block_time = 60;	/* seconds */
+int			sc_http_block_max = 3600;	/* seconds */
 int			sc_http_max_body = 256 * 1024;
 char	   *sc_http_timezone = NULL;
 char	   *sc_http_map_tiles = NULL;
@@ -90,20 +99,28 @@ char	   *sc_http_map_attribution = NULL;
 /* ------------------------------------------------------------ shared memory */
 
 /*
- * Failed token lookups per client address: counted per minute; the
- * failure past status_checker.http_token_failures in a minute blocks the
- * address for the next 60 seconds.  An open-addressed table; under a flood
- * of addresses the oldest unblocked counts give way, which only ever
- * forgives.
+ * Failures per client address (an IPv6 client by its /64): unknown report
+ * links and wrong passwords.  status_checker.http_token_failures of them
+ * within a minute of the first earn the address a block: every token URL
+ * and every sign-in from it is refused (429) until the block ends.  Each
+ * block lasts twice the one before (status_checker.http_block_time, 1
+ * minute, then 2, 4 … up to status_checker.http_block_max, an hour); an
+ * address quiet for http_block_max after its last block starts at the
+ * first length again.  An open-addressed table; under a flood of
+ * addresses the least recently failed unblocked ones give way, which only
+ * ever forgives.
  */
 #define RATE_SLOTS 4096
 #define RATE_PROBES 8
+#define RATE_WINDOW (60 * USECS_PER_SEC)
 
 typedef struct RateSlot
 {
-	uint8		addr[16];		/* IPv6, or IPv4 mapped into it */
-	int64		minute;			/* of the count, since the epoch; 0 = free */
+	uint8		key[16];		/* web_addr_key */
+	TimestampTz last_failure;	/* 0 = free */
+	TimestampTz window;			/* when the failures being counted began; 0 = none yet */
 	int32		failures;
+	int32		blocks;			/* blocks earned in a row */
 	TimestampTz blocked_until;
 } RateSlot;
 
@@ -125,7 +142,8 @@ http_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(HttpShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(HttpShared)) + web_connections_shmem_size());
+	web_connections_shmem_request();
 }
 
 static void
@@ -145,6 +163,7 @@ http_shmem_startup(void)
 		pg_atomic_init_u64(&hshared->reports, 0);
 		pg_atomic_init_u64(&hshared->limited, 0);
 	}
+	web_connections_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -157,67 +176,117 @@ sc_http_shmem_init(void)
 	shmem_startup_hook = http_shmem_startup;
 }
 
-/* the address's slot (found, or taken over when `create`); under the mutex */
+/* the key's slot (found, or taken over when `create`); under the mutex */
 static RateSlot *
-rate_slot(const uint8 *addr, TimestampTz now, bool create)
+rate_slot(const uint8 *key, TimestampTz now, bool create)
 {
-	uint32		h = hash_bytes(addr, 16);
+	uint32		h = hash_bytes(key, 16);
 	RateSlot   *victim = NULL;
 
 	for (int i = 0; i < RATE_PROBES; i++)
 	{
 		RateSlot   *s = &hshared->slots[(h + i) % RATE_SLOTS];
 
-		if (s->minute != 0 && memcmp(s->addr, addr, 16) == 0)
+		if (s->last_failure != 0 && memcmp(s->key, key, 16) == 0)
 			return s;
-		if (s->blocked_until <= now && (victim == NULL || s->minute < victim->minute))
+		if (s->blocked_until <= now && (victim == NULL || s->last_failure < victim->last_failure))
 			victim = s;
 	}
 	if (!create || victim == NULL)
 		return NULL;
 	memset(victim, 0, sizeof(RateSlot));
-	memcpy(victim->addr, addr, 16);
+	memcpy(victim->key, key, 16);
 	return victim;
 }
 
-/* seconds until `addr` may try tokens again, or 0 */
+/* how long the nth block in a row lasts: http_block_time doubled n - 1 times, at most http_block_max */
+static TimestampTz
+block_length(int n)
+{
+	TimestampTz max = (TimestampTz) sc_http_block_max * USECS_PER_SEC;
+	TimestampTz len = (TimestampTz) sc_http_block_time * USECS_PER_SEC;
+
+	for (int i = 1; i < n && len < max; i++)
+		len *= 2;
+	return Min(len, max);
+}
+
+/* seconds until the client at `addr` may try tokens or passwords again, or 0 */
 int
 web_rate_limited(const uint8 *addr)
 {
 	TimestampTz now = GetCurrentTimestamp();
+	uint8		key[16];
 	RateSlot   *s;
 	int			wait = 0;
 
+	web_addr_key(addr, key);
 	SpinLockAcquire(&hshared->mutex);
-	s = rate_slot(addr, now, false);
+	s = rate_slot(key, now, false);
 	if (s && s->blocked_until > now)
-		wait = (int) ((s->blocked_until - now) / USECS_PER_SEC) + 1;
+		wait = (int) ((s->blocked_until - now + USECS_PER_SEC - 1) / USECS_PER_SEC);
 	SpinLockRelease(&hshared->mutex);
 	if (wait > 0)
 		pg_atomic_fetch_add_u64(&hshared->limited, 1);
 	return wait;
 }
 
+/* a wrong link or password from the client at `addr` */
 void
 web_rate_note_failure(const uint8 *addr)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	int64		minute = now / USECS_PER_SEC / 60 + 1;
+	uint8		key[16];
 	RateSlot   *s;
+	TimestampTz block = 0;
+	int			blocks = 0;
 
+	web_addr_key(addr, key);
 	SpinLockAcquire(&hshared->mutex);
-	s = rate_slot(addr, now, true);
+	s = rate_slot(key, now, true);
 	if (s)
 	{
-		if (s->minute != minute)
+		/* quiet long enough since its last block: forgiven */
+		if (s->blocks > 0 && now - Max(s->blocked_until, s->last_failure) >= (TimestampTz) sc_http_block_max * USECS_PER_SEC)
+			s->blocks = 0;
+		if (now - s->window >= RATE_WINDOW)
 		{
-			s->minute = minute;
+			s->window = now;
 			s->failures = 0;
 		}
+		s->last_failure = now;
 		if (++s->failures >= sc_http_token_failures)
-			s->blocked_until = now + 60 * USECS_PER_SEC;
+		{
+			if (s->blocks < 64)
+				s->blocks++;
+			blocks = s->blocks;
+			block = block_length(blocks);
+			s->blocked_until = now + block;
+			/* the next block takes as many failures again, after this one */
+			s->failures = 0;
+			s->window = 0;
+		}
 	}
 	SpinLockRelease(&hshared->mutex);
+	if (block > 0)
+	{
+		char		text[WEB_ADDR_TEXT_LEN];
+
+		ereport(LOG,
+				(errmsg(WHO ": %s blocked for " INT64_FORMAT " s after %d wrong links or passwords (block %d in a row)",
+						web_addr_text(key, text), block / USECS_PER_SEC, sc_http_token_failures, blocks)));
+	}
+}
+
+/* "N minutes" or "N seconds" (rounded up), to say how long a block lasts */
+const char *
+web_wait_text(const char *lang, int seconds)
+{
+	bool		en = strcmp(lang, "en") == 0;
+
+	if (seconds > 60)
+		return psprintf(en ? "%d minutes" : "%d分", (seconds + 59) / 60);
+	return psprintf(en ? "%d seconds" : "%d秒", seconds);
 }
 
 /*
@@ -276,14 +345,19 @@ static char *csp_header = NULL;
 static uint8 *trusted = NULL;	/* 16 bytes per trusted proxy address */
 static int	ntrusted = 0;
 
-/* the one value of a statement's one row */
+/* the one value of a statement's one row; a NULL is an error (not the caller's: logged, 500) */
 static Datum
 run_plan(KeptPlan *kp, Datum *values, const char *nulls, bool read_only)
 {
 	bool		isnull;
 	SPITupleTable *tt = kept_plan_run(kp, values, nulls, read_only, 1);
+	Datum		d = SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
 
-	return SPI_getbinval(tt->vals[0], tt->tupdesc, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("\"%s\" returned NULL", kp->sql)));
+	return d;
 }
 
 static void
@@ -322,7 +396,91 @@ call_submit(void *arg)
 void
 web_set_local_role(const char *role)
 {
+	/* a NULL would RESET the role: back to the worker's own login */
+	if (role == NULL || role[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("no role to take")));
 	(void) set_config_option("role", role, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/* ----------------------------------------------------------- the login */
+
+/* the roles the worker's login must be a member of (SET LOCAL ROLE takes them) */
+static const char *const needed_roles[] = {
+	"status_checker_gateway", "status_checker_viewer", "status_checker_reporter",
+	"status_checker_manager", "status_checker_admin"
+};
+
+/* roles that would give it more than it needs */
+static const char *const needless_roles[] = {"status_checker_operator", "status_checker_api"};
+
+static bool login_check_pending = true;
+
+/*
+ * Say in the log what is wrong with the worker's login
+ * (status_checker.http_role, or the bootstrap superuser): that it is a
+ * superuser, lacks a membership it needs or holds one it does not.  These
+ * are warnings, and the worker serves on: what a missing membership
+ * breaks fails closed (SET ROLE is refused, the request answered 503),
+ * the memberships can be granted while it runs, and a worker that quit
+ * would take the reporter pages down with it.  In a transaction; looked at
+ * again after a reload, and at the next request when the extension's
+ * roles do not exist yet.
+ */
+static void
+check_login(void)
+{
+	Oid			me = GetSessionUserId();
+	char	   *name = GetUserNameFromId(me, false);
+	StringInfoData missing;
+	StringInfoData needless;
+
+	login_check_pending = false;
+	if (superuser_arg(me))
+	{
+		ereport(WARNING,
+				(errmsg(WHO ": the HTTP worker logs in as the superuser \"%s\"", name),
+				 errdetail("Its transactions take the role status_checker_gateway, but a mistake in the worker or in a "
+						   "function it calls would act with every privilege."),
+				 errhint("Set status_checker.http_role to a login that is a member of status_checker_gateway and of "
+						 "the four group roles only (docs/web.md).")));
+		return;
+	}
+	initStringInfo(&missing);
+	initStringInfo(&needless);
+	for (int i = 0; i < lengthof(needed_roles); i++)
+	{
+		Oid			role = get_role_oid(needed_roles[i], true);
+
+		if (!OidIsValid(role))
+		{
+			/* the extension is not installed yet */
+			login_check_pending = true;
+			return;
+		}
+		if (!is_member_of_role(me, role))
+			appendStringInfo(&missing, "%s%s", missing.len > 0 ? ", " : "", needed_roles[i]);
+	}
+	for (int i = 0; i < lengthof(needless_roles); i++)
+	{
+		Oid			role = get_role_oid(needless_roles[i], true);
+
+		if (OidIsValid(role) && is_member_of_role(me, role))
+			appendStringInfo(&needless, "%s%s", needless.len > 0 ? ", " : "", needless_roles[i]);
+	}
+	if (missing.len > 0)
+		ereport(WARNING,
+				(errmsg(WHO ": status_checker.http_role \"%s\" is not a member of %s", name, missing.data),
+				 errdetail("Without status_checker_gateway every request fails; without a group role, the dashboard "
+						   "refuses that role's users (503)."),
+				 errhint("GRANT %s TO %s;", missing.data, quote_identifier(name))));
+	if (needless.len > 0)
+		ereport(WARNING,
+				(errmsg(WHO ": status_checker.http_role \"%s\" is a member of %s, which it does not need",
+						name, needless.data),
+				 errdetail("The worker needs status_checker_gateway and the four group roles, nothing more."),
+				 errhint("REVOKE %s FROM %s;", needless.data, quote_identifier(name))));
 }
 
 /*
@@ -344,6 +502,8 @@ web_in_transaction(Req *req, void (*fn) (void *), void *arg, bool read_only, con
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("the status_checker extension is not installed in database \"%s\"", sc_database)));
+		if (login_check_pending)
+			check_login();
 		if (read_only)
 			XactReadOnly = true;
 		/* SET LOCAL ROLE status_checker_gateway: undone at the end of the transaction */
@@ -517,8 +677,9 @@ web_log_failure(ErrorData *e, const char *what)
 
 /* ------------------------------------------------------------- the client */
 
-static void
-to_v6(const struct sockaddr *sa, uint8 *out)
+/* a socket address as 16 bytes: IPv6, or IPv4 mapped into it (::ffff:a.b.c.d) */
+void
+web_addr_of(const struct sockaddr *sa, uint8 *out)
 {
 	memset(out, 0, 16);
 	if (sa && sa->sa_family == AF_INET)
@@ -528,6 +689,41 @@ to_v6(const struct sockaddr *sa, uint8 *out)
 	}
 	else if (sa && sa->sa_family == AF_INET6)
 		memcpy(out, &((const struct sockaddr_in6 *) sa)->sin6_addr, 16);
+}
+
+static bool
+is_v4(const uint8 *addr)
+{
+	static const uint8 mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	return memcmp(addr, mapped, 12) == 0;
+}
+
+/*
+ * What the per-address limits count a client by: an IPv4 address as it
+ * is, an IPv6 address by its /64 (one subscriber, one site or one machine
+ * has a whole /64 to pick addresses from).
+ */
+void
+web_addr_key(const uint8 *addr, uint8 *key)
+{
+	memcpy(key, addr, 16);
+	if (!is_v4(addr))
+		memset(key + 8, 0, 8);
+}
+
+/* an address or key as text, for the log: "192.0.2.1", "2001:db8::/64" */
+const char *
+web_addr_text(const uint8 *key, char *buf)
+{
+	if (is_v4(key))
+		inet_ntop(AF_INET, key + 12, buf, WEB_ADDR_TEXT_LEN);
+	else
+	{
+		inet_ntop(AF_INET6, key, buf, WEB_ADDR_TEXT_LEN - 3);
+		strcat(buf, "/64");
+	}
+	return buf;
 }
 
 static bool
@@ -566,29 +762,83 @@ load_trusted_proxies(void)
 	pfree(list);
 }
 
-/* the client's address: the peer's, or behind a trusted proxy the last X-Forwarded-For */
+/* one of status_checker.http_trusted_proxies */
+bool
+web_trusted_proxy(const uint8 *addr)
+{
+	for (int i = 0; i < ntrusted; i++)
+		if (memcmp(trusted + 16 * i, addr, 16) == 0)
+			return true;
+	return false;
+}
+
+/* every X-Forwarded-For line of the request, in order, as one list */
+static enum MHD_Result
+gather_forwarded_for(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	StringInfo	list = cls;
+
+	if (key && value && pg_strcasecmp(key, "X-Forwarded-For") == 0)
+	{
+		if (list->len > 0)
+			appendStringInfoChar(list, ',');
+		appendStringInfoString(list, value);
+	}
+	return MHD_YES;
+}
+
+/*
+ * The client's address.  Without a trusted proxy, the peer's.  Behind one,
+ * X-Forwarded-For names the hops before it, each proxy appending the
+ * address it was reached from, so the list is read from the right: a
+ * trusted proxy's entry is believed and the walk goes on to the entry
+ * before it; the first entry that is not a trusted proxy is the client.
+ * An entry that is not an address stops the walk: the client is then the
+ * last trusted hop reached, never a value the client may have written.
+ */
 void
 web_client_address(struct MHD_Connection *conn, uint8 *addr)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	const char *xff;
+	StringInfoData list;
+	char	   *end;
 
-	to_v6(ci ? ci->client_addr : NULL, addr);
-	for (int i = 0; i < ntrusted; i++)
-		if (memcmp(trusted + 16 * i, addr, 16) == 0 &&
-			(xff = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Forwarded-For")) != NULL)
-		{
-			const char *last = strrchr(xff, ',');
-			char	   *s = pstrdup(last ? last + 1 : xff);
-			uint8		a[16];
+	web_addr_of(ci ? ci->client_addr : NULL, addr);
+	if (!web_trusted_proxy(addr))
+		return;
+	initStringInfo(&list);
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, gather_forwarded_for, &list);
+	end = list.data + list.len;
+	for (;;)
+	{
+		char	   *start = end;
+		char		entry[INET6_ADDRSTRLEN];
+		uint8		hop[16];
 
-			s[strcspn(s, " ")] = '\0';
-			while (*s == ' ')
-				s++;
-			if (parse_addr(s, a))
-				memcpy(addr, a, 16);
-			return;
-		}
+		while (start > list.data && start[-1] != ',')
+			start--;
+		/* the entry between start and end, without the spaces around it */
+		while (start < end && (*start == ' ' || *start == '\t'))
+			start++;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (end == start || end - start >= (ptrdiff_t) sizeof(entry))
+			break;
+		memcpy(entry, start, end - start);
+		entry[end - start] = '\0';
+		if (!parse_addr(entry, hop))
+			break;
+		memcpy(addr, hop, 16);
+		if (!web_trusted_proxy(hop))
+			break;
+		/* the entry before this one */
+		while (start > list.data && start[-1] != ',')
+			start--;
+		if (start == list.data)
+			break;
+		end = start - 1;
+	}
+	pfree(list.data);
 }
 
 /* the page's language: ?lang=, the posted _lang, Accept-Language, else ja */
@@ -640,6 +890,23 @@ web_new_key(void)
 	for (int i = 0; i < 16; i++)
 		snprintf(hex + 2 * i, 3, "%02x", b[i]);
 	return hex;
+}
+
+/*
+ * A secret the client sends back (a CSRF token, the sign-in form's token)
+ * is the one expected: the same length, and the same bytes compared in
+ * constant time, so that the time taken says nothing of how much of it
+ * was right.
+ */
+bool
+web_secret_equal(const char *given, const char *expected)
+{
+	size_t		n;
+
+	if (given == NULL || expected == NULL)
+		return false;
+	n = strlen(expected);
+	return n > 0 && strlen(given) == n && CRYPTO_memcmp(given, expected, n) == 0;
 }
 
 const char *
@@ -968,14 +1235,17 @@ dispatch(struct MHD_Connection *conn, Req *req, const char *url, const char *met
 	web_client_address(conn, addr);
 	if ((wait = web_rate_limited(addr)) > 0)
 	{
+		const char *lang = web_lang(conn, req);
+
 		if (route == ROUTE_API)
 			return web_reply_json_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "53400",
 									"too many unknown tokens from this address; try again later", NULL, wait);
-		return web_reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, web_lang(conn, req),
-							 strcmp(web_lang(conn, req), "en") == 0 ? "Too many attempts" : "試行回数が多すぎます",
-							 strcmp(web_lang(conn, req), "en") == 0
-							 ? "Too many wrong links were opened from this address. Please wait a minute."
-							 : "このアドレスから無効なリンクが多数開かれました。1分ほど待ってからお試しください。", wait);
+		return web_reply_message(conn, MHD_HTTP_TOO_MANY_REQUESTS, lang,
+							 strcmp(lang, "en") == 0 ? "Too many attempts" : "試行回数が多すぎます",
+							 psprintf(strcmp(lang, "en") == 0
+									  ? "Too many wrong links were opened from this address. Please try again in %s."
+									  : "このアドレスから無効なリンクが多数開かれました。%s後にもう一度お試しください。",
+									  web_wait_text(lang, wait)), wait);
 	}
 	if (route == ROUTE_API)
 		return serve_api(conn, req, token, post, addr);
@@ -1034,6 +1304,8 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		}
 		MemoryContextSwitchTo(old);
 		*con_cls = req;
+		/* the headers are in; the body, if any, has its own deadline */
+		web_connection_stage(conn, WEB_STAGE_HEADERS_IN);
 		return MHD_YES;
 	}
 	old = MemoryContextSwitchTo(req->cxt);
@@ -1053,6 +1325,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		MemoryContextSwitchTo(old);
 		return MHD_YES;
 	}
+	web_connection_stage(conn, WEB_STAGE_ANSWERING);
 	PG_TRY();
 	{
 		check_encoding(req);
@@ -1076,6 +1349,8 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Reque
 {
 	Req		   *req = *con_cls;
 
+	/* a kept-alive connection's next request has its deadline */
+	web_connection_stage(conn, WEB_STAGE_ANSWERED);
 	if (req == NULL)
 		return;
 	if (req->pp)
@@ -1084,6 +1359,13 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Reque
 	*con_cls = NULL;
 }
 
+/*
+ * libmicrohttpd's messages, in the server log.  That a connection ended
+ * while its request was being read ("… when reading request") is about one
+ * client, not the server: a client that went away, or one the header
+ * deadline shut out; at LOG level a flood of slow clients would flood the
+ * log, so those are DEBUG1.
+ */
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -1091,7 +1373,7 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	ereport(LOG, (errmsg(WHO ": %s", msg)));
+	ereport(strstr(msg, "when reading request") ? DEBUG1 : LOG, (errmsg(WHO ": %s", msg)));
 }
 
 /* the Content-Security-Policy: no inline script, the inline style by its hash */
@@ -1212,23 +1494,30 @@ sc_http_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
+	/* status_checker.http_role, or (empty) the bootstrap superuser */
+	BackgroundWorkerInitializeConnection(sc_database, sc_http_role && sc_http_role[0] ? sc_http_role : NULL, 0);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	check_login();
+	CommitTransactionCommand();
 
 	/* times on pages and in the API in the users' zone */
 	SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
 	csp_header = make_csp();
 	load_trusted_proxies();
 	fd = listen_socket();
-	daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle, NULL,
+	daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, web_accept_policy, NULL, handle, NULL,
 							  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 							  MHD_OPTION_LISTEN_SOCKET, fd,
 							  MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
-							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 1000,
+							  MHD_OPTION_NOTIFY_CONNECTION, web_connection_notice, NULL,
+							  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) HTTP_IDLE_TIMEOUT,
+							  MHD_OPTION_CONNECTION_LIMIT, (unsigned int) HTTP_MAX_CONNECTIONS,
 							  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 64 * 1024,
 							  MHD_OPTION_END);
 	if (daemon == NULL)
 		ereport(FATAL, (errmsg(WHO ": could not start the HTTP server on %s", sc_http_listen)));
+	web_connections_start();
 	info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL)
 		ereport(FATAL, (errmsg(WHO ": libmicrohttpd has no epoll descriptor")));
@@ -1251,12 +1540,16 @@ sc_http_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			load_trusted_proxies();
+			/* memberships may have changed too: the next request looks again */
+			login_check_pending = true;
 			pfree(csp_header);
 			csp_header = make_csp();
 			SetConfigOption("TimeZone", sc_http_timezone, PGC_USERSET, PGC_S_SESSION);
 		}
 		if (MHD_get_timeout(daemon, &mhd_timeout) == MHD_YES && mhd_timeout < (MHD_UNSIGNED_LONG_LONG) timeout)
 			timeout = (long) mhd_timeout;
+		/* connections past their deadline are shut down (libmicrohttpd then closes them) */
+		timeout = web_connection_deadlines(timeout);
 		n = WaitEventSetWait(wes, timeout, events, lengthof(events), PG_WAIT_EXTENSION);
 		for (int i = 0; i < n; i++)
 			if (events[i].events & WL_LATCH_SET)

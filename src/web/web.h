@@ -9,6 +9,7 @@
 #ifndef STATUS_CHECKER_WEB_H
 #define STATUS_CHECKER_WEB_H
 
+#include <sys/socket.h>
 #include <microhttpd.h>
 
 #include "lib/stringinfo.h"
@@ -19,12 +20,24 @@
 /* GUCs (module.c) */
 extern char *sc_http_listen;
 extern int	sc_http_workers;
+extern char *sc_http_role;
 extern char *sc_http_trusted_proxies;
 extern int	sc_http_token_failures;
+extern int	sc_http_block_time;
+extern int	sc_http_block_max;
+extern int	sc_http_max_connections_per_address;
+extern int	sc_http_header_timeout;
 extern int	sc_http_max_body;
 extern char *sc_http_timezone;
 extern char *sc_http_map_tiles;
 extern char *sc_http_map_attribution;
+
+/* connections one worker holds at most, and how long one may stay idle (seconds) */
+#define HTTP_MAX_CONNECTIONS 1000
+#define HTTP_IDLE_TIMEOUT 30
+
+/* room for an address or key as text (web_addr_text): an IPv6 address and "/64" */
+#define WEB_ADDR_TEXT_LEN (46 + 3)
 
 /* a posted form field (a multi-choice question posts one per choice) */
 typedef struct WebField
@@ -95,10 +108,34 @@ extern int	web_status_for(ErrorData *e);
 extern void web_log_failure(ErrorData *e, const char *what);
 extern int	web_rate_limited(const uint8 *addr);
 extern void web_rate_note_failure(const uint8 *addr);
+extern const char *web_wait_text(const char *lang, int seconds);
 extern void web_client_address(struct MHD_Connection *conn, uint8 *addr);
+extern void web_addr_of(const struct sockaddr *sa, uint8 *addr);
+extern void web_addr_key(const uint8 *addr, uint8 *key);
+extern const char *web_addr_text(const uint8 *key, char *buf);
+extern bool web_trusted_proxy(const uint8 *addr);
+extern bool web_secret_equal(const char *given, const char *expected);
 extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
 extern const char *web_field(WebRequest *req, const char *name);
 extern char *web_new_key(void);
+
+/* connections.c: connections per address, and the deadlines of slow requests */
+typedef enum WebStage
+{
+	WEB_STAGE_HEADERS_IN,		/* the body, if any, is due within HTTP_IDLE_TIMEOUT */
+	WEB_STAGE_ANSWERING,		/* no deadline */
+	WEB_STAGE_ANSWERED			/* the next request is due within HTTP_IDLE_TIMEOUT */
+} WebStage;
+
+extern Size web_connections_shmem_size(void);
+extern void web_connections_shmem_request(void);
+extern void web_connections_shmem_init(void);
+extern void web_connections_start(void);
+extern enum MHD_Result web_accept_policy(void *cls, const struct sockaddr *sa, socklen_t len);
+extern void web_connection_notice(void *cls, struct MHD_Connection *conn, void **socket_context,
+								  enum MHD_ConnectionNotificationCode code);
+extern void web_connection_stage(struct MHD_Connection *conn, WebStage stage);
+extern long web_connection_deadlines(long timeout);
 
 /* dashboard.c: /d/… */
 extern enum MHD_Result dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url,

@@ -45,7 +45,7 @@ async function attempt(what, fn) {
     }
 }
 
-console.log('1..24');
+console.log('1..25');
 const browser = await chromium.launch({ executablePath: process.env.SC_CHROMIUM || '/usr/bin/chromium',
                                         args: ['--no-sandbox'], env: { ...process.env, TZ: 'Asia/Tokyo' } });
 const cspViolations = [];
@@ -117,6 +117,10 @@ await attempt('dashboard', async () => {
     await page.locator('input[name="password"]').fill('wrong password here');
     await page.locator('button[type="submit"]').click();
     ok(await page.locator('#login-error').isVisible(), 'a wrong password is refused with a message');
+    // every failed sign-in gets the very same page: the organisation ID is filled in again, the login is not
+    ok(await page.locator('input[name="tenant"]').inputValue() === process.env.SC_TENANT &&
+       await page.locator('input[name="login"]').inputValue() === '', '... with the organisation ID kept and the login not');
+    await page.locator('input[name="login"]').fill('kanri');
     await page.locator('input[name="password"]').fill(process.env.SC_PASSWORD);
     await page.locator('button[type="submit"]').click();
     await page.locator('#requests a').first().waitFor();

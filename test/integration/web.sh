@@ -9,12 +9,24 @@
 #     shown next to its question and kept; a closed request says so;
 #   - unknown and replaced links; 1,000 wrong tokens from one address are
 #     refused (429) while another address still gets in;
+#   - the client's address: X-Forwarded-For read as a list from the right,
+#     past the trusted proxies; IPv6 clients counted by their /64;
 #   - the JSON API: form, keyed submit, errors with their question, sizes;
+#   - the dashboard: sign-in (every failure answered alike, the device
+#     cookie, no account locked), sessions, CSRF, a user deleted while
+#     the worker reads the session;
 #   - the TLS proxy path: nginx with deploy/nginx/status_checker.conf in
-#     front (TLS 1.2+ only, X-Forwarded-For trusted from nginx);
-#   - a worker killed is replaced and the port keeps answering.
+#     front (TLS 1.2+ only, X-Forwarded-For trusted from nginx, a client's
+#     own X-Forwarded-For ignored);
+#   - slow clients: connections per address, the header deadline;
+#   - a worker killed is replaced and the port keeps answering;
+#   - blocks of an address that grow, are capped and are forgiven;
+#   - the worker's login: sc_http (status_checker.http_role), as an operator
+#     sets it up; the warnings for a superuser and for missing memberships.
 # Runs its own cluster (the workers need shared_preload_libraries).  Never
 # sleeps blindly: every wait polls a condition with a deadline.  Prints TAP.
+# Client addresses: 127.0.0.1 is the trusted proxy (and nginx's peer); other
+# loopback addresses (127.0.0.2–5) stand for clients that are not.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 # (never "curl | grep -q": grep -q may stop reading before curl has written
@@ -34,7 +46,7 @@ db=sc_web
 hport=$(sc_free_port)
 base="http://127.0.0.1:$hport"
 sc_worker_cluster "$work/cluster" $db "status_checker.http_listen = '127.0.0.1:$hport'" "status_checker.http_workers = 2" \
-    "status_checker.http_trusted_proxies = '127.0.0.1'" "status_checker.http_max_body = '64kB'"
+    "status_checker.http_trusted_proxies = '127.0.0.1, 192.0.2.250'" "status_checker.http_max_body = '64kB'"
 
 # a tenant whose strings are XSS payloads, and a form with a condition
 sc_psql -d $db >/dev/null <<'SQL'
@@ -52,11 +64,19 @@ SELECT add_user(1, 'kanri', 'kanri@example.com', 'manager');
 SELECT set_user_password(1, 'kanri', 'correct horse battery');
 SELECT add_user(1, 'locked', 'locked@example.com', 'viewer');
 SELECT set_user_password(1, 'locked', 'correct horse battery');
+SELECT add_user(1, 'gone', 'gone@example.com', 'viewer');
+SELECT set_user_password(1, 'gone', 'correct horse battery');
+SELECT add_user(1, 'chef', 'chef@example.com', 'admin');
+SELECT set_user_password(1, 'chef', 'correct horse battery');
 SELECT create_tenant('他社', 'admin', 'admin@other.example');
 SELECT upsert_site(2, 'O1', '他社の拠点', '1310100', 35.68, 139.76);
 SELECT create_form(2, 'f', default_form_definition());
 SELECT create_request(2, (SELECT max(form_id) FROM form WHERE tenant_id = 2), '他社の依頼', now() + interval '3 hours');
 SQL
+# the workers so far ran as the bootstrap superuser (http_role empty); from
+# here on as sc_http, a login an operator makes for them (restarts)
+sc_http_login "$work/cluster" $db
+sc_web_login_standin $db
 # q, qb, wait_for, ok, check: test/lib.sh
 tok=$(q "SELECT status_checker.issue_token(1, 'NOTO1')")
 tok2=$(q "SELECT status_checker.issue_token(1, 'KAGA1')")
@@ -82,10 +102,18 @@ form_post() {  # form_post TOKEN KEY FIELD=VALUE... → the response (headers an
 }
 
 wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
-echo "1..69"
+echo "1..101"
 
 # ---- the workers
 check "two HTTP workers run" "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2"
+check "... logged in as sc_http (status_checker.http_role), not as a superuser" \
+  "(SELECT array_agg(DISTINCT usename) = '{sc_http}' FROM pg_stat_activity WHERE backend_type = 'status_checker http')" \
+  "SELECT pid, usename FROM pg_stat_activity WHERE backend_type = 'status_checker http'"
+log=$work/cluster/server.log
+ok "the first start, as the bootstrap superuser (http_role empty), warned that the worker runs as a superuser" \
+   'grep -q "WARNING: .*status_checker http: the HTTP worker logs in as the superuser \"postgres\"" "$log"'
+ok "... and as sc_http nothing was said about its login (the two lines are the first start's)" \
+   '[ "$(grep -c "WARNING: .*status_checker http: \(the HTTP worker logs in as\|status_checker.http_role\)" "$log")" = 2 ]'
 check "system_health() has an http check: ok, 2 of 2 workers" \
   "(SELECT status = 'ok' AND value = '2 of 2 workers' FROM status_checker.system_health() WHERE check_name = 'http')"
 for _ in $(seq 100); do [ "$(status "$base/healthz")" = 200 ] && break; sleep 0.1; done
@@ -211,6 +239,32 @@ curl -s -D "$work/rl.h" -o /dev/null -H 'X-Forwarded-For: 192.0.2.66' "$base/r/$
 ok "... for 60 seconds that address gets 429 with Retry-After, even for a good link" \
    'grep -q "^HTTP/1.1 429" "$work/rl.h" && grep -qi "^Retry-After: [0-9]" "$work/rl.h"'
 ok "... while another address gets in" '[ "$(status -H "X-Forwarded-For: 192.0.2.77" "$base/r/$tok")" = 200 ]'
+
+# ---- the client's address behind a trusted proxy (127.0.0.1 and 192.0.2.250):
+# X-Forwarded-For is a list, read from the right past the trusted proxies
+burst() {  # burst XFF...: 30 wrong links (the limit) with these X-Forwarded-For lines
+    local h=() x
+    for x in "$@"; do h+=(-H "X-Forwarded-For: $x"); done
+    curl -s -o /dev/null "${h[@]}" "$base/r/wrongtoken[1-30]" || true
+}
+as_client() { status -H "X-Forwarded-For: $1" "$base/r/$tok"; }   # what a good link gets from that client
+burst "192.0.2.101, 127.0.0.1"
+ok "X-Forwarded-For \"192.0.2.101, 127.0.0.1\" (a proxy's list): 192.0.2.101 is the client and is limited, not the proxy" \
+   '[ "$(as_client 192.0.2.101)" = 429 ] && [ "$(status "$base/r/$tok")" = 200 ]'
+burst "198.51.100.7" "192.0.2.102 , 127.0.0.1 "
+ok "several X-Forwarded-For lines are one list, in order (a proxy may add a line of its own), spaces around entries ignored" \
+   '[ "$(as_client 192.0.2.102)" = 429 ] && [ "$(as_client 198.51.100.7)" = 200 ]'
+burst "not-an-address, 192.0.2.103"
+ok "the first entry from the right that is not a trusted proxy is the client, whatever stands left of it" \
+   '[ "$(as_client 192.0.2.103)" = 429 ]'
+burst "192.0.2.104, not-an-address, 192.0.2.250"
+ok "an entry that is not an address stops the walk: the last trusted hop (192.0.2.250) is counted, never the value a client chose" \
+   '[ "$(as_client 192.0.2.250)" = 429 ] && [ "$(as_client 192.0.2.104)" = 200 ]'
+burst "2001:db8::1"
+ok "IPv6 clients are counted by their /64: 2001:db8::2 shares 2001:db8::1's block, 2001:db8:0:1::1 does not" \
+   '[ "$(as_client 2001:db8::2)" = 429 ] && [ "$(as_client 2001:db8:0:1::1)" = 200 ]'
+ok "IPv4 clients are counted by their address: ::ffff:192.0.2.101 is 192.0.2.101, and 192.0.2.105 is not limited" \
+   '[ "$(as_client ::ffff:192.0.2.101)" = 429 ] && [ "$(as_client 192.0.2.105)" = 200 ]'
 check "http_counters() counts them all: requests, reports, the refusals" \
   "(SELECT requests > 1000 AND reports >= 4 AND refused >= $limited FROM status_checker.http_counters())" \
   "SELECT * FROM status_checker.http_counters()"
@@ -236,12 +290,13 @@ ok "other methods: 405; other paths: 404" '[ "$(status -X DELETE "$api")" = 405 
 
 # ---- the dashboard over HTTP (the browser test drives it in chromium)
 jar=$work/cookies
+client=192.0.2.10   # the client's address (X-Forwarded-For from the trusted 127.0.0.1)
 login_form() {  # login_form JAR → the sign-in form's token (and its cookie in JAR)
-    curl -s -c "$1" -b "$1" -H 'X-Forwarded-For: 192.0.2.10' "$base/d/login" | grep -o 'name="_pre" value="[0-9a-f]*' | cut -d'"' -f4
+    curl -s -c "$1" -b "$1" -H "X-Forwarded-For: $client" "$base/d/login" | grep -o 'name="_pre" value="[0-9a-f]*' | cut -d'"' -f4
 }
-sign_in() {  # sign_in JAR LOGIN PASSWORD [PRE] → the HTTP status, headers in $work/login.h
+sign_in() {  # sign_in JAR LOGIN PASSWORD [PRE] → the HTTP status, headers in $work/login.h, the page in $work/login.html
     local pre=${4-$(login_form "$1")}
-    curl -s -o /dev/null -D "$work/login.h" -w '%{http_code}' -c "$1" -b "$1" -H 'X-Forwarded-For: 192.0.2.10' \
+    curl -s -o "$work/login.html" -D "$work/login.h" -w '%{http_code}' -c "$1" -b "$1" -H "X-Forwarded-For: $client" \
          --data-urlencode "_pre=$pre" --data-urlencode tenant=1 --data-urlencode "login=$2" --data-urlencode "password=$3" "$base/d/login"
 }
 ok "without a session: the pages go to the sign-in form, the API answers 401" \
@@ -273,10 +328,65 @@ ok "GeoJSON of the request" '[ "$(curl -s -b "$jar" "$base/d/api/r/1/geojson" | 
 csrf=$(curl -s -b "$jar" "$base/d/" | grep -o 'name="_csrf" value="[^"]*' | cut -d'"' -f4)
 ok "sign-out without the CSRF token is refused (403) and the session lives on" \
    '[ "$(status -b "$jar" --data-urlencode _csrf=wrong "$base/d/logout")" = 403 ] && [ "$(status -b "$jar" "$base/d/api/requests")" = 200 ]'
+ok "... so is a token that differs in its last character, a prefix of it, or it with one more character (403 each)" \
+   '[ "$(status -b "$jar" --data-urlencode "_csrf=${csrf%?}$([ "${csrf: -1}" = A ] && echo B || echo A)" "$base/d/logout")" = 403 ] &&
+    [ "$(status -b "$jar" --data-urlencode "_csrf=${csrf%?}" "$base/d/logout")" = 403 ] &&
+    [ "$(status -b "$jar" --data-urlencode "_csrf=${csrf}A" "$base/d/logout")" = 403 ] &&
+    [ "$(status -b "$jar" -d _csrf= "$base/d/logout")" = 403 ] && [ "$(status -b "$jar" "$base/d/api/requests")" = 200 ]'
 ok "with it: 303, and the session has ended" \
    '[ "$(status -b "$jar" --data-urlencode "_csrf=$csrf" "$base/d/logout")" = 303 ] && [ "$(status -b "$jar" "$base/d/api/requests")" = 401 ]'
-for i in 1 2 3 4 5; do sign_in "$work/j2" locked "wrong password $i" >/dev/null; done
-ok "five wrong passwords lock the account: even the right one gets 423" '[ "$(sign_in "$work/j2" locked "correct horse battery")" = 423 ]'
+
+# ---- sign-in failures: no account is locked, every failure is answered alike
+code=$(client=192.0.2.20 sign_in "$work/jb" locked "correct horse battery")
+ok "a sign-in sets the device cookie sc_device: 43 characters, Path=/d/login, HttpOnly, Secure, SameSite=Strict, 180 days" \
+   '[ "$code" = 303 ] &&
+    grep -qi "^Set-Cookie: sc_device=[A-Za-z0-9_-]\{43\}; Path=/d/login; HttpOnly; Secure; SameSite=Strict; Max-Age=15552000" "$work/login.h"'
+codes=$(for i in $(seq 12); do client=192.0.2.21 sign_in "$work/ja" locked "wrong password $i"; echo; done | sort | uniq -c | xargs)
+ok "twelve wrong passwords for one login from one address: twelve 401, never 423 ($codes)" '[ "$codes" = "12 401" ]'
+pre=$(client=192.0.2.21 login_form "$work/ja")
+client=192.0.2.21 sign_in "$work/ja" locked "wrong again" "$pre" > "$work/known.code"; cp "$work/login.html" "$work/known.html"
+client=192.0.2.21 sign_in "$work/ja" nobody-here "wrong again" "$pre" > "$work/unknown.code"; cp "$work/login.html" "$work/unknown.html"
+ok "that login, throttled by now, and a login that does not exist: the same status (401) and byte-identical pages" \
+   '[ "$(cat "$work/known.code")" = 401 ] && [ "$(cat "$work/unknown.code")" = 401 ] && cmp -s "$work/known.html" "$work/unknown.html"'
+ok "... the page says only that the organisation ID, login or password is wrong" \
+   'grep -q "組織ID、ログインID、またはパスワードが違います。" "$work/known.html" && ! grep -qi "lock\|ロック" "$work/known.html"'
+ok "the user's own browser (its device cookie), from another address, signs in with the right password meanwhile" \
+   '[ "$(client=192.0.2.22 sign_in "$work/jb" locked "correct horse battery")" = 303 ]'
+for i in $(seq 40); do
+    code=$(client=192.0.2.21 sign_in "$work/ja" "nobody-$i" "wrong password"); [ "$code" = 429 ] && break
+done
+ok "wrong passwords count towards the address's limit: past it that address gets 429 with Retry-After" \
+   '[ "$code" = 429 ] && grep -qi "^Retry-After: [0-9]" "$work/login.h"'
+ok "... while a new browser at another address signs in with the right password (303)" \
+   '[ "$(client=192.0.2.23 sign_in "$work/jc" chef "correct horse battery")" = 303 ]'
+ok "through sc_http, an administrator's and a viewer's dashboards answer as a manager's does (200)" \
+   '[ "$(status -b "$work/jc" "$base/d/api/requests")" = 200 ] && [ "$(status -b "$work/jb" "$base/d/api/r/1")" = 200 ]'
+
+# ---- a session whose user is deleted while the worker reads it: the
+# worker's UPDATE of seen_at waits for the deleting transaction, and the
+# user's row is gone when it looks
+code=$(client=192.0.2.24 sign_in "$work/jg" gone "correct horse battery")
+q "UPDATE status_checker.web_session SET seen_at = now() - interval '5 minutes'
+    WHERE user_id = (SELECT user_id FROM status_checker.app_user WHERE tenant_id = 1 AND login = 'gone')" >/dev/null
+started=$(q "SELECT pg_postmaster_start_time()")
+workers() { q "SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE backend_type = 'status_checker http'"; }
+pids=$(workers)
+# the deletion, held open until the worker waits for it (at most a minute)
+sc_psql -d $db >/dev/null 2>&1 <<'SQL' &
+BEGIN;
+SELECT status_checker.remove_user(1, 'gone');
+SET application_name = 'sc_web_deleted';
+DO $$ BEGIN FOR i IN 1..1200 LOOP EXIT WHEN EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted); PERFORM pg_sleep(0.05); END LOOP; END $$;
+COMMIT;
+SQL
+deleter=$!
+wait_for 30 "EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'sc_web_deleted')" || true
+curl -s -o /dev/null -w '%{http_code}' --max-time 60 -b "$work/jg" "$base/d/api/requests" > "$work/gone.code" || true
+wait "$deleter" || true
+ok "a session whose user is deleted while the worker reads it: answered as no session (401)" \
+   '[ "$code" = 303 ] && [ "$(cat "$work/gone.code")" = 401 ]'
+ok "... and the server did not restart: the same postmaster, the same two workers, no process ended by a signal" \
+   '[ "$(q "SELECT pg_postmaster_start_time()")" = "$started" ] && [ "$(workers)" = "$pids" ] && ! grep -q "terminated by signal" "$log"'
 
 # ---- behind nginx with TLS (deploy/nginx/status_checker.conf)
 nport=$(sc_free_port)
@@ -315,6 +425,39 @@ codes=$(curl -s -o /dev/null -w '%{http_code}\n' --cacert "$work/nginx/cert.pem"
 limited=$(echo "$codes" | grep -o '[0-9]* 429' | cut -d' ' -f1); limited=${limited:-0}
 ok "through the proxy the client is nginx's peer (127.0.0.1), limited after 30 failures ($codes), not 192.0.2.77" \
    '[ "$limited" -ge 10 ] && [ "$(status -H "X-Forwarded-For: 192.0.2.77" "$base/r/$tok")" = 200 ]'
+# clients at 127.0.0.2 and 127.0.0.3 (not trusted) that send X-Forwarded-For
+# of their own: nginx appends their address, the worker reads it from the right
+tls_from() { local from=$1; shift; curl -s -o /dev/null -w '%{http_code}' --cacert "$work/nginx/cert.pem" --interface "$from" "$@"; }
+codes=$(curl -s -o /dev/null -w '%{http_code}\n' --cacert "$work/nginx/cert.pem" --interface 127.0.0.2 \
+             -H 'X-Forwarded-For: 1.2.3.4' "$tls/r/wrong[1-40]" | sort | uniq -c | xargs)
+ok "through nginx, a client that sends X-Forwarded-For: 1.2.3.4 is counted as itself (127.0.0.2): 30 failures, then 429 ($codes)" \
+   '[ "$codes" = "30 404 10 429" ]'
+ok "... sending another X-Forwarded-For, or none, does not get it out of its block" \
+   '[ "$(tls_from 127.0.0.2 -H "X-Forwarded-For: 5.6.7.8" "$tls/r/$tok")" = 429 ] && [ "$(tls_from 127.0.0.2 "$tls/r/$tok")" = 429 ]'
+ok "... and another client behind the same proxy, with an X-Forwarded-For of its own, is not limited (200)" \
+   '[ "$(tls_from 127.0.0.3 -H "X-Forwarded-For: 10.0.0.5" "$tls/r/$tok")" = 200 ]'
+
+# ---- slow clients: connections per address and the deadline for headers
+# (status_checker.http_max_connections_per_address 50, http_header_timeout 10 s)
+slow() { "$SC_PYTHON" "$SC_ROOT/test/integration/slow_clients.py" 127.0.0.1 "$hport" "$@"; }
+# kept-alive connections that turn slow: their next request's headers are due
+# 30 seconds after the answer to the last one (run beside the others)
+slow 127.0.0.2 5 - 0 60 after-request > "$work/slow.kept" &
+kept_pid=$!
+slow 127.0.0.1 60 - 0 45 > "$work/slow.trusted"
+ok "the trusted proxy (127.0.0.1) may hold more connections than one address may (60 unfinished requests, none refused) ..." \
+   'grep -qx opened=60 "$work/slow.trusted" && ! grep -q "127.0.0.1 has [0-9]* connections open" "$log"'
+ok "... and the header deadline closes every one of them while they still trickle a byte a second" \
+   'grep -qx open=0 "$work/slow.trusted"'
+slow 127.0.0.4 2400 127.0.0.5 10 45 > "$work/slow.out"
+ok "2,400 unfinished requests from one address (127.0.0.4): a GET from another address is answered meanwhile" \
+   'grep -qx probe=answered "$work/slow.out"'
+ok "... the worker refused that address's connections past 50 and said so in the log" \
+   'grep -q "127.0.0.4 has 50 connections open" "$log"'
+ok "... and the header deadline closed every one it had taken while they still trickled" 'grep -qx open=0 "$work/slow.out"'
+wait "$kept_pid" || true
+ok "a kept-alive connection whose next request trickles in is closed too (5 of 5)" \
+   'grep -qx opened=5 "$work/slow.kept" && grep -qx open=0 "$work/slow.kept"'
 
 # ---- a worker killed is replaced
 victim=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker http' LIMIT 1")
@@ -324,5 +467,38 @@ wait_for 90 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status
 for _ in $(seq 300); do [ "$(status -H "X-Forwarded-For: 192.0.2.88" "$base/r/$tok")" = 200 ] && break; sleep 0.1; done
 ok "after kill -9 of a worker, two workers serve the port again" \
    '[ "$(status -H "X-Forwarded-For: 192.0.2.88" "$base/r/$tok")" = 200 ] && [ "$(q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '"'"'status_checker http'"'"'")" = 2 ]'
+
+restart() {  # restart SETTING...: the cluster again with these lines added, and wait for its workers
+    printf '%s\n' "$@" | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+    sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$log" -w restart >/dev/null || echo "# the cluster did not restart"
+    wait_for 60 "(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'status_checker http') = 2" || true
+    for _ in $(seq 100); do [ "$(status "$base/healthz")" = 200 ] && break; sleep 0.1; done
+}
+
+# ---- blocks that grow: 1-second blocks of at most 4 seconds for this test
+restart "status_checker.http_block_time = '1s'" "status_checker.http_block_max = '4s'"
+earn() { burst 192.0.2.40; }     # the 30 failures that earn a block
+unblocked() {  # wait (at most 30 s) until 192.0.2.40 is let in again
+    local deadline=$((SECONDS + 30))
+    while [ $SECONDS -lt $deadline ]; do [ "$(as_client 192.0.2.40)" = 200 ] && return 0; sleep 0.1; done
+    return 1
+}
+earn; unblocked || true; earn; unblocked || true; earn; unblocked || true; earn; unblocked || true
+quiet_from=$(q "SELECT now()")
+wait_for 30 "now() > '$quiet_from'::timestamptz + interval '5 seconds'" || true
+earn
+blocks=$(grep -o "192.0.2.40 blocked for [0-9]* s" "$log" | sed 's/.* for \([0-9]*\) s/\1/' | xargs || true)
+ok "an address's blocks double (1, 2, 4 s) up to status_checker.http_block_max (4 s), and after a quiet period start at 1 s again ($blocks)" \
+   '[ "$blocks" = "1 2 4 4 1" ]'
+
+# ---- a login for the worker that lacks memberships, and has one too many
+q "CREATE ROLE sc_partial LOGIN NOINHERIT; GRANT status_checker_gateway, status_checker_operator TO sc_partial" >/dev/null
+restart "status_checker.http_role = 'sc_partial'"
+ok "http_role naming a login that is not a member of the group roles: a warning names them" \
+   'grep -q "WARNING: .*status_checker http: status_checker.http_role \"sc_partial\" is not a member of status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin" "$log"'
+ok "... and one names the membership it does not need (status_checker_operator)" \
+   'grep -q "WARNING: .*status_checker http: status_checker.http_role \"sc_partial\" is a member of status_checker_operator" "$log"'
+ok "... reporters are still served (200), and the dashboard fails closed (503, no data)" \
+   '[ "$(as_client 192.0.2.41)" = 200 ] && [ "$(status -b "$work/jc" "$base/d/api/requests")" = 503 ]'
 
 exit $fail
