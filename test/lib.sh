@@ -153,19 +153,6 @@ SQL
     sc_as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null
 }
 
-# sc_web_login_standin DB — until the SQL of 0.10.1's sign-in (web_login with
-# a device token, issue 19 finding 6) is merged: when the extension in DB has
-# no web_login(bigint, text, text, text), load the stand-in of its contract,
-# test/integration/web_login_standin.sql, and say so (a TAP comment).
-# Delete it, its file and its calls once that SQL is in.
-sc_web_login_standin() {
-    local db=$1
-    if [ "$(sc_psql -d "$db" -At -c "SELECT to_regprocedure('status_checker.web_login(bigint,text,text,text)') IS NULL")" = t ]; then
-        sc_psql -d "$db" -f "$SC_ROOT/test/integration/web_login_standin.sql" >/dev/null
-        echo "# web_login(bigint, text, text, text) is not in the extension yet: test/integration/web_login_standin.sql stands in"
-    fi
-}
-
 sc_cluster_stop() {
     local dir=$1
     [ -f "$dir/data/postmaster.pid" ] && sc_as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true

@@ -52,7 +52,6 @@ SELECT create_request(2, (SELECT max(form_id) FROM form WHERE tenant_id = 2), 'ä
 SQL
 # the worker logs in as an operator sets it up (sc_http, docs/web.md), not as the superuser (restarts)
 sc_http_login "$work/cluster" $db
-sc_web_login_standin $db
 token=$(q() { sc_psql -d $db -At -c "$1"; }; q "SELECT status_checker.issue_token(1, 'NOTO1')")
 for _ in $(seq 100); do [ "$(curl -s "http://127.0.0.1:$hport/healthz")" = ok ] && break; sleep 0.1; done
 

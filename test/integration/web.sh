@@ -76,7 +76,6 @@ SQL
 # the workers so far ran as the bootstrap superuser (http_role empty); from
 # here on as sc_http, a login an operator makes for them (restarts)
 sc_http_login "$work/cluster" $db
-sc_web_login_standin $db
 # q, qb, wait_for, ok, check: test/lib.sh
 tok=$(q "SELECT status_checker.issue_token(1, 'NOTO1')")
 tok2=$(q "SELECT status_checker.issue_token(1, 'KAGA1')")

@@ -36,12 +36,6 @@ SELECT upsert_site(1, 'NOTO1', '輪島工場', '1720400', 37.39, 136.90);
 SELECT create_form(1, 'f', default_form_definition());
 SELECT create_request(1, 1, '能登地震 被害報告', now() + interval '3 hours');
 SQL
-# until the SQL of 0.10.1's sign-in is merged (as test/lib.sh's sc_web_login_standin; delete with it)
-if ($primary->safe_psql('postgres', "SELECT to_regprocedure('status_checker.web_login(bigint,text,text,text)') IS NULL") eq 't')
-{
-	$primary->safe_psql('postgres', slurp_file("$FindBin::RealBin/../integration/web_login_standin.sql"));
-	note 'web_login(bigint, text, text, text) is not in the extension yet: test/integration/web_login_standin.sql stands in';
-}
 my $token = $primary->safe_psql('postgres', "SELECT status_checker.issue_token(1, 'NOTO1')");
 
 $primary->backup('base');
