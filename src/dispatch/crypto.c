@@ -113,14 +113,24 @@ PG_FUNCTION_INFO_V1(sc_link_token);
 Datum
 sc_link_token(PG_FUNCTION_ARGS)
 {
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+
+	PG_RETURN_TEXT_P(sc_link_token_text((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+										PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
+										PG_GETARG_INT32(4)));
+}
+
+/* the token of a request target at a generation under the key, as text (the MAC zeroed) */
+text *
+sc_link_token_text(const uint8 *key, int keylen, int64 tenant_id, int64 request_id, int64 site_id, int32 gen)
+{
 	uint8		mac[32];
 	char		out[TOKEN_CHARS + 1];
 
-	link_mac(PG_GETARG_BYTEA_PP(0), PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
-			 PG_GETARG_INT32(4), mac);
+	sc_link_mac(key, keylen, tenant_id, request_id, site_id, gen, mac);
 	token_encode(mac, out);
 	explicit_bzero(mac, sizeof(mac));
-	PG_RETURN_TEXT_P(cstring_to_text(out));
+	return cstring_to_text(out);
 }
 
 /*
@@ -163,23 +173,37 @@ PG_FUNCTION_INFO_V1(sc_link_token_matches);
 Datum
 sc_link_token_matches(PG_FUNCTION_ARGS)
 {
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
 	text	   *token = PG_GETARG_TEXT_PP(5);
 	const char *t = VARDATA_ANY(token);
 	int			len = VARSIZE_ANY_EXHDR(token);
-	uint8		mac[32];
-	char		expected[TOKEN_CHARS + 1];
 	TokenLocator loc;
-	bool		same;
 
 	if (len != TOKEN_CHARS && !token_locator(t, len, &loc))
 		PG_RETURN_BOOL(false);
-	link_mac(PG_GETARG_BYTEA_PP(0), PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
-			 PG_GETARG_INT32(4), mac);
+	PG_RETURN_BOOL(sc_link_token_equals((const uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key),
+										PG_GETARG_INT64(1), PG_GETARG_INT64(2), PG_GETARG_INT64(3),
+										PG_GETARG_INT32(4), t, len));
+}
+
+/*
+ * Whether a token (its first 43 characters) is the target's at a
+ * generation under the key; compared in constant time, the MAC zeroed.
+ */
+bool
+sc_link_token_equals(const uint8 *key, int keylen, int64 tenant_id, int64 request_id, int64 site_id,
+					 int32 gen, const char *token, int len)
+{
+	uint8		mac[32];
+	char		expected[TOKEN_CHARS + 1];
+	bool		same;
+
+	sc_link_mac(key, keylen, tenant_id, request_id, site_id, gen, mac);
 	token_encode(mac, expected);
-	same = CRYPTO_memcmp(expected, t, TOKEN_CHARS) == 0;
+	same = len >= TOKEN_CHARS && CRYPTO_memcmp(expected, token, TOKEN_CHARS) == 0;
 	explicit_bzero(mac, sizeof(mac));
 	explicit_bzero(expected, sizeof(expected));
-	PG_RETURN_BOOL(same);
+	return same;
 }
 
 /* _random_bytes(n) → bytea of n bytes from pg_strong_random */

@@ -29,6 +29,12 @@ extern void sc_hex32(const uint8 *raw, char *out);
 /* the MAC of a request target's token at a generation (a link key of at least 32 bytes) */
 extern void sc_link_mac(const uint8 *key, int keylen, int64 tenant_id, int64 request_id, int64 site_id,
 						int32 gen, uint8 *out);
+/* the token of a request target at a generation, as text */
+extern text *sc_link_token_text(const uint8 *key, int keylen, int64 tenant_id, int64 request_id,
+								int64 site_id, int32 gen);
+/* whether a token's first 43 characters are that MAC's (constant time) */
+extern bool sc_link_token_equals(const uint8 *key, int keylen, int64 tenant_id, int64 request_id,
+								 int64 site_id, int32 gen, const char *token, int len);
 /* a mail header value, RFC 2047 encoded where it is not printable ASCII */
 extern void sc_mime_header_append(StringInfo out, const char *s, int len);
 extern void sc_webhook_sign(const char *secret, int secretlen, int64 ts,

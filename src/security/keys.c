@@ -33,7 +33,6 @@
 
 #include <sys/stat.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -55,7 +54,6 @@
 #include "utils/memutils.h"
 
 #include "dispatch/dispatch.h"
-#include "requests/token.h"
 #include "security/security.h"
 
 #define KEY_BYTES		32
@@ -1104,17 +1102,12 @@ Datum
 sc_target_token(PG_FUNCTION_ARGS)
 {
 	int64		tenant_id = PG_GETARG_INT64(0);
-	uint8		mac[32];
-	char		out[TOKEN_CHARS + 1];
 
 	check_tenant(tenant_id);
 	if (!link_key_read(tenant_id, true))
 		elog(ERROR, "tenant %lld has no link key", (long long) tenant_id);
-	sc_link_mac(link_key_bytes, link_key_len, tenant_id, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
-				PG_GETARG_INT32(3), mac);
-	token_encode(mac, out);
-	explicit_bzero(mac, sizeof(mac));
-	PG_RETURN_TEXT_P(cstring_to_text(out));
+	PG_RETURN_TEXT_P(sc_link_token_text(link_key_bytes, link_key_len, tenant_id, PG_GETARG_INT64(1),
+										PG_GETARG_INT64(2), PG_GETARG_INT32(3)));
 }
 
 /*
@@ -1135,16 +1128,10 @@ sc_first_link_valid(PG_FUNCTION_ARGS)
 	text	   *token = PG_GETARG_TEXT_PP(3);
 	static const uint8 no_key[32] = {0};
 	bool		have = link_key_read(tenant_id, false);
-	uint8		mac[32];
-	char		expected[TOKEN_CHARS + 1];
 	bool		same;
 
-	sc_link_mac(have ? link_key_bytes : no_key, have ? link_key_len : (int) sizeof(no_key),
-				tenant_id, PG_GETARG_INT64(1), PG_GETARG_INT64(2), 1, mac);
-	token_encode(mac, expected);
-	same = VARSIZE_ANY_EXHDR(token) >= TOKEN_CHARS &&
-		CRYPTO_memcmp(expected, VARDATA_ANY(token), TOKEN_CHARS) == 0;
-	explicit_bzero(mac, sizeof(mac));
-	explicit_bzero(expected, sizeof(expected));
+	same = sc_link_token_equals(have ? link_key_bytes : no_key, have ? link_key_len : (int) sizeof(no_key),
+								tenant_id, PG_GETARG_INT64(1), PG_GETARG_INT64(2), 1,
+								VARDATA_ANY(token), VARSIZE_ANY_EXHDR(token));
 	PG_RETURN_BOOL(have && same);
 }
