@@ -6,6 +6,8 @@
 -- objects are usable by their owner and by roles the DBA grants.
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA status_checker FROM PUBLIC;
+-- (procedures too: until 0.10.1 reencrypt_tenant kept PUBLIC's default EXECUTE)
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA status_checker FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     status_checker.shindo_in(cstring), status_checker.shindo_out(status_checker.shindo),
     status_checker.shindo_recv(internal), status_checker.shindo_send(status_checker.shindo),

@@ -230,3 +230,77 @@ GRANT EXECUTE ON FUNCTION
     status_checker.web_session_user(text), status_checker.web_logout(text),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
     TO status_checker_gateway;
+
+-- ------------------------------------------------------------ the operator
+--
+-- The service operator runs the installation for every tenant (superusers
+-- are operators too): tenants and their first administrator, mapping
+-- logins, deleting a tenant, feeds and area codes, keys, jobs, retention,
+-- monitoring.  These functions run as the extension's owner (they reach
+-- every tenant and the key tables) and are the operator's alone.  Until
+-- 0.10.1 nothing was granted to status_checker_operator, so only a
+-- superuser could do any of this.  The operator reads what a viewer reads,
+-- for every tenant (row-level security lets an operator see all), and the
+-- encryption status; not contacts or users in clear.
+DO $$
+DECLARE
+    f text;
+BEGIN
+    FOREACH f IN ARRAY ARRAY[
+        'create_tenant(text,text,text)', 'delete_tenant(bigint)', 'map_db_role(bigint,text,name)',
+        'load_jma_area_codes(text)', 'add_feed(text,text,interval)', 'remove_feed(bigint)',
+        'ingest_feed_document(text,bytea)', 'ingest_feed_document(text,text)',
+        'seal_audit_log(integer)', 'prune_audit_log(interval)', 'rotate_signing_key()',
+        'master_key_id()', 'rotate_master_key()', 'rotate_data_key(bigint)', 'reencrypt_batch(bigint,integer)',
+        'run_reminders()', 'purge_outbox(interval)', 'purge_web_sessions()', 'health_probe()', 'schedule_jobs()',
+        'dispatcher_status()', 'dispatcher_workers()']
+    LOOP
+        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
+        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
+            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
+        END IF;
+        EXECUTE format('GRANT EXECUTE ON FUNCTION status_checker.%s TO status_checker_operator', f);
+    END LOOP;
+END
+$$;
+GRANT EXECUTE ON FUNCTION
+    status_checker.parse_feed_document(text, text), status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision),
+    status_checker.webhook_signature(text, bigint, text),
+    status_checker.audit_chain_head(bigint), status_checker.verify_audit_log(bigint), status_checker.verify_audit_log(bigint, jsonb),
+    status_checker.request_geojson(bigint), status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
+    status_checker.check_answers(bigint, jsonb), status_checker.current_tenant(),
+    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
+    TO status_checker_operator;
+GRANT EXECUTE ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) TO status_checker_operator;
+GRANT USAGE ON SCHEMA status_checker TO status_checker_operator;
+DO $$
+DECLARE
+    rel regclass;
+    fn regprocedure;
+BEGIN
+    -- what a viewer may read, for every tenant
+    FOR rel IN
+        SELECT c.oid::regclass FROM pg_class c
+        WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind IN ('r', 'v')
+          AND has_table_privilege('status_checker_viewer', c.oid, 'SELECT')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s TO status_checker_operator', rel);
+    END LOOP;
+    -- and the functions the viewers' views call
+    FOR fn IN
+        SELECT p.oid::regprocedure FROM pg_proc p
+        WHERE p.pronamespace = 'status_checker'::regnamespace
+          AND EXISTS (SELECT 1 FROM aclexplode(p.proacl) a
+                      WHERE a.grantee = 'status_checker_viewer'::regrole AND a.privilege_type = 'EXECUTE')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO status_checker_operator', fn);
+    END LOOP;
+END
+$$;
+GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_operator;
+GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_operator;
+GRANT SELECT ON status_checker.encryption_status, status_checker.data_key, status_checker.audit_log, status_checker.audit_chain,
+    status_checker.audit_head, status_checker.audit_checkpoint
+    TO status_checker_operator;

@@ -19,7 +19,7 @@
 --  from the audit log.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(45);
+SELECT plan(52);
 
 -- what a statement does, as text, whatever it does (an error included):
 -- so that a probe of 0.10.0 fails its test instead of aborting the file
@@ -243,13 +243,34 @@ SELECT ok((SELECT throttled_until BETWEEN now() + interval '29 seconds' AND now(
 CREATE ROLE atk_b_admin LOGIN;
 SELECT map_db_role(:tb, 'admin_b', 'atk_b_admin');
 SELECT ok(pg_has_role('atk_b_admin', 'status_checker_admin', 'MEMBER'), 'a login mapped to B''s administrator holds the admin role');
-SELECT lives_ok(format('SELECT status_checker.delete_tenant(%s)', :tb), 'the operator deletes tenant B');
+SET SESSION AUTHORIZATION atk_operator;
+SELECT lives_ok(format('SELECT status_checker.delete_tenant(%s)', :tb), 'the operator (a login, not a superuser) deletes tenant B');
+RESET SESSION AUTHORIZATION;
 SELECT ok(NOT pg_has_role('atk_b_admin', 'status_checker_admin', 'MEMBER'), 'the login no longer holds the admin role');
 SELECT add_user(:ta, 'from_b', 'from-b@a.example', 'viewer');
 SELECT map_db_role(:ta, 'from_b', 'atk_b_admin');
 SELECT is(ARRAY(SELECT r.rolname::text FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
                 WHERE m.member = 'atk_b_admin'::regrole ORDER BY 1),
           ARRAY['status_checker_viewer'], 'mapped later as a viewer of A, it is a viewer and nothing more');
+
+-- ------------------------------------------------------------ the operator's login
+
+-- (until 0.10.1 nothing was granted to status_checker_operator: only a superuser could operate)
+SET SESSION AUTHORIZATION atk_operator;
+SELECT matches(pg_temp.try($$SELECT status_checker.create_tenant('テナントC', 'admin_c', 'admin@c.example')::text$$), '^[0-9]+$',
+               'an operator''s login creates a tenant');
+SELECT is(pg_temp.try(format($$SELECT (count(DISTINCT tenant_id) >= 2)::text FROM status_checker.app_user$$)), 'true',
+          'and reads every tenant (their users, here)');
+SELECT matches(pg_temp.try('SELECT status_checker.seal_audit_log()::text'), '^[0-9]+$', 'and seals the audit log');
+SELECT matches(pg_temp.try(format('SELECT status_checker.map_db_role(%s, %L, %L)::text', :ta, 'viewer_a', 'atk_operator')), '^ERROR 22023',
+               'but cannot map its own login to a tenant''s user');
+SELECT matches(pg_temp.try('SELECT min(address) FROM status_checker.contact_list'), '^ERROR 42501',
+               'nor read contacts in clear');
+SELECT matches(pg_temp.try(format('SELECT encode(status_checker._link_key(%s), %L)', :ta, 'hex')), '^ERROR 42501',
+               'nor a link key');
+SELECT matches(pg_temp.try('SELECT secrets::text FROM status_checker.channel LIMIT 1'), '^ERROR 42501',
+               'nor a channel''s secrets');
+RESET SESSION AUTHORIZATION;
 
 -- ------------------------------------------------------------ 10. the CSV formula guard
 
