@@ -19,7 +19,7 @@
 --  from the audit log.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(52);
+SELECT plan(53);
 
 -- what a statement does, as text, whatever it does (an error included):
 -- so that a probe of 0.10.0 fails its test instead of aborting the file
@@ -108,9 +108,12 @@ SELECT lives_ok(format('SELECT status_checker.import_sites(%s, %L)', :ta, E'code
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION atk_manager;
 SELECT is(current_tenant(), :ta::bigint, 'after those calls the manager still acts for its own tenant…');
+SELECT ok((SELECT count(*) FROM status_checker.contact_list WHERE tenant_id = :ta) > 0
+          AND (SELECT count(*) FROM status_checker.contact_list WHERE tenant_id <> :ta) = 0, '… reads its own contacts, and only those…');
+-- (on 0.10.0 the planted code had set a gateway's context for tenant B, which held under the manager group role)
 SET LOCAL ROLE status_checker_manager;
 SELECT is((SELECT count(*)::int FROM status_checker.contact_list WHERE tenant_id <> :ta), 0,
-          '… and, under its group role, reads no other tenant''s contacts');
+          '… and, under its group role, reads no other tenant''s contacts (0.10.0: tenant B''s, decrypted)');
 RESET ROLE;
 RESET SESSION AUTHORIZATION;
 SELECT is((SELECT count(*)::int FROM public.pwned), 0, 'the planted triggers never ran (no function touched a temporary table of the caller)');
