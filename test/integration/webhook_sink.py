@@ -10,6 +10,8 @@ Answers by path, keeping count per Idempotency-Key (fault injection):
   /hang   the first time: no answer for 5 s (past the dispatcher's timeout), then 200
   /close  the first time: the connection is closed in the middle of the answer, then 200
   /gone   410 always (a permanent failure)
+  /leak   500 always, with a marker (LEAK_MARKER) in the body, the reason
+          phrase and a header: none of it may reach what viewers read
 Every request is appended as one JSON line (time, path, headers, body, status) to
 LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count}}.
 
@@ -23,6 +25,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+LEAK_MARKER = 'SC-LEAK-MARKER-7f3a'
 lock = threading.Lock()
 seen = {}        # (path, key) -> attempts
 log = None
@@ -35,8 +38,8 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def reply(self, status, body=b'ok', extra=None):
-        self.send_response(status)
+    def reply(self, status, body=b'ok', extra=None, reason=None):
+        self.send_response(status, reason)
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.send_header('Content-Length', str(len(body)))
@@ -71,6 +74,8 @@ class Handler(BaseHTTPRequestHandler):
             status = 429
         elif path == '/gone':
             status = 410
+        elif path == '/leak':
+            status = 500
         elif path == '/hang' and attempt == 1:
             status = 0
         elif path == '/close' and attempt == 1:
@@ -93,6 +98,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == '/slow':
             time.sleep(0.002)
+        if path == '/leak':
+            return self.reply(500, ('{"error": "%s: internal detail"}' % LEAK_MARKER).encode(),
+                              {'X-Debug': LEAK_MARKER}, LEAK_MARKER + ' reason')
         extra = {'Retry-After': '1'} if status == 429 else None
         self.reply(status, b'ok' if status == 200 else b'{"error": "injected"}', extra)
 
