@@ -83,7 +83,7 @@ SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
     'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
 SQL
 
-echo "1..61"
+echo "1..62"
 ok "two dispatcher workers run (status_checker.dispatch_workers), and system_health says so" \
     "wait_for 30 \"(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())
                    AND (SELECT status = 'ok' AND value LIKE '2 of 2 workers, heartbeat %' FROM status_checker.system_health() WHERE check_name = 'dispatcher')\""
@@ -336,6 +336,15 @@ ok "in postgresql.conf, a bad entry: the reload keeps the old value and the serv
      [ \"\$(q \"SELECT current_setting('status_checker.allowed_destinations')\")\" = 127.0.0.0/8 ]"
 sed -i '/10.0.0.0\/8 192.168/d' "$work/cluster/data/postgresql.conf"
 q "SELECT pg_reload_conf()" >/dev/null
+# the forms an entry takes: an IPv4-mapped network is its IPv4 network, a
+# lone address is one host
+ok "allowed_destinations = '::ffff:10.0.0.0/104, fd00::/8, 192.0.2.7': 10/8, fd00::/8, 192.0.2.7 allowed, nothing else" \
+    "set_destinations '::ffff:10.0.0.0/104, fd00::/8, 192.0.2.7' &&
+     [ \"\$(q \"SELECT array_agg(coalesce(status_checker._destination_problem(u), 'ok') ORDER BY i)
+                FROM unnest(ARRAY['http://10.9.9.9/', 'http://[::ffff:10.1.1.1]/', 'http://[fd12::1]/', 'http://192.0.2.7/',
+                                  'http://192.0.2.8/', 'http://127.0.0.1/']) WITH ORDINALITY x(u, i)\")\" = \
+       '{ok,ok,ok,ok,\"destination 192.0.2.8 is not a public address\",\"destination 127.0.0.1 is not a public address\"}' ]"
+set_destinations DEFAULT || true
 # a reply's body is not stored: its status is
 rid=$(dest_request 'dest leak' Dleak)
 ok "500 with a body every time: dead after 4 attempts" "wait_for 30 \"$(settled " AND request_id = $rid")\""

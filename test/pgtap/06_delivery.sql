@@ -119,6 +119,7 @@ CREATE ROLE dl_gateway LOGIN IN ROLE status_checker_gateway;
 GRANT status_checker_admin TO dl_gateway;
 CREATE ROLE dl_operator LOGIN IN ROLE status_checker_operator, status_checker_admin;
 SELECT map_db_role(:ta, 'admin_a', 'dl_admin') AS mapped \gset
+CREATE TEMP TABLE before_ca AS SELECT pg_temp.row_counts() AS counts;
 \set ca_channel '{"url": "https://hooks.example.com/ca", "secret": "0123456789abcdef", "ca_file": "/etc/ssl/private/server.key"}'
 SET SESSION AUTHORIZATION dl_admin;
 SELECT throws_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca', :'ca_channel'), '42501',
@@ -132,7 +133,7 @@ SELECT throws_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta
 RESET ROLE;
 SELECT reset_app_user();
 RESET SESSION AUTHORIZATION;
-SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_dest), '... which stored nothing');
+SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_ca), '... which stored nothing');
 SET SESSION AUTHORIZATION dl_operator;
 SELECT lives_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca-operator', :'ca_channel'),
     'ca_file by an operator (a member of status_checker_operator)');
