@@ -250,9 +250,11 @@ ok "without pg_cron, schedule_jobs says what to do" \
 # (every address tried, and a connection kept alive), unless
 # status_checker.allowed_destinations lists its network; this cluster lists
 # 127.0.0.0/8, the receivers' network.  A change of the setting is awaited
-# until both workers have it: the postmaster has it (a new session sees it),
+# until the workers have it: the postmaster has it (a new session sees it),
 # and each worker has looked at its work since (a worker re-reads the
-# configuration before anything else).
+# configuration before anything else).  One worker at first, so that the
+# message after a change surely finds the connection to the receiver that
+# the one before left open.
 set_destinations() {  # set_destinations 'NETWORKS' | DEFAULT (this cluster's: 127.0.0.0/8)
     local v=$1 t
     if [ "$v" = DEFAULT ]; then
@@ -267,6 +269,7 @@ set_destinations() {  # set_destinations 'NETWORKS' | DEFAULT (this cluster's: 1
     wait_for 30 "(SELECT bool_and(heartbeat > '$t') FROM status_checker.dispatcher_workers() WHERE running)"
 }
 hits() { grep -c -- "$1" "$work/hooks.jsonl" || true; }   # requests the webhook receiver logged with this text
+conns() { curl -s "$hook/_stats" | "$SC_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["connections"])'; }  # (this one's included)
 dst() {  # dst REQUEST SITE → "state/attempts last_error" of the site contact's message
     echo "(SELECT o.state || '/' || o.attempts || ' ' || coalesce(o.last_error, '') FROM status_checker.outbox o
            JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
@@ -287,20 +290,24 @@ SELECT add_site_contact(1, 'Dmail', 'email', 'dest-mail@example.com');
 SELECT add_site_contact(1, 'Dproxy', 'webhook', 'http://127.0.0.2:$hook_port/dest-proxied');
 SELECT add_site_contact(1, 'Dleak', 'webhook', '$hook/leak');
 SQL
+echo "status_checker.dispatch_workers = 1" | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 1 FROM status_checker.dispatcher_workers())" || true
 rid=$(dest_request 'dest allowed' Dlive)
 ok "with 127.0.0.0/8 allowed, a webhook to 127.0.0.1 is sent" "wait_for 30 \"$(dst $rid Dlive) = 'sent/1 '\""
-ok "allowed_destinations set to '' (the default: public addresses only) and re-read by both workers" "set_destinations ''"
-live=$(hits /dest-live); mails=$(ls "$work/mail" | wc -l)
+ok "allowed_destinations set to '' (the default: public addresses only) and re-read by the worker" "set_destinations ''"
+live=$(hits /dest-live); mails=$(ls "$work/mail" | wc -l); connected=$(conns)
 rid=$(dest_request 'dest refused' Dlive Dname Dmail)
 ok "... the next messages to 127.0.0.1 are settled at once" "wait_for 30 \"$(settled " AND request_id = $rid")\""
-check "a webhook to 127.0.0.1 (a connection to it kept alive from before): dead at once, with why" \
+check "a webhook to 127.0.0.1, where the worker has a connection open from before: dead at once, with why" \
     "$(dst $rid Dlive) = 'dead/1 destination 127.0.0.1 $refused'"
 check "a webhook to http://localhost:port/ (a name that resolves to loopback): refused where it connects" \
     "$(dst $rid Dname) ~ '^dead/1 destination (127\.0\.0\.1|::1) refused: not a public address'" "SELECT $(dst $rid Dname)"
 check "a mail through the SMTP server on 127.0.0.1: refused too" "$(dst $rid Dmail) = 'dead/1 destination 127.0.0.1 $refused'" \
     "SELECT $(dst $rid Dmail)"
-ok "... nothing reached the receivers (webhook: $(hits /dest-live) to /dest-live, as before, none to /dest-name; no mail)" \
-    "[ \"\$(hits /dest-live)\" = $live ] && [ \"\$(hits /dest-name)\" = 0 ] && [ \"\$(ls $work/mail | wc -l)\" = $mails ]"
+ok "... nothing reached the receivers: no request, not even a connection to the webhook receiver; no mail" \
+    "[ \"\$(hits /dest-live)\" = $live ] && [ \"\$(hits /dest-name)\" = 0 ] && [ \"\$(conns)\" = $((connected + 1)) ] &&
+     [ \"\$(ls $work/mail | wc -l)\" = $mails ]"
 check "system_health: dead_messages says how many were refused destinations" \
     "SELECT detail LIKE '%3 of them to a destination that status_checker.allowed_destinations does not allow%'
      FROM status_checker.system_health() WHERE check_name = 'dead_messages'" \
@@ -320,7 +327,9 @@ rid=$(dest_request 'dest proxy' Dproxy)
 ok "with http_proxy set in the server's environment, a webhook to 127.0.0.2 is refused, not proxied" \
     "wait_for 30 \"$(dst $rid Dproxy) = 'dead/1 destination 127.0.0.2 $refused'\""
 ok "... the proxy got nothing" "[ \"\$(hits dest-proxied)\" = 0 ]"
+sed -i '/^status_checker.dispatch_workers = 1$/d' "$work/cluster/data/postgresql.conf"
 restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())" || true
 ok "127.0.0.0/8 allowed again (and no proxy)" "set_destinations DEFAULT"
 # a bad network: ALTER SYSTEM refuses it and says why; in the file, a reload
 # keeps the value the workers have and the server log says why

@@ -13,7 +13,8 @@ Answers by path, keeping count per Idempotency-Key (fault injection):
   /leak   500 always, with a marker (LEAK_MARKER) in the body, the reason
           phrase and a header: none of it may reach what viewers read
 Every request is appended as one JSON line (time, path, headers, body, status) to
-LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count}}.
+LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count},
+"connections": n} (connections accepted, this one's included).
 
 usage: webhook_sink.py LOGFILE PORTFILE
 """
@@ -30,6 +31,15 @@ lock = threading.Lock()
 seen = {}        # (path, key) -> attempts
 log = None
 total = 0
+connections = 0
+
+
+class Server(ThreadingHTTPServer):
+    def verify_request(self, request, client_address):
+        global connections
+        with lock:
+            connections += 1
+        return True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -50,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == '/_stats':
             with lock:
                 keys = {k: v for (p, k), v in seen.items()}
-                body = json.dumps({'requests': total, 'keys': keys}).encode()
+                body = json.dumps({'requests': total, 'keys': keys, 'connections': connections}).encode()
             self.reply(200, body, {'Content-Type': 'application/json'})
         else:
             self.reply(404, b'not found')
@@ -110,8 +120,8 @@ def main():
     log = open(sys.argv[1], 'a', encoding='utf-8')
     # a listen backlog for a dispatcher that opens 64 connections at once
     # (the default of 5 drops SYNs: connection timeouts that are ours, not its)
-    ThreadingHTTPServer.request_queue_size = 256
-    srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    Server.request_queue_size = 256
+    srv = Server(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True
     with open(sys.argv[2] + '.tmp', 'w') as f:
         f.write(str(srv.server_address[1]))
