@@ -100,6 +100,7 @@ OBJS = \
 	src/common/kept_plan.o \
 	src/common/worker.o \
 	src/dispatch/crypto.o \
+	src/dispatch/destinations.o \
 	src/dispatch/dispatcher.o \
 	src/dispatch/render.o \
 	src/shindo/shindo.o \

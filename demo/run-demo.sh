@@ -30,6 +30,8 @@ python3 -c 'import socket; socket.socket().bind(("127.0.0.1", 8080))' 2>/dev/nul
 web="http://127.0.0.1:$hport"
 printf '%s\n' "shared_preload_libraries = 'status_checker'" "status_checker.database = '$DB'" \
     "status_checker.link_base_url = '$web/r/'" "status_checker.http_listen = '127.0.0.1:$hport'" \
+    "# the demo's mail server and webhook receiver are on 127.0.0.1 (by default only public addresses are)" \
+    "status_checker.allowed_destinations = '127.0.0.0/8'" \
     | sc_as_pg tee -a "$DEMO_DIR/data/postgresql.conf" >/dev/null
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$DEMO_DIR/data" -l "$DEMO_DIR/server.log" -w restart >/dev/null
 

@@ -124,14 +124,16 @@ EOF
 # sc_worker_cluster DIR DB [SETTING...] — a throwaway cluster (sc_cluster_start)
 # with status_checker preloaded for its workers in database DB (created
 # here), the dispatcher and the feed watcher off unless a SETTING says
-# otherwise, and each SETTING line ("name = value") added; restarted so that
+# otherwise, 127.0.0.0/8 an allowed destination (the tests' receivers are on
+# 127.0.0.1), and each SETTING line ("name = value") added; restarted so that
 # they hold.  Sets PGHOST, PGPORT.
 sc_worker_cluster() {
     local dir=$1 db=$2; shift 2
     sc_cluster_start "$dir" >/dev/null
     sc_psql -c "CREATE DATABASE $db" >/dev/null
     printf '%s\n' "shared_preload_libraries = 'status_checker'" "status_checker.database = '$db'" \
-        "status_checker.dispatcher = off" "status_checker.feed_watcher = off" "$@" \
+        "status_checker.dispatcher = off" "status_checker.feed_watcher = off" \
+        "status_checker.allowed_destinations = '127.0.0.0/8'" "$@" \
         | sc_as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
     sc_as_pg "$PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w restart >/dev/null
 }

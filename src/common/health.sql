@@ -20,6 +20,7 @@ DECLARE
     v_sync bigint;
     v_running bigint;           -- dispatcher workers running, of v_workers
     v_workers bigint;
+    v_refused bigint;           -- dead messages whose destination was refused
     rows_ record;
     -- the checks, in order: [[check, status, value, detail], ...] (not a
     -- temporary table: a standby cannot create one)
@@ -126,11 +127,15 @@ BEGIN
          CASE WHEN standby THEN 'sent by the primary'
               WHEN coalesce(v_age, 0) > 300 THEN 'messages wait for more than 5 minutes: is the dispatcher running, a channel slow or rate-limited?'
               ELSE 'messages go out' END]));
-    SELECT count(*) INTO v_n FROM status_checker.delivery_attempt a
+    -- (0.10.1: and how many of them were to a destination that is not allowed)
+    SELECT count(*), count(*) FILTER (WHERE a.error LIKE 'destination % refused: %') INTO v_n, v_refused
+    FROM status_checker.delivery_attempt a
     WHERE a.outcome = 'dead' AND a.at > pg_catalog.now() - interval '1 hour';
     acc := acc || jsonb_build_array(to_jsonb(ARRAY[
          'dead_messages', CASE WHEN v_n > 0 THEN 'warning' ELSE 'ok' END, v_n::text || ' in the last hour',
          CASE WHEN v_n > 0 THEN 'messages gave up: see delivery_status (last_error) and retry_message()'
+                  || CASE WHEN v_refused > 0 THEN format('; %s of them to a destination that status_checker.allowed_destinations '
+                                                         'does not allow', v_refused) ELSE '' END
               ELSE 'no message gave up in the last hour' END]));
 
     -- the periodic jobs (pg_cron): the health probe runs every minute

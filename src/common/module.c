@@ -13,6 +13,7 @@
 #include "utils/guc.h"
 
 #include "common/sc_guc.h"
+#include "dispatch/destinations.h"
 #include "dispatch/dispatch.h"
 #include "feeds/watcher.h"
 #include "reports/report.h"
@@ -95,6 +96,18 @@ _PG_init(void)
 							   "http://localhost:8080/r/",
 							   PGC_SUSET, 0,
 							   NULL, NULL, NULL);
+	/*
+	 * checked by the dispatcher where it connects, and by add_channel and
+	 * add_site_contact in any backend: defined in every process
+	 */
+	DefineCustomStringVariable("status_checker.allowed_destinations",
+							   "Networks the dispatcher may send to besides public addresses (CIDR, comma-separated), "
+							   "e.g. 10.20.0.0/16 for a mail relay inside your network; empty: public addresses only.",
+							   NULL,
+							   &sc_allowed_destinations,
+							   "",
+							   PGC_SIGHUP, 0,
+							   sc_allowed_destinations_check, sc_allowed_destinations_assign, NULL);
 	DefineCustomIntVariable("status_checker.dispatch_concurrency",
 							"Most transfers (mails and webhooks) in flight at once, shared by the dispatcher workers.",
 							NULL,

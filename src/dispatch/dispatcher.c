@@ -31,6 +31,18 @@
  * due again (_dispatcher_startup): a message is sent at least once, and a
  * duplicate carries the same idempotency key.
  *
+ * Destinations (0.10.1): every address libcurl is about to connect to is
+ * checked first (CURLOPT_OPENSOCKETFUNCTION), and so is the address of a
+ * connection kept alive before a transfer uses it (CURLOPT_PREREQFUNCTION,
+ * which also covers a change of status_checker.allowed_destinations since
+ * the connection was made): what is neither a public address nor in a
+ * network the operator allows is never connected to, and the message is
+ * dead at once with the reason (src/dispatch/destinations.c).  No proxy is used,
+ * whatever the environment says (http_proxy, ALL_PROXY, ...): through a
+ * proxy, the address connected to would be the proxy's.  A reply's body
+ * and the server's text are not kept: last_error has the status (and a
+ * 429's Retry-After) or libcurl's own error text.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -62,6 +74,7 @@
 
 #include "common/sc_guc.h"
 #include "common/worker.h"
+#include "dispatch/destinations.h"
 #include "dispatch/dispatch.h"
 #include "feeds/watcher.h"
 
@@ -378,8 +391,10 @@ typedef struct Msg
 	struct curl_slist *rcpt;
 	curl_mime  *mime;
 	char	   *s[NCOLS];		/* the claimed row's strings (malloc'd) */
-	char		reply[256];		/* start of the response body */
-	size_t		reply_len;
+	int			tried;			/* allowed addresses it connected to */
+	bool		refused;		/* an address was refused ... */
+	bool		refused_reused; /* ... that of a connection kept alive */
+	DestRefusal why;			/* the first address refused */
 	char		errbuf[CURL_ERROR_SIZE];
 } Msg;
 
@@ -489,17 +504,66 @@ msg_free(Msg *m)
 	free(m);
 }
 
+/*
+ * A reply's body is read and dropped: what a receiver says is not kept
+ * (last_error, which viewers read, has the status).
+ */
 static size_t
-reply_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+reply_drop(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-	Msg		   *m = (Msg *) userdata;
-	size_t		n = size * nmemb;
-	size_t		room = sizeof(m->reply) - 1 - m->reply_len;
+	return size * nmemb;
+}
 
-	memcpy(m->reply + m->reply_len, ptr, Min(n, room));
-	m->reply_len += Min(n, room);
-	m->reply[m->reply_len] = '\0';
-	return n;					/* the rest is read and dropped */
+static void
+note_refusal(Msg *m, const DestRefusal *why)
+{
+	if (!m->refused)
+		m->why = *why;
+	m->refused = true;
+}
+
+/*
+ * libcurl is about to connect to an address (each one it tries): a socket
+ * only for an allowed one.  No transaction, no palloc: curl calls this.
+ */
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	Msg		   *m = (Msg *) clientp;
+	DestRefusal why;
+	const unsigned char *ip = NULL;
+
+	if (address->family == AF_INET)
+		ip = (const unsigned char *) &((struct sockaddr_in *) &address->addr)->sin_addr;
+	else if (address->family == AF_INET6)
+		ip = (const unsigned char *) &((struct sockaddr_in6 *) &address->addr)->sin6_addr;
+	if (purpose == CURLSOCKTYPE_IPCXN && ip != NULL && sc_destination_allowed(address->family, ip, &why))
+	{
+		m->tried++;
+		return socket(address->family, address->socktype, address->protocol);
+	}
+	if (ip == NULL)
+		sc_destination_text_allowed(NULL, &why);
+	note_refusal(m, &why);
+	return CURL_SOCKET_BAD;
+}
+
+/*
+ * A transfer is about to use a connection, new or kept alive: its address
+ * again, as the setting may have changed since the connection was made.
+ */
+static int
+check_connection(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+				 int conn_primary_port, int conn_local_port)
+{
+	Msg		   *m = (Msg *) clientp;
+	DestRefusal why;
+
+	if (sc_destination_text_allowed(conn_primary_ip, &why))
+		return CURL_PREREQFUNC_OK;
+	note_refusal(m, &why);
+	m->refused_reused = true;
+	return CURL_PREREQFUNC_ABORT;
 }
 
 static int
@@ -529,6 +593,10 @@ add_outcome(Msg *m, const char *outcome, int32 code, int32 retry_after, const ch
 	o->code = code;
 	o->retry_after = retry_after;
 	strlcpy(o->error, error ? error : "", sizeof(o->error));
+	/* printable ASCII only: libcurl's text may quote a certificate's name */
+	for (unsigned char *c = (unsigned char *) o->error; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?';
 }
 
 /*
@@ -578,6 +646,12 @@ msg_prepare(Msg *m)
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, m->errbuf);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, abort_on_shutdown);
+	/* where it connects: checked, and never through a proxy */
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, m);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, check_connection);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, m);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	if (m->s[C_CAFILE])
 		curl_easy_setopt(e, CURLOPT_CAINFO, m->s[C_CAFILE]);
 
@@ -622,8 +696,7 @@ msg_prepare(Msg *m)
 						 "status_checker/" STATUS_CHECKER_VERSION " (PostgreSQL extension; dispatcher)");
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
-		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, reply_write);
-		curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, reply_drop);
 		m->headers = header_list(m->s[C_HEADERS], NULL);
 		m->headers = curl_slist_append(m->headers, "Expect:");
 		if (m->s[C_SECRET])
@@ -736,8 +809,16 @@ collect_finished(void)
 		curl_multi_remove_handle(multi, cm->easy_handle);
 		ninflight--;
 
-		if (m->email)
+		if (rc != CURLE_OK && m->refused && (m->refused_reused || m->tried == 0))
 		{
+			/* nothing allowed to connect to: dead until the operator allows it */
+			snprintf(err, sizeof(err), "destination %s refused: %s%s%snot a public address (status_checker.allowed_destinations)",
+					 m->why.addr, m->why.embeds[0] ? "it embeds " : "", m->why.embeds, m->why.embeds[0] ? ", " : "");
+			add_outcome(m, "dead", 0, 0, err);
+		}
+		else if (m->email)
+		{
+			/* libcurl's SMTP errors have the reply code, not the server's text */
 			if (rc == CURLE_OK)
 				add_outcome(m, "sent", (int32) code, 0, NULL);
 			else
@@ -759,10 +840,14 @@ collect_finished(void)
 		{
 			bool		again = code == 408 || code == 429 || code >= 500;
 
+			/* the status, and what a 429 asked for; not the reply's body */
 			curl_easy_getinfo(cm->easy_handle, CURLINFO_RETRY_AFTER, &retry_after);
-			snprintf(err, sizeof(err), "HTTP %ld%s%.200s", code, m->reply_len ? ": " : "", m->reply);
-			add_outcome(m, again ? "retry" : "dead", (int32) code,
-						(int32) Min(retry_after, (curl_off_t) 86400), err);
+			retry_after = Min(retry_after, (curl_off_t) 86400);
+			if (code == 429 && retry_after > 0)
+				snprintf(err, sizeof(err), "HTTP 429 (Retry-After: %d s)", (int) retry_after);
+			else
+				snprintf(err, sizeof(err), "HTTP %ld", code);
+			add_outcome(m, again ? "retry" : "dead", (int32) code, (int32) retry_after, err);
 		}
 		msg_free(m);
 	}
@@ -920,6 +1005,22 @@ rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
 	return allowed;
 }
 
+/*
+ * Re-read the configuration if a SIGHUP came: at the top of each loop, and
+ * before transfers start, so that a message claimed after a change of
+ * status_checker.allowed_destinations arrived is checked against it.
+ */
+static void
+reload_if_pending(void)
+{
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+		curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) my_concurrency());
+	}
+}
+
 /* forget the claimed messages that wait (their outbox is gone) */
 static void
 drop_waiting(void)
@@ -944,6 +1045,7 @@ start_waiting(void)
 	Msg		   *prev = NULL,
 			   *m = waiting_head;
 
+	reload_if_pending();
 	while (m != NULL && ninflight < my_concurrency())
 	{
 		Msg		   *next = m->next;
@@ -1166,12 +1268,7 @@ sc_dispatcher_main(Datum main_arg)
 
 		MemoryContextSwitchTo(loop_cxt);
 		MemoryContextReset(loop_cxt);
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long) my_concurrency());
-		}
+		reload_if_pending();
 		now = GetCurrentTimestamp();
 		pg_atomic_write_u64(&me->heartbeat, (uint64) now);
 

@@ -12,6 +12,14 @@
  * src/feeds/watcher.sql, so the worker holds no state of its own and
  * resumes from the tables after a crash, a restart or a failover.
  *
+ * A telegram is fetched only from the feed's own host (0.10.1): the same
+ * scheme, host and port as the feed's URL, as libcurl reads them.  A link
+ * to another host is not fetched, and a redirect is followed only on the
+ * feed's host (so never from https to http); either is recorded as a
+ * failed document of its feed (_feed_document_refused) and logged.  The
+ * feed itself may be redirected (its URL is the operator's), but an https
+ * feed only to https.
+ *
  * Runs only on a primary: during recovery it waits.  SIGTERM ends it at
  * once (also in the middle of a transfer, through curl's progress
  * callback); SIGHUP re-reads the configuration.
@@ -54,13 +62,59 @@ typedef struct FetchResult
 	char	   *body;			/* malloc'd */
 	size_t		len;
 	bool		too_large;
+	bool		refused;		/* on another host than the feed's: not fetched */
 	char		etag[512];		/* fixed buffers: curl callbacks must not palloc */
 	char		last_modified[128];
 	char		error[CURL_ERROR_SIZE + 64];
 } FetchResult;
 
+/* scheme, host and port of a URL, as libcurl reads it */
+typedef struct Origin
+{
+	char		scheme[16];
+	char		host[256];
+	char		port[8];
+} Origin;
+
 static CURL *curl;
 static MemoryContext loop_cxt;
+
+static bool
+origin_of(const char *url, Origin *o)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL,
+			   *host = NULL,
+			   *port = NULL;
+	bool		ok;
+
+	ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+		strlen(scheme) < sizeof(o->scheme) && strlen(host) < sizeof(o->host) && strlen(port) < sizeof(o->port);
+	if (ok)
+	{
+		strlcpy(o->scheme, scheme, sizeof(o->scheme));
+		strlcpy(o->host, host, sizeof(o->host));
+		strlcpy(o->port, port, sizeof(o->port));
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* is the URL on this origin (host names compared without case)? */
+static bool
+on_origin(const char *url, const Origin *origin)
+{
+	Origin		o;
+
+	return origin_of(url, &o) && strcmp(o.scheme, origin->scheme) == 0 &&
+		pg_strcasecmp(o.host, origin->host) == 0 && strcmp(o.port, origin->port) == 0;
+}
 
 /* ------------------------------------------------------------ HTTP */
 
@@ -123,20 +177,36 @@ fetch_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 	return ShutdownRequestPending ? 1 : 0;
 }
 
+/*
+ * GET a feed (stay_on NULL: redirects followed, an https feed's only to
+ * https), or a telegram of a feed (stay_on: the feed's origin; the URL is
+ * on it, and a redirect is followed only if it stays on it).
+ */
 static void
-fetch(const char *url, const char *etag, const char *last_modified, FetchResult *fr)
+fetch(const char *url, const char *etag, const char *last_modified, const Origin *stay_on, FetchResult *fr)
 {
 	struct curl_slist *headers = NULL;
 	char		hdr[1024];
+	char		next[2048];
+	int			redirects = 0;
+	bool		said = false;	/* the error is ours, from a redirect */
 	CURLcode	rc;
 
 	memset(fr, 0, sizeof(*fr));
 	curl_easy_reset(curl);
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 3L);
+	if (stay_on)
+	{
+		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, stay_on->scheme);
+		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+	}
+	else
+	{
+		curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR,
+						 pg_strncasecmp(url, "https:", 6) == 0 ? "https" : "http,https");
+		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+		curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 3L);
+	}
 	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) sc_feed_timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) Min(sc_feed_timeout_ms, 10000));
@@ -164,21 +234,57 @@ fetch(const char *url, const char *etag, const char *last_modified, FetchResult 
 	if (headers)
 		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
-	rc = curl_easy_perform(curl);
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fr->status);
+	for (;;)
+	{
+		char	   *location = NULL;
+		Origin		o;
+
+		curl_easy_setopt(curl, CURLOPT_URL, url);
+		rc = curl_easy_perform(curl);
+		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fr->status);
+		if (stay_on == NULL || rc != CURLE_OK || fr->status < 300 || fr->status >= 400 ||
+			curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || location == NULL)
+			break;
+		/* a telegram's redirect: followed on the feed's own host only */
+		said = true;
+		if (!on_origin(location, stay_on))
+		{
+			fr->refused = true;
+			if (origin_of(location, &o))
+				snprintf(fr->error, sizeof(fr->error), "not fetched: redirected to another host (%s://%s:%s)",
+						 o.scheme, o.host, o.port);
+			else
+				strlcpy(fr->error, "not fetched: redirected to a URL libcurl cannot read", sizeof(fr->error));
+			break;
+		}
+		if (++redirects > 3 || strlen(location) >= sizeof(next))
+		{
+			strlcpy(fr->error, "more than 3 redirects, or a redirect URL too long", sizeof(fr->error));
+			break;
+		}
+		said = false;
+		strlcpy(next, location, sizeof(next));
+		url = next;
+		free(fr->body);
+		fr->body = NULL;
+		fr->len = 0;
+	}
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(headers);
-	if (fr->too_large || rc == CURLE_FILESIZE_EXCEEDED)
-		snprintf(fr->error, sizeof(fr->error),
-				 "document larger than status_checker.max_feed_bytes (%d bytes)", sc_max_feed_bytes);
-	else if (rc != CURLE_OK)
+	if (!said)					/* (a redirect's error is said above) */
 	{
-		if (fr->error[0] == '\0')
-			strlcpy(fr->error, curl_easy_strerror(rc), sizeof(fr->error));
-		fr->status = 0;
+		if (fr->too_large || rc == CURLE_FILESIZE_EXCEEDED)
+			snprintf(fr->error, sizeof(fr->error),
+					 "document larger than status_checker.max_feed_bytes (%d bytes)", sc_max_feed_bytes);
+		else if (rc != CURLE_OK)
+		{
+			if (fr->error[0] == '\0')
+				strlcpy(fr->error, curl_easy_strerror(rc), sizeof(fr->error));
+			fr->status = 0;
+		}
+		else if (fr->status != 200 && fr->status != 304)
+			snprintf(fr->error, sizeof(fr->error), "HTTP %ld", fr->status);
 	}
-	else if (fr->status != 200 && fr->status != 304)
-		snprintf(fr->error, sizeof(fr->error), "HTTP %ld", fr->status);
 	if (fr->error[0] != '\0' && fr->body)
 	{
 		free(fr->body);
@@ -230,8 +336,10 @@ poll_feed(char **feed)
 	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID};
 	Datum		values[5];
 	char		nulls[6] = "     ";
+	Origin		origin;
+	bool		have_origin = origin_of(feed[2], &origin);
 
-	fetch(feed[2], feed[3], feed[4], &fr);
+	fetch(feed[2], feed[3], feed[4], NULL, &fr);
 	values[0] = Int64GetDatum(pg_strtoint64(feed[0]));
 	if (fr.error[0] != '\0')
 	{
@@ -257,12 +365,35 @@ poll_feed(char **feed)
 		Oid			t4[4] = {TEXTOID, INT4OID, BYTEAOID, TEXTOID};
 		Datum		v4[4];
 		char		n4[5] = "    ";
+		bool		fetched = have_origin && on_origin(row[0], &origin);
 
 		CHECK_FOR_INTERRUPTS();
 		if (ShutdownRequestPending)
 			return;
-		fetch(row[0], NULL, NULL, &fr);
+		if (fetched)
+			fetch(row[0], NULL, NULL, &origin, &fr);
+		else
+		{
+			/* a link to another host than the feed's: not fetched */
+			memset(&fr, 0, sizeof(fr));
+			fr.refused = true;
+			if (have_origin)
+				snprintf(fr.error, sizeof(fr.error), "not fetched: not on the feed's host (%s://%s:%s)",
+						 origin.scheme, origin.host, origin.port);
+			else
+				strlcpy(fr.error, "not fetched: the feed's URL is not one libcurl can read", sizeof(fr.error));
+		}
 		v4[0] = CStringGetTextDatum(row[0]);
+		if (fr.refused)
+		{
+			Oid			t3[3] = {TEXTOID, TEXTOID, BOOLOID};
+			Datum		v3[3] = {v4[0], CStringGetTextDatum(fr.error), BoolGetDatum(fetched)};
+
+			ereport(LOG, (errmsg("status_checker feed watcher: telegram %s of feed %s: %s", row[0], feed[2], fr.error)));
+			free(fr.body);
+			run_sql("SELECT status_checker._feed_document_refused($1, $2, $3)", 3, t3, v3, NULL, NULL, 0);
+			continue;
+		}
 		v4[1] = Int32GetDatum((int32) fr.status);
 		v4[2] = bytea_of(&fr, &n4[2]);
 		v4[3] = text_or_null(fr.error[0] ? fr.error : NULL, &n4[3]);

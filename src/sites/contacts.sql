@@ -21,6 +21,10 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- an address the dispatcher may not connect to is refused now (0.10.1)
+    IF add_site_contact.channel = 'webhook' THEN
+        PERFORM status_checker._require_destination('webhook URL', add_site_contact.address);
+    END IF;
     INSERT INTO status_checker.site_contact AS c (tenant_id, site_id, channel, address, name)
     VALUES (add_site_contact.tenant_id, v_site, add_site_contact.channel, add_site_contact.address, add_site_contact.name)
     ON CONFLICT (tenant_id, site_id, channel, address_key) DO UPDATE
@@ -30,7 +34,8 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) IS
-'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op';
+'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op. '
+'A webhook URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused';
 
 -- The data lines of a sites CSV (after its header line), parsed by the header (lower-cased, trimmed):
 -- fields by column, the other columns as attributes, and the coordinates

@@ -62,6 +62,7 @@ status_checker.database = '$DB'
 status_checker.dispatch_concurrency = 64
 status_checker.dispatch_batch_size = 1000
 status_checker.feed_timeout = '10s'
+status_checker.allowed_destinations = '127.0.0.0/8'
 max_connections = 200
 max_wal_size = '16GB'
 checkpoint_timeout = '1h'

@@ -69,6 +69,7 @@ status_checker.feed_watcher = off
 status_checker.dispatch_concurrency = $CONCURRENCY
 status_checker.dispatch_workers = $WORKERS
 status_checker.dispatch_batch_size = $BATCH
+status_checker.allowed_destinations = '127.0.0.0/8'
 max_wal_size = '16GB'
 checkpoint_timeout = '1h'
 EOF

@@ -5,6 +5,8 @@
 # Checks the mails (decoded Japanese subject, headers, body, the personal
 # link works), webhook signatures and idempotency keys, retries and
 # permanent failures, cancellation, reminders and escalation, pg_cron jobs,
+# destinations (status_checker.allowed_destinations: what is not public is
+# refused where the connection is made, and no reply's text is stored),
 # and crash safety: kill -9 of the dispatcher, then an immediate restart
 # of the server, each in the middle of 5,000 messages.
 # Runs its own cluster (the worker needs shared_preload_libraries).
@@ -51,6 +53,8 @@ status_checker.dispatch_retry_base = '100ms'
 status_checker.dispatch_retry_max = '1s'
 status_checker.dispatch_max_attempts = 4
 status_checker.link_base_url = 'https://status.example.com/r/'
+# the receivers are on 127.0.0.1: by default only public addresses are allowed
+status_checker.allowed_destinations = '127.0.0.0/8'
 EOF
 restart() { sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w ${1:-} restart >/dev/null; }
 restart
@@ -79,7 +83,7 @@ SELECT add_channel(1, 'webhook', 'ops', jsonb_build_object(
     'url', '$hook/ok', 'secret', 'whsec-0123456789abcdef', 'lang', 'ja+en'));
 SQL
 
-echo "1..39"
+echo "1..62"
 ok "two dispatcher workers run (status_checker.dispatch_workers), and system_health says so" \
     "wait_for 30 \"(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())
                    AND (SELECT status = 'ok' AND value LIKE '2 of 2 workers, heartbeat %' FROM status_checker.system_health() WHERE check_name = 'dispatcher')\""
@@ -171,6 +175,10 @@ check "500 twice, then 200: sent at the 3rd attempt" "$(st Fflaky) = 'sent/3'" "
 check "429 with Retry-After: retried no earlier than it asked, then sent" \
     "$(st Fr429) = 'sent/2' AND (SELECT sent_at - a.at >= interval '0.9 s' FROM status_checker.outbox o JOIN status_checker.delivery_attempt a USING (tenant_id, message_id)
                                  JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id WHERE s.code = 'Fr429' AND a.status = 429)"
+check "... the attempt's error is the status and the Retry-After, not the reply's body" \
+    "(SELECT a.error FROM status_checker.delivery_attempt a JOIN status_checker.outbox o USING (tenant_id, message_id)
+      JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id WHERE s.code = 'Fr429') = 'HTTP 429 (Retry-After: 1 s)'" \
+    "SELECT a.error FROM status_checker.delivery_attempt a JOIN status_checker.outbox o USING (tenant_id, message_id) WHERE o.request_id = 2"
 check "a receiver that hangs past the timeout: retried, then sent" "$(st Fhang) = 'sent/2'"
 check "a connection closed mid-response: retried, then sent" "$(st Fclose) = 'sent/2'" "SELECT * FROM status_checker.delivery_attempt"
 check "500 every time: dead after the 4 attempts allowed, every failure logged" \
@@ -181,6 +189,9 @@ check "410 (a 4xx other than 408/429): dead at once" \
 check "connection refused: retried, then dead" "$(st Frefused) = 'dead/4'"
 check "SMTP 550 at RCPT: dead at once" \
     "$(st Fpermmail) = 'dead/1' AND (SELECT last_error LIKE 'SMTP 550%' FROM status_checker.delivery_status WHERE site_code = 'Fpermmail')"
+check "... its error has the reply code, not the server's text ('No such mailbox here')" \
+    "(SELECT last_error NOT LIKE '%mailbox%' FROM status_checker.delivery_status WHERE site_code = 'Fpermmail')" \
+    "SELECT last_error FROM status_checker.delivery_status WHERE site_code = 'Fpermmail'"
 check "SMTP 451 twice: sent at the 3rd attempt" "$(st Ftempmail) = 'sent/3'"
 check "retry_message sends a dead message again" \
     "(SELECT count(*) = 1 FROM (SELECT status_checker.retry_message(message_id) FROM status_checker.delivery_status WHERE site_code = 'Fgone') x)"
@@ -233,6 +244,131 @@ sc_psql -d sc_nocron -c "CREATE EXTENSION status_checker" >/dev/null
 nocron=$(sc_psql -d sc_nocron -At -c "SELECT status_checker.schedule_jobs()" 2>&1 || true)
 ok "without pg_cron, schedule_jobs says what to do" \
     "echo \"\$nocron\" | grep -q 'pg_cron is not installed' && echo \"\$nocron\" | grep -q 'shared_preload_libraries'"
+
+# ------------------------------------------------------------ destinations (0.10.1)
+# What is not a public address is refused where the connection is made
+# (every address tried, and a connection kept alive), unless
+# status_checker.allowed_destinations lists its network; this cluster lists
+# 127.0.0.0/8, the receivers' network.  A change of the setting is awaited
+# until the workers have it: the postmaster has it (a new session sees it),
+# and each worker has looked at its work since (a worker re-reads the
+# configuration before anything else).  One worker at first, so that the
+# message after a change surely finds the connection to the receiver that
+# the one before left open.
+set_destinations() {  # set_destinations 'NETWORKS' | DEFAULT (this cluster's: 127.0.0.0/8)
+    local v=$1 t
+    if [ "$v" = DEFAULT ]; then
+        q "ALTER SYSTEM RESET status_checker.allowed_destinations" >/dev/null || return 1; v=127.0.0.0/8
+    else
+        q "ALTER SYSTEM SET status_checker.allowed_destinations = '$v'" >/dev/null || return 1
+    fi
+    q "SELECT pg_reload_conf()" >/dev/null
+    wait_for 30 "current_setting('status_checker.allowed_destinations') = '$v'" || return 1
+    t=$(q "SELECT clock_timestamp()")
+    q "SELECT status_checker._wake_dispatcher()" >/dev/null
+    wait_for 30 "(SELECT bool_and(heartbeat > '$t') FROM status_checker.dispatcher_workers() WHERE running)"
+}
+hits() { grep -c -- "$1" "$work/hooks.jsonl" || true; }   # requests the webhook receiver logged with this text
+conns() { curl -s "$hook/_stats" | "$SC_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["connections"])'; }  # (this one's included)
+dst() {  # dst REQUEST SITE → "state/attempts last_error" of the site contact's message
+    echo "(SELECT o.state || '/' || o.attempts || ' ' || coalesce(o.last_error, '') FROM status_checker.outbox o
+           JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
+           WHERE o.request_id = $1 AND s.code = '$2' AND o.contact_id IS NOT NULL)"
+}
+dest_request() {  # dest_request TITLE SITE... → the new request's id
+    local sites; sites=$(printf '"%s",' "${@:2}")
+    q "SELECT status_checker.create_request(1, 1, '$1', now() + interval '1 hour', '{\"sites\": [${sites%,}]}')"
+}
+refused="refused: not a public address (status_checker.allowed_destinations)"
+sc_psql -d $db >/dev/null <<SQL
+SET search_path = status_checker;
+SELECT set_channel_enabled(2, false);   -- only the sites' own contacts in this part
+SELECT upsert_site(1, 'D' || p, 'dest ' || p, '1720100', 36.5, 136.6) FROM unnest(ARRAY['live','name','mail','proxy','leak']) p;
+SELECT add_site_contact(1, 'Dlive', 'webhook', '$hook/dest-live');
+SELECT add_site_contact(1, 'Dname', 'webhook', 'http://localhost:$hook_port/dest-name');
+SELECT add_site_contact(1, 'Dmail', 'email', 'dest-mail@example.com');
+SELECT add_site_contact(1, 'Dproxy', 'webhook', 'http://127.0.0.2:$hook_port/dest-proxied');
+SELECT add_site_contact(1, 'Dleak', 'webhook', '$hook/leak');
+SQL
+echo "status_checker.dispatch_workers = 1" | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 1 FROM status_checker.dispatcher_workers())" || true
+rid=$(dest_request 'dest allowed' Dlive)
+ok "with 127.0.0.0/8 allowed, a webhook to 127.0.0.1 is sent" "wait_for 30 \"$(dst $rid Dlive) = 'sent/1 '\""
+ok "allowed_destinations set to '' (the default: public addresses only) and re-read by the worker" "set_destinations ''"
+live=$(hits /dest-live); mails=$(ls "$work/mail" | wc -l); connected=$(conns)
+rid=$(dest_request 'dest refused' Dlive Dname Dmail)
+ok "... the next messages to 127.0.0.1 are settled at once" "wait_for 30 \"$(settled " AND request_id = $rid")\""
+check "a webhook to 127.0.0.1, where the worker has a connection open from before: dead at once, with why" \
+    "$(dst $rid Dlive) = 'dead/1 destination 127.0.0.1 $refused'"
+check "a webhook to http://localhost:port/ (a name that resolves to loopback): refused where it connects" \
+    "$(dst $rid Dname) ~ '^dead/1 destination (127\.0\.0\.1|::1) refused: not a public address'" "SELECT $(dst $rid Dname)"
+check "a mail through the SMTP server on 127.0.0.1: refused too" "$(dst $rid Dmail) = 'dead/1 destination 127.0.0.1 $refused'" \
+    "SELECT $(dst $rid Dmail)"
+ok "... nothing reached the receivers: no request, not even a connection to the webhook receiver; no mail" \
+    "[ \"\$(hits /dest-live)\" = $live ] && [ \"\$(hits /dest-name)\" = 0 ] && [ \"\$(conns)\" = $((connected + 1)) ] &&
+     [ \"\$(ls $work/mail | wc -l)\" = $mails ]"
+check "system_health: dead_messages says how many were refused destinations" \
+    "SELECT detail LIKE '%3 of them to a destination that status_checker.allowed_destinations does not allow%'
+     FROM status_checker.system_health() WHERE check_name = 'dead_messages'" \
+    "SELECT * FROM status_checker.system_health() WHERE check_name = 'dead_messages'"
+ok "127.0.0.0/8 allowed again" "set_destinations DEFAULT"
+q "SELECT status_checker.retry_message(message_id) FROM status_checker.outbox WHERE request_id = $rid" >/dev/null 2>&1 || true
+ok "retry_message sends them now" \
+    "wait_for 30 \"(SELECT count(*) = 3 FROM status_checker.outbox WHERE request_id = $rid AND state = 'sent')\""
+# environment proxies do not route around the check: the server started with
+# http_proxy and ALL_PROXY naming the webhook receiver (127.0.0.1, allowed),
+# a webhook to 127.0.0.2 (not allowed) is refused, not sent through the proxy
+ok "allowed_destinations = 127.0.0.1/32" "set_destinations 127.0.0.1/32"
+sc_as_pg env http_proxy="$hook" HTTPS_PROXY="$hook" ALL_PROXY="$hook" \
+    "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())" || true
+rid=$(dest_request 'dest proxy' Dproxy)
+ok "with http_proxy set in the server's environment, a webhook to 127.0.0.2 is refused, not proxied" \
+    "wait_for 30 \"$(dst $rid Dproxy) = 'dead/1 destination 127.0.0.2 $refused'\""
+ok "... the proxy got nothing" "[ \"\$(hits dest-proxied)\" = 0 ]"
+sed -i '/^status_checker.dispatch_workers = 1$/d' "$work/cluster/data/postgresql.conf"
+restart
+wait_for 30 "(SELECT count(*) FILTER (WHERE running) = 2 FROM status_checker.dispatcher_workers())" || true
+ok "127.0.0.0/8 allowed again (and no proxy)" "set_destinations DEFAULT"
+# a bad network: ALTER SYSTEM refuses it and says why; in the file, a reload
+# keeps the value the workers have and the server log says why
+bad=$(q "ALTER SYSTEM SET status_checker.allowed_destinations = '127.0.0.0/8, 10.1.2.3/8'" 2>&1 || true)
+ok "ALTER SYSTEM with a network that has host bits set: refused, and the error says which and why" \
+    "echo \"\$bad\" | grep -q 'invalid value for parameter \"status_checker.allowed_destinations\"' &&
+     echo \"\$bad\" | grep -q '\"10.1.2.3/8\" has bits set to the right of its prefix length (its network is 10.0.0.0/8)'"
+echo "status_checker.allowed_destinations = '127.0.0.0/8, 10.0.0.0/8 192.168.0.0/16'" | sc_as_pg tee -a "$work/cluster/data/postgresql.conf" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+logged() { local deadline=$((SECONDS + 30)); while [ $SECONDS -lt $deadline ]; do grep -q -- "$1" "$work/cluster/server.log" && return 0; sleep 0.2; done; return 1; }
+ok "in postgresql.conf, a bad entry: the reload keeps the old value and the server log says why" \
+    "logged '\"10.0.0.0/8 192.168.0.0/16\" is not a network in CIDR form' &&
+     [ \"\$(q \"SELECT current_setting('status_checker.allowed_destinations')\")\" = 127.0.0.0/8 ]"
+sed -i '/10.0.0.0\/8 192.168/d' "$work/cluster/data/postgresql.conf"
+q "SELECT pg_reload_conf()" >/dev/null
+# the forms an entry takes: an IPv4-mapped network is its IPv4 network, a
+# lone address is one host
+ok "allowed_destinations = '::ffff:10.0.0.0/104, fd00::/8, 192.0.2.7': 10/8, fd00::/8, 192.0.2.7 allowed, nothing else" \
+    "set_destinations '::ffff:10.0.0.0/104, fd00::/8, 192.0.2.7' &&
+     [ \"\$(q \"SELECT array_agg(coalesce(status_checker._destination_problem(u), 'ok') ORDER BY i)
+                FROM unnest(ARRAY['http://10.9.9.9/', 'http://[::ffff:10.1.1.1]/', 'http://[fd12::1]/', 'http://192.0.2.7/',
+                                  'http://192.0.2.8/', 'http://127.0.0.1/']) WITH ORDINALITY x(u, i)\")\" = \
+       '{ok,ok,ok,ok,\"destination 192.0.2.8 is not a public address\",\"destination 127.0.0.1 is not a public address\"}' ]"
+set_destinations DEFAULT || true
+# a reply's body is not stored: its status is
+rid=$(dest_request 'dest leak' Dleak)
+ok "500 with a body every time: dead after 4 attempts" "wait_for 30 \"$(settled " AND request_id = $rid")\""
+check "... last_error has the status only" "$(dst $rid Dleak) = 'dead/4 gave up after 4 attempts: HTTP 500'" "SELECT $(dst $rid Dleak)"
+check "the reply's body, reason phrase and header (a marker) are nowhere in outbox, delivery_attempt and delivery_status" \
+    "NOT EXISTS (SELECT 1 FROM status_checker.outbox o WHERE o::text LIKE '%SC-LEAK-MARKER%')
+     AND NOT EXISTS (SELECT 1 FROM status_checker.delivery_attempt a WHERE a::text LIKE '%SC-LEAK-MARKER%')
+     AND NOT EXISTS (SELECT 1 FROM status_checker.delivery_status d WHERE d::text LIKE '%SC-LEAK-MARKER%')
+     AND (SELECT count(*) = 4 FROM status_checker.delivery_attempt a JOIN status_checker.outbox o USING (tenant_id, message_id)
+          WHERE o.request_id = $rid)" \
+    "SELECT a.error FROM status_checker.delivery_attempt a JOIN status_checker.outbox o USING (tenant_id, message_id) WHERE o.request_id = $rid"
+check "... nor the bodies of the fault tests' replies ('injected')" \
+    "NOT EXISTS (SELECT 1 FROM status_checker.delivery_attempt a WHERE a.error LIKE '%injected%')
+     AND NOT EXISTS (SELECT 1 FROM status_checker.outbox o WHERE o.last_error LIKE '%injected%')"
+q "SELECT status_checker.set_channel_enabled(2, true)" >/dev/null
 
 # ------------------------------------------------------------ crash safety
 if [ -n "${SC_SKIP_CRASH:-}" ]; then exit $fail; fi

@@ -34,7 +34,7 @@ SELECT create_tenant('暗号化テスト', 'admin', 'admin@crypt.example');
 SELECT import_sites(1, 'code,name,municipality_code,lat,lon,contact_email' || E'\n' ||
        string_agg(format('S%s,七尾拠点%s,1720400,37.0,136.9,person%s@crypt.example', i, i, i), E'\n')) FROM generate_series(1, 200) i;
 SELECT add_site_contact(1, 'S1', 'webhook', 'https://hooks.crypt.example/secret-path', '能登 花子');
-SELECT add_channel(1, 'webhook', 'hook', '{"url": "http://127.0.0.1:9/x", "secret": "topsecret-0123456789"}');
+SELECT add_channel(1, 'webhook', 'hook', '{"url": "https://hooks.crypt.example/x", "secret": "topsecret-0123456789"}');
 SELECT create_form(1, 'f', default_form_definition());
 SELECT create_request(1, 1, '暗号化', now() + interval '1 hour');
 SELECT issue_tokens(1);

@@ -15,9 +15,15 @@ services do, for the feed watcher's integration test and for the demo:
   /bad/eqvol.xml      telegrams that must be refused: truncated, entity
                       expansion, 50 MB, Shift_JIS
   /error/eqvol.xml    always HTTP 500
+  /foreign/eqvol.xml  the Osumi feed with its telegrams on other hosts than the
+                      feed's (localhost, another port, https): never to be fetched
+  /redirect/eqvol.xml the Osumi feed, each telegram redirected (302) to another
+                      host (localhost): never to be followed
+  /sameredir/eqvol.xml the Osumi feed, each telegram redirected on the same host
   /p2p/history        P2PQuake /v2/history?codes=551 (recorded array)
   /usgs/summary.geojson  a recorded USGS summary feed
-  /data/<file>, /mirror/data/<file>, /bad/data/<file>   the telegrams
+  /data/<file>, /mirror/data/<file>, /bad/data/<file>, /foreign/data/<file>,
+  /elsewhere/data/<file>, /sameredir/moved/<file>   the telegrams
   /_control/advance, /_control/reset, /_control/stats
 
 Usage: feed_server.py FIXTURES_DIR PORT_FILE   (port 0: any free port)
@@ -137,6 +143,19 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != 'HEAD':
             self.wfile.write(body)
 
+    def redirect(self, location):
+        self.count(302)
+        self.send_response(302)
+        self.send_header('Location', location)
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+
+    def osumi_file(self, name):
+        for _, fname, body, _ in osumi:
+            if fname == name:
+                return self.send(200, body)
+        return self.send(404, b'not found', 'text/plain')
+
     def conditional(self, body, etag, modified):
         lm = email.utils.formatdate(modified, usegmt=True)
         if self.headers.get('If-None-Match') == etag or self.headers.get('If-Modified-Since') == lm:
@@ -189,6 +208,24 @@ class Handler(BaseHTTPRequestHandler):
             if BAD[name] is None:
                 return self.stream_large(50 * 1024 * 1024)
             return self.send(200, BAD[name])
+        port = self.server.server_address[1]
+        if p == '/foreign/eqvol.xml':
+            # the telegrams on another host than the feed's: the same machine
+            # by name, another port, another scheme
+            others = ['http://localhost:%d' % port, 'http://localhost:%d' % port,
+                      'http://127.0.0.1:%d' % (port + 1 if port < 65535 else port - 1), 'https://127.0.0.1:%d' % port]
+            items = [(dt, f, b, e.replace('@@', other + '/foreign/data')) for (dt, f, b, e), other in zip(osumi, others)]
+            return self.conditional(atom('foreign', base + '/foreign', items), '"foreign"', 1264400000)
+        if p == '/redirect/eqvol.xml':
+            return self.conditional(atom('redirect', base + '/redirect', osumi), '"redirect"', 1264400000)
+        if p == '/sameredir/eqvol.xml':
+            return self.conditional(atom('sameredir', base + '/sameredir', osumi), '"sameredir"', 1264400000)
+        if p.startswith('/redirect/data/'):
+            return self.redirect('http://localhost:%d/elsewhere/data/%s' % (port, p.rsplit('/', 1)[1]))
+        if p.startswith('/sameredir/data/'):
+            return self.redirect('/sameredir/moved/' + p.rsplit('/', 1)[1])
+        if p.startswith(('/foreign/data/', '/elsewhere/data/', '/sameredir/moved/')):
+            return self.osumi_file(p.rsplit('/', 1)[1])
         if p == '/error/eqvol.xml':
             return self.send(500, b'internal error', 'text/plain')
         if p.startswith('/p2p/history'):

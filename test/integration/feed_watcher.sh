@@ -5,7 +5,9 @@
 # official 2010 sample sequence, P2PQuake, USGS, bad documents and a
 # failing feed.  Checks: each telegram fetched once, the expected requests
 # exist exactly once, replaying everything changes nothing, bad input is
-# counted while the worker goes on, errors back off, SIGHUP and SIGTERM.
+# counted while the worker goes on, errors back off, telegrams are fetched
+# only from the feed's own host (links and redirects elsewhere are refused),
+# SIGHUP and SIGTERM.
 # Runs its own cluster (the worker needs shared_preload_libraries).
 # Never sleeps blindly: every wait polls a condition with a deadline.
 # Prints TAP.
@@ -69,7 +71,7 @@ SELECT add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second');
 SELECT add_feed('jma_atom', '$feeds/jma/osumi.xml', '1 second');
 SQL
 
-echo "1..22"
+echo "1..29"
 ok "the worker runs in $db" "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = '$db'\""
 pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'")
 
@@ -123,6 +125,28 @@ check "their errors name the problem; no event was stored" \
   "SELECT url || ': ' || error FROM status_checker.feed_document WHERE url LIKE '%/bad/%'"
 ok "a failing feed backs off exponentially" \
   "wait_for 30 \"SELECT consecutive_errors >= 2 AND next_poll_at - last_poll_at > interval '2 seconds' AND last_error = 'HTTP 500' FROM status_checker.feed WHERE url LIKE '%/error/%'\""
+
+# telegrams only from the feed's own host (scheme, host, port): a link to
+# another host, and a redirect to one, are refused and counted, not fetched
+q "SELECT status_checker.add_feed('jma_atom', '$feeds/foreign/eqvol.xml', '1 second'),
+          status_checker.add_feed('jma_atom', '$feeds/redirect/eqvol.xml', '1 second'),
+          status_checker.add_feed('jma_atom', '$feeds/sameredir/eqvol.xml', '1 second')" >/dev/null
+ok "telegrams linked on other hosts than the feed's (localhost, another port, https) are refused at once" \
+  "wait_for 30 \"SELECT count(*) = 4 AND bool_and(state = 'failed' AND attempts = 0 AND error LIKE 'not fetched: not on the feed''s host %')
+                 FROM status_checker.feed_document WHERE url LIKE '%/foreign/data/%'\""
+ok "... not one request for them reached the server" "[ \"\$(fetches '/foreign/data/.*' 200)\" = 0 ]"
+check "... each counts as a bad document of its feed, which says why and is not failing" \
+  "SELECT bad_documents = 4 AND last_error LIKE '%not on the feed''s host%' AND consecutive_errors = 0
+   FROM status_checker.feed WHERE url LIKE '%/foreign/eqvol.xml'" \
+  "SELECT url, bad_documents, consecutive_errors, last_error FROM status_checker.feed WHERE url LIKE '%/foreign/eqvol.xml'"
+ok "a telegram redirected to another host is not followed: failed at once, with why" \
+  "wait_for 30 \"SELECT count(*) = 4 AND bool_and(state = 'failed' AND error LIKE 'not fetched: redirected to another host %')
+                 FROM status_checker.feed_document WHERE url LIKE '%/redirect/data/%'\""
+ok "... the other host got no request" \
+  "[ \"\$(fetches '/elsewhere/data/.*' 200)\" = 0 ] && [ \"\$(fetches '/redirect/data/.*' 302)\" = 4 ]"
+ok "a redirect on the feed's own host is followed: its 4 telegrams are ingested" \
+  "wait_for 30 \"SELECT count(*) = 4 AND bool_and(state = 'ingested') FROM status_checker.feed_document WHERE url LIKE '%/sameredir/data/%'\""
+check "... once each" "SELECT $(fetches '/sameredir/moved/.*' 200) = 4"
 
 # P2PQuake and USGS feeds
 q "SELECT status_checker.add_feed('p2pquake', '$feeds/p2p/history?codes=551&limit=100', '1 second'), status_checker.add_feed('usgs_geojson', '$feeds/usgs/summary.geojson', '1 second')" >/dev/null

@@ -90,6 +90,7 @@ echo "effective_cache_size = '1GB'" | sc_as_pg tee -a "$work/node1/status_checke
 echo "status_checker.dispatch_rate_limit = 100" | sc_as_pg tee -a "$work/node1/status_checker.conf" >/dev/null
 echo "status_checker.dispatch_retry_base = '100ms'" | sc_as_pg tee -a "$work/node1/status_checker.conf" >/dev/null
 echo "status_checker.dispatch_retry_max = '1s'" | sc_as_pg tee -a "$work/node1/status_checker.conf" >/dev/null
+echo "status_checker.allowed_destinations = '127.0.0.0/8'" | sc_as_pg tee -a "$work/node1/status_checker.conf" >/dev/null
 # an isolated primary stops taking writes after this long (it must stay
 # below the monitor's primary_demote_timeout, which waits for it)
 paf pg_autoctl config set --pgdata "$work/node1" timeout.network_partition_timeout 3 >/dev/null

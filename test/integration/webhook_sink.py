@@ -10,8 +10,11 @@ Answers by path, keeping count per Idempotency-Key (fault injection):
   /hang   the first time: no answer for 5 s (past the dispatcher's timeout), then 200
   /close  the first time: the connection is closed in the middle of the answer, then 200
   /gone   410 always (a permanent failure)
+  /leak   500 always, with a marker (LEAK_MARKER) in the body, the reason
+          phrase and a header: none of it may reach what viewers read
 Every request is appended as one JSON line (time, path, headers, body, status) to
-LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count}}.
+LOGFILE.  GET /_stats returns {"requests": n, "keys": {key: count},
+"connections": n} (connections accepted, this one's included).
 
 usage: webhook_sink.py LOGFILE PORTFILE
 """
@@ -23,10 +26,20 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+LEAK_MARKER = 'SC-LEAK-MARKER-7f3a'
 lock = threading.Lock()
 seen = {}        # (path, key) -> attempts
 log = None
 total = 0
+connections = 0
+
+
+class Server(ThreadingHTTPServer):
+    def verify_request(self, request, client_address):
+        global connections
+        with lock:
+            connections += 1
+        return True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -35,8 +48,8 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-    def reply(self, status, body=b'ok', extra=None):
-        self.send_response(status)
+    def reply(self, status, body=b'ok', extra=None, reason=None):
+        self.send_response(status, reason)
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.send_header('Content-Length', str(len(body)))
@@ -47,7 +60,7 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == '/_stats':
             with lock:
                 keys = {k: v for (p, k), v in seen.items()}
-                body = json.dumps({'requests': total, 'keys': keys}).encode()
+                body = json.dumps({'requests': total, 'keys': keys, 'connections': connections}).encode()
             self.reply(200, body, {'Content-Type': 'application/json'})
         else:
             self.reply(404, b'not found')
@@ -71,6 +84,8 @@ class Handler(BaseHTTPRequestHandler):
             status = 429
         elif path == '/gone':
             status = 410
+        elif path == '/leak':
+            status = 500
         elif path == '/hang' and attempt == 1:
             status = 0
         elif path == '/close' and attempt == 1:
@@ -93,6 +108,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == '/slow':
             time.sleep(0.002)
+        if path == '/leak':
+            return self.reply(500, ('{"error": "%s: internal detail"}' % LEAK_MARKER).encode(),
+                              {'X-Debug': LEAK_MARKER}, LEAK_MARKER + ' reason')
         extra = {'Retry-After': '1'} if status == 429 else None
         self.reply(status, b'ok' if status == 200 else b'{"error": "injected"}', extra)
 
@@ -102,8 +120,8 @@ def main():
     log = open(sys.argv[1], 'a', encoding='utf-8')
     # a listen backlog for a dispatcher that opens 64 connections at once
     # (the default of 5 drops SYNs: connection timeouts that are ours, not its)
-    ThreadingHTTPServer.request_queue_size = 256
-    srv = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+    Server.request_queue_size = 256
+    srv = Server(('127.0.0.1', 0), Handler)
     srv.daemon_threads = True
     with open(sys.argv[2] + '.tmp', 'w') as f:
         f.write(str(srv.server_address[1]))

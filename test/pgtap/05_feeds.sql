@@ -6,7 +6,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(46);
+SELECT plan(49);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('sc.fixtures') || '/' || path) $$;
@@ -98,6 +98,23 @@ SELECT is((SELECT array_agg(DISTINCT state) FROM request WHERE rule_id IN (:rule
     'a withdrawn event cancels the requests it made');
 SELECT is((SELECT status FROM disaster_event WHERE source_event_id = '20240101161010' AND kind = 'earthquake'), 'cancelled',
     'the event is cancelled');
+
+-- a telegram on another host than its feed's, or redirected to one, is not
+-- fetched by the watcher (0.10.1: test/integration/feed_watcher.sh); the
+-- SQL side records it
+SELECT add_feed('jma_atom', 'https://www.data.jma.go.jp/developer/xml/feed/eqvol.xml', '1 minute') AS feed \gset
+INSERT INTO feed_document (url, feed_id, product) VALUES
+    ('https://elsewhere.example/x.xml', :feed, 'VXSE53'), ('https://www.data.jma.go.jp/developer/xml/data/y.xml', :feed, 'VXSE53');
+SELECT _feed_document_refused('https://elsewhere.example/x.xml', 'not fetched: not on the feed''s host (https://www.data.jma.go.jp:443)', false);
+SELECT _feed_document_refused('https://www.data.jma.go.jp/developer/xml/data/y.xml',
+                              'not fetched: redirected to another host (http://elsewhere.example:80)', true);
+SELECT is((SELECT array_agg(state || '/' || attempts || '/' || (fetched_at IS NOT NULL) ORDER BY url) FROM feed_document WHERE feed_id = :feed),
+    '{failed/0/false,failed/1/true}', 'a telegram not fetched fails at once, with no attempt; one redirected elsewhere counts its one fetch');
+SELECT is((SELECT bad_documents || '/' || consecutive_errors || ' ' || last_error FROM feed WHERE feed_id = :feed),
+    '2/0 https://www.data.jma.go.jp/developer/xml/data/y.xml: not fetched: redirected to another host (http://elsewhere.example:80)',
+    'each is a bad document of its feed, whose last_error says why; the feed is not failing');
+SELECT _feed_document_refused('https://elsewhere.example/x.xml', 'again', false);
+SELECT is((SELECT bad_documents FROM feed WHERE feed_id = :feed), 2::bigint, 'a telegram already settled is not counted again');
 
 -- request_target has no foreign key to site: a trigger guards deletions
 SELECT throws_ok(format($$DELETE FROM site WHERE tenant_id = %s AND code = 'A01'$$, :ta), '23503',

@@ -1,12 +1,13 @@
 -- Delivery: channels, the outbox and its natural key, rendering, the
 -- dispatcher's claim and record steps (called here directly: this database
 -- has no dispatcher), retries, cancellation, tokens, templates, reminders,
--- escalation, retention; the SQLSTATE of every bad input, and that a
--- failed call stores nothing.  The worker itself is tested against real
+-- escalation, retention; destinations (what is not a public address is
+-- refused when a channel or a contact is added; ca_file is an operator's);
+-- the SQLSTATE of every bad input, and that a failed call stores nothing.  The worker itself is tested against real
 -- servers in test/integration/delivery.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(105);
+SELECT plan(120);
 SELECT set_config('status_checker.link_base_url', 'https://status.example.com/r/', true) IS NOT NULL AS set \gset
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -43,6 +44,104 @@ SELECT throws_ok(format($$SELECT add_channel(%s, 'email', 'メール', '{"url": 
     '23505', NULL, 'a second channel of the same name: 23505');
 SELECT ok((SELECT NOT (config ? 'password') AND has_password FROM channel_list WHERE channel_id = :ch_mail),
     'channel_list shows that there is a password, never the password');
+
+-- ------------------------------------------------------------ destinations (0.10.1)
+-- This cluster has the default status_checker.allowed_destinations (empty:
+-- public addresses only).  A URL whose host is an address is checked when
+-- it is added; a host name only when a message is sent (the dispatcher
+-- checks the address it connects to: test/integration/delivery.sh).
+CREATE FUNCTION pg_temp.err_of(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    st text; msg text; hint text;
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+    RETURN st || ': ' || msg || coalesce(' | ' || nullif(hint, ''), '');
+END
+$$;
+-- the same, but what a call that works did is undone
+CREATE FUNCTION pg_temp.err_of_undone(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v text;
+BEGIN
+    BEGIN
+        v := pg_temp.err_of(q);
+        RAISE EXCEPTION USING ERRCODE = 'SCUND';
+    EXCEPTION WHEN SQLSTATE 'SCUND' THEN
+        NULL;
+    END;
+    RETURN v;
+END
+$$;
+CREATE TEMP TABLE before_dest AS SELECT pg_temp.row_counts() AS counts;
+\set dest_hint 'Only public addresses are allowed, and the networks an operator lists in status_checker.allowed_destinations (postgresql.conf); a host name is checked when a message is sent.'
+SELECT is(pg_temp.err_of(format($$SELECT add_channel(%s, 'webhook', 'meta', '{"url": "http://169.254.169.254/latest/meta-data/", "secret": "0123456789abcdef"}')$$, :ta)),
+    '22023: channel "url" refused: destination 169.254.169.254 is not a public address | ' || :'dest_hint',
+    'a webhook channel to the cloud metadata address: 22023, the address named, the setting in the hint');
+SELECT is(pg_temp.err_of(format($$SELECT add_channel(%s, 'email', 'loop', '{"url": "smtp://[::1]:25", "from": "a@a.example"}')$$, :ta)),
+    '22023: channel "url" refused: destination ::1 is not a public address | ' || :'dest_hint',
+    'a mail channel to [::1]: 22023');
+SELECT is(pg_temp.err_of(format($$SELECT add_site_contact(%s, 'A01', 'webhook', 'http://[::ffff:127.0.0.1]:8080/x')$$, :ta)),
+    '22023: webhook URL refused: destination ::ffff:127.0.0.1 embeds 127.0.0.1, not a public address | ' || :'dest_hint',
+    'a contact''s webhook to [::ffff:127.0.0.1] (IPv4 in IPv6): 22023, the embedded address named');
+SELECT is(pg_temp.err_of(format($$SELECT add_site_contact(%s, 'A01', 'webhook', 'http://127.0.0.1:8080/x')$$, :ta)),
+    '22023: webhook URL refused: destination 127.0.0.1 is not a public address | ' || :'dest_hint',
+    'a contact''s webhook to 127.0.0.1: 22023');
+SELECT is(pg_temp.err_of(format($$SELECT add_site_contact(%s, 'A01', 'webhook', 'http://0x7f.1/x')$$, :ta)),
+    '22023: webhook URL refused: destination 127.0.0.1 is not a public address | ' || :'dest_hint',
+    'an address written another way (0x7f.1): read as libcurl reads it, refused');
+SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_dest), '... and the refused calls stored nothing');
+SELECT is(ARRAY(SELECT u FROM unnest(ARRAY[
+        'http://10.1.2.3/', 'http://172.16.0.1/', 'http://172.31.255.255/', 'http://192.168.1.1/', 'http://100.64.0.1/',
+        'http://0.0.0.0/', 'http://127.255.255.254/', 'http://169.254.0.1/', 'http://224.0.0.1/', 'http://239.255.255.250/',
+        'http://240.0.0.1/', 'http://255.255.255.255/', 'http://192.0.2.1/', 'http://198.18.0.1/',
+        'http://[::]/', 'http://[::1]/', 'http://[fe80::1]/', 'http://[fe80::1%25eth0]/', 'http://[fc00::1]/', 'http://[fd12:3456::1]/',
+        'http://[ff02::1]/', 'http://[::ffff:10.0.0.1]/', 'http://[::ffff:a9fe:a9fe]/', 'http://[64:ff9b::a00:1]/',
+        'http://[2002:c0a8:101::1]/', 'http://[2001:db8::1]/', 'http://[2001::1]/', 'http://[::127.0.0.1]/']) u
+        WHERE pg_temp.err_of_undone(format('SELECT add_site_contact(%s, %L, %L, %L)', :ta, 'A03', 'webhook', u))
+              NOT LIKE '22023: webhook URL refused: destination %'), '{}'::text[],
+    'loopback, private, link-local, unique-local, CGNAT, unspecified, multicast, reserved, broadcast, documentation, '
+    'and IPv4 in IPv6 (mapped, NAT64, 6to4) of such: every one refused');
+SELECT is(ARRAY(SELECT pg_temp.err_of_undone(format('SELECT add_site_contact(%s, %L, %L, %L)', :ta, 'A03', 'webhook', u)) FROM unnest(ARRAY[
+        'https://93.184.216.34/hook', 'http://[2606:4700::6810:84e5]:8443/x', 'http://[64:ff9b::5db8:d822]/',
+        'http://[2002:5db8:d822::1]/', 'https://hooks.example.com/x', 'http://localhost:8080/x']) u),
+    '{"no error","no error","no error","no error","no error","no error"}'::text[],
+    'public addresses, IPv4 in IPv6 of a public one, and host names (checked when a message is sent) are accepted');
+SELECT is(pg_temp.err_of(format($$SELECT add_site_contact(%s, 'A03', 'webhook', 'http://a@b:c@127.0.0.1/')$$, :ta)),
+    '22023: webhook URL refused: not a URL libcurl can read (Port number was not a decimal number between 0 and 65535)',
+    'a URL libcurl cannot read is refused as such');
+
+-- ca_file names a file on the database server: an operator's to set
+CREATE ROLE dl_admin LOGIN;
+CREATE ROLE dl_gateway LOGIN IN ROLE status_checker_gateway;
+GRANT status_checker_admin TO dl_gateway;
+CREATE ROLE dl_operator LOGIN IN ROLE status_checker_operator, status_checker_admin;
+SELECT map_db_role(:ta, 'admin_a', 'dl_admin') AS mapped \gset
+CREATE TEMP TABLE before_ca AS SELECT pg_temp.row_counts() AS counts;
+\set ca_channel '{"url": "https://hooks.example.com/ca", "secret": "0123456789abcdef", "ca_file": "/etc/ssl/private/server.key"}'
+SET SESSION AUTHORIZATION dl_admin;
+SELECT throws_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca', :'ca_channel'), '42501',
+    'only an operator may set "ca_file" (a path on the database server)', 'ca_file by a tenant''s administrator (a mapped login): 42501');
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION dl_gateway;
+SELECT set_app_user(:ta, 'admin_a') AS grp \gset
+SET LOCAL ROLE :grp;
+SELECT throws_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca', :'ca_channel'), '42501', NULL,
+    '... and through a gateway acting for that administrator: 42501');
+RESET ROLE;
+SELECT reset_app_user();
+RESET SESSION AUTHORIZATION;
+SELECT is(pg_temp.row_counts(), (SELECT counts FROM before_ca), '... which stored nothing');
+SET SESSION AUTHORIZATION dl_operator;
+SELECT lives_ok(format('SELECT status_checker.add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca-operator', :'ca_channel'),
+    'ca_file by an operator (a member of status_checker_operator)');
+RESET SESSION AUTHORIZATION;
+SELECT lives_ok(format('SELECT add_channel(%s, %L, %L, %L)', :ta, 'webhook', 'ca-superuser', :'ca_channel'), '... and by a superuser');
+SELECT is((SELECT array_agg(config ->> 'ca_file') FROM channel WHERE tenant_id = :ta AND name LIKE 'ca-%'),
+    '{/etc/ssl/private/server.key,/etc/ssl/private/server.key}', '... both stored');
+SELECT set_channel_enabled(channel_id, false) FROM channel WHERE tenant_id = :ta AND name LIKE 'ca-%';
 
 -- ------------------------------------------------------------ enqueue
 SELECT is((SELECT array_agg(r || ':' || purpose || ':' || state ORDER BY r) FROM (SELECT pg_temp.rcpt(o) AS r, o.* FROM outbox o) x WHERE request_id = :ra),

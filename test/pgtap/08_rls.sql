@@ -9,7 +9,7 @@ SELECT plan(42);
 
 -- tenant B gets something in every table
 SELECT submit_report_for(:rb, 'B01', :'ok_answers') AS r \gset
-SELECT add_channel(:tb, 'webhook', 'b-hook', '{"url": "http://127.0.0.1:9/b", "secret": "b-secret-0123456789"}') AS chb \gset
+SELECT add_channel(:tb, 'webhook', 'b-hook', '{"url": "https://hooks.b.example/b", "secret": "b-secret-0123456789"}') AS chb \gset
 SELECT set_message_template(:tb, 'request', 'ja', 'B件名 {{site_name}}', 'B本文 {{link}}');
 SELECT create_trigger_rule(:tb, 'B規則', :fb, '5+') AS rule_b \gset
 SELECT add_user(:tb, 'mgr_b', 'mgr@b.example', 'manager') AS mgr_b \gset
@@ -95,7 +95,7 @@ BEGIN
         format('SELECT status_checker.create_trigger_rule(%s, %L, %s, %L)', tb, 'x', fb, '5+'),
         format('SELECT status_checker.set_trigger_rule_enabled(%s, false)', rule_b),
         format('SELECT status_checker.set_rule_reminders(%s, ARRAY[''1 hour''::interval])', rule_b),
-        format('SELECT status_checker.add_channel(%s, %L, %L, %L)', tb, 'webhook', 'x', '{"url": "http://127.0.0.1:9/x", "secret": "x-secret-0123456789"}'),
+        format('SELECT status_checker.add_channel(%s, %L, %L, %L)', tb, 'webhook', 'x', '{"url": "https://hooks.b.example/x", "secret": "x-secret-0123456789"}'),
         format('SELECT status_checker.set_channel_enabled(%s, false)', chb),
         format('SELECT status_checker.set_message_template(%s, %L, %L, %L, %L)', tb, 'request', 'en', 'x', 'x'),
         format('SELECT status_checker.add_group_manager(%s, %s, %L)', tb, gb, 'admin_b'),

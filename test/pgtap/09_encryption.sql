@@ -8,7 +8,7 @@ BEGIN;
 SELECT plan(39);
 
 SELECT add_site_contact(:ta, 'A01', 'webhook', 'https://hooks.example.com/a01', '輪島 太郎') AS hook \gset
-SELECT add_channel(:ta, 'email', 'mail-a', '{"url": "smtps://127.0.0.1:465", "from": "crisis@a.example", "username": "u", "password": "p@ss-w0rd"}') AS ch \gset
+SELECT add_channel(:ta, 'email', 'mail-a', '{"url": "smtps://mail.a.example:465", "from": "crisis@a.example", "username": "u", "password": "p@ss-w0rd"}') AS ch \gset
 SELECT issue_token(:ra, 'A01') IS NOT NULL AS issued \gset
 
 -- ------------------------------------------------------------ at rest

@@ -46,7 +46,8 @@ sub sc_master_key
 }
 
 # sc_node(NAME, streaming => 0|1, conf => "extra settings") — a new node,
-# initialised, with status_checker preloaded; not started.
+# initialised, with status_checker preloaded; not started.  Its dispatcher
+# may send to 127.0.0.0/8 (the receivers of the tests are on 127.0.0.1).
 sub sc_node
 {
 	my ($name, %opts) = @_;
@@ -63,6 +64,7 @@ status_checker.dispatch_retry_max = '1s'
 status_checker.dispatch_max_attempts = 50
 status_checker.dispatch_lease = '5s'
 status_checker.link_base_url = 'https://status.example.com/r/'
+status_checker.allowed_destinations = '127.0.0.0/8'
 restart_after_crash = on
 wal_log_hints = on
 log_min_messages = warning
