@@ -33,10 +33,12 @@ SQL_PARTS = \
 NEW_IN_0_2_0 = \
 	src/feeds/feeds.sql \
 	src/feeds/watcher.sql \
+	src/feeds/telegram_origin.sql \
 	src/triggers/triggers.sql \
 	src/triggers/fire.sql
 NEW_IN_0_3_0 = \
 	src/dispatch/channels.sql \
+	src/dispatch/destinations.sql \
 	src/requests/tokens.sql \
 	src/dispatch/outbox.sql \
 	src/dispatch/reminders.sql \
@@ -73,7 +75,10 @@ NEW_IN_0_8_0 = \
 # call); key readers and the claim out of status_checker_api's reach;
 # viewers decrypt nothing; first links checked by their MAC alone; sign-ins
 # slowed, never locked; delete_tenant revokes its logins' roles; audit not
-# switched off by a caller's setting (test/pgtap/14_attacks.sql).
+# switched off by a caller's setting (test/pgtap/14_attacks.sql); the
+# operator's role granted what it is documented to do; destinations that
+# are not public refused (status_checker.allowed_destinations) and reply
+# bodies no longer stored; telegrams only from their feed's origin.
 # src/upgrades/0.10.1.sql holds what only the upgrade does; the rest is
 # replayed (CREATE OR REPLACE).
 UPGRADE_0_10_1_PARTS = \
@@ -86,8 +91,11 @@ UPGRADE_0_10_1_PARTS = \
 	src/sites/contacts.sql \
 	src/sites/jma_codes.sql \
 	src/triggers/fire.sql \
+	src/feeds/telegram_origin.sql \
+	src/dispatch/destinations.sql \
 	src/dispatch/enqueue.sql \
 	src/dispatch/delivery_status.sql \
+	src/common/health.sql \
 	src/web/sign_in.sql \
 	src/web/csv_export.sql \
 	src/security/privileges.sql \

@@ -271,6 +271,8 @@ GRANT EXECUTE ON FUNCTION
     status_checker.check_answers(bigint, jsonb), status_checker.current_tenant(),
     status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
     TO status_checker_operator;
+-- a channel that needs a CA bundle of its own (ca_file, a path on the server) is added by an operator
+GRANT EXECUTE ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) TO status_checker_operator;
 GRANT EXECUTE ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) TO status_checker_operator;
 GRANT USAGE ON SCHEMA status_checker TO status_checker_operator;
 DO $$
