@@ -50,6 +50,7 @@ NEW_IN_0_4_0 = \
 	src/security/audit_record.sql \
 	src/security/audit.sql \
 	src/security/accounts.sql \
+	src/security/login_roles.sql \
 	src/security/deletion.sql \
 	src/security/delete_tenant.sql \
 	src/security/encryption.sql \
@@ -86,6 +87,7 @@ UPGRADE_0_10_1_PARTS = \
 	src/security/gateway.sql \
 	src/security/audit_record.sql \
 	src/security/link_keys.sql \
+	src/security/login_roles.sql \
 	src/security/delete_tenant.sql \
 	src/requests/tokens.sql \
 	src/sites/contacts.sql \
@@ -124,6 +126,7 @@ OBJS = \
 	src/reports/submit.o \
 	src/reports/store.o \
 	src/security/signing.o \
+	src/security/elevated.o \
 	src/security/tenancy.o \
 	src/security/keys.o \
 	src/web/http.o \

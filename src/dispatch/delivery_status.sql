@@ -2,6 +2,25 @@
 -- the recipient masked.  Written with CREATE OR REPLACE: the same text
 -- serves the install script and the upgrade to 0.10.1.
 
+-- A recipient as views show it: w***@example.com, https://hooks.example.com/…
+-- Whatever the kind it is told, it shows no more than that: an address that
+-- is not a plain mailbox (a URL, whose path may be its credential) masked
+-- as email is ***, and a URL shows its scheme and host only, never a user
+-- name or password before the host (0.10.1: the caller names the kind, and
+-- a webhook URL masked as email came back whole).
+CREATE OR REPLACE FUNCTION status_checker._mask_recipient(kind text, recipient text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    RETURN CASE
+        WHEN kind = 'email' THEN
+            coalesce((SELECT m[1] || '***@' || m[2]
+                      FROM regexp_match(recipient, '^([^@\s/:?#])[^@\s/:?#]*@([^@\s/:?#]+)$') m), '***')
+        ELSE
+            coalesce((SELECT m[1] || m[2] || '/…'
+                      FROM regexp_match(recipient, '^([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/?#@]*@)?([^/?#@]+)') m), '***')
+        END;
+COMMENT ON FUNCTION status_checker._mask_recipient(text, text) IS
+'Internal: a recipient as views show it: w***@example.com, https://hooks.example.com/…; *** for anything that is not of that shape';
+
 -- A recipient masked (w***@example.com, https://hooks.example.com/…): the
 -- only form of it a viewer may see.  It runs as status_checker_api, which
 -- may decrypt (row-level security and the session's tenant still confine

@@ -146,13 +146,7 @@ CREATE FUNCTION status_checker._outbox_next_wait() RETURNS double precision
 COMMENT ON FUNCTION status_checker._outbox_next_wait() IS
 'Internal: seconds until the next message is due (NULL when none waits)';
 
-CREATE FUNCTION status_checker._mask_recipient(kind text, recipient text) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
-    RETURN CASE kind
-        WHEN 'email' THEN regexp_replace(recipient, '^(.)[^@]*@', '\1***@')
-        ELSE coalesce(substring(recipient FROM '^[a-z]+://[^/?#]+'), '') || '/…' END;
-COMMENT ON FUNCTION status_checker._mask_recipient(text, text) IS
-'Internal: a recipient as views show it: w***@example.com, https://hooks.example.com/…';
+-- _mask_recipient: src/dispatch/delivery_status.sql.
 
 
 -- _claim_messages is in src/dispatch/claim.sql; the delivery_status view in

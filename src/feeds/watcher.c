@@ -47,6 +47,7 @@
 #include "utils/snapmgr.h"
 
 #include "common/sc_guc.h"
+#include "dispatch/destinations.h"
 #include "common/worker.h"
 #include "feeds/watcher.h"
 
@@ -63,6 +64,9 @@ typedef struct FetchResult
 	size_t		len;
 	bool		too_large;
 	bool		refused;		/* on another host than the feed's: not fetched */
+	bool		dest_refused;	/* an address libcurl was to connect to is
+								 * not an allowed destination */
+	DestRefusal why;			/* the last address refused */
 	char		etag[512];		/* fixed buffers: curl callbacks must not palloc */
 	char		last_modified[128];
 	char		error[CURL_ERROR_SIZE + 64];
@@ -178,6 +182,44 @@ fetch_progress(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 }
 
 /*
+ * libcurl is about to connect to an address (each one it tries, redirects
+ * included): a socket only for an allowed destination (destinations.c), as
+ * for the dispatcher: a feed's server, or anyone on the path of an http
+ * feed, could otherwise redirect the watcher to loopback, a private network
+ * or the cloud metadata address.  No palloc: curl calls this.
+ */
+static curl_socket_t
+fetch_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
+	FetchResult *fr = (FetchResult *) clientp;
+	const unsigned char *ip = NULL;
+
+	if (address->family == AF_INET)
+		ip = (const unsigned char *) &((struct sockaddr_in *) &address->addr)->sin_addr;
+	else if (address->family == AF_INET6)
+		ip = (const unsigned char *) &((struct sockaddr_in6 *) &address->addr)->sin6_addr;
+	if (purpose == CURLSOCKTYPE_IPCXN && ip != NULL && sc_destination_allowed(address->family, ip, &fr->why))
+		return socket(address->family, address->socktype, address->protocol);
+	if (ip == NULL)
+		sc_destination_text_allowed(NULL, &fr->why);
+	fr->dest_refused = true;
+	return CURL_SOCKET_BAD;
+}
+
+/* a connection kept alive is about to be used: its address again */
+static int
+fetch_check_connection(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+					   int conn_primary_port, int conn_local_port)
+{
+	FetchResult *fr = (FetchResult *) clientp;
+
+	if (sc_destination_text_allowed(conn_primary_ip, &fr->why))
+		return CURL_PREREQFUNC_OK;
+	fr->dest_refused = true;
+	return CURL_PREREQFUNC_ABORT;
+}
+
+/*
  * GET a feed (stay_on NULL: redirects followed, an https feed's only to
  * https), or a telegram of a feed (stay_on: the feed's origin; the URL is
  * on it, and a redirect is followed only if it stays on it).
@@ -221,6 +263,12 @@ fetch(const char *url, const char *etag, const char *last_modified, const Origin
 	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, fetch_progress);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, fr->error);
+	/* only allowed destinations, and no proxy from the environment */
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, fetch_open_socket);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, fr);
+	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, fetch_check_connection);
+	curl_easy_setopt(curl, CURLOPT_PREREQDATA, fr);
+	curl_easy_setopt(curl, CURLOPT_PROXY, "");
 	if (etag)
 	{
 		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
@@ -276,6 +324,13 @@ fetch(const char *url, const char *etag, const char *last_modified, const Origin
 		if (fr->too_large || rc == CURLE_FILESIZE_EXCEEDED)
 			snprintf(fr->error, sizeof(fr->error),
 					 "document larger than status_checker.max_feed_bytes (%d bytes)", sc_max_feed_bytes);
+		else if (rc != CURLE_OK && fr->dest_refused)
+		{
+			snprintf(fr->error, sizeof(fr->error),
+					 "not fetched: destination %s refused: %s%s%snot a public address (status_checker.allowed_destinations)",
+					 fr->why.addr, fr->why.embeds[0] ? "it embeds " : "", fr->why.embeds, fr->why.embeds[0] ? ", " : "");
+			fr->status = 0;
+		}
 		else if (rc != CURLE_OK)
 		{
 			if (fr->error[0] == '\0')

@@ -46,7 +46,7 @@ BEGIN
     FOR u IN SELECT x.role, x.db_role FROM status_checker.app_user x
              JOIN pg_catalog.pg_roles r ON r.rolname = x.db_role
              WHERE x.tenant_id = delete_tenant.tenant_id ORDER BY x.user_id LOOP
-        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
+        PERFORM status_checker._set_login_group_role(u.db_role, NULL);
     END LOOP;
 
     FOR rel IN SELECT * FROM status_checker._tenant_tables() LOOP

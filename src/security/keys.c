@@ -428,26 +428,14 @@ unwrap_key(const uint8 *wrapped, int len, const char *aad, const char *what, uin
 				 errdetail("The wrapped key was altered, or belongs to another tenant or installation.")));
 }
 
-/* run a query as the bootstrap superuser (the data key table is not for the caller) */
+/*
+ * run a query as the bootstrap superuser (the data key table is not for the
+ * caller), its search_path pinned (elevated.c)
+ */
 static int
 spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values, bool readonly)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			rc;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		rc = SPI_execute_with_args(sql, nargs, types, values, NULL, readonly, 0);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	return rc;
+	return sc_spi_as_superuser(sql, nargs, types, values, readonly, 0);
 }
 
 static char *
@@ -491,7 +479,8 @@ data_key(int64 tenant_id, int32 version)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* not read-only: a key made earlier in this very command must be seen */
-	if (spi_as_owner("SELECT wrapped FROM status_checker.data_key WHERE tenant_id = $1 AND version = $2",
+	if (spi_as_owner("SELECT wrapped FROM status_checker.data_key "
+					 "WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
 					 2, types, values, false) != SPI_OK_SELECT)
 		elog(ERROR, "could not read a data key");
 	if (SPI_processed == 0)
@@ -569,7 +558,8 @@ current_version(int64 tenant_id)
 	values[0] = Int64GetDatum(tenant_id);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (spi_as_owner("SELECT max(version) FROM status_checker.data_key WHERE tenant_id = $1 AND version > 0 "
+	if (spi_as_owner("SELECT pg_catalog.max(version) FROM status_checker.data_key "
+					 "WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.>) 0 "
 					 "AND retired_at IS NULL", 1, types, values, true) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the data key version");
 	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -1053,7 +1043,7 @@ link_key_read(int64 tenant_id, bool create)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (spi_as_owner(create ? "SELECT status_checker._link_key($1)"
-					 : "SELECT key FROM status_checker.link_key WHERE tenant_id = $1",
+					 : "SELECT key FROM status_checker.link_key WHERE tenant_id OPERATOR(pg_catalog.=) $1",
 					 1, types, values, !create) != SPI_OK_SELECT)
 		elog(ERROR, "could not read a link key");
 	if (SPI_processed == 1)

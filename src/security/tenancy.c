@@ -110,8 +110,6 @@ is_operator(void)
 static void
 lookup_mapping(Oid role)
 {
-	Oid			save_userid;
-	int			save_sec_context;
 	Datum		arg[1];
 	Oid			argtype[1] = {NAMEOID};
 	char	   *rolname = GetUserNameFromId(role, true);
@@ -122,32 +120,23 @@ lookup_mapping(Oid role)
 	if (rolname == NULL)
 		return;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	arg[0] = DirectFunctionCall1(namein, CStringGetDatum(rolname));
+	if (sc_spi_as_superuser("SELECT tenant_id, login FROM status_checker.app_user "
+							"WHERE db_role OPERATOR(pg_catalog.=) $1",
+							1, argtype, arg, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		arg[0] = DirectFunctionCall1(namein, CStringGetDatum(rolname));
-		if (SPI_execute_with_args("SELECT tenant_id, login FROM status_checker.app_user WHERE db_role = $1",
-								  1, argtype, arg, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			bool		isnull;
-			char	   *login;
+		bool		isnull;
+		char	   *login;
 
-			map_tenant = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			login = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-			strlcpy(map_login, login ? login : "", sizeof(map_login));
-			map_found = true;
-		}
-		SPI_finish();
+		map_tenant = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		login = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		strlcpy(map_login, login ? login : "", sizeof(map_login));
+		map_found = true;
 	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
+	SPI_finish();
 }
 
 /* the current tenant, or false when there is none */
@@ -287,8 +276,6 @@ sc_set_app_user(PG_FUNCTION_ARGS)
 	int64		tenant_id;
 	char	   *login;
 	char	   *role = NULL;
-	Oid			save_userid;
-	int			save_sec_context;
 	Datum		arg[2];
 	Oid			argtype[2] = {INT8OID, TEXTOID};
 	MemoryContext caller_cxt = CurrentMemoryContext;
@@ -305,30 +292,21 @@ sc_set_app_user(PG_FUNCTION_ARGS)
 				 errmsg("only a gateway may act for application users"),
 				 errhint("GRANT status_checker_gateway TO the application server's login.")));
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	arg[0] = Int64GetDatum(tenant_id);
+	arg[1] = CStringGetTextDatum(login);
+	if (sc_spi_as_superuser("SELECT role FROM status_checker.app_user "
+							"WHERE tenant_id OPERATOR(pg_catalog.=) $1 AND login OPERATOR(pg_catalog.=) $2",
+							2, argtype, arg, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		arg[0] = Int64GetDatum(tenant_id);
-		arg[1] = CStringGetTextDatum(login);
-		if (SPI_execute_with_args("SELECT role FROM status_checker.app_user WHERE tenant_id = $1 AND login = $2",
-								  2, argtype, arg, NULL, true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			char	   *r = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		char	   *r = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 
-			if (r != NULL)
-				role = MemoryContextStrdup(caller_cxt, r);
-		}
-		SPI_finish();
+		if (r != NULL)
+			role = MemoryContextStrdup(caller_cxt, r);
 	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
+	SPI_finish();
 
 	/* the same answer for an unknown tenant and an unknown login */
 	if (role == NULL)

@@ -84,43 +84,8 @@ END
 $$;
 
 -- set_app_user: src/security/gateway.sql (in C since 0.10.1).
+-- map_db_role: src/security/login_roles.sql.
 
-CREATE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-    r pg_roles;
-BEGIN
-    PERFORM status_checker._no_nulls('map_db_role', ARRAY['tenant_id', 'login'], ARRAY[map_db_role.tenant_id::text, map_db_role.login]);
-    u := status_checker._require_user(map_db_role.tenant_id, map_db_role.login);
-    IF u.db_role IS NOT NULL THEN
-        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
-    END IF;
-    IF map_db_role.db_role IS NOT NULL THEN
-        SELECT * INTO r FROM pg_roles x WHERE x.rolname = map_db_role.db_role;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
-        END IF;
-        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
-           OR pg_has_role(r.oid, 'status_checker_operator', 'USAGE') THEN
-            RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Superusers, operators, roles that bypass row-level security and status_checker''s own roles see every tenant or none.';
-        END IF;
-        IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
-            RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
-                USING ERRCODE = 'unique_violation';
-        END IF;
-        EXECUTE format('GRANT %I TO %I', 'status_checker_' || u.role, map_db_role.db_role);
-    END IF;
-    UPDATE status_checker.app_user x SET db_role = map_db_role.db_role
-    WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
-'For operators: let a database login act directly as a tenant''s user (granting it the group role of the user''s role); NULL removes the mapping';
 
 -- Row-level security and the grants: src/security/privileges.sql (the last part, once every table exists).
 

@@ -421,11 +421,20 @@ sign_in(struct MHD_Connection *conn, WebRequest *req, const uint8 *addr)
 		return web_reply_ex(conn, MHD_HTTP_SEE_OTHER, "text/plain; charset=utf-8", "", 0, 0,
 							psprintf("/d/?lang=%s", lang), false, extra);
 	}
-	/* every failure alike: an unknown login, a wrong password, a throttled account */
+	/*
+	 * every failure alike: an unknown login, a wrong password, a throttled
+	 * account.  So the page names both causes: a user whose right password
+	 * is refused on a new browser while the account is slowed must not be
+	 * told that the password is wrong.
+	 */
 	web_rate_note_failure(addr);
 	return login_page(conn, req, MHD_HTTP_UNAUTHORIZED,
-					  en(lang) ? "The organisation ID, login or password is wrong."
-					  : "組織ID、ログインID、またはパスワードが違います。", pre);
+					  en(lang) ? "Sign-in failed: the organisation ID, login or password is wrong, "
+					  "or this account had many failed sign-ins and is slowed for a few minutes "
+					  "(a browser you signed in with before is not). Please check and try again later."
+					  : "サインインできませんでした。組織ID・ログインID・パスワードのいずれかが違うか、"
+					  "このアカウントへのサインインの失敗が続いたため数分間制限されています"
+					  "（以前サインインしたブラウザーは制限されません）。確認のうえ、しばらくしてからお試しください。", pre);
 }
 
 static bool

@@ -82,6 +82,11 @@ DECLARE
 BEGIN
     r.ok := false;
     r.reason := 'wrong';
+    -- one attempt at a time per tenant and login name, known or not: the
+    -- row lock below would otherwise make a second concurrent attempt wait
+    -- for a known login only, and the wait would tell that it exists
+    PERFORM pg_catalog.pg_advisory_xact_lock(1396925233,   -- 'SCWL'
+                                             pg_catalog.hashtext(coalesce(web_login.tenant_id::text, '') || '/' || coalesce(web_login.login, '')));
     SELECT * INTO u FROM status_checker.app_user x
      WHERE x.tenant_id = web_login.tenant_id AND x.login = web_login.login;
     IF FOUND THEN

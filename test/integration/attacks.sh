@@ -10,7 +10,10 @@
 # through a gateway and their existence oracle, auditing switched off by a
 # setting, the grants delete_tenant left) and the isolation matrix: every
 # table and view read for the other tenant, over its own connection; then the
-# same over HTTP through the HTTP worker.  pgTAP 14_attacks.sql tries the same
+# same over HTTP through the HTTP worker.  Then what a review of 0.10.1 found:
+# operators planted in a schema the login owns, run by the extension's
+# elevated queries; webhook URLs through the masking function; group roles
+# a login kept; a sign-in's lock waits.  pgTAP 14_attacks.sql tries the same
 # within one session (SET SESSION AUTHORIZATION); this script makes sure
 # nothing depends on that.  Runs its own cluster.  Prints TAP.
 set -euo pipefail
@@ -57,7 +60,7 @@ as() {
         -U "$login" -d $db "$@" 2>&1 | sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5})$/ERROR \1/' || true
 }
 gwq() { as gw -c "SET ROLE status_checker_gateway" -c "$1"; }   # a NOINHERIT login takes the gateway's role, as the HTTP worker does
-echo "1..24"
+echo "1..32"
 
 # ---- 1. a planted temporary table, over the manager's own connection
 out=$(as a_manager <<'SQL'
@@ -144,6 +147,88 @@ ok "the operator cannot read a contact in clear, a link key or a channel's secre
    '[ "$(as op -c "SELECT count(*) FROM status_checker.contact_list")" = "ERROR 42501" ] &&
     [ "$(as op -c "SELECT status_checker._link_key(1)")" = "ERROR 42501" ] &&
     [ "$(as op -c "SELECT count(secrets) FROM status_checker.channel")" = "ERROR 42501" ]'
+
+# ---- a review of 0.10.1: operators planted in a schema the login owns.
+# The extension looks up a login's mapping, a gateway's user and a tenant's
+# data key as the bootstrap superuser; until the queries ran with
+# search_path pinned, a login that owns a schema put its own "=" first on
+# its search_path and the superuser ran it (each login became superuser).
+sc_psql -d $db >/dev/null <<'SQL'
+CREATE SCHEMA viewer_s AUTHORIZATION a_viewer;
+CREATE SCHEMA gw_s AUTHORIZATION gw;
+CREATE SCHEMA manager_s AUTHORIZATION a_manager;
+SQL
+plant() {  # plant LOGIN SCHEMA: "=" for name, text, bigint and integer in SCHEMA, recording who runs it
+    local t ddl=""
+    for t in name text bigint integer; do
+        ddl+="CREATE FUNCTION $2.eq(a $t, b $t) RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog AS \$\$
+BEGIN
+    INSERT INTO public.pwned VALUES (current_user, 'operator');
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE $1 SUPERUSER';
+    END IF;
+    RETURN a OPERATOR(pg_catalog.=) b;
+END \$\$;
+CREATE OPERATOR $2.= (LEFTARG = $t, RIGHTARG = $t, FUNCTION = $2.eq);
+"
+    done
+    as "$1" -c "$ddl" >/dev/null
+}
+plant a_viewer viewer_s; plant gw gw_s; plant a_manager manager_s
+v=$(as a_viewer -c "SET search_path = viewer_s, pg_catalog" -c "SELECT status_checker.current_tenant()")
+g=$(as gw -c "SET search_path = gw_s, pg_catalog" -c "SET ROLE status_checker_gateway" -c "BEGIN" \
+       -c "SELECT status_checker.set_app_user(1, 'viewer_a')" -c "COMMIT")
+m=$(as a_manager -c "SET search_path = manager_s, pg_catalog" -c "SELECT count(address) FROM status_checker.contact_list")
+ok "a viewer, a gateway and a manager each put their own = first on search_path: the extension works as before ($v, $g, $m)" \
+   '[ "$v" = 1 ] && [ "$g" = status_checker_viewer ] && [ "$m" = 1 ]'
+ok "... and no planted operator ran as anyone but the login that planted it" \
+   '[ -z "$(q "SELECT string_agg(DISTINCT who::text, '"','"') FROM public.pwned WHERE what = '"'operator'"' AND who NOT IN ('"'a_viewer'"', '"'gw'"', '"'a_manager'"', '"'status_checker_gateway'"')")" ] &&
+    [ "$(q "SELECT count(*) FROM pg_roles WHERE rolname IN ('"'a_viewer'"', '"'gw'"', '"'a_manager'"') AND rolsuper")" = 0 ]'
+
+# ---- a viewer and the masking function: whatever kind it names, nothing in clear
+q "SELECT status_checker.add_site_contact(1, 'A02', 'webhook', 'https://hooks.example.com/services/T0A/B0A/a-contact-credential', '')" >/dev/null
+masked=$(as a_viewer -c "SELECT string_agg(status_checker._masked_recipient(tenant_id, k, address), ' ' ORDER BY contact_id, k)
+                         FROM status_checker.site_contact, unnest(ARRAY['email', 'webhook', 'sms']) k")
+ok "a viewer masking every contact as email, webhook and sms sees no URL path or mailbox ($masked)" \
+   '[ -n "$masked" ] && ! echo "$masked" | grep -q "credential\|services\|a01@"'
+ok "a URL with a user name and password before its host shows neither" \
+   '[ "$(as a_viewer -c "SELECT status_checker._masked_recipient(1, '"'webhook'"', '"'https://user:pa55word@hooks.example.com/x/y'"')")" = "https://hooks.example.com/…" ] &&
+    [ "$(as a_viewer -c "SELECT status_checker._masked_recipient(1, '"'email'"', '"'https://user:pa55word@hooks.example.com/x/y'"')")" = "***" ]'
+
+# ---- group roles a login kept: mapped anew, it holds exactly its user's role
+sc_psql -d $db >/dev/null <<'SQL'
+CREATE ROLE stale LOGIN;
+GRANT status_checker_admin TO stale;    -- as 0.10.0's delete_tenant left its administrators' logins
+SELECT status_checker.add_user(1, 'viewer2', 'viewer2@a.example', 'viewer');
+SQL
+as op -c "SELECT status_checker.map_db_role(1, 'viewer2', 'stale')" >/dev/null
+ok "a login that still held the admin role, mapped as a viewer, now holds the viewer role only" \
+   '[ "$(q "SELECT pg_has_role('"'stale'"', '"'status_checker_admin'"', '"'MEMBER'"')::text || pg_has_role('"'stale'"', '"'status_checker_viewer'"', '"'MEMBER'"')::text")" = falsetrue ]'
+ok "... and cannot add an administrator to the tenant" \
+   '[ "$(as stale -c "SELECT status_checker.add_user(1, '"'planted'"', '"'p@a.example'"', '"'admin'"')")" = "ERROR 42501" ] &&
+    [ "$(q "SELECT count(*) FROM status_checker.app_user WHERE login = '"'planted'"'")" = 0 ]'
+ok "a gateway login cannot be mapped to one tenant user (22023)" \
+   '[ "$(as op -c "SELECT status_checker.map_db_role(1, '"'viewer2'"', '"'gw'"')")" = "ERROR 22023" ]'
+
+# ---- sign-in: a second attempt at the same login waits for the first, whether the login exists or not
+q "SELECT status_checker.set_user_password(1, 'admin_a', 'correct horse battery')" >/dev/null
+waits() {  # waits LOGIN → what a second attempt gets while a first one for LOGIN is open
+    local fifo="$work/s1.$1" second
+    mkfifo "$fifo"; chmod 666 "$fifo"
+    as gw < "$fifo" > "$work/s1.out" &
+    local pid=$!
+    exec 7>"$fifo"
+    printf '%s\n' "SET ROLE status_checker_gateway;" "BEGIN;" "SELECT (status_checker.web_login(1, '$1', 'wrong password 1')).ok;" >&7
+    # the first attempt has returned and its transaction stays open
+    wait_for 30 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename = 'gw' AND state = 'idle in transaction')" || true
+    second=$(as gw -c "SET ROLE status_checker_gateway" -c "SET lock_timeout = '300ms'" \
+                 -c "SELECT (status_checker.web_login(1, '$1', 'wrong password 2')).ok")
+    echo "ROLLBACK;" >&7; exec 7>&-; wait $pid || true; rm -f "$fifo"
+    echo "$second"
+}
+known=$(waits admin_a); unknown=$(waits nobody-here)
+ok "two attempts at once: the second waits (lock timeout) for a known login and for an unknown one alike ($known / $unknown)" \
+   '[ "$known" = "ERROR 55P03" ] && [ "$unknown" = "ERROR 55P03" ]'
 
 # ---- the isolation matrix over real connections: every table and view, read for the other tenant
 sc_psql -d $db >/dev/null <<'SQL'

@@ -20,6 +20,9 @@ services do, for the feed watcher's integration test and for the demo:
   /redirect/eqvol.xml the Osumi feed, each telegram redirected (302) to another
                       host (localhost): never to be followed
   /sameredir/eqvol.xml the Osumi feed, each telegram redirected on the same host
+  /inward/p2p         a feed that redirects (302) to 127.0.0.2, an address of
+                      this machine: the watcher must not go there unless
+                      status_checker.allowed_destinations lists it
   /p2p/history        P2PQuake /v2/history?codes=551 (recorded array)
   /usgs/summary.geojson  a recorded USGS summary feed
   /data/<file>, /mirror/data/<file>, /bad/data/<file>, /foreign/data/<file>,
@@ -226,6 +229,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.redirect('/sameredir/moved/' + p.rsplit('/', 1)[1])
         if p.startswith(('/foreign/data/', '/elsewhere/data/', '/sameredir/moved/')):
             return self.osumi_file(p.rsplit('/', 1)[1])
+        if p == '/inward/p2p':
+            return self.redirect('http://127.0.0.2:%d/p2p/history' % port)
         if p == '/error/eqvol.xml':
             return self.send(500, b'internal error', 'text/plain')
         if p.startswith('/p2p/history'):

@@ -7,7 +7,8 @@
 # exist exactly once, replaying everything changes nothing, bad input is
 # counted while the worker goes on, errors back off, telegrams are fetched
 # only from the feed's own host (links and redirects elsewhere are refused),
-# SIGHUP and SIGTERM.
+# no address that status_checker.allowed_destinations does not allow is
+# connected to (a feed's redirect included), SIGHUP and SIGTERM.
 # Runs its own cluster (the worker needs shared_preload_libraries).
 # Never sleeps blindly: every wait polls a condition with a deadline.
 # Prints TAP.
@@ -41,6 +42,7 @@ shared_preload_libraries = 'status_checker'
 status_checker.database = '$db'
 status_checker.feed_timeout = '10s'
 status_checker.max_feed_bytes = '4MB'
+status_checker.allowed_destinations = '127.0.0.0/8'
 EOF
 sc_as_pg "$PG_BINDIR/pg_ctl" -D "$work/cluster/data" -l "$work/cluster/server.log" -w restart >/dev/null
 
@@ -71,7 +73,7 @@ SELECT add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second');
 SELECT add_feed('jma_atom', '$feeds/jma/osumi.xml', '1 second');
 SQL
 
-echo "1..29"
+echo "1..31"
 ok "the worker runs in $db" "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = '$db'\""
 pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'")
 
@@ -147,6 +149,22 @@ ok "... the other host got no request" \
 ok "a redirect on the feed's own host is followed: its 4 telegrams are ingested" \
   "wait_for 30 \"SELECT count(*) = 4 AND bool_and(state = 'ingested') FROM status_checker.feed_document WHERE url LIKE '%/sameredir/data/%'\""
 check "... once each" "SELECT $(fetches '/sameredir/moved/.*' 200) = 4"
+
+# destinations: with only 127.0.0.1 allowed, a feed on 127.0.0.2 and a feed
+# that redirects there are not fetched, and say why (the address is refused
+# before a connection is made: nothing listens on 127.0.0.2 to tell)
+q "ALTER SYSTEM SET status_checker.allowed_destinations = '127.0.0.1/32'" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+q "SELECT status_checker.add_feed('p2pquake', 'http://127.0.0.2:$port/p2p/history', '1 second'),
+          status_checker.add_feed('p2pquake', '$feeds/inward/p2p', '1 second')" >/dev/null
+refused="not fetched: destination 127.0.0.2 refused: not a public address (status_checker.allowed_destinations)"
+ok "a feed on an address allowed_destinations does not list is not fetched: its error says why" \
+  "wait_for 30 \"SELECT last_error = '$refused' FROM status_checker.feed WHERE url = 'http://127.0.0.2:$port/p2p/history'\""
+ok "a feed that redirects to such an address: the redirect is not followed, with the same error" \
+  "wait_for 30 \"SELECT last_error = '$refused' FROM status_checker.feed WHERE url LIKE '%/inward/p2p'\""
+q "SELECT status_checker.remove_feed(feed_id) FROM status_checker.feed WHERE url LIKE '%127.0.0.2%' OR url LIKE '%/inward/p2p'" >/dev/null
+q "ALTER SYSTEM RESET status_checker.allowed_destinations" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
 
 # P2PQuake and USGS feeds
 q "SELECT status_checker.add_feed('p2pquake', '$feeds/p2p/history?codes=551&limit=100', '1 second'), status_checker.add_feed('usgs_geojson', '$feeds/usgs/summary.geojson', '1 second')" >/dev/null

@@ -162,6 +162,13 @@ SELECT add_site_contact(1, 'S1', 'email', 'honsha@example.com');
 SELECT create_request(1, 1, '移行前 2', now() + interval '1 hour');
 SELECT set_user_password(1, 'admin', 'correct horse battery');
 SELECT web_login(1, 'admin', 'wrong ' || i) FROM generate_series(1, 5) i;
+-- a login mapped as a viewer that still holds the admin role (as 0.10.0's
+-- delete_tenant left the logins of a deleted tenant's administrators)
+DROP ROLE IF EXISTS sc_upg_stale;
+CREATE ROLE sc_upg_stale LOGIN;
+SELECT add_user(1, 'kanshi', 'kanshi@example.com', 'viewer');
+SELECT map_db_role(1, 'kanshi', 'sc_upg_stale');
+GRANT status_checker_admin TO sc_upg_stale;
 ALTER EXTENSION status_checker UPDATE;
 SQL
 
@@ -206,7 +213,7 @@ tmpd=$(mktemp -d)
 trap 'rm -rf "$tmpd"' EXIT
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..35"
+echo "1..36"
 t "ALTER EXTENSION UPDATE reaches $version" \
   "[ \"\$(sc_psql -d sc_upgraded -At -c \"SELECT extversion FROM pg_extension WHERE extname = 'status_checker'\")\" = '$version' ]"
 t "the upgraded extension equals a fresh install (objects, columns, functions, owners and privileges, row-level security, constraints, indexes)" \
@@ -293,6 +300,8 @@ t "an account 0.10.0 locked signs in with the right password after the update; _
   "[ \"\$(sc_psql -d sc_upgraded10 -At -c \"SELECT (SELECT ok FROM status_checker.web_login(1, 'admin', 'correct horse battery')),
       to_regprocedure('status_checker._set_context(bigint,text,text)') IS NULL,
       NOT has_function_privilege('status_checker_viewer', 'status_checker._decrypt(bigint,text,text)', 'EXECUTE')\")\" = 't|t|t' ]"
+t "a mapped viewer's login that still held the admin role holds the viewer role only after the update" \
+  "[ \"\$(sc_psql -d sc_upgraded10 -At -c \"SELECT pg_has_role('sc_upg_stale', 'status_checker_admin', 'MEMBER'), pg_has_role('sc_upg_stale', 'status_checker_viewer', 'MEMBER')\")\" = 'f|t' ]"
 sc_psql -c "DROP DATABASE sc_upgraded10" -c "DROP DATABASE sc_upgraded9" -c "DROP DATABASE sc_upgraded8" -c "DROP DATABASE sc_upgraded7" -c "DROP DATABASE sc_upgraded6" -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded2" -c "DROP DATABASE sc_upgraded3" \
-        -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" >/dev/null
+        -c "DROP DATABASE sc_upgraded4" -c "DROP DATABASE sc_upgraded5" -c "DROP ROLE sc_upg_stale" >/dev/null
 exit $fail

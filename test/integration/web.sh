@@ -347,8 +347,9 @@ client=192.0.2.21 sign_in "$work/ja" locked "wrong again" "$pre" > "$work/known.
 client=192.0.2.21 sign_in "$work/ja" nobody-here "wrong again" "$pre" > "$work/unknown.code"; cp "$work/login.html" "$work/unknown.html"
 ok "that login, throttled by now, and a login that does not exist: the same status (401) and byte-identical pages" \
    '[ "$(cat "$work/known.code")" = 401 ] && [ "$(cat "$work/unknown.code")" = 401 ] && cmp -s "$work/known.html" "$work/unknown.html"'
-ok "... the page says only that the organisation ID, login or password is wrong" \
-   'grep -q "組織ID、ログインID、またはパスワードが違います。" "$work/known.html" && ! grep -qi "lock\|ロック" "$work/known.html"'
+ok "... the page names both causes alike (a wrong ID, login or password, or an account slowed for a few minutes), not a lock" \
+   'grep -q "組織ID・ログインID・パスワードのいずれかが違うか" "$work/known.html" && grep -q "数分間制限されています" "$work/known.html" &&
+    ! grep -qi "lock\|ロック" "$work/known.html"'
 ok "the user's own browser (its device cookie), from another address, signs in with the right password meanwhile" \
    '[ "$(client=192.0.2.22 sign_in "$work/jb" locked "correct horse battery")" = 303 ]'
 for i in $(seq 40); do
