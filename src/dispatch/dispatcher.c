@@ -76,7 +76,6 @@
 #include "common/worker.h"
 #include "dispatch/destinations.h"
 #include "dispatch/dispatch.h"
-#include "feeds/watcher.h"
 
 PGDLLEXPORT void sc_dispatcher_main(Datum main_arg);
 

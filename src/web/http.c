@@ -74,8 +74,8 @@
 #include "utils/wait_event.h"
 
 #include "common/kept_plan.h"
+#include "common/sc_guc.h"
 #include "common/worker.h"
-#include "feeds/watcher.h"
 #include "web/web.h"
 
 #define WHO "status_checker http"
