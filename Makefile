@@ -127,6 +127,9 @@ OBJS = \
 	src/security/tenancy.o \
 	src/security/keys.o \
 	src/web/http.o \
+	src/web/reporter.o \
+	src/web/web_common.o \
+	src/web/ratelimit.o \
 	src/web/connections.o \
 	src/web/html.o \
 	src/web/password.o \
