@@ -110,6 +110,7 @@ OBJS = \
 	src/dispatch/crypto.o \
 	src/dispatch/destinations.o \
 	src/dispatch/dispatcher.o \
+	src/dispatch/dispatch_shared.o \
 	src/dispatch/render.o \
 	src/shindo/shindo.o \
 	src/shindo/shindo_core.o \
