@@ -16,8 +16,8 @@
  * worker, each in short transactions of its own.
  *
  * The worker is a client of the SQL API like any other frontend: it calls
- * report_form(token) and submit_report(token, answers, idempotency_key),
- * with the privileges of status_checker_gateway (the role is switched for
+ * report_form(token) and submit_report(token, answers, idempotency_key)
+ * (reporter.c), with the privileges of status_checker_gateway (the role is switched for
  * each transaction).  It logs in as status_checker.http_role, a login that
  * is a member of status_checker_gateway and of the four group roles (so
  * that it may act for dashboard users with set_app_user and take their
@@ -31,8 +31,8 @@
  * every token URL and sign-in) for a time that doubles with each block in
  * a row.  Behind a reverse proxy the client address comes from
  * X-Forwarded-For, read from the right past the proxies in
- * status_checker.http_trusted_proxies (web_client_address).  Connections per address and the deadlines of
- * slow requests: connections.c.
+ * status_checker.http_trusted_proxies (web_client_address).  Connections
+ * per address and the deadlines of slow requests: connections.c.
  *
  * Calls run one way: this file -> the apps (reporter.c, dashboard.c) ->
  * the shared helpers (web_common.c: transactions, replies, errors by
@@ -102,6 +102,7 @@ http_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* called from _PG_init when loaded by shared_preload_libraries */
 void
 sc_http_shmem_init(void)
 {
