@@ -56,13 +56,13 @@ typedef struct DispatchShared
 
 static DispatchShared *dshared = NULL;
 
-
 static Size
 dispatch_shmem_size(void)
 {
 	return add_size(offsetof(DispatchShared, slot),
 					mul_size(sizeof(DispatchSlot), Max(sc_dispatch_workers, 1)));
 }
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
