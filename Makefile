@@ -112,6 +112,7 @@ OBJS = \
 	src/dispatch/crypto.o \
 	src/dispatch/destinations.o \
 	src/dispatch/dispatcher.o \
+	src/dispatch/dispatch_shared.o \
 	src/dispatch/render.o \
 	src/shindo/shindo.o \
 	src/shindo/shindo_core.o \
@@ -130,6 +131,9 @@ OBJS = \
 	src/security/tenancy.o \
 	src/security/keys.o \
 	src/web/http.o \
+	src/web/reporter.o \
+	src/web/web_common.o \
+	src/web/ratelimit.o \
 	src/web/connections.o \
 	src/web/html.o \
 	src/web/password.o \
@@ -158,7 +162,7 @@ SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
 # that would otherwise take the place of jansson's (dynamic symbol
 # interposition).  The same sources build the fuzz harness (test/fuzz/).
 PARSERS      = $(EXTENSION)_parsers
-PARSER_OBJS  = src/feeds/feed_common.o src/feeds/feed_jma.o src/feeds/feed_json.o src/shindo/shindo_core.o
+PARSER_OBJS  = src/feeds/feed_parse.o src/feeds/feed_common.o src/feeds/feed_jma.o src/feeds/feed_json.o src/shindo/shindo_core.o
 PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 
 # pg_regress: `make installcheck` starts its own temporary server (no running

@@ -2,8 +2,9 @@
  *
  * kept_plan.h
  *	  A statement prepared once per backend (SPI_keepplan) and run through
- *	  SPI: the report path (submit.c) and the HTTP worker (http.c) use
- *	  them for the statements they run on every call.
+ *	  SPI: the report path (submit.c) and the HTTP worker's apps
+ *	  (reporter.c, dashboard.c) use them for the statements they run on
+ *	  every call.
  *
  *-------------------------------------------------------------------------
  */

@@ -26,6 +26,7 @@ int			sc_max_import_bytes = 16 * 1024 * 1024;
 int			sc_max_answers_bytes = 64 * 1024;
 int			sc_max_feed_bytes = 32 * 1024 * 1024;
 int			sc_backup_retention_min = 7 * 24 * 60;
+char	   *sc_database = NULL;
 
 void		_PG_init(void);
 

@@ -7,4 +7,7 @@ extern int	sc_max_answers_bytes;
 extern int	sc_max_feed_bytes;
 extern int	sc_backup_retention_min;
 
+/* status_checker.database: the database every background worker connects to */
+extern char *sc_database;
+
 #endif

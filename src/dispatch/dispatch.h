@@ -19,8 +19,9 @@ extern int	sc_dispatch_retry_max_ms;
 extern int	sc_dispatch_lease_ms;
 extern char *sc_link_base_url;
 
-/* dispatcher.c */
+/* dispatcher.c: the workers */
 extern void sc_dispatcher_register(void);
+/* dispatch_shared.c: their shared memory (slots, rate buckets), set up from _PG_init */
 extern void sc_dispatch_shmem_init(void);
 
 /* crypto.c */

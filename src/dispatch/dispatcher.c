@@ -26,7 +26,9 @@
  *
  * The workers are woken at commit by any transaction that enqueued messages
  * (the outbox trigger calls _outbox_wake, which sets their latches from an
- * XactCallback), and otherwise sleep until the next retry is due.  On
+ * XactCallback), and otherwise sleep until the next retry is due.  That,
+ * the shared memory (a slot per worker, the channels' rate buckets) and the
+ * status functions are the backend side, in dispatch_shared.c.  On
  * start, the messages a worker's previous incarnation left 'sending' become
  * due again (_dispatcher_startup): a message is sent at least once, and a
  * duplicate carries the same idempotency key.
@@ -49,34 +51,25 @@
 
 #include <curl/curl.h>
 
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
-#include "pgstat.h"
-#include "port/atomics.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
-#include "storage/lwlock.h"
-#include "storage/shmem.h"
-#include "storage/spin.h"
-#include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "common/sc_guc.h"
 #include "common/worker.h"
 #include "dispatch/destinations.h"
 #include "dispatch/dispatch.h"
-#include "feeds/watcher.h"
+#include "dispatch/dispatch_shared.h"
 
 PGDLLEXPORT void sc_dispatcher_main(Datum main_arg);
 
@@ -94,281 +87,8 @@ int			sc_dispatch_retry_max_ms = 3600000;
 int			sc_dispatch_lease_ms = 300000;
 char	   *sc_link_base_url = NULL;
 
-/* ------------------------------------------------------ shared memory */
-
-/* one dispatcher worker's */
-typedef struct DispatchSlot
-{
-	Latch	   *latch;			/* the running worker's, or NULL */
-	int			pid;
-	TimestampTz started_at;
-	pg_atomic_uint64 heartbeat; /* TimestampTz of the last loop */
-	pg_atomic_uint64 in_flight;
-	pg_atomic_uint64 waiting;	/* claimed, held back by the rate limit */
-	pg_atomic_uint64 sent;
-	pg_atomic_uint64 retried;
-	pg_atomic_uint64 dead;
-	pg_atomic_uint64 claimed;
-} DispatchSlot;
-
-/*
- * A token bucket per channel (status_checker.dispatch_rate_limit), shared
- * by the workers so that together they keep the limit, whichever of them
- * claimed a channel's messages.  A fixed table: when it is full, the
- * bucket refilled longest ago (a channel idle for a while: full anyway) is
- * given to the new channel.
- */
-#define SHARED_BUCKETS 256
-
-typedef struct Bucket
-{
-	int64		channel_id;		/* 0: free */
-	double		tokens;
-	TimestampTz refilled;
-} Bucket;
-
-typedef struct DispatchShared
-{
-	slock_t		bucket_lock;
-	Bucket		buckets[SHARED_BUCKETS];
-	int			nslots;			/* status_checker.dispatch_workers */
-	DispatchSlot slot[FLEXIBLE_ARRAY_MEMBER];
-} DispatchShared;
-
-static DispatchShared *dshared = NULL;
-static DispatchSlot *me = NULL; /* in a dispatcher worker: its own slot */
+static DispatchSlot *me = NULL; /* this worker's slot */
 static int	my_worker = 0;
-
-static Size
-dispatch_shmem_size(void)
-{
-	return add_size(offsetof(DispatchShared, slot),
-					mul_size(sizeof(DispatchSlot), Max(sc_dispatch_workers, 1)));
-}
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-static void
-dispatch_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(dispatch_shmem_size()));
-}
-
-static void
-dispatch_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	dshared = ShmemInitStruct("status_checker dispatcher", dispatch_shmem_size(), &found);
-	if (!found)
-	{
-		memset(dshared, 0, dispatch_shmem_size());
-		SpinLockInit(&dshared->bucket_lock);
-		dshared->nslots = Max(sc_dispatch_workers, 1);
-		for (int i = 0; i < dshared->nslots; i++)
-		{
-			DispatchSlot *sl = &dshared->slot[i];
-
-			pg_atomic_init_u64(&sl->heartbeat, 0);
-			pg_atomic_init_u64(&sl->in_flight, 0);
-			pg_atomic_init_u64(&sl->waiting, 0);
-			pg_atomic_init_u64(&sl->sent, 0);
-			pg_atomic_init_u64(&sl->retried, 0);
-			pg_atomic_init_u64(&sl->dead, 0);
-			pg_atomic_init_u64(&sl->claimed, 0);
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* called from _PG_init under shared_preload_libraries */
-void
-sc_dispatch_shmem_init(void)
-{
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = dispatch_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = dispatch_shmem_startup;
-}
-
-/* ------------------------------------------------------ wake at commit */
-
-static bool wake_pending = false;
-static bool xact_callback_registered = false;
-
-static void
-dispatch_xact_callback(XactEvent event, void *arg)
-{
-	if (!wake_pending)
-		return;
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			wake_pending = false;
-			if (dshared != NULL)
-			{
-				/* every worker: each claims what the others leave */
-				for (int i = 0; i < dshared->nslots; i++)
-				{
-					Latch	   *latch = dshared->slot[i].latch;
-
-					if (latch != NULL)
-						SetLatch(latch);
-				}
-			}
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* a prepared transaction's messages wait for the next retry scan */
-			wake_pending = false;
-			break;
-		default:
-			break;
-	}
-}
-
-static void
-wake_at_commit(void)
-{
-	if (dshared == NULL)
-		return;					/* not preloaded: there is no dispatcher */
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(dispatch_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
-	wake_pending = true;
-}
-
-/* _outbox_wake(): statement trigger on the outbox */
-PG_FUNCTION_INFO_V1(sc_outbox_wake);
-Datum
-sc_outbox_wake(PG_FUNCTION_ARGS)
-{
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("_outbox_wake() is a trigger function")));
-	wake_at_commit();
-	return PointerGetDatum(NULL);
-}
-
-/* _wake_dispatcher(): wake the dispatcher when this transaction commits */
-PG_FUNCTION_INFO_V1(sc_wake_dispatcher);
-Datum
-sc_wake_dispatcher(PG_FUNCTION_ARGS)
-{
-	wake_at_commit();
-	PG_RETURN_VOID();
-}
-
-/*
- * dispatcher_status(): the workers in one row (running: any; pid: the
- * first running one's; the earliest start; the oldest heartbeat, so that a
- * stuck worker shows; counters summed)
- */
-PG_FUNCTION_INFO_V1(sc_dispatcher_status);
-Datum
-sc_dispatcher_status(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
-	bool		running = false;
-	TimestampTz started = 0,
-				heartbeat = 0;
-	int			pid = 0;
-	uint64		sums[5] = {0};
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-	if (dshared == NULL)
-	{
-		for (int i = 0; i < 9; i++)
-			nulls[i] = true;
-		values[0] = BoolGetDatum(false);
-		nulls[0] = false;
-		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-	}
-	for (int i = 0; i < dshared->nslots; i++)
-	{
-		DispatchSlot *sl = &dshared->slot[i];
-		TimestampTz hb = (TimestampTz) pg_atomic_read_u64(&sl->heartbeat);
-
-		if (sl->latch != NULL)
-		{
-			if (!running)
-				pid = sl->pid;
-			running = true;
-			if (hb != 0 && (heartbeat == 0 || hb < heartbeat))
-				heartbeat = hb;
-		}
-		if (sl->started_at != 0 && (started == 0 || sl->started_at < started))
-			started = sl->started_at;
-		sums[0] += pg_atomic_read_u64(&sl->in_flight);
-		sums[1] += pg_atomic_read_u64(&sl->waiting);
-		sums[2] += pg_atomic_read_u64(&sl->sent);
-		sums[3] += pg_atomic_read_u64(&sl->retried);
-		sums[4] += pg_atomic_read_u64(&sl->dead);
-	}
-	if (heartbeat == 0)			/* none runs: the last one seen */
-		for (int i = 0; i < dshared->nslots; i++)
-			heartbeat = Max(heartbeat, (TimestampTz) pg_atomic_read_u64(&dshared->slot[i].heartbeat));
-	values[0] = BoolGetDatum(running);
-	values[1] = Int32GetDatum(pid);
-	nulls[1] = !running;
-	values[2] = TimestampTzGetDatum(started);
-	nulls[2] = started == 0;
-	values[3] = TimestampTzGetDatum(heartbeat);
-	nulls[3] = heartbeat == 0;
-	for (int i = 0; i < 5; i++)
-		values[4 + i] = Int64GetDatum((int64) sums[i]);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-}
-
-/* dispatcher_workers(): one row per worker */
-PG_FUNCTION_INFO_V1(sc_dispatcher_workers);
-Datum
-sc_dispatcher_workers(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (dshared == NULL)
-		return (Datum) 0;
-	for (int i = 0; i < dshared->nslots; i++)
-	{
-		DispatchSlot *sl = &dshared->slot[i];
-		Datum		values[10];
-		bool		nulls[10] = {0};
-		bool		running = sl->latch != NULL;
-		TimestampTz hb = (TimestampTz) pg_atomic_read_u64(&sl->heartbeat);
-
-		values[0] = Int32GetDatum(i);
-		values[1] = BoolGetDatum(running);
-		values[2] = Int32GetDatum(sl->pid);
-		nulls[2] = !running;
-		values[3] = TimestampTzGetDatum(sl->started_at);
-		nulls[3] = sl->started_at == 0;
-		values[4] = TimestampTzGetDatum(hb);
-		nulls[4] = hb == 0;
-		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->in_flight));
-		values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->waiting));
-		values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->sent));
-		values[8] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->retried));
-		values[9] = Int64GetDatum((int64) pg_atomic_read_u64(&sl->dead));
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	return (Datum) 0;
-}
 
 /* ------------------------------------------------------ messages */
 
@@ -958,52 +678,11 @@ flush_outcomes(void)
 static int
 my_concurrency(void)
 {
-	return (sc_dispatch_concurrency + dshared->nslots - 1) / dshared->nslots;
+	int			nslots = dispatch_nslots();
+
+	return (sc_dispatch_concurrency + nslots - 1) / nslots;
 }
 
-/*
- * May a message of this channel start now?  Takes a token from the
- * channel's shared bucket if so; else lowers *wait_ms to when one will be
- * there.  The bucket holds at most a second's worth.
- */
-static bool
-rate_allows(int64 channel_id, TimestampTz now, long *wait_ms)
-{
-	double		rate = sc_dispatch_rate_limit;
-	Bucket	   *b = NULL;
-	bool		allowed;
-
-	if (rate <= 0)
-		return true;
-	SpinLockAcquire(&dshared->bucket_lock);
-	for (int i = 0; i < SHARED_BUCKETS && b == NULL; i++)
-		if (dshared->buckets[i].channel_id == channel_id)
-			b = &dshared->buckets[i];
-	if (b == NULL)
-	{
-		/* a free bucket, else the one refilled longest ago */
-		b = &dshared->buckets[0];
-		for (int i = 0; i < SHARED_BUCKETS && b->channel_id != 0; i++)
-			if (dshared->buckets[i].channel_id == 0 ||
-				dshared->buckets[i].refilled < b->refilled)
-				b = &dshared->buckets[i];
-		b->channel_id = channel_id;
-		b->tokens = rate;
-		b->refilled = now;
-	}
-	if (now > b->refilled)
-	{
-		b->tokens = Min(rate, b->tokens + rate * (double) (now - b->refilled) / 1000000.0);
-		b->refilled = now;
-	}
-	allowed = b->tokens >= 1.0;
-	if (allowed)
-		b->tokens -= 1.0;
-	else
-		*wait_ms = Min(*wait_ms, (long) ((1.0 - b->tokens) * 1000.0 / rate) + 1);
-	SpinLockRelease(&dshared->bucket_lock);
-	return allowed;
-}
 
 /*
  * Re-read the configuration if a SIGHUP came: at the top of each loop, and
@@ -1050,7 +729,7 @@ start_waiting(void)
 	{
 		Msg		   *next = m->next;
 
-		if (!rate_allows(m->channel_id, now, &wait_ms))
+		if (!dispatch_rate_allows(m->channel_id, now, &wait_ms))
 		{
 			prev = m;
 			m = next;
@@ -1168,8 +847,18 @@ next_due_ms(void)
 	}
 	return ms;
 }
-
 /* ------------------------------------------------------ main */
+
+/* what the main loop carries from one turn to the next */
+typedef struct DispatchLoop
+{
+	bool		started;		/* _dispatcher_startup has run: claiming may begin */
+	bool		more;			/* the outbox may have due messages */
+	TimestampTz due_at;			/* when to look again if !more */
+	MemoryContext wes_cxt;		/* the wait set's */
+	WaitEvent  *events;			/* what one wait returns */
+	int			maxevents;
+} DispatchLoop;
 
 static void
 dispatcher_detach(int code, Datum arg)
@@ -1220,27 +909,25 @@ add_new_sockets(MemoryContext cxt)
 	socks_added = false;
 }
 
-void
-sc_dispatcher_main(Datum main_arg)
+/*
+ * Step 0: connect to the database, take this worker's slot in shared
+ * memory, set up libcurl's multi handle, and show in the slot that the
+ * worker runs.
+ */
+static void
+dispatcher_start(int worker, DispatchLoop *lp)
 {
-	WaitEvent  *events = NULL;
-	int			maxevents = 0;
-	bool		started = false;
-	bool		more = true;	/* the outbox may have due messages */
-	TimestampTz due_at = 0;		/* when to look again if !more */
-	MemoryContext wes_cxt;
-
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(sc_database, NULL, 0);
-	my_worker = DatumGetInt32(main_arg);
-	if (dshared == NULL || my_worker < 0 || my_worker >= dshared->nslots)
+	my_worker = worker;
+	me = dispatch_slot(my_worker);
+	if (me == NULL)
 		ereport(FATAL, (errmsg(WHO ": no shared memory slot for worker %d", my_worker)));
-	me = &dshared->slot[my_worker];
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, WHO, ALLOCSET_DEFAULT_SIZES);
-	wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
+	lp->wes_cxt = AllocSetContextCreate(TopMemoryContext, WHO " wait set", ALLOCSET_SMALL_SIZES);
 	outcomes = MemoryContextAlloc(TopMemoryContext, sizeof(Outcome) * 64);
 	maxoutcomes = 64;
 	/* room for a spare handle per transfer at the largest concurrency */
@@ -1257,217 +944,279 @@ sc_dispatcher_main(Datum main_arg)
 	me->started_at = GetCurrentTimestamp();
 	me->latch = MyLatch;
 	before_shmem_exit(dispatcher_detach, (Datum) 0);
-	ereport(LOG, (errmsg(WHO " %d of %d started in database \"%s\"", my_worker, dshared->nslots, sc_database)));
+	ereport(LOG, (errmsg(WHO " %d of %d started in database \"%s\"", my_worker, dispatch_nslots(), sc_database)));
+}
+
+/*
+ * Step 1: record what finished: at once when nothing else is in flight,
+ * else when 200 have gathered or the oldest waited 20 ms.  A retry changes
+ * when the next message is due.  *now is read again after recording.
+ */
+static void
+record_finished(DispatchLoop *lp, TimestampTz *now)
+{
+	int			flushed;
+
+	if (!(noutcomes > 0 && *now >= flush_retry_at &&
+		  (noutcomes >= 200 || ninflight == 0 ||
+		   (*now - first_outcome_at) / 1000 >= 20)))
+		return;
+	flushed = flush_outcomes();
+	if (flushed & FLUSH_RETRIES)
+		lp->more = true;
+	if (flushed & FLUSH_FAILED)
+	{
+		if (++flush_failures >= FLUSH_GIVE_UP || !sc_extension_present(WHO, loop_cxt))
+		{
+			/* start over: the unrecorded messages become due again */
+			ereport(LOG,
+					(errmsg(WHO ": %d outcome(s) could not be recorded; their messages will be sent again",
+							noutcomes)));
+			noutcomes = 0;
+			flush_failures = 0;
+			flush_backoff_ms = 0;
+			lp->started = false;
+		}
+		else
+		{
+			flush_backoff_ms = flush_backoff_ms == 0 ? RETRY_FIRST_MS : Min(flush_backoff_ms * 2, RETRY_MAX_MS);
+			flush_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), flush_backoff_ms);
+		}
+	}
+	else
+	{
+		flush_failures = 0;
+		flush_backoff_ms = 0;
+	}
+	*now = GetCurrentTimestamp();
+}
+
+/*
+ * Step 2: only a primary sends; a standby waits for its promotion, looking
+ * each second (a check of shared memory), so that sending resumes within a
+ * second of a failover.  A primary that has not started yet runs
+ * _dispatcher_startup, which makes every message left 'sending' due again:
+ * only once none of them is this process's own.  Lowers *timeout while
+ * sending cannot start.
+ */
+static void
+start_if_primary(DispatchLoop *lp, long *timeout)
+{
+	int			legacy = -1;
+
+	if (RecoveryInProgress())
+	{
+		lp->started = false;
+		*timeout = 1000;
+		return;
+	}
+	if (lp->started)
+		return;
+	if (ninflight == 0 && nwaiting == 0 && noutcomes == 0 &&
+		sc_extension_present(WHO, loop_cxt) &&
+		(legacy = schema_is_legacy()) >= 0 &&
+		(legacy == 0 || my_worker == 0))
+	{
+		List	   *rows = NIL;
+		Oid			types[2] = {INT4OID, INT4OID};
+		Datum		values[2] = {Int32GetDatum(my_worker), Int32GetDatum(dispatch_nslots())};
+
+		legacy_schema = legacy == 1;
+		if (sc_run_sql(WHO, loop_cxt,
+					   legacy_schema ? "SELECT status_checker._dispatcher_startup()" :
+					   "SELECT status_checker._dispatcher_startup($1, $2)",
+					   legacy_schema ? 0 : 2, types, values, NULL, &rows, 1))
+		{
+			lp->started = true;
+			lp->more = true;
+			if (rows != NIL && ((char **) linitial(rows))[0] &&
+				strcmp(((char **) linitial(rows))[0], "0") != 0)
+				ereport(LOG,
+						(errmsg(WHO ": %s message(s) left sending by a previous run are due again",
+								((char **) linitial(rows))[0])));
+		}
+	}
+	if (!lp->started)
+		*timeout = 10000;
+}
+
+/*
+ * Step 3: claim while there is room, keeping one batch ready, and hand to
+ * curl what the rate limit lets start.  Lowers *timeout to when the next
+ * message is due or a rate-limit token will be there.
+ */
+static void
+claim_and_send(DispatchLoop *lp, TimestampTz now, long *timeout)
+{
+	long		rate_wait;
+
+	if (!lp->more && now >= lp->due_at)
+		lp->more = true;
+	if (lp->more && nwaiting < my_concurrency())
+	{
+		int			limit = sc_dispatch_batch_size;
+		bool		failed = false;
+		int			got = claim(limit, &failed);
+
+		if (failed && sc_extension_present(WHO, loop_cxt))
+		{
+			/* e.g. a deadlock: claim again after a pause */
+			claim_backoff_ms = claim_backoff_ms == 0 ? RETRY_FIRST_MS : Min(claim_backoff_ms * 2, RETRY_MAX_MS);
+			lp->more = false;
+			lp->due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), claim_backoff_ms);
+		}
+		else if (failed)
+		{
+			/* the extension was dropped: what waits goes with it */
+			drop_waiting();
+			lp->started = false;
+			lp->more = false;
+			lp->due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
+		}
+		else
+		{
+			claim_backoff_ms = 0;
+			if (got < limit)
+			{
+				long		ms = next_due_ms();
+
+				lp->more = false;
+				lp->due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+			}
+		}
+	}
+	rate_wait = start_waiting();
+	if (rate_wait >= 0)
+		*timeout = Min(*timeout, rate_wait);
+	if (!lp->more)
+		*timeout = Min(*timeout, Max(0, (long) ((lp->due_at - GetCurrentTimestamp()) / 1000)));
+	else if (nwaiting < my_concurrency())
+		*timeout = 0;
+}
+
+/*
+ * Step 4: how long the wait may last: outcomes wait at most 20 ms, or
+ * until 200 have gathered (after a failure to record them, until the
+ * retry), and curl's timer may be due sooner.
+ */
+static long
+wait_timeout(long timeout)
+{
+	if (noutcomes > 0)
+	{
+		TimestampTz t = GetCurrentTimestamp();
+
+		if (t < flush_retry_at)
+			timeout = Min(timeout, (long) ((flush_retry_at - t) / 1000) + 1);
+		else
+			timeout = Min(timeout, Max(0, 20 - (long) ((t - first_outcome_at) / 1000)));
+	}
+	if (curl_timeout_ms >= 0)
+		timeout = Min(timeout, curl_timeout_ms);
+	return timeout;
+}
+
+/*
+ * Step 5: wait in one WaitEventSet on the latch, the postmaster and curl's
+ * sockets, then drive curl: the sockets that are ready, and its timer if it
+ * ran out.  A set latch (a commit woke us) means there may be new messages.
+ */
+static void
+wait_and_drive_curl(DispatchLoop *lp, long timeout)
+{
+	int			n;
+
+	if (wes == NULL || socks_removed || socks_added)
+		add_new_sockets(lp->wes_cxt);
+	if (lp->maxevents < 2 + nsocks)
+	{
+		lp->maxevents = 2 + nsocks + 64;
+		lp->events = lp->events ? repalloc(lp->events, sizeof(WaitEvent) * lp->maxevents)
+			: MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * lp->maxevents);
+	}
+	n = WaitEventSetWait(wes, timeout, lp->events, lp->maxevents, PG_WAIT_EXTENSION);
+	if (n == 0 && curl_timeout_ms >= 0)
+	{
+		int			running;
+
+		curl_timeout_ms = -1;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		WaitEvent  *ev = &lp->events[i];
+
+		if (ev->events & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			lp->more = true;	/* woken at commit: there may be new messages */
+		}
+		else if (ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+		{
+			int			flags = 0;
+			int			running;
+
+			if (ev->events & WL_SOCKET_READABLE)
+				flags |= CURL_CSELECT_IN;
+			if (ev->events & WL_SOCKET_WRITEABLE)
+				flags |= CURL_CSELECT_OUT;
+			curl_multi_socket_action(multi, ev->fd, flags, &running);
+		}
+	}
+	/* curl's timer may have run out while we were busy */
+	if (curl_timeout_ms == 0)
+	{
+		int			running;
+
+		curl_timeout_ms = -1;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+}
+
+/*
+ * The worker's main function: set up, then turn the loop until SIGTERM.
+ * Each turn: record what finished, make sure this is a primary that has
+ * started, claim and send, wait for curl's sockets or the latch, and
+ * collect the finished transfers.  No transaction is open while waiting.
+ */
+void
+sc_dispatcher_main(Datum main_arg)
+{
+	DispatchLoop lp = {0};
+
+	lp.more = true;				/* the outbox may have due messages */
+	dispatcher_start(DatumGetInt32(main_arg), &lp);
 
 	while (!ShutdownRequestPending)
 	{
 		long		timeout = 60000;
-		long		rate_wait;
-		int			n;
 		TimestampTz now;
 
+		/* a fresh memory context for this turn; the configuration if a SIGHUP came */
 		MemoryContextSwitchTo(loop_cxt);
 		MemoryContextReset(loop_cxt);
 		reload_if_pending();
 		now = GetCurrentTimestamp();
 		pg_atomic_write_u64(&me->heartbeat, (uint64) now);
 
-		/*
-		 * Record what finished: at once when nothing else is in flight,
-		 * else when 200 have gathered or the oldest waited 20 ms.  A retry
-		 * changes when the next message is due.
-		 */
-		if (noutcomes > 0 && now >= flush_retry_at &&
-			(noutcomes >= 200 || ninflight == 0 ||
-			 (now - first_outcome_at) / 1000 >= 20))
-		{
-			int			flushed = flush_outcomes();
+		/* 1: the outcomes of finished transfers, in a transaction of their own */
+		record_finished(&lp, &now);
 
-			if (flushed & FLUSH_RETRIES)
-				more = true;
-			if (flushed & FLUSH_FAILED)
-			{
-				if (++flush_failures >= FLUSH_GIVE_UP || !sc_extension_present(WHO, loop_cxt))
-				{
-					/* start over: the unrecorded messages become due again */
-					ereport(LOG,
-							(errmsg(WHO ": %d outcome(s) could not be recorded; their messages will be sent again",
-									noutcomes)));
-					noutcomes = 0;
-					flush_failures = 0;
-					flush_backoff_ms = 0;
-					started = false;
-				}
-				else
-				{
-					flush_backoff_ms = flush_backoff_ms == 0 ? RETRY_FIRST_MS : Min(flush_backoff_ms * 2, RETRY_MAX_MS);
-					flush_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), flush_backoff_ms);
-				}
-			}
-			else
-			{
-				flush_failures = 0;
-				flush_backoff_ms = 0;
-			}
-			now = GetCurrentTimestamp();
-		}
+		/* 2: a standby only waits; a primary starts once (_dispatcher_startup) */
+		start_if_primary(&lp, &timeout);
 
-		/*
-		 * Only a primary sends; a standby waits for its promotion, looking
-		 * each second (a check of shared memory), so that sending resumes
-		 * within a second of a failover.
-		 */
-		if (RecoveryInProgress())
-		{
-			started = false;
-			timeout = 1000;
-		}
-		else if (!started)
-		{
-			/*
-			 * _dispatcher_startup makes every message left 'sending' due
-			 * again: only once none of them is this process's own
-			 */
-			int			legacy = -1;
+		/* 3: claim due messages and start their transfers */
+		if (lp.started)
+			claim_and_send(&lp, now, &timeout);
 
-			if (ninflight == 0 && nwaiting == 0 && noutcomes == 0 &&
-				sc_extension_present(WHO, loop_cxt) &&
-				(legacy = schema_is_legacy()) >= 0 &&
-				(legacy == 0 || my_worker == 0))
-			{
-				List	   *rows = NIL;
-				Oid			types[2] = {INT4OID, INT4OID};
-				Datum		values[2] = {Int32GetDatum(my_worker), Int32GetDatum(dshared->nslots)};
-
-				legacy_schema = legacy == 1;
-				if (sc_run_sql(WHO, loop_cxt,
-							   legacy_schema ? "SELECT status_checker._dispatcher_startup()" :
-							   "SELECT status_checker._dispatcher_startup($1, $2)",
-							   legacy_schema ? 0 : 2, types, values, NULL, &rows, 1))
-				{
-					started = true;
-					more = true;
-					if (rows != NIL && ((char **) linitial(rows))[0] &&
-						strcmp(((char **) linitial(rows))[0], "0") != 0)
-						ereport(LOG,
-								(errmsg(WHO ": %s message(s) left sending by a previous run are due again",
-										((char **) linitial(rows))[0])));
-				}
-			}
-			if (!started)
-				timeout = 10000;
-		}
-
-		if (started)
-		{
-			/* claim while there is room, keeping one batch ready */
-			if (!more && now >= due_at)
-				more = true;
-			if (more && nwaiting < my_concurrency())
-			{
-				int			limit = sc_dispatch_batch_size;
-				bool		failed = false;
-				int			got = claim(limit, &failed);
-
-				if (failed && sc_extension_present(WHO, loop_cxt))
-				{
-					/* e.g. a deadlock: claim again after a pause */
-					claim_backoff_ms = claim_backoff_ms == 0 ? RETRY_FIRST_MS : Min(claim_backoff_ms * 2, RETRY_MAX_MS);
-					more = false;
-					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), claim_backoff_ms);
-				}
-				else if (failed)
-				{
-					/* the extension was dropped: what waits goes with it */
-					drop_waiting();
-					started = false;
-					more = false;
-					due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 10000);
-				}
-				else
-				{
-					claim_backoff_ms = 0;
-					if (got < limit)
-					{
-						long		ms = next_due_ms();
-
-						more = false;
-						due_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-					}
-				}
-			}
-			rate_wait = start_waiting();
-			if (rate_wait >= 0)
-				timeout = Min(timeout, rate_wait);
-			if (!more)
-				timeout = Min(timeout, Max(0, (long) ((due_at - GetCurrentTimestamp()) / 1000)));
-			else if (nwaiting < my_concurrency())
-				timeout = 0;
-		}
+		/* what dispatcher_status() and dispatcher_workers() show */
 		pg_atomic_write_u64(&me->in_flight, (uint64) ninflight);
 		pg_atomic_write_u64(&me->waiting, (uint64) nwaiting);
 
-		/*
-		 * outcomes wait at most 20 ms, or until 200 have gathered; after a
-		 * failure to record them, until the retry
-		 */
-		if (noutcomes > 0)
-		{
-			TimestampTz t = GetCurrentTimestamp();
+		/* 4 and 5: sleep until a socket, the latch or a timer, then drive curl */
+		wait_and_drive_curl(&lp, wait_timeout(timeout));
 
-			if (t < flush_retry_at)
-				timeout = Min(timeout, (long) ((flush_retry_at - t) / 1000) + 1);
-			else
-				timeout = Min(timeout, Max(0, 20 - (long) ((t - first_outcome_at) / 1000)));
-		}
-		if (curl_timeout_ms >= 0)
-			timeout = Min(timeout, curl_timeout_ms);
-
-		if (wes == NULL || socks_removed || socks_added)
-			add_new_sockets(wes_cxt);
-		if (maxevents < 2 + nsocks)
-		{
-			maxevents = 2 + nsocks + 64;
-			events = events ? repalloc(events, sizeof(WaitEvent) * maxevents)
-				: MemoryContextAlloc(TopMemoryContext, sizeof(WaitEvent) * maxevents);
-		}
-		n = WaitEventSetWait(wes, timeout, events, maxevents, PG_WAIT_EXTENSION);
-		if (n == 0 && curl_timeout_ms >= 0)
-		{
-			int			running;
-
-			curl_timeout_ms = -1;
-			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		}
-		for (int i = 0; i < n; i++)
-		{
-			WaitEvent  *ev = &events[i];
-
-			if (ev->events & WL_LATCH_SET)
-			{
-				ResetLatch(MyLatch);
-				more = true;	/* woken at commit: there may be new messages */
-			}
-			else if (ev->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-			{
-				int			flags = 0;
-				int			running;
-
-				if (ev->events & WL_SOCKET_READABLE)
-					flags |= CURL_CSELECT_IN;
-				if (ev->events & WL_SOCKET_WRITEABLE)
-					flags |= CURL_CSELECT_OUT;
-				curl_multi_socket_action(multi, ev->fd, flags, &running);
-			}
-		}
-		/* curl's timer may have run out while we were busy */
-		if (curl_timeout_ms == 0)
-		{
-			int			running;
-
-			curl_timeout_ms = -1;
-			curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		}
+		/* 6: the transfers curl finished become outcomes to record */
 		collect_finished();
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * feed_common.c
- *	  Helpers shared by the feed parsers, and dispatch by source name.
+ *	  Helpers shared by the feed parsers: failures, JSON setters, time
+ *	  stamps and UTF-8.  The parsers call these; these call no parser
+ *	  (picking the parser for a source is feed_parse.c's).
  *
  * Server-independent (see feed_parse.h).
  *
@@ -11,7 +13,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -204,42 +205,4 @@ bad:
 	if (bad_offset)
 		*bad_offset = i;
 	return 0;
-}
-
-json_t *
-feed_parse(const char *source, const char *body, size_t len, FeedResult *res)
-{
-	res->code = FEED_OK;
-	res->message[0] = '\0';
-	if (strcmp(source, "jma") == 0)
-		return feed_parse_jma(body, len, res);
-	if (strcmp(source, "jma_atom") == 0)
-		return feed_parse_jma_atom(body, len, res);
-	if (strcmp(source, "p2pquake") == 0)
-		return feed_parse_p2pquake(body, len, res);
-	if (strcmp(source, "usgs") == 0)
-		return feed_parse_usgs(body, len, res);
-	feed_fail(res, FEED_ERR_UNSUPPORTED, "unknown source \"%.40s\"", source);
-	return NULL;
-}
-
-char *
-feed_parse_to_json(const char *source, const char *body, size_t len, FeedResult *res)
-{
-	json_t	   *tree = feed_parse(source, body, len, res);
-	char	   *out;
-
-	if (tree == NULL)
-		return NULL;
-	out = json_dumps(tree, JSON_COMPACT | JSON_REAL_PRECISION(12));
-	json_decref(tree);
-	if (out == NULL)
-		feed_fail(res, FEED_ERR_CONTENT, "out of memory while serialising the model");
-	return out;
-}
-
-void
-feed_free(char *p)
-{
-	free(p);
 }

@@ -46,7 +46,7 @@ extern json_t *feed_parse_usgs(const char *body, size_t len, FeedResult *res);
 extern json_t *feed_parse(const char *source, const char *body, size_t len,
 						  FeedResult *res);
 
-/* helpers shared by the parsers (feed_common.c) */
+/* helpers shared by the parsers (feed_common.c); feed_parse() is feed_parse.c's */
 extern void feed_fail(FeedResult *res, FeedError code, const char *fmt,...)
 			__attribute__((format(printf, 3, 4)));
 extern int	feed_set_str(json_t *obj, const char *key, const char *val);

@@ -53,7 +53,6 @@
 
 PGDLLEXPORT void sc_feed_watcher_main(Datum main_arg);
 
-char	   *sc_database = NULL;
 bool		sc_feed_watcher_enabled = true;
 int			sc_feed_timeout_ms = 30000;
 

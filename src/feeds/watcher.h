@@ -2,7 +2,6 @@
 #ifndef STATUS_CHECKER_WATCHER_H
 #define STATUS_CHECKER_WATCHER_H
 
-extern char *sc_database;
 extern bool sc_feed_watcher_enabled;
 extern int	sc_feed_timeout_ms;
 

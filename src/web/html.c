@@ -12,7 +12,7 @@
  * A small script (assets/report.js, served from /assets/report.js), where
  * it runs, hides them as the reporter answers.  No external assets: the
  * style sheet (assets/report.css) is inline, allowed by its hash in the
- * Content-Security-Policy (http.c), and the whole page stays far under
+ * Content-Security-Policy (web_common.c), and the whole page stays far under
  * 30 KB.
  *
  * Every string that comes from a tenant (names, titles, labels, help,
@@ -927,6 +927,11 @@ answers_from_fields(Jsonb *doc, List *posted, const char *lang, List **errors)
  * A submit_report error, in plain words for the page: the check's own
  * message without its JSON path, and "required" said in the page's
  * language.
+ *
+ * This reads the message's text: the answer checks (src/reports/answers.c)
+ * raise every problem with one SQLSTATE (22023) and the question's key in
+ * COLUMN, with no field that says "required" or holds the message without
+ * its path; deciding by a field needs the API to set one.
  */
 const char *
 web_error_text(const char *lang, const char *sqlstate, const char *message)

@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * web.h
- *	  The optional HTTP worker (http.c) and the reporter page it serves
- *	  (html.c).
+ *	  The optional HTTP worker: its server loop (http.c), its apps (the
+ *	  reporter page and API, reporter.c; the dashboard, dashboard.c), the
+ *	  helpers they share (web_common.c, ratelimit.c, connections.c) and the
+ *	  pages' HTML (html.c).  Calls run in that order, never back.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,16 +19,20 @@
 #include "utils/elog.h"
 #include "utils/jsonb.h"
 
-/* GUCs (module.c) */
+/* GUCs (registered by module.c), each defined in the file that uses it */
+/* http.c */
 extern char *sc_http_listen;
 extern int	sc_http_workers;
 extern char *sc_http_role;
+/* ratelimit.c */
 extern char *sc_http_trusted_proxies;
 extern int	sc_http_token_failures;
 extern int	sc_http_block_time;
 extern int	sc_http_block_max;
+/* connections.c */
 extern int	sc_http_max_connections_per_address;
 extern int	sc_http_header_timeout;
+/* web_common.c */
 extern int	sc_http_max_body;
 extern char *sc_http_timezone;
 extern char *sc_http_map_tiles;
@@ -88,14 +94,20 @@ typedef struct WebRequest
 	ErrorData  *error;			/* of the last transaction, if it failed */
 } WebRequest;
 
-/* http.c: the worker's services to the pages it serves */
+/* web_common.c: one transaction per call, replies, errors by SQLSTATE, the page's language and fields */
 extern bool web_in_transaction(WebRequest *req, void (*fn) (void *), void *arg, bool read_only,
 							   const char *activity);
 extern void web_set_local_role(const char *role);
+extern void web_check_login(void);
+extern void web_recheck_login(void);
+extern void web_refresh_csp(void);
 extern const char *web_tile_origin(void);
 extern enum MHD_Result web_reply_ex(struct MHD_Connection *conn, unsigned int status, const char *type,
 									const char *body, size_t len, int retry_after, const char *location,
 									bool cacheable, const char *const *extra);
+extern enum MHD_Result web_reply(struct MHD_Connection *conn, unsigned int status, const char *type,
+								 const char *body, size_t len, int retry_after, const char *location,
+								 bool cacheable);
 extern enum MHD_Result web_reply_html(struct MHD_Connection *conn, unsigned int status, StringInfo html,
 									  int retry_after);
 extern enum MHD_Result web_reply_message(struct MHD_Connection *conn, unsigned int status, const char *lang,
@@ -106,18 +118,25 @@ extern enum MHD_Result web_reply_json_error(struct MHD_Connection *conn, unsigne
 extern const char *web_sqlstate_of(ErrorData *e);
 extern int	web_status_for(ErrorData *e);
 extern void web_log_failure(ErrorData *e, const char *what);
+extern const char *web_wait_text(const char *lang, int seconds);
+extern bool web_secret_equal(const char *given, const char *expected);
+extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
+extern const char *web_field(WebRequest *req, const char *name);
+extern char *web_new_key(void);
+
+/* ratelimit.c: client addresses, the per-address limiter and the counters in shared memory */
+extern Size web_rate_shmem_size(void);
+extern void web_rate_shmem_init(void);
+extern void web_count_request(void);
+extern void web_count_report(void);
 extern int	web_rate_limited(const uint8 *addr);
 extern void web_rate_note_failure(const uint8 *addr);
-extern const char *web_wait_text(const char *lang, int seconds);
+extern void web_load_trusted_proxies(void);
 extern void web_client_address(struct MHD_Connection *conn, uint8 *addr);
 extern void web_addr_of(const struct sockaddr *sa, uint8 *addr);
 extern void web_addr_key(const uint8 *addr, uint8 *key);
 extern const char *web_addr_text(const uint8 *key, char *buf);
 extern bool web_trusted_proxy(const uint8 *addr);
-extern bool web_secret_equal(const char *given, const char *expected);
-extern const char *web_lang(struct MHD_Connection *conn, WebRequest *req);
-extern const char *web_field(WebRequest *req, const char *name);
-extern char *web_new_key(void);
 
 /* connections.c: connections per address, and the deadlines of slow requests */
 typedef enum WebStage
@@ -136,6 +155,10 @@ extern void web_connection_notice(void *cls, struct MHD_Connection *conn, void *
 								  enum MHD_ConnectionNotificationCode code);
 extern void web_connection_stage(struct MHD_Connection *conn, WebStage stage);
 extern long web_connection_deadlines(long timeout);
+
+/* reporter.c: /r/<token> and /api/v1/r/<token> */
+extern enum MHD_Result reporter_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *token,
+										 bool api, bool post);
 
 /* dashboard.c: /d/… */
 extern enum MHD_Result dashboard_dispatch(struct MHD_Connection *conn, WebRequest *req, const char *url,
@@ -158,7 +181,7 @@ extern const size_t sc_asset_dashboard_css_len;
 extern const char sc_asset_dashboard_js[];
 extern const size_t sc_asset_dashboard_js_len;
 
-/* called from _PG_init */
+/* http.c: called from _PG_init */
 extern void sc_http_register(void);
 extern void sc_http_shmem_init(void);
 

@@ -12,7 +12,7 @@ seconds=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/status_checker-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fixtures="$SC_SHARED/fixtures/feeds"
-srcs="$SC_ROOT/src/feeds/feed_common.c $SC_ROOT/src/feeds/feed_jma.c $SC_ROOT/src/feeds/feed_json.c $SC_ROOT/src/shindo/shindo_core.c"
+srcs="$SC_ROOT/src/feeds/feed_parse.c $SC_ROOT/src/feeds/feed_common.c $SC_ROOT/src/feeds/feed_jma.c $SC_ROOT/src/feeds/feed_json.c $SC_ROOT/src/shindo/shindo_core.c"
 artifacts="$SC_ROOT/artifacts/fuzz"
 mkdir -p "$artifacts"
 
