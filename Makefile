@@ -213,6 +213,18 @@ WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \
 src/web/assets.c: $(WEB_ASSETS) src/web/embed.sh
 	sh src/web/embed.sh $(WEB_ASSETS) > $@
 
+# `make dist`: the archive PGXN accepts (status_checker-<version>.zip, one
+# top folder, META.json in it) from the committed tree.  META.json must
+# name the version of the control file.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+.PHONY: dist
+dist:
+	@python3 -c 'import json, sys; m = json.load(open("META.json")); v = sys.argv[1]; \
+	sys.exit(0 if m["version"] == v and m["provides"]["$(EXTENSION)"]["version"] == v \
+	else "META.json names version %s, the control file %s" % (m["version"], v))' $(EXTVERSION)
+	git archive --format zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
+	@echo "$(DISTNAME).zip"
+
 .PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst bench-web
 demo:
 	bash demo/run-demo.sh
