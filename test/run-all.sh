@@ -12,7 +12,8 @@ set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
 sc_apt_install $SC_BUILD_PACKAGES $SC_TEST_PACKAGES python3
-# the browser tests drive chromium with playwright-core (npm), which needs Node.js 20 or newer
+# the browser tests drive chromium with playwright-core 1.61 (npm, pinned in
+# test/browser/package-lock.json), which runs on Debian 12's Node.js 18
 command -v node >/dev/null 2>&1 || sc_apt_install nodejs npm
 [ -d "$SC_SHARED/fixtures/feeds" ] || sc_die "../shared (fixtures) not found at $SC_SHARED"
 sc_build_install
