@@ -168,9 +168,15 @@ PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 # pg_regress: `make installcheck` starts its own temporary server (no running
 # server needed).  REGRESS_OUT lets a runner put results and the temporary
 # instance somewhere writable by the user that runs the server.
+# The tests are test/sql/*.sql with their expected output in test/expected/.
+# Recorded feeds and code tables are read from SC_FIXTURES (by default
+# ../shared/fixtures/feeds beside the checkout), the one variable every
+# suite reads them from.
 REGRESS_OUT ?= .
+SC_FIXTURES ?= $(abspath $(srcdir)/..)/shared/fixtures/feeds
+export SC_FIXTURES
 REGRESS      = shindo sites forms requests reports aggregate feeds triggers
-REGRESS_OPTS = --load-extension=$(EXTENSION) --outputdir=$(REGRESS_OUT) \
+REGRESS_OPTS = --load-extension=$(EXTENSION) --inputdir=$(srcdir)/test --outputdir=$(REGRESS_OUT) \
                --temp-instance=$(REGRESS_OUT)/tmp_check \
                --temp-config=$(srcdir)/test/regress.conf
 

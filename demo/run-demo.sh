@@ -12,7 +12,7 @@ source "$(dirname "$0")/../test/lib.sh"
 
 DEMO_DIR=${DEMO_DIR:-/tmp/status_checker-demo}
 DB=status_checker_demo
-codes=$SC_SHARED/fixtures/feeds/codes
+codes=$SC_FIXTURES/codes
 
 sc_apt_install $SC_BUILD_PACKAGES python3 python3-aiosmtpd openssl curl
 [ -f "$codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv" ] \
@@ -52,7 +52,7 @@ for _ in $(seq 100); do [ -s "$DEMO_DIR/smtp-port" ] && [ -s "$DEMO_DIR/webhook-
 # the local stand-in for JMA's feed: the recorded Noto Atom feed and telegrams
 server_pid=
 trap '[ -n "$server_pid" ] && kill $server_pid 2>/dev/null || true' EXIT
-python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_SHARED/fixtures/feeds" "$DEMO_DIR/feed-port" &
+python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_FIXTURES" "$DEMO_DIR/feed-port" &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$DEMO_DIR/feed-port" ] && break; sleep 0.1; done
 feeds="http://127.0.0.1:$(cat "$DEMO_DIR/feed-port")"

@@ -7,6 +7,10 @@
 
 SC_ROOT=${SC_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 SC_SHARED=${SC_SHARED:-$(cd "$SC_ROOT/.." && pwd)/shared}
+# the recorded feeds and JMA code tables every suite, benchmark and the demo
+# read (public data of others, never copied into the repository)
+SC_FIXTURES=${SC_FIXTURES:-$SC_SHARED/fixtures/feeds}
+export SC_SHARED SC_FIXTURES
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 
 sc_log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }

@@ -15,7 +15,7 @@ sc_apt_install $SC_BUILD_PACKAGES $SC_TEST_PACKAGES python3
 # the browser tests drive chromium with playwright-core 1.61 (npm, pinned in
 # test/browser/package-lock.json), which runs on Debian 12's Node.js 18
 command -v node >/dev/null 2>&1 || sc_apt_install nodejs npm
-[ -d "$SC_SHARED/fixtures/feeds" ] || sc_die "../shared (fixtures) not found at $SC_SHARED"
+[ -d "$SC_FIXTURES" ] || sc_die "the recorded feeds (SC_FIXTURES) not found at $SC_FIXTURES: ../shared must sit beside the checkout"
 sc_build_install
 
 work=$(mktemp -d /tmp/status_checker-test.XXXXXX)
@@ -44,13 +44,13 @@ run_regress() {
 run_pgtap() {
     sc_psql -c "CREATE DATABASE sc_tap" >/dev/null &&
     sc_psql -d sc_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION status_checker" >/dev/null &&
-    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" SC_FIXTURES="$SC_SHARED/fixtures/feeds" \
+    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" SC_FIXTURES="$SC_FIXTURES" \
         pg_prove --ext .sql -U postgres -d sc_tap ./*.sql)
 }
 
 run_tap() {
     mkdir -p "$work/tap"; [ "$(id -u)" = 0 ] && chown postgres "$work/tap"
-    sc_as_pg env SC_SHARED="$SC_SHARED" SC_PYTHON="$SC_PYTHON" \
+    sc_as_pg env SC_SHARED="$SC_SHARED" SC_FIXTURES="$SC_FIXTURES" SC_PYTHON="$SC_PYTHON" \
         make -C "$SC_ROOT" -s installcheck REGRESS= TAP_OUT="$work/tap" || {
         mkdir -p "$SC_ROOT/artifacts/tap"
         cp -r "$work/tap/tmp_check/log" "$SC_ROOT/artifacts/tap/" 2>/dev/null || true

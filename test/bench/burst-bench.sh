@@ -50,7 +50,7 @@ nginx_port=$(sc_nginx_sink "$DIR" "$DIR/nginx/keys.log") || sc_die "nginx did no
 sink="http://127.0.0.1:$nginx_port/hook"
 
 # the feed server
-"$SC_PYTHON" "$SC_ROOT/test/integration/feed_server.py" "$SC_SHARED/fixtures/feeds" "$DIR/feed.port" >"$DIR/feed.log" 2>&1 &
+"$SC_PYTHON" "$SC_ROOT/test/integration/feed_server.py" "$SC_FIXTURES" "$DIR/feed.port" >"$DIR/feed.log" 2>&1 &
 feed_pid=$!
 for _ in $(seq 100); do [ -s "$DIR/feed.port" ] && break; sleep 0.1; done
 feeds="http://127.0.0.1:$(cat "$DIR/feed.port")"
@@ -74,7 +74,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 pgb() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" pgbench -U postgres "$@"; }
 
 sc_log "setting up: $TENANTS tenants × $SITES sites"
-codes=$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv
+codes=$SC_FIXTURES/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv
 t0=$SECONDS
 sc_psql -c "CREATE DATABASE ${DB}_base" >/dev/null
 sc_psql -d ${DB}_base -v codes="$codes" -v tenants="$TENANTS" -v sites="$SITES" -v sink="$sink" >/dev/null <<'SQL'

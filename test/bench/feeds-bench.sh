@@ -20,7 +20,7 @@ RUNS=${RUNS:-5}
 SECONDS_PER_RUN=${PARSE_SECONDS:-2}
 DIR=${BENCH_DIR:-/tmp/status_checker-bench-feeds}
 DB=sc_bench_feeds
-F=$SC_SHARED/fixtures/feeds
+F=$SC_FIXTURES
 out="$SC_ROOT/test/bench/results/feeds-$(date -u +%Y%m%dT%H%M%SZ).md"
 mkdir -p "$(dirname "$out")"
 median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }

@@ -39,7 +39,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 pgb() { sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" pgbench -U postgres "$@"; }
 
 sc_log "setting up: 100,000 sites"
-codes=$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv
+codes=$SC_FIXTURES/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv
 psqlb -v codes="$codes" >/dev/null <<'SQL'
 CREATE EXTENSION status_checker;
 SET search_path = status_checker;

@@ -11,7 +11,7 @@ source "$(dirname "$0")/../lib.sh"
 seconds=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/status_checker-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-fixtures="$SC_SHARED/fixtures/feeds"
+fixtures="$SC_FIXTURES"
 srcs="$SC_ROOT/src/feeds/feed_parse.c $SC_ROOT/src/feeds/feed_common.c $SC_ROOT/src/feeds/feed_jma.c $SC_ROOT/src/feeds/feed_json.c $SC_ROOT/src/shindo/shindo_core.c"
 artifacts="$SC_ROOT/artifacts/fuzz"
 mkdir -p "$artifacts"

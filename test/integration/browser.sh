@@ -28,7 +28,7 @@ SET search_path = status_checker;
 SELECT create_tenant('北陸電機', 'admin', 'admin@example.com');
 SELECT add_user(1, 'kanri', 'kanri@example.com', 'manager');
 SELECT set_user_password(1, 'kanri', '$password');
-SELECT load_jma_area_codes(pg_read_file('$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'));
+SELECT load_jma_area_codes(pg_read_file('$SC_FIXTURES/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'));
 SELECT upsert_site(1, 'NOTO1', '輪島工場', '1720400', 37.39, 136.90);
 SELECT upsert_site(1, 'XSS1', '<img src=x onerror="window.__xss=1">', '1720100', 36.56, 136.65);
 SELECT import_sites(1, 'code,name,group_path,municipality_code,lat,lon' || E'\n' ||

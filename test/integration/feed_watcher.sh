@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 # the feed server
-python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_SHARED/fixtures/feeds" "$work/port" &
+python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_FIXTURES" "$work/port" &
 server_pid=$!
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 port=$(cat "$work/port")
@@ -57,7 +57,7 @@ print(sum(v.get('$2', 0) for k, v in s.items() if re.fullmatch(r'$1', k)))"
 sc_psql -d $db >/dev/null <<SQL
 CREATE EXTENSION status_checker;
 SET search_path = status_checker;
-SELECT load_jma_area_codes(pg_read_file('$SC_SHARED/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'));
+SELECT load_jma_area_codes(pg_read_file('$SC_FIXTURES/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv'));
 SELECT create_tenant('北陸電機', 'admin', 'admin@example.com');
 SELECT create_site_group(1, '九州');
 SELECT upsert_site(1, 'NOTO1', '輪島工場', '1720400', 37.39, 136.90, attributes => '{"tsunami_area": "360"}');

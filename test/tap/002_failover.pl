@@ -29,8 +29,7 @@ use SCTest;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-my $shared = $ENV{SC_SHARED} || "$SCTest::root/../shared";
-my $fixtures = "$shared/fixtures/feeds";
+my $fixtures = $ENV{SC_FIXTURES} || "$SCTest::root/../shared/fixtures/feeds";
 plan skip_all => "fixtures not found at $fixtures" unless -d $fixtures;
 
 # the feed server and the webhook receiver, on 127.0.0.1

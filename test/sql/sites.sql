@@ -11,8 +11,9 @@ SELECT code, name, area_code FROM jma_municipality ORDER BY code;
 SELECT load_jma_area_codes(E'350,x,y,131010,z,w,1310100,a,b\n390,石川県能登,,1720400,輪島市,,1720420,輪島,\n391,石川県加賀,k,1720400,輪島市,w,1720421,s,t\n12,short\n');
 SELECT load_jma_area_codes('');
 SELECT count(*) AS still_loaded FROM jma_station;
--- the real table, read from ../shared at run time (the project does not ship it)
-\set jma_csv `cat ../shared/fixtures/feeds/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv`
+-- the real table, read from SC_FIXTURES at run time (the project does not ship it)
+\getenv fixtures SC_FIXTURES
+\set jma_csv `cat :'fixtures'/codes/jma_AreaForecastLocalE_AreaInformationCity_PointSeismicIntensity.csv`
 SELECT load_jma_area_codes(:'jma_csv') AS rows_loaded;
 SELECT (SELECT count(*) FROM jma_area) AS areas, (SELECT count(*) FROM jma_municipality) AS municipalities,
        (SELECT count(*) FROM jma_station) AS stations;

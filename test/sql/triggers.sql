@@ -2,15 +2,15 @@
 -- growing with later telegrams, cancelled with the event; drills, tsunami,
 -- aftershocks, 未入電, estimated intensity; explanations and backtests.
 --
--- Recorded telegrams come from ../shared/fixtures/feeds.  The variants a
+-- Recorded telegrams come from SC_FIXTURES (../shared/fixtures/feeds).  The variants a
 -- scenario needs (another EventID for an aftershock, 訓練 status, an
 -- issued telegram for a recorded 取消) are derived from recorded ones
 -- with replace(), named for what they change.
 SET search_path = status_checker, public;
 SET timezone = 'Asia/Tokyo';
 \set SHOW_CONTEXT never
-\getenv abs_srcdir PG_ABS_SRCDIR
-\set feeds :abs_srcdir '/../shared/fixtures/feeds/'
+\getenv fixtures SC_FIXTURES
+\set feeds :fixtures '/'
 SELECT set_config('sc.feeds', :'feeds', false) IS NOT NULL AS fixtures_dir_set;
 CREATE FUNCTION pg_temp.doc(path text) RETURNS text
     LANGUAGE sql AS $$ SELECT convert_from(pg_read_binary_file(current_setting('sc.feeds') || path), 'UTF8') $$;

@@ -1,15 +1,15 @@
 -- feeds: the parsers on every product and source, exact values, storing
 -- events idempotently, and every kind of bad document.
 --
--- The recorded documents are read from ../shared/fixtures/feeds at run time
+-- The recorded documents are read from SC_FIXTURES (../shared/fixtures/feeds) at run time
 -- (public data of others: never copied into this repository).  Where a case
 -- has no recording (震度５弱以上未入電 in a small telegram, a DTD, Shift_JIS),
 -- the test derives it from a recorded document with replace().
 SET search_path = status_checker, public;
 SET timezone = 'Asia/Tokyo';
 \set SHOW_CONTEXT never
-\getenv abs_srcdir PG_ABS_SRCDIR
-\set feeds :abs_srcdir '/../shared/fixtures/feeds/'
+\getenv fixtures SC_FIXTURES
+\set feeds :fixtures '/'
 CREATE FUNCTION pg_temp.doc(path text) RETURNS bytea
     LANGUAGE sql AS $$ SELECT pg_read_binary_file(current_setting('sc.feeds') || path) $$;
 SELECT set_config('sc.feeds', :'feeds', false) IS NOT NULL AS fixtures_dir_set;
