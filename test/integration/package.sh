@@ -125,16 +125,20 @@ ok "ALTER EXTENSION UPDATE from 0.9.0 with the packaged scripts reaches $extvers
    '[ "$(sc_psql -d sc_package_upgrade -At -c "CREATE EXTENSION status_checker VERSION '"'0.9.0'"'" \
          -c "ALTER EXTENSION status_checker UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = '"'status_checker'"'")" = "$extversion" ]'
 sc_http_login "$work/cluster" $db
-ok "shared_preload_libraries = 'status_checker' starts the dispatcher and the HTTP worker" \
-   "wait_for 30 \"SELECT count(*) FILTER (WHERE backend_type = 'status_checker dispatcher') = 1
-                  AND count(*) FILTER (WHERE backend_type = 'status_checker http' AND usename = 'sc_http') = 1
-                  FROM pg_stat_activity WHERE datname = '$db'\""
+workers_up="SELECT count(*) FILTER (WHERE backend_type = 'status_checker dispatcher') >= 1
+            AND count(*) FILTER (WHERE backend_type = 'status_checker http' AND usename = 'sc_http') >= 1
+            FROM pg_stat_activity"
+wait_for 30 "$workers_up"
+q "SELECT backend_type || coalesce(' in ' || datname, '') || coalesce(' as ' || usename, '') FROM pg_stat_activity
+   WHERE backend_type LIKE 'status_checker%' ORDER BY 1" | sed 's/^/# /'
+ok "shared_preload_libraries = 'status_checker' starts the dispatcher and the HTTP worker (logged in as sc_http)" \
+   '[ "$(qb "$workers_up")" = t ]'
 health=$(q "SELECT string_agg(check_name || ' ' || status, ', ' ORDER BY check_name) FROM status_checker.system_health() WHERE check_name IN ('dispatcher', 'role')")
 echo "# system_health: $health"
 ok "system_health() sees the dispatcher running" '[[ "$health" == *"dispatcher ok"* ]]'
 ok "the HTTP worker serves the web assets compiled into the library" \
    'cmp -s <(curl -s --max-time 10 "http://127.0.0.1:$hport/assets/report.js") "$SC_ROOT/src/web/assets/report.js"'
-token=$(q "SELECT issue_token(1, 'S1')")
+token=$(q "SELECT status_checker.issue_token(1, 'S1')")
 ok "the reporter page answers for a new link (200, the request's title)" \
    '[ "$(curl -s --max-time 10 -o "$work/page.html" -w "%{http_code}" "http://127.0.0.1:$hport/r/$token")" = 200 ] && grep -q "パッケージ試験" "$work/page.html"'
 sc_cluster_stop "$work/cluster"
