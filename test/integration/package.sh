@@ -9,15 +9,17 @@
 # preloaded runs CREATE EXTENSION and a short scenario (debian/tests/
 # scenario.sql, as the autopkgtest does), an ALTER EXTENSION UPDATE from
 # 0.9.0 with the packaged upgrade scripts, the dispatcher and the HTTP worker
-# (with the compiled-in web assets).  Finally the package is removed and the
-# build's `make install` restored (also on any early exit: the later suites
-# need it).  Prints TAP.  Run under the install lock, with the tree built:
+# (with the compiled-in web assets); and the autopkgtest, debian/tests/
+# create-extension (the same scenario in pg_virtualenv).  Finally the
+# package is removed and the build's `make install` restored (also on any
+# early exit: the later suites need it).  Prints TAP.  Run under the install lock, with the tree built:
 #   flock -o /tmp/sc-install.lock bash -c 'make -s && make -s install && bash test/integration/package.sh'
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 
-# Lintian tags that are neither errors nor warnings are still listed here or
-# overridden in debian/ (tag → why it stays).  Empty: debian/ overrides all.
+# Lintian tags that may stay without an override in debian/ (tag → why).
+# Any other tag lintian reports fails the test, whatever its level (error,
+# warning, info, pedantic).  Empty: debian/ overrides each tag, with its reason.
 declare -A LINTIAN_EXPLAINED=(
 )
 
@@ -56,7 +58,7 @@ cleanup() {
 trap cleanup EXIT
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..18"
+echo "1..19"
 
 # 1-2. the build, from what is committed
 rm -rf "$out"; mkdir -p "$out/src"
@@ -111,7 +113,7 @@ ok "dpkg -L lists every file the .deb holds, all on disk" \
 ok "every status_checker file in the system PostgreSQL belongs to the package" \
    '(for f in $(installed_files); do dpkg -S "$f" 2>/dev/null | grep -q "^$pkg:" || exit 1; done)'
 
-# 10-15. a throwaway cluster: the workers preloaded, the scenario
+# 10-16. a throwaway cluster: the workers preloaded, the scenario
 db=sc_package
 hport=$(sc_free_port)
 sc_worker_cluster "$work/cluster" $db "status_checker.dispatcher = on" \
@@ -142,8 +144,11 @@ token=$(q "SELECT status_checker.issue_token(1, 'S1')")
 ok "the reporter page answers for a new link (200, the request's title)" \
    '[ "$(curl -s --max-time 10 -o "$work/page.html" -w "%{http_code}" "http://127.0.0.1:$hport/r/$token")" = 200 ] && grep -q "パッケージ試験" "$work/page.html"'
 sc_cluster_stop "$work/cluster"
+(cd "$SC_ROOT" && debian/tests/create-extension) > "$work/autopkgtest.log" 2>&1; rc=$?
+grep -E "scenario|ERROR|FATAL" "$work/autopkgtest.log" | sed 's/^/# autopkgtest: /'
+ok "the autopkgtest (debian/tests/create-extension: pg_virtualenv, the same scenario) passes" '[ $rc = 0 ]'
 
-# 16-18. removed, then the build's make install again
+# 17-19. removed, then the build's make install again
 ok "apt-get remove takes the package and its files away" \
    'sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "$pkg" >/dev/null 2>&1 && ! is_installed && [ -z "$(installed_files)" ]'
 restore > "$work/restore.log" 2>&1 && restored=1
