@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Integration: the Debian package (debian/, issue 22).  Builds
 # postgresql-15-status-checker from the committed tree (git archive HEAD) with
-# dpkg-buildpackage -us -uc -b in /tmp/debbuild; lintian runs clean (every
-# tag left is overridden, with its reason, in debian/*.lintian-overrides or
+# dpkg-buildpackage -us -uc -b in /tmp/debbuild, and the source package;
+# lintian runs clean on both (every tag left is overridden, with its reason,
+# in debian/*.lintian-overrides, debian/source/lintian-overrides, or
 # explained in LINTIAN_EXPLAINED below); then the files `make install` put
 # into the system PostgreSQL are removed, the .deb is installed with apt-get
 # (its dependencies resolved), and a throwaway cluster with the workers
@@ -58,9 +59,9 @@ cleanup() {
 trap cleanup EXIT
 bail() { echo "Bail out! $*"; exit 1; }
 
-echo "1..19"
+echo "1..20"
 
-# 1-2. the build, from what is committed
+# the build, from what is committed
 rm -rf "$out"; mkdir -p "$out/src"
 git -C "$SC_ROOT" archive HEAD | tar -x -C "$out/src"
 ok "the package builds from git archive HEAD with dpkg-buildpackage -us -uc -b" \
@@ -91,7 +92,7 @@ sed 's/^/# /' <<<"$fields"
 ok "Depends on postgresql-15 and the libraries (libcurl, jansson, libxml2, libmicrohttpd, libargon2, OpenSSL); Recommends postgresql-15-cron" \
    '(for d in "postgresql-15 " libcurl4 libjansson4 libxml2 libmicrohttpd12 libargon2-1 libssl3; do grep -q "^Depends:.*$d" <<<"$fields" || exit 1; done) && grep -q "^Recommends: postgresql-15-cron" <<<"$fields"'
 
-# 5. lintian: nothing left but what debian/ overrides (O:) with its reason
+# lintian on the binary package: nothing left but what debian/ overrides (O:) with its reason
 lintian --fail-on none --display-info --show-overrides --pedantic "$out"/*_"$version"_*.changes > "$work/lintian" 2>&1
 sed 's/^/# lintian: /' "$work/lintian"
 unexplained=$(grep -E '^[EWIPX]: ' "$work/lintian" | while read -r _ _ tag _; do
@@ -99,7 +100,19 @@ unexplained=$(grep -E '^[EWIPX]: ' "$work/lintian" | while read -r _ _ tag _; do
 ok "lintian: no error, warning, info or pedantic tag that is not overridden in debian/ with its reason" \
    '[ -z "$unexplained" ] && ! grep -q "^internal error" "$work/lintian"'
 
-# 6-7. a PostgreSQL that has never seen the build tree: make install's files gone
+# the source package too (3.0 (quilt): the .orig.tar.gz from the same tree,
+# without debian/), and lintian on its .dsc
+mkdir -p "$out/source" && git -C "$SC_ROOT" archive --prefix="status-checker-$extversion/" HEAD | tar -x -C "$out/source"
+tar -C "$out/source" --exclude="status-checker-$extversion/debian" -czf "$out/source/status-checker_$extversion.orig.tar.gz" "status-checker-$extversion"
+(cd "$out/source/status-checker-$extversion" && dpkg-source -b .) > "$out/source/dpkg-source.log" 2>&1
+lintian --fail-on none --display-info --show-overrides --pedantic "$out/source/status-checker_$version.dsc" > "$work/lintian-source" 2>&1
+sed 's/^/# lintian (source): /' "$work/lintian-source"
+unexplained=$(grep -E '^[EWIPX]: ' "$work/lintian-source" | while read -r _ _ _ tag _; do
+    [ -n "${LINTIAN_EXPLAINED[$tag]:-}" ] || echo "$tag"; done)
+ok "the source package (3.0 (quilt)) builds, and lintian leaves no tag on it that debian/source does not override" \
+   '[ -f "$out/source/status-checker_$version.dsc" ] && [ -z "$unexplained" ] && ! grep -q "^internal error" "$work/lintian-source"'
+
+# a PostgreSQL that has never seen the build tree: make install's files gone
 sc_cluster_stop "$work/cluster"
 make -C "$SC_ROOT" -s uninstall >/dev/null 2>&1
 rm -rf "$libdir/status_checker_parsers.so" "$libdir/bitcode/status_checker" "$libdir/bitcode/status_checker.index.bc"
@@ -113,7 +126,7 @@ ok "dpkg -L lists every file the .deb holds, all on disk" \
 ok "every status_checker file in the system PostgreSQL belongs to the package" \
    '(for f in $(installed_files); do dpkg -S "$f" 2>/dev/null | grep -q "^$pkg:" || exit 1; done)'
 
-# 10-16. a throwaway cluster: the workers preloaded, the scenario
+# a throwaway cluster: the workers preloaded, the scenario
 db=sc_package
 hport=$(sc_free_port)
 sc_worker_cluster "$work/cluster" $db "status_checker.dispatcher = on" \
@@ -148,7 +161,7 @@ sc_cluster_stop "$work/cluster"
 grep -E "scenario|ERROR|FATAL" "$work/autopkgtest.log" | sed 's/^/# autopkgtest: /'
 ok "the autopkgtest (debian/tests/create-extension: pg_virtualenv, the same scenario) passes" '[ $rc = 0 ]'
 
-# 17-19. removed, then the build's make install again
+# removed, then the build's make install again
 ok "apt-get remove takes the package and its files away" \
    'sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq "$pkg" >/dev/null 2>&1 && ! is_installed && [ -z "$(installed_files)" ]'
 restore > "$work/restore.log" 2>&1 && restored=1
