@@ -62,6 +62,7 @@ bail() { echo "Bail out! $*"; exit 1; }
 echo "1..20"
 
 # the build, from what is committed
+git -C "$SC_ROOT" rev-parse -q --verify HEAD >/dev/null || bail "$SC_ROOT is not a git checkout (the package is built from git archive HEAD)"
 rm -rf "$out"; mkdir -p "$out/src"
 git -C "$SC_ROOT" archive HEAD | tar -x -C "$out/src"
 ok "the package builds from git archive HEAD with dpkg-buildpackage -us -uc -b" \
