@@ -231,9 +231,13 @@ dist:
 	git archive --format zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
 	@echo "$(DISTNAME).zip"
 
-.PHONY: demo test bench bench-feeds bench-dispatch bench-security bench-burst bench-web
+.PHONY: demo demo-stop test bench bench-feeds bench-dispatch bench-security bench-burst bench-web
 demo:
 	bash demo/run-demo.sh
+# stops everything `make demo` started (the cluster, the mail and webhook
+# receivers, the feed server); DEMO_DIR=... for a demo run elsewhere
+demo-stop:
+	bash demo/stop-demo.sh $(DEMO_DIR)
 test:
 	bash test/run-all.sh
 bench:

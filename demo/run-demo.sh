@@ -6,7 +6,9 @@
 # every site (a local SMTP server, STARTTLS) and posts to a local webhook
 # receiver (Slack format); the site staff open the links in their mails and
 # answer in waves, the first of them on the reporter page served by the HTTP
-# worker.  Leaves the cluster, the reporter page and the mail sink running.
+# worker.  Leaves the cluster, the reporter page and the mail sink running;
+# `make demo-stop` (demo/stop-demo.sh) stops everything it started, from the
+# process ids it writes to $DEMO_DIR/demo.pids.
 set -euo pipefail
 source "$(dirname "$0")/../test/lib.sh"
 
@@ -20,6 +22,8 @@ sc_apt_install $SC_BUILD_PACKAGES python3 python3-aiosmtpd openssl curl
 sc_build_install
 
 sc_log "starting a throwaway PostgreSQL 15 cluster in $DEMO_DIR, with the feed watcher"
+# an earlier demo's cluster and receivers first
+bash "$SC_ROOT/demo/stop-demo.sh" "$DEMO_DIR" >/dev/null
 sc_cluster_stop "$DEMO_DIR"
 rm -rf "$DEMO_DIR"
 sc_cluster_start "$DEMO_DIR"
@@ -45,8 +49,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DEMO_DIR/smtp-key.pem" -out 
 chmod 644 "$DEMO_DIR/smtp-key.pem" "$DEMO_DIR/smtp-cert.pem"
 nohup "$SC_PYTHON" "$SC_ROOT/test/integration/smtp_sink.py" "$DEMO_DIR/mail" "$DEMO_DIR/smtp-port" \
     --cert "$DEMO_DIR/smtp-cert.pem" --key "$DEMO_DIR/smtp-key.pem" >"$DEMO_DIR/smtp.log" 2>&1 &
+echo "$! SMTP server" >> "$DEMO_DIR/demo.pids"
 nohup "$SC_PYTHON" "$SC_ROOT/test/integration/webhook_sink.py" "$DEMO_DIR/webhooks.jsonl" "$DEMO_DIR/webhook-port" \
     >"$DEMO_DIR/webhook.log" 2>&1 &
+echo "$! webhook receiver" >> "$DEMO_DIR/demo.pids"
 for _ in $(seq 100); do [ -s "$DEMO_DIR/smtp-port" ] && [ -s "$DEMO_DIR/webhook-port" ] && break; sleep 0.1; done
 
 # the local stand-in for JMA's feed: the recorded Noto Atom feed and telegrams
@@ -54,6 +60,7 @@ server_pid=
 trap '[ -n "$server_pid" ] && kill $server_pid 2>/dev/null || true' EXIT
 python3 "$SC_ROOT/test/integration/feed_server.py" "$SC_FIXTURES" "$DEMO_DIR/feed-port" &
 server_pid=$!
+echo "$server_pid feed server" >> "$DEMO_DIR/demo.pids"
 for _ in $(seq 100); do [ -s "$DEMO_DIR/feed-port" ] && break; sleep 0.1; done
 feeds="http://127.0.0.1:$(cat "$DEMO_DIR/feed-port")"
 
@@ -173,6 +180,7 @@ The cluster is still running. Look around:
   SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook
   SELECT * FROM request_delivery;                          -- delivery per request
 Docs: README.md (tour), docs/sql-reference.md and docs/web.md (the reporter page and the dashboard).
-Stop it with:
-  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )$PG_BINDIR/pg_ctl -D $DEMO_DIR/data stop
+Stop everything the demo started (the cluster, the mail server, the webhook receiver,
+the feed server) with:
+  make -C $SC_ROOT demo-stop$( [ "$DEMO_DIR" != /tmp/status_checker-demo ] && echo " DEMO_DIR=$DEMO_DIR" )
 MSG
