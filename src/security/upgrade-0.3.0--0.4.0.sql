@@ -1,6 +1,0 @@
--- src/security/upgrade-0.3.0--0.4.0.sql — what only the upgrade from 0.3.0 does.
---
--- 0.4.0 adds objects (src/security/*.sql) and moves schedule_jobs() to
--- src/common/jobs.sql (CREATE OR REPLACE); no existing table changes.
--- Reports stored before the upgrade are chained by the first
--- seal_audit_log(); administrative changes are recorded from now on.
