@@ -8,43 +8,43 @@ EXTENSION   = status_checker
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 SQL_PARTS = \
-	src/common/schema.sql \
-	src/shindo/shindo.sql \
-	src/sites/sites.sql \
-	src/sites/jma_codes.sql \
-	src/forms/forms.sql \
-	src/requests/requests.sql \
-	src/requests/targets.sql \
-	src/reports/reports.sql \
-	src/aggregate/aggregate.sql \
-	$(NEW_IN_0_2_0) \
-	$(NEW_IN_0_3_0) \
-	$(NEW_IN_0_4_0) \
-	$(NEW_IN_0_5_0) \
-	$(NEW_IN_0_6_0) \
-	$(NEW_IN_0_8_0) \
+	$(SQL_COMMON) $(SQL_TENANCY) $(SQL_SHINDO) $(SQL_SITES) $(SQL_FORMS) $(SQL_REQUESTS) $(SQL_REPORTS) \
+	$(SQL_FEEDS) $(SQL_TRIGGERS) $(SQL_DISPATCH) $(SQL_SECURITY) $(SQL_OPERATIONS) $(SQL_WEB) \
 	src/security/privileges.sql \
 	src/common/finish.sql
 
-# the domains each version added.  Files written with CREATE OR REPLACE
-# (targets.sql, fire.sql, tokens.sql) serve the install script and the
-# upgrades; upgrade-*.sql files hold what only an upgrade does (ALTER TABLE).
-# Released install and upgrade scripts are frozen in versions/.
-NEW_IN_0_2_0 = \
-	src/feeds/feeds.sql \
-	src/feeds/watcher.sql \
-	src/feeds/telegram_origin.sql \
-	src/triggers/triggers.sql \
-	src/triggers/fire.sql
-NEW_IN_0_3_0 = \
+# The parts in the order of their dependencies: each file creates what it
+# defines in its current form, after everything that creation needs (the
+# tables a foreign key, a view or an SQL function body names, the types of
+# columns and arguments, the functions of triggers, the roles that own
+# functions).  PL/pgSQL bodies are checked only when they run: those may
+# call what a later part defines.
+# preconditions and helpers; the roles, the tenant context
+SQL_COMMON   = src/common/schema.sql
+SQL_TENANCY  = src/security/tenancy.sql
+# the shindo type; tenants, users, groups, sites and their contacts, JMA codes
+SQL_SHINDO   = src/shindo/shindo.sql
+SQL_SITES    = src/sites/sites.sql src/sites/jma_codes.sql
+SQL_FORMS    = src/forms/forms.sql
+# requests (their targets and links need sites and forms)
+SQL_REQUESTS = src/requests/requests.sql src/requests/targets.sql
+SQL_REPORTS  = src/reports/reports.sql src/aggregate/aggregate.sql
+# earthquake feeds; the rules they fire (which make requests)
+SQL_FEEDS    = src/feeds/feeds.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
+SQL_TRIGGERS = src/triggers/triggers.sql src/triggers/fire.sql
+# channels, templates and link keys; links; the outbox and its workers
+SQL_DISPATCH = \
 	src/dispatch/channels.sql \
 	src/dispatch/destinations.sql \
 	src/requests/tokens.sql \
 	src/dispatch/outbox.sql \
 	src/dispatch/reminders.sql \
-	src/dispatch/enqueue.sql
-NEW_IN_0_4_0 = \
-	src/security/tenancy.sql \
+	src/dispatch/enqueue.sql \
+	src/dispatch/claim.sql \
+	src/dispatch/workers.sql
+# the gateway, signing, the audit chain over the tables above, accounts and
+# logins, deletion, encryption of what the tables above store
+SQL_SECURITY = \
 	src/security/gateway.sql \
 	src/security/signing.sql \
 	src/security/audit_record.sql \
@@ -54,20 +54,18 @@ NEW_IN_0_4_0 = \
 	src/security/deletion.sql \
 	src/security/delete_tenant.sql \
 	src/security/encryption.sql \
-	src/dispatch/delivery_status.sql \
-	src/sites/contacts.sql \
-	src/dispatch/claim.sql \
-	src/common/jobs.sql
-NEW_IN_0_5_0 = \
 	src/security/link_keys.sql \
-	src/common/health.sql
-NEW_IN_0_6_0 = \
+	src/dispatch/delivery_status.sql \
+	src/sites/contacts.sql
+# jobs and monitoring
+SQL_OPERATIONS = src/common/jobs.sql src/common/health.sql
+# what the web pages and the dashboard need
+SQL_WEB = \
 	src/web/web.sql \
 	src/web/sign_in.sql \
 	src/web/csv_export.sql \
 	src/web/report_form.sql
-NEW_IN_0_8_0 = \
-	src/dispatch/workers.sql
+
 # privileges.sql runs last in the install script and in every upgrade: it
 # covers every table and function that exists then.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
@@ -80,8 +78,9 @@ NEW_IN_0_8_0 = \
 # operator's role granted what it is documented to do; destinations that
 # are not public refused (status_checker.allowed_destinations) and reply
 # bodies no longer stored; telegrams only from their feed's origin.
-# src/upgrades/0.10.1.sql holds what only the upgrade does; the rest is
-# replayed (CREATE OR REPLACE).
+# src/upgrades/0.10.1.sql holds what only the upgrade does before the
+# replayed files (CREATE OR REPLACE), src/upgrades/0.10.1-data.sql what it
+# does with their functions (data put right).
 UPGRADE_0_10_1_PARTS = \
 	src/upgrades/0.10.1.sql \
 	src/security/gateway.sql \
@@ -100,6 +99,7 @@ UPGRADE_0_10_1_PARTS = \
 	src/common/health.sql \
 	src/web/sign_in.sql \
 	src/web/csv_export.sql \
+	src/upgrades/0.10.1-data.sql \
 	src/security/privileges.sql \
 	src/common/finish.sql
 

@@ -37,7 +37,7 @@ COMMENT ON TABLE status_checker.channel IS
 -- stored anywhere; request_target keeps only the token's SHA-256.
 CREATE TABLE status_checker.link_key (
     tenant_id   bigint PRIMARY KEY REFERENCES status_checker.tenant,
-    key         bytea NOT NULL CHECK (length(key) = 32),
+    key         bytea NOT NULL,             -- encrypted (src/security/encryption.sql)
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE status_checker.link_key IS
@@ -182,24 +182,7 @@ COMMENT ON FUNCTION status_checker.webhook_signature(text, bigint, text) IS
 
 -- ---------------------------------------------------------- helpers
 
-CREATE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    k bytea;
-BEGIN
-    SELECT l.key INTO k FROM status_checker.link_key l WHERE l.tenant_id = p_tenant_id;
-    IF NOT FOUND THEN
-        INSERT INTO status_checker.link_key (tenant_id, key)
-        VALUES (p_tenant_id, status_checker._random_bytes(32))
-        ON CONFLICT (tenant_id) DO NOTHING;
-        SELECT l.key INTO k FROM status_checker.link_key l WHERE l.tenant_id = p_tenant_id;
-    END IF;
-    RETURN k;
-END
-$$;
--- (0.4.0 stores the key encrypted: src/security/encryption.sql redefines this)
-COMMENT ON FUNCTION status_checker._link_key(bigint) IS
-'Internal: a tenant''s link key, made on first use';
+-- _link_key(tenant_id), a tenant's link key (decrypted), made on first use: src/security/encryption.sql
 
 -- "Name <addr>" or "addr" → (name, addr); NULL addr when malformed
 CREATE FUNCTION status_checker._mailbox(p text, OUT name text, OUT addr text)
@@ -349,10 +332,22 @@ COMMENT ON FUNCTION status_checker.set_message_template(bigint, text, text, text
 '{{variables}}: site_name, site_code, group_name, request_title, event_summary, site_shindo, deadline, link, message, tenant_name, '
 'reminder_number, cancel_reason, unanswered_count, unanswered_sites, recipient_name';
 
+-- channel_list shows whether a channel has a password or secret; its
+-- readers may not read the secrets column, so a function that runs as
+-- status_checker_api (itself confined to the caller's tenant) answers that.
+CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channel_id bigint,
+                                                    OUT has_password boolean, OUT has_secret boolean)
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.secrets ? 'password', c.secrets ? 'secret' FROM status_checker.channel c
+    WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
+$$;
+ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
+
 CREATE VIEW status_checker.channel_list WITH (security_invoker = true) AS
 SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
-       c.secrets ? 'password' AS has_password, c.secrets ? 'secret' AS has_secret,
+       h.has_password, h.has_secret,
        c.enabled, c.created_at
-FROM status_checker.channel c;
+FROM status_checker.channel c
+LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;
 COMMENT ON VIEW status_checker.channel_list IS
 'Delivery channels with their configuration; secrets are shown only as has_password / has_secret';

@@ -81,7 +81,10 @@ CREATE FUNCTION status_checker.dispatcher_status(
     OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
     OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
     LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
--- its comment: src/dispatch/workers.sql
+COMMENT ON FUNCTION status_checker.dispatcher_status() IS
+'The dispatcher workers in one row: running (any of them), pid (the first running one''s), earliest start, oldest heartbeat, '
+'transfers in flight, claimed messages waiting for the rate limit, and outcomes since the server started (sent, retried, dead), '
+'summed over the workers; running is false without shared_preload_libraries.  dispatcher_workers() shows each worker';
 
 CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
     FOR EACH STATEMENT EXECUTE FUNCTION status_checker._outbox_wake();

@@ -3,10 +3,7 @@
 -- holding the messages it claimed (outbox.claimed_by).  Written with
 -- CREATE OR REPLACE: one text for the install and the upgrade.
 
-COMMENT ON FUNCTION status_checker.dispatcher_status() IS
-'The dispatcher workers in one row: running (any of them), pid (the first running one''s), earliest start, oldest heartbeat, '
-'transfers in flight, claimed messages waiting for the rate limit, and outcomes since the server started (sent, retried, dead), '
-'summed over the workers; running is false without shared_preload_libraries.  dispatcher_workers() shows each worker';
+-- dispatcher_status(), their summary: src/dispatch/outbox.sql
 
 CREATE OR REPLACE FUNCTION status_checker.dispatcher_workers(
     OUT worker integer, OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,

@@ -51,6 +51,7 @@ CREATE TABLE status_checker.request_target (
     report_count       integer NOT NULL DEFAULT 0,
     asked_shindo       status_checker.shindo,   -- requests made by a rule: the intensity the site was asked at
     asked_reason       text,                    -- ... and why (trigger_decision)
+    submit_key         text,                    -- idempotency key of the latest submission by link (src/web/web.sql)
     PRIMARY KEY (tenant_id, request_id, site_id)
     -- No foreign keys.  To request: targets are inserted only by the
     -- functions that create their request, in the same transaction, and
@@ -67,6 +68,8 @@ CREATE UNIQUE INDEX request_target_token_hash_key ON status_checker.request_targ
 CREATE INDEX ON status_checker.request_target (tenant_id, site_id);
 COMMENT ON TABLE status_checker.request_target IS
 'One row per site asked by a request: personal token hash and the site''s latest status for that request';
+COMMENT ON COLUMN status_checker.request_target.submit_key IS
+'Idempotency key of the latest report submitted by link with one (submit_report(token, answers, idempotency_key)); a replay with the same key stores nothing';
 
 CREATE TABLE status_checker.request_token_revoked (
     tenant_id   bigint NOT NULL,

@@ -42,7 +42,6 @@ $$;
 COMMENT ON FUNCTION status_checker._site_delete_guard() IS
 'Internal: refuses to delete a site that a request asked (instead of a foreign key from request_target)';
 
-DROP TRIGGER IF EXISTS site_delete_guard ON status_checker.site;
 CREATE TRIGGER site_delete_guard BEFORE DELETE ON status_checker.site
     FOR EACH ROW EXECUTE FUNCTION status_checker._site_delete_guard();
 

@@ -114,12 +114,6 @@ BEGIN
 END
 $$;
 
-ALTER TABLE status_checker.site_contact ADD COLUMN address_key bytea;
-COMMENT ON COLUMN status_checker.site_contact.address_key IS
-'Blind index of the address (HMAC-SHA256 under the tenant''s index key): finds the same address again without storing it in clear';
-ALTER TABLE status_checker.site_contact DROP CONSTRAINT site_contact_tenant_id_site_id_channel_address_key;
-ALTER TABLE status_checker.link_key DROP CONSTRAINT link_key_key_check;
-
 CREATE TRIGGER encrypt_contact BEFORE INSERT OR UPDATE OF address, name ON status_checker.site_contact
     FOR EACH ROW EXECUTE FUNCTION status_checker._encrypt_contact();
 CREATE TRIGGER encrypt_user BEFORE INSERT OR UPDATE OF email ON status_checker.app_user
@@ -131,21 +125,9 @@ CREATE TRIGGER encrypt_link_key BEFORE INSERT OR UPDATE OF key ON status_checker
 CREATE TRIGGER wrap_signing_key BEFORE INSERT OR UPDATE OF private_key ON status_checker.signing_key
     FOR EACH ROW EXECUTE FUNCTION status_checker._wrap_signing_key();
 
--- data stored by 0.3.0 (the upgrade): encrypted now, all or nothing; without a
--- master key the upgrade stops with the error that says how to configure one
-UPDATE status_checker.site_contact SET address = address, name = name WHERE address NOT LIKE 'sc1:%';
-UPDATE status_checker.app_user SET email = email WHERE email NOT LIKE 'sc1:%';
-UPDATE status_checker.channel SET secrets = secrets WHERE secrets <> '{}';
-UPDATE status_checker.link_key SET key = key WHERE status_checker._key_version(key) IS NULL;
-UPDATE status_checker.outbox SET recipient = status_checker._encrypt(tenant_id, 'recipient', recipient)
-WHERE channel_id IS NULL AND recipient NOT LIKE 'sc1:%';
-ALTER TABLE status_checker.site_contact ALTER COLUMN address_key SET NOT NULL;
-ALTER TABLE status_checker.site_contact
-    ADD CONSTRAINT site_contact_address_key UNIQUE (tenant_id, site_id, channel, address_key);
-
 -- ------------------------------------------------------------ reading
 
-CREATE OR REPLACE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
+CREATE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
     LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k bytea;

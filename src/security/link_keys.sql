@@ -8,7 +8,8 @@
 -- index (found by the burst benchmark, test/bench/burst-bench.sh; kept
 -- from coming back by test/tap/004_contention.pl).  _link_key still makes
 -- a missing key, but no tenant lacks one any more.  Written to be replayed
--- (CREATE OR REPLACE; the trigger made again): the upgrade to 0.10.1 runs it.
+-- (CREATE OR REPLACE): the upgrade to 0.10.1 runs it, after
+-- src/upgrades/0.10.1.sql dropped the trigger to be made again.
 
 CREATE OR REPLACE FUNCTION status_checker._tenant_link_key() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -24,12 +25,5 @@ END
 $$;
 COMMENT ON FUNCTION status_checker._tenant_link_key() IS
 'Internal (trigger): make a new tenant''s link key at once, so that concurrent first links never race to create it';
-DROP TRIGGER IF EXISTS tenant_link_key ON status_checker.tenant;
 CREATE TRIGGER tenant_link_key AFTER INSERT ON status_checker.tenant
     FOR EACH ROW EXECUTE FUNCTION status_checker._tenant_link_key();
-
--- tenants created before 0.5.0 that never sent a link (a no-op on install)
-SELECT status_checker._link_key(t.tenant_id)
-FROM status_checker.tenant t
-WHERE NOT EXISTS (SELECT 1 FROM status_checker.link_key k WHERE k.tenant_id = t.tenant_id)
-ORDER BY t.tenant_id;

@@ -134,32 +134,3 @@ $$;
 COMMENT ON FUNCTION status_checker.remove_user(bigint, text) IS
 'Remove a user from a tenant (and from the groups it manages, and its database login from the group role); '
 'the last administrator cannot be removed';
-
--- A mapped login that holds another of the four group roles than its
--- user's (granted by hand, or left by 0.10.0's delete_tenant and mapped
--- again since) is put right when the extension is installed or updated:
--- it then holds exactly its user's role in this database, and a WARNING
--- names it.  Logins mapped in no user of this database are left alone (the
--- group roles are the cluster's: a login mapped in another database holds
--- its role for that one, and here it has no tenant and sees nothing).
-DO $$
-DECLARE
-    l record;
-BEGIN
-    FOR l IN
-        SELECT u.db_role, u.role FROM status_checker.app_user u
-        WHERE u.db_role IS NOT NULL
-          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-                      JOIN pg_catalog.pg_roles r ON r.oid = m.member
-                      WHERE r.rolname = u.db_role
-                        AND g.rolname IN ('status_checker_admin', 'status_checker_manager', 'status_checker_reporter', 'status_checker_viewer')
-                        AND g.rolname <> 'status_checker_' || u.role)
-        ORDER BY u.db_role
-    LOOP
-        RAISE WARNING 'login % held group roles its mapping does not give it: now it holds status_checker_% only',
-            quote_ident(l.db_role), l.role;
-        PERFORM status_checker._set_login_group_role(l.db_role, l.role);
-    END LOOP;
-END
-$$;

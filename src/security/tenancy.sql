@@ -39,10 +39,6 @@ BEGIN
 END
 $$;
 
-ALTER TABLE status_checker.app_user ADD COLUMN db_role name UNIQUE;
-COMMENT ON COLUMN status_checker.app_user.db_role IS
-'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
-
 CREATE FUNCTION status_checker._tenant() RETURNS bigint
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_tenant';
@@ -69,9 +65,9 @@ $$;
 COMMENT ON FUNCTION status_checker.current_tenant() IS
 'The tenant this session acts for (set_app_user in this transaction, or the mapped database login), or NULL';
 
--- Replaces 0.1.0's version: a tenant the caller may not see does not exist
--- for it (the same error as a tenant that does not exist at all).
-CREATE OR REPLACE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
+-- A tenant the caller may not see does not exist for it (the same error as
+-- a tenant that does not exist at all).
+CREATE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
@@ -88,20 +84,3 @@ $$;
 
 
 -- Row-level security and the grants: src/security/privileges.sql (the last part, once every table exists).
-
--- channel_list shows whether a channel has a password or secret; its
--- readers may not read the secrets column, so a function that runs as
--- status_checker_api (itself confined to the caller's tenant) answers that.
-CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channel_id bigint,
-                                                    OUT has_password boolean, OUT has_secret boolean)
-    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT c.secrets ? 'password', c.secrets ? 'secret' FROM status_checker.channel c
-    WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
-$$;
-ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
-CREATE OR REPLACE VIEW status_checker.channel_list WITH (security_invoker = true) AS
-SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
-       h.has_password, h.has_secret,
-       c.enabled, c.created_at
-FROM status_checker.channel c
-LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;

@@ -22,10 +22,13 @@ CREATE TABLE status_checker.app_user (
     email       text NOT NULL,
     role        text NOT NULL CHECK (role IN ('admin', 'manager', 'reporter', 'viewer')),
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    db_role     name UNIQUE,
     PRIMARY KEY (tenant_id, user_id),
     UNIQUE (tenant_id, login)
 );
 COMMENT ON TABLE status_checker.app_user IS 'People of a tenant who use status_checker, with their role';
+COMMENT ON COLUMN status_checker.app_user.db_role IS
+'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
 
 CREATE TABLE status_checker.site_group (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -74,11 +77,15 @@ CREATE TABLE status_checker.site_contact (
     address     text NOT NULL,
     name        text,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    address_key bytea NOT NULL,             -- set by the trigger encrypt_contact (src/security/encryption.sql)
     PRIMARY KEY (tenant_id, contact_id),
     FOREIGN KEY (tenant_id, site_id) REFERENCES status_checker.site (tenant_id, site_id) ON DELETE CASCADE,
-    UNIQUE (tenant_id, site_id, channel, address)
+    -- the address is stored encrypted: the same address is found again by its blind index
+    CONSTRAINT site_contact_address_key UNIQUE (tenant_id, site_id, channel, address_key)
 );
 COMMENT ON TABLE status_checker.site_contact IS 'Who receives a site''s report requests: an email address or a webhook URL';
+COMMENT ON COLUMN status_checker.site_contact.address_key IS
+'Blind index of the address (HMAC-SHA256 under the tenant''s index key): finds the same address again without storing it in clear';
 
 -- ------------------------------------------------------ JMA code tables
 -- Global (no tenant).  Loaded from JMA's published table with

@@ -6,6 +6,9 @@
 -- (src/security/gateway.sql)
 DROP FUNCTION IF EXISTS status_checker._set_context(bigint, text, text);
 
+-- src/security/link_keys.sql (replayed) makes its trigger again
+DROP TRIGGER IF EXISTS tenant_link_key ON status_checker.tenant;
+
 -- sign-ins are slowed, never locked (src/web/sign_in.sql): the locks of
 -- 0.10.0 are lifted, failures counted so far still count
 ALTER TABLE status_checker.web_login RENAME COLUMN locked_until TO throttled_until;

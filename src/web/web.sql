@@ -4,16 +4,13 @@
 -- (submit_report with an idempotency key).  The HTTP worker (src/web/http.c)
 -- is one client of these functions; any other frontend can be another.
 
--- The idempotency key of the site's latest submission by link.  A request
+-- The idempotency key of the site's latest submission by link
+-- (request_target.submit_key, src/requests/requests.sql).  A request
 -- with the same key is a replay: it returns that report's id and stores
 -- nothing.  One key per site is enough for the cases that occur (a double
 -- tap, a retry after a lost answer: both repeat the site's newest
 -- submission); an update of the site's status carries a new key.
-ALTER TABLE status_checker.request_target ADD COLUMN IF NOT EXISTS submit_key text;
-COMMENT ON COLUMN status_checker.request_target.submit_key IS
-'Idempotency key of the latest report submitted by link with one (submit_report(token, answers, idempotency_key)); a replay with the same key stores nothing';
-
-CREATE OR REPLACE FUNCTION status_checker.submit_report(token text, answers jsonb, idempotency_key text)
+CREATE FUNCTION status_checker.submit_report(token text, answers jsonb, idempotency_key text)
     RETURNS bigint
     LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_submit_report_key';
@@ -73,7 +70,6 @@ DECLARE
     op text;
 BEGIN
     FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS audit_%1$s ON status_checker.web_login', op);
         EXECUTE format('CREATE TRIGGER audit_%1$s AFTER %2$s ON status_checker.web_login '
                        'REFERENCING %3$s FOR EACH STATEMENT '
                        'EXECUTE FUNCTION status_checker._audit_changes(''tenant_id'', ''user_id'')',
