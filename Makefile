@@ -79,7 +79,7 @@ SQL_WEB = \
 # are not public refused (status_checker.allowed_destinations) and reply
 # bodies no longer stored; telegrams only from their feed's origin.
 # src/upgrades/0.10.1.sql holds what only the upgrade does before the
-# replayed files (CREATE OR REPLACE), src/upgrades/0.10.1-data.sql what it
+# replayed files (CREATE OR REPLACE), src/upgrades/0.10.1-after.sql what it
 # does with their functions (data put right).
 UPGRADE_0_10_1_PARTS = \
 	src/upgrades/0.10.1.sql \
@@ -99,7 +99,7 @@ UPGRADE_0_10_1_PARTS = \
 	src/common/health.sql \
 	src/web/sign_in.sql \
 	src/web/csv_export.sql \
-	src/upgrades/0.10.1-data.sql \
+	src/upgrades/0.10.1-after.sql \
 	src/security/privileges.sql \
 	src/common/finish.sql
 

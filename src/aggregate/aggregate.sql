@@ -146,7 +146,7 @@ COMMENT ON VIEW status_checker.response_timeline IS
 
 CREATE FUNCTION status_checker.request_geojson(request_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -184,3 +184,4 @@ $$;
 COMMENT ON FUNCTION status_checker.request_geojson(bigint) IS
 'GeoJSON FeatureCollection of a request''s sites (those with coordinates) with level, label, colour and icon in each feature''s properties; '
 'sites without an answer have level null and a grey help icon. The foreign member "request" holds the summary';
+ALTER FUNCTION status_checker.request_geojson(bigint) OWNER TO status_checker_api;

@@ -3,7 +3,7 @@
 -- redefines it, in its install script and in its upgrade script.
 
 CREATE OR REPLACE FUNCTION status_checker.schedule_jobs() RETURNS SETOF text
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j record;
     has_in_db boolean;

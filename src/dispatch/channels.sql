@@ -266,7 +266,7 @@ COMMENT ON FUNCTION status_checker._channel_problems(text, jsonb) IS
 -- (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker.set_channel_enabled(channel_id bigint, enabled boolean) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('set_channel_enabled', ARRAY['channel_id', 'enabled'],
@@ -281,10 +281,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_channel_enabled(bigint, boolean) IS
 'Enable or disable a channel; messages wait (queued) while their tenant has no enabled channel of their kind';
+ALTER FUNCTION status_checker.set_channel_enabled(bigint, boolean) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.set_message_template(tenant_id bigint, purpose text, lang text, subject text, body text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     known text[] := ARRAY['site_name', 'site_code', 'group_name', 'request_title', 'event_summary', 'site_shindo',
@@ -331,6 +332,7 @@ COMMENT ON FUNCTION status_checker.set_message_template(bigint, text, text, text
 'Set a tenant''s template for a purpose (request, reminder, escalation, cancellation) and language (ja, en); '
 '{{variables}}: site_name, site_code, group_name, request_title, event_summary, site_shindo, deadline, link, message, tenant_name, '
 'reminder_number, cancel_reason, unanswered_count, unanswered_sites, recipient_name';
+ALTER FUNCTION status_checker.set_message_template(bigint, text, text, text, text) OWNER TO status_checker_api;
 
 -- channel_list shows whether a channel has a password or secret; its
 -- readers may not read the secrets column, so a function that runs as

@@ -36,7 +36,7 @@ COMMENT ON FUNCTION status_checker._require_destination(text, text) IS
 
 CREATE OR REPLACE FUNCTION status_checker.add_channel(tenant_id bigint, kind text, name text, config jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     probs text[];
@@ -88,4 +88,5 @@ COMMENT ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) IS
 'Add a delivery channel: email {"url": "smtp://host:port" | "smtps://…", "from", "starttls": require|try|off, "username", "password", "lang", "timezone", "ca_file"} '
 'or webhook {"url", "format": json|slack, "secret", "lang", "broadcast", "ca_file"}; returns the channel id. Secrets are never shown again. '
 'A URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused; ca_file is for operators';
+ALTER FUNCTION status_checker.add_channel(bigint, text, text, jsonb) OWNER TO status_checker_api;
 

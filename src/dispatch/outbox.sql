@@ -80,7 +80,7 @@ COMMENT ON FUNCTION status_checker._wake_dispatcher() IS
 CREATE FUNCTION status_checker.dispatcher_status(
     OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
     OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
-    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
 COMMENT ON FUNCTION status_checker.dispatcher_status() IS
 'The dispatcher workers in one row: running (any of them), pid (the first running one''s), earliest start, oldest heartbeat, '
 'transfers in flight, claimed messages waiting for the rate limit, and outcomes since the server started (sent, retried, dead), '
@@ -205,7 +205,7 @@ COMMENT ON FUNCTION status_checker._record_outcomes(bigint[], bigint[], integer[
 -- ---------------------------------------------------------- public functions and views
 
 CREATE FUNCTION status_checker.retry_message(message_id bigint) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     st text;
@@ -226,6 +226,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.retry_message(bigint) IS
 'Send a dead message again (after its cause, e.g. a wrong webhook URL or SMTP password, was fixed); attempts start again';
+ALTER FUNCTION status_checker.retry_message(bigint) OWNER TO status_checker_api;
 
 
 CREATE VIEW status_checker.request_delivery WITH (security_invoker = true) AS

@@ -28,7 +28,7 @@ COMMENT ON TABLE status_checker.health_sample IS
 'What health_probe() saw each time it ran (every minute with schedule_jobs): dispatcher, outbox backlog, feeds';
 
 CREATE FUNCTION status_checker.add_group_manager(tenant_id bigint, group_id bigint, login text) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -58,6 +58,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_group_manager(bigint, bigint, text) IS
 'Make a manager (or admin) user responsible for a site group: escalations about its sites and subgroups'' sites reach them';
+ALTER FUNCTION status_checker.add_group_manager(bigint, bigint, text) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker._reminder_problem(p_reminders interval[], p_escalate_after interval) RETURNS text
     LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
@@ -76,7 +77,7 @@ COMMENT ON FUNCTION status_checker._reminder_problem(interval[], interval) IS
 
 CREATE FUNCTION status_checker.set_request_reminders(request_id bigint, reminders interval[], escalate_after interval DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -95,10 +96,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) IS
 'Remind the sites of a request that have not answered, at these intervals after its creation, and escalate to their group''s managers after escalate_after';
+ALTER FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.set_rule_reminders(rule_id bigint, reminders interval[], escalate_after interval DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     prob text := status_checker._reminder_problem(set_rule_reminders.reminders, set_rule_reminders.escalate_after);
@@ -117,9 +119,10 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) IS
 'The reminder schedule and escalation delay of the requests a trigger rule creates from now on';
+ALTER FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.run_reminders() RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q record;
     n bigint := 0;
@@ -163,7 +166,7 @@ COMMENT ON FUNCTION status_checker.run_reminders() IS
 -- _enqueue_escalation: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker.purge_outbox(older_than interval DEFAULT '90 days') RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     n bigint;
@@ -190,7 +193,7 @@ COMMENT ON FUNCTION status_checker.purge_outbox(interval) IS
 'Retention: delete settled messages (sent, dead, cancelled), their delivery log and health samples older than the given age (default 90 days); returns the number of messages deleted';
 
 CREATE FUNCTION status_checker.health_probe() RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d record;
     s jsonb;

@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION status_checker.dispatcher_workers(
     OUT worker integer, OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
     OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
     RETURNS SETOF record
-    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_dispatcher_workers';
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_dispatcher_workers';
 COMMENT ON FUNCTION status_checker.dispatcher_workers() IS
 'Each dispatcher worker (status_checker.dispatch_workers of them, numbered from 0): running, pid, start, last heartbeat, '
 'transfers in flight, claimed messages waiting for the rate limit, outcomes since the server started; no row without '

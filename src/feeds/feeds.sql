@@ -292,7 +292,7 @@ COMMENT ON FUNCTION status_checker._recompute_event(bigint, text[]) IS
 'Internal: recompute an event''s status, hypocentre, maximum intensity and best product from its products';
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body bytea) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     model jsonb;
@@ -327,7 +327,7 @@ COMMENT ON FUNCTION status_checker.ingest_feed_document(text, bytea) IS
 'FeatureCollection or Feature), store its events idempotently and run the trigger rules; returns events created or changed';
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETURNS integer
-    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp
     RETURN status_checker.ingest_feed_document(source, convert_to(body, 'UTF8'));
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, text) IS
 'Parse one feed document given as text (jma, p2pquake or usgs), store its events idempotently and run the trigger '

@@ -50,7 +50,7 @@ COMMENT ON TABLE status_checker.feed_document IS
 
 CREATE FUNCTION status_checker.add_feed(kind text, url text, poll_interval interval DEFAULT '60 seconds')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -82,7 +82,7 @@ COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
 'Add a feed for the watcher to poll: jma_atom (eqvol.xml), p2pquake (/v2/history) or usgs_geojson (summary feed); returns the feed id';
 
 CREATE FUNCTION status_checker.remove_feed(feed_id bigint) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('remove_feed', ARRAY['feed_id'], ARRAY[remove_feed.feed_id::text]);

@@ -36,7 +36,7 @@ COMMENT ON FUNCTION status_checker.validate_form_definition(jsonb) IS
 
 CREATE FUNCTION status_checker.create_form(tenant_id bigint, name text, definition jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_latest status_checker.form;
@@ -66,6 +66,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_form(bigint, text, jsonb) IS
 'Create a form, or a new version when the name exists (the same definition again returns the latest version); returns the form id';
+ALTER FUNCTION status_checker.create_form(bigint, text, jsonb) OWNER TO status_checker_api;
 
 -- A label in the requested language(s): lang 'ja', 'en' or 'all' (both).
 CREATE FUNCTION status_checker._label(ja text, en text, lang text) RETURNS jsonb

@@ -44,7 +44,7 @@ CREATE FUNCTION status_checker._check_answers(definition jsonb, answers jsonb)
 
 CREATE FUNCTION status_checker.check_answers(form_id bigint, answers jsonb)
     RETURNS TABLE (level integer, color text, icon text)
-    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     def jsonb;
@@ -58,14 +58,16 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.check_answers(bigint, jsonb) IS
 'Dry run: validate answers against a form version and return the status level, colour and icon they would get; stores nothing';
+ALTER FUNCTION status_checker.check_answers(bigint, jsonb) OWNER TO status_checker_api;
 
 -- Counter upkeep (src/reports/counters.c): the report path notes each
 -- change in backend memory; this deferred trigger writes the net change of
 -- each request once, at commit.  ENABLE ALWAYS: it must fire whatever the
 -- session_replication_role, or the counters would drift.
 CREATE FUNCTION status_checker._flush_counters() RETURNS trigger
-    LANGUAGE c VOLATILE SECURITY INVOKER
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_flush_counters';
+ALTER FUNCTION status_checker._flush_counters() OWNER TO status_checker_api;
 -- One trigger event per transaction is enough: the WHEN condition is true
 -- only for the first report of a transaction that has no event waiting.
 CREATE FUNCTION status_checker._counters_need_flush() RETURNS boolean
@@ -95,14 +97,14 @@ CREATE FUNCTION status_checker._record_report(
 
 CREATE FUNCTION status_checker.submit_report(token text, answers jsonb)
     RETURNS bigint
-    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_submit_report';
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb) IS
 'Submit a site''s report with its personal token; answers are validated against the request''s form version. Returns the report id';
 
 CREATE FUNCTION status_checker.submit_report_for(request_id bigint, site_code text, answers jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -120,6 +122,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) IS
 'Submit a report on a site''s behalf (an authenticated user, e.g. after a phone call); recorded with the database user. Returns the report id';
+ALTER FUNCTION status_checker.submit_report_for(bigint, text, jsonb) OWNER TO status_checker_api;
 
 CREATE VIEW status_checker.report_history WITH (security_invoker = true) AS
 SELECT p.report_id, p.tenant_id, p.request_id, p.site_id, s.code AS site_code, s.name AS site_name,

@@ -214,7 +214,7 @@ $$;
 
 CREATE FUNCTION status_checker.close_request(request_id bigint)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -231,10 +231,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.close_request(bigint) IS
 'Close a request: no further reports are accepted; closing a closed request does nothing';
+ALTER FUNCTION status_checker.close_request(bigint) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.cancel_request(request_id bigint, reason text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -251,3 +252,4 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.cancel_request(bigint, text) IS
 'Cancel a request (e.g. sent by mistake, or its event was withdrawn) with a reason; reports are refused from then on';
+ALTER FUNCTION status_checker.cancel_request(bigint, text) OWNER TO status_checker_api;

@@ -49,7 +49,7 @@ CREATE OR REPLACE FUNCTION status_checker.create_request(
     tenant_id bigint, form_id bigint, title text, deadline timestamptz,
     target jsonb DEFAULT '{"all": true}', drill boolean DEFAULT false, message text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -108,4 +108,5 @@ $$;
 COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) IS
 'Create a report request for the sites the target selects ({"all":true}, {"groups":[ids]} with descendants, '
 '{"sites":[codes]}, {"municipalities":[codes]}, {"areas":[JMA area codes]}); targets are resolved now. Returns the request id';
+ALTER FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) OWNER TO status_checker_api;
 

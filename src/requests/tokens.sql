@@ -146,7 +146,7 @@ COMMENT ON FUNCTION status_checker._target_token(bigint, bigint, bigint, integer
 
 CREATE OR REPLACE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -191,10 +191,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
 'Issue a new personal token (256 bits, base64url) for a site of an open request; the previous token stops working. Only the SHA-256 is stored';
+ALTER FUNCTION status_checker.issue_token(bigint, text) OWNER TO status_checker_api;
 
 CREATE OR REPLACE FUNCTION status_checker.issue_tokens(request_id bigint)
     RETURNS TABLE (site_code text, token text)
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -249,3 +250,4 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
 'Issue new personal tokens for every target of an open request (previous tokens stop working); returns site code and token';
+ALTER FUNCTION status_checker.issue_tokens(bigint) OWNER TO status_checker_api;

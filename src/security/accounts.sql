@@ -38,7 +38,7 @@ $$;
 -- commit, for every tenant that still exists (delete_tenant removes the
 -- tenant itself in the same transaction).
 CREATE FUNCTION status_checker._check_admin_left() RETURNS trigger
-    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF OLD.role = 'admin'
        AND EXISTS (SELECT 1 FROM status_checker.tenant t WHERE t.tenant_id = OLD.tenant_id)
@@ -50,6 +50,7 @@ BEGIN
     RETURN NULL;
 END
 $$;
+ALTER FUNCTION status_checker._check_admin_left() OWNER TO status_checker_api;
 CREATE CONSTRAINT TRIGGER app_user_admin_left
     AFTER UPDATE OF role OR DELETE ON status_checker.app_user
     DEFERRABLE INITIALLY DEFERRED

@@ -209,7 +209,7 @@ $$;
 
 CREATE FUNCTION status_checker.seal_audit_log(max_entries integer DEFAULT 100000)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src text;
     v_mark bigint;
@@ -293,7 +293,7 @@ $$;
 
 CREATE FUNCTION status_checker.audit_chain_head(tenant_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h status_checker.audit_head;
     v_at timestamptz := pg_catalog.now();
@@ -408,7 +408,7 @@ $$;
 
 CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint)
     RETURNS TABLE (ok boolean, entries bigint, first_bad_entry bigint, reason text)
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p record;
     v_entries bigint;
@@ -431,7 +431,7 @@ COMMENT ON FUNCTION status_checker.verify_audit_log(bigint) IS
 
 CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint, head jsonb)
     RETURNS TABLE (ok boolean, entries bigint, first_bad_entry bigint, reason text)
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_entry bigint;
     v_hash bytea;
@@ -496,7 +496,7 @@ COMMENT ON FUNCTION status_checker.verify_audit_log(bigint, jsonb) IS
 
 CREATE FUNCTION status_checker.prune_audit_log(keep interval DEFAULT '1 year')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record;
     cp status_checker.audit_checkpoint;

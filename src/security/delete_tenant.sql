@@ -5,7 +5,7 @@
 
 CREATE OR REPLACE FUNCTION status_checker.delete_tenant(tenant_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t status_checker.tenant;
     u record;

@@ -57,7 +57,7 @@ $$;
 
 CREATE FUNCTION status_checker.verify_deletion_certificate(certificate jsonb)
     RETURNS boolean
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     body jsonb;
 BEGIN

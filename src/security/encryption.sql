@@ -52,7 +52,7 @@ CREATE FUNCTION status_checker._wrapped_by(wrapped bytea) RETURNS text
 CREATE FUNCTION status_checker._forget_keys() RETURNS void
     LANGUAGE c VOLATILE SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_forget_keys';
 CREATE FUNCTION status_checker.master_key_id() RETURNS text
-    LANGUAGE c VOLATILE SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_master_key_id';
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_master_key_id';
 COMMENT ON FUNCTION status_checker.master_key_id() IS
 'The id of the current master key (the first 8 bytes of its SHA-256, in hex) — never the key';
 
@@ -167,7 +167,7 @@ COMMENT ON VIEW status_checker.user_list IS
 -- ------------------------------------------------------------ rotation
 
 CREATE FUNCTION status_checker.rotate_master_key() RETURNS integer
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     current_id text := status_checker.master_key_id();
     n integer;
@@ -189,7 +189,7 @@ COMMENT ON FUNCTION status_checker.rotate_master_key() IS
 'and the signing key under the new key; then the old one can be removed. Returns the number of keys re-wrapped';
 
 CREATE FUNCTION status_checker.rotate_data_key(tenant_id bigint) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v integer;
 BEGIN
@@ -211,7 +211,7 @@ COMMENT ON FUNCTION status_checker.rotate_data_key(bigint) IS
 -- encrypted; returns how many.  When none is left, older data keys are
 -- destroyed (their rows deleted).
 CREATE FUNCTION status_checker.reencrypt_batch(tenant_id bigint, batch_size integer DEFAULT 500) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     t bigint := reencrypt_batch.tenant_id;

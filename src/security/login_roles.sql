@@ -41,7 +41,7 @@ COMMENT ON FUNCTION status_checker._set_login_group_role(name, text) IS
 
 CREATE OR REPLACE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -83,7 +83,7 @@ COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
 
 CREATE OR REPLACE FUNCTION status_checker.set_user_role(tenant_id bigint, login text, role text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -110,10 +110,11 @@ $$;
 COMMENT ON FUNCTION status_checker.set_user_role(bigint, text, text) IS
 'Change a user''s role (admin, manager, reporter, viewer), and the group role of its database login if it has one; '
 'the last administrator of a tenant keeps the role';
+ALTER FUNCTION status_checker.set_user_role(bigint, text, text) OWNER TO status_checker_api;
 
 CREATE OR REPLACE FUNCTION status_checker.remove_user(tenant_id bigint, login text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -134,3 +135,4 @@ $$;
 COMMENT ON FUNCTION status_checker.remove_user(bigint, text) IS
 'Remove a user from a tenant (and from the groups it manages, and its database login from the group role); '
 'the last administrator cannot be removed';
+ALTER FUNCTION status_checker.remove_user(bigint, text) OWNER TO status_checker_api;

@@ -32,49 +32,9 @@ $$;
 -- form simply does not exist for them.  A few functions must look across
 -- tenants (a report link names its tenant itself; the audit chain is sealed
 -- for all tenants at once): they run as the extension's owner and check
--- the tenant themselves (_require_tenant).
-
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'add_channel(bigint,text,text,jsonb)', 'add_group_manager(bigint,bigint,text)',
-        'add_site_contact(bigint,text,text,text,text)', 'add_user(bigint,text,text,text)',
-        'backtest_rule(bigint,bigint)', 'cancel_request(bigint,text)', 'check_answers(bigint,jsonb)',
-        'close_request(bigint)', 'create_form(bigint,text,jsonb)',
-        'create_request(bigint,bigint,text,timestamptz,jsonb,boolean,text)',
-        'create_site_group(bigint,text,bigint)',
-        'create_trigger_rule(bigint,text,bigint,status_checker.shindo,jsonb,interval,boolean,interval,boolean,text[],text,text[],text)',
-        'import_sites(bigint,bytea)', 'import_sites(bigint,text)', 'issue_token(bigint,text)', 'issue_tokens(bigint)',
-        'remove_user(bigint,text)', 'request_geojson(bigint)', 'retry_message(bigint)',
-        'set_channel_enabled(bigint,boolean)', 'set_message_template(bigint,text,text,text,text)',
-        'set_request_reminders(bigint,interval[],interval)', 'set_rule_reminders(bigint,interval[],interval)',
-        'set_trigger_rule_enabled(bigint,boolean)', 'set_user_role(bigint,text,text)',
-        'submit_report_for(bigint,text,jsonb)', 'set_user_password(bigint,text,text)',
-        'upsert_site(bigint,text,text,text,double precision,double precision,bigint,text,jsonb)',
-        -- triggers that may fire at commit, under whatever role the session has then
-        '_flush_counters()', '_check_admin_left()']
-    LOOP
-        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
-        EXECUTE format('ALTER FUNCTION status_checker.%s OWNER TO status_checker_api', f);
-        -- pinned search_path (the functions that have one keep theirs)
-        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
-            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
-        END IF;
-    END LOOP;
-    FOREACH f IN ARRAY ARRAY[
-        'submit_report(text,jsonb)', 'submit_report(text,jsonb,text)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
-        'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)',
-        'report_form(text)', 'web_login(bigint,text,text)', 'web_login(bigint,text,text,text)', 'web_session_user(text)', 'web_logout(text)']
-    LOOP
-        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
-        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
-            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
-        END IF;
-    END LOOP;
-END
-$$;
+-- the tenant themselves (_require_tenant).  Each such function says so in
+-- its definition (SECURITY DEFINER SET search_path = ..., and ALTER
+-- FUNCTION ... OWNER TO status_checker_api after it, for the tenant API).
 
 -- status_checker_api: everything the API functions touch, nothing they do not
 GRANT USAGE ON SCHEMA status_checker TO status_checker_api;
@@ -242,27 +202,19 @@ GRANT EXECUTE ON FUNCTION
 -- superuser could do any of this.  The operator reads what a viewer reads,
 -- for every tenant (row-level security lets an operator see all), and the
 -- encryption status; not contacts or users in clear.
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'create_tenant(text,text,text)', 'delete_tenant(bigint)', 'map_db_role(bigint,text,name)',
-        'load_jma_area_codes(text)', 'add_feed(text,text,interval)', 'remove_feed(bigint)',
-        'ingest_feed_document(text,bytea)', 'ingest_feed_document(text,text)',
-        'seal_audit_log(integer)', 'prune_audit_log(interval)', 'rotate_signing_key()',
-        'master_key_id()', 'rotate_master_key()', 'rotate_data_key(bigint)', 'reencrypt_batch(bigint,integer)',
-        'run_reminders()', 'purge_outbox(interval)', 'purge_web_sessions()', 'health_probe()', 'schedule_jobs()',
-        'dispatcher_status()', 'dispatcher_workers()']
-    LOOP
-        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
-        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
-            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
-        END IF;
-        EXECUTE format('GRANT EXECUTE ON FUNCTION status_checker.%s TO status_checker_operator', f);
-    END LOOP;
-END
-$$;
+-- (they run as the extension's owner: SECURITY DEFINER in their definitions)
+GRANT EXECUTE ON FUNCTION
+    status_checker.create_tenant(text, text, text), status_checker.delete_tenant(bigint),
+    status_checker.map_db_role(bigint, text, name), status_checker.load_jma_area_codes(text),
+    status_checker.add_feed(text, text, interval), status_checker.remove_feed(bigint),
+    status_checker.ingest_feed_document(text, bytea), status_checker.ingest_feed_document(text, text),
+    status_checker.seal_audit_log(integer), status_checker.prune_audit_log(interval),
+    status_checker.rotate_signing_key(), status_checker.master_key_id(), status_checker.rotate_master_key(),
+    status_checker.rotate_data_key(bigint), status_checker.reencrypt_batch(bigint, integer),
+    status_checker.run_reminders(), status_checker.purge_outbox(interval), status_checker.purge_web_sessions(),
+    status_checker.health_probe(), status_checker.schedule_jobs(), status_checker.dispatcher_status(),
+    status_checker.dispatcher_workers()
+    TO status_checker_operator;
 GRANT EXECUTE ON FUNCTION
     status_checker.parse_feed_document(text, text), status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision),
     status_checker.webhook_signature(text, bigint, text),

@@ -93,7 +93,7 @@ $$;
 
 CREATE FUNCTION status_checker.installation_public_key(key_id text DEFAULT NULL)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     pub bytea;
 BEGIN
@@ -114,7 +114,7 @@ COMMENT ON FUNCTION status_checker.installation_public_key(text) IS
 'The public key (PEM) that checks this installation''s deletion certificates, audit checkpoints and chain heads — the current key, or the one named';
 
 CREATE FUNCTION status_checker.rotate_signing_key() RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- serialise with concurrent first use
     LOCK TABLE status_checker.signing_key IN SHARE ROW EXCLUSIVE MODE;

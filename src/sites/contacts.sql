@@ -8,7 +8,7 @@
 
 CREATE OR REPLACE FUNCTION status_checker.add_site_contact(tenant_id bigint, site_code text, channel text, address text, name text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_site bigint;
@@ -36,6 +36,7 @@ $$;
 COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) IS
 'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op. '
 'A webhook URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused';
+ALTER FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) OWNER TO status_checker_api;
 
 -- The data lines of a sites CSV (after its header line), parsed by the header (lower-cased, trimmed):
 -- fields by column, the other columns as attributes, and the coordinates
@@ -76,7 +77,7 @@ COMMENT ON FUNCTION status_checker._import_rows(bytea, text[], integer) IS
 -- import_sites: all or nothing; every bad line is listed in one error.
 CREATE OR REPLACE FUNCTION status_checker.import_sites(tenant_id bigint, csv bytea)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     required_cols constant text[] := ARRAY['code', 'name', 'municipality_code', 'lat', 'lon'];
@@ -183,12 +184,14 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.import_sites(bigint, bytea) IS
 'Import sites from CSV bytes (UTF-8; lines with invalid UTF-8 are reported by number). Same rules as import_sites(bigint, text)';
+ALTER FUNCTION status_checker.import_sites(bigint, bytea) OWNER TO status_checker_api;
 
 CREATE OR REPLACE FUNCTION status_checker.import_sites(tenant_id bigint, csv text)
     RETURNS integer
-    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     RETURN status_checker.import_sites(tenant_id, convert_to(csv, 'UTF8'));
 COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
 'Import sites from CSV with header code,name,group_path,municipality_code,lat,lon,address,contact_email '
 '(code, name, municipality_code, lat, lon required; other columns become attributes); groups in group_path '
 '(関東/東京支店) are created as needed. All or nothing: the error lists every bad line. Returns sites created or updated';
+ALTER FUNCTION status_checker.import_sites(bigint, text) OWNER TO status_checker_api;

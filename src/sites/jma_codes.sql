@@ -23,7 +23,7 @@ COMMENT ON FUNCTION status_checker._jma_rows(text) IS
 
 CREATE OR REPLACE FUNCTION status_checker.load_jma_area_codes(csv text)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     problems text[];

@@ -183,7 +183,7 @@ $$;
 
 CREATE FUNCTION status_checker.add_user(tenant_id bigint, login text, email text, role text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -217,10 +217,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_user(bigint, text, text, text) IS
 'Add a user to a tenant with role admin, manager, reporter or viewer; returns the user id';
+ALTER FUNCTION status_checker.add_user(bigint, text, text, text) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.create_tenant(name text, admin_login text, admin_email text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_tenant bigint;
@@ -242,7 +243,7 @@ COMMENT ON FUNCTION status_checker.create_tenant(text, text, text) IS
 
 CREATE FUNCTION status_checker.create_site_group(tenant_id bigint, name text, parent_id bigint DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_parent status_checker.site_group;
@@ -282,6 +283,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_site_group(bigint, text, bigint) IS
 'Create a site group, optionally under a parent group (any depth); returns the group id';
+ALTER FUNCTION status_checker.create_site_group(bigint, text, bigint) OWNER TO status_checker_api;
 
 -- The group at a path like 関東/東京支店, created level by level as needed.
 CREATE FUNCTION status_checker._ensure_group_path(p_tenant_id bigint, p_path text)
@@ -311,7 +313,7 @@ CREATE FUNCTION status_checker.upsert_site(
     lat double precision, lon double precision,
     group_id bigint DEFAULT NULL, address text DEFAULT NULL, attributes jsonb DEFAULT '{}')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     problems text[];
@@ -355,6 +357,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) IS
 'Create or update (by code) a site of a tenant; returns the site id. The municipality code is JMA''s 7-digit code or the 6-digit JIS code';
+ALTER FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker._require_site(p_tenant_id bigint, p_code text) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

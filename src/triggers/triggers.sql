@@ -111,7 +111,7 @@ CREATE FUNCTION status_checker.create_trigger_rule(
     sources text[] DEFAULT '{jma}', hazard text DEFAULT 'earthquake',
     tsunami_kinds text[] DEFAULT '{51,52,53}', message text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -175,9 +175,10 @@ COMMENT ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, sta
 'Create a trigger rule: when an event reaches min_shindo at targeted sites, one request asks them (drill rules fire on '
 'training telegrams only; repeat_within suppresses aftershocks that shake no harder; use_estimate estimates intensity '
 'where none is observed); returns the rule id';
+ALTER FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) OWNER TO status_checker_api;
 
 CREATE FUNCTION status_checker.set_trigger_rule_enabled(rule_id bigint, enabled boolean) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('set_trigger_rule_enabled', ARRAY['rule_id', 'enabled'],
@@ -191,6 +192,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) IS
 'Enable or disable a trigger rule; a disabled rule creates no requests';
+ALTER FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) OWNER TO status_checker_api;
 
 -- ------------------------------------------------------------- decisions
 
@@ -370,7 +372,7 @@ COMMENT ON FUNCTION status_checker._decide(bigint, bigint) IS
 
 CREATE FUNCTION status_checker.backtest_rule(rule_id bigint, event_id bigint)
     RETURNS TABLE (site_code text, shindo status_checker.shindo, decision text, reason text)
-    LANGUAGE sql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    LANGUAGE sql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp
 BEGIN ATOMIC
     SELECT d.site_code, d.shindo, d.decision, d.reason
     FROM status_checker._decide(backtest_rule.rule_id, backtest_rule.event_id) d
@@ -379,6 +381,7 @@ END;
 COMMENT ON FUNCTION status_checker.backtest_rule(bigint, bigint) IS
 'What the rule would do for an event, site by site, without doing it: decision ask (would be asked), asked (already '
 'asked for this event) or skip, with the reason';
+ALTER FUNCTION status_checker.backtest_rule(bigint, bigint) OWNER TO status_checker_api;
 
 CREATE VIEW status_checker.trigger_decision WITH (security_invoker = true) AS
 SELECT v.tenant_id, v.rule_id, r.name AS rule_name, v.event_id, f.request_id,

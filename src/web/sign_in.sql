@@ -36,7 +36,7 @@ COMMENT ON TABLE status_checker.web_device IS
 
 CREATE OR REPLACE FUNCTION status_checker.set_user_password(tenant_id bigint, login text, password text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -62,6 +62,7 @@ $$;
 COMMENT ON FUNCTION status_checker.set_user_password(bigint, text, text) IS
 'Set a user''s dashboard password (10 to 200 characters, stored as an argon2id hash); ends the user''s sessions, forgets its trusted browsers '
 'and lifts any slowing of its sign-ins. Admins only';
+ALTER FUNCTION status_checker.set_user_password(bigint, text, text) OWNER TO status_checker_api;
 
 -- Sign in: not an error when it fails, so that the failure is counted (an
 -- exception would roll the count back).

@@ -12,7 +12,7 @@
 -- submission); an update of the site's status carries a new key.
 CREATE FUNCTION status_checker.submit_report(token text, answers jsonb, idempotency_key text)
     RETURNS bigint
-    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_submit_report_key';
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb, text) IS
 'Submit a site''s report with its personal token, at most once per idempotency key (1 to 128 printable ASCII characters, '
