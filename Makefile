@@ -67,7 +67,8 @@ SQL_WEB = \
 	src/web/report_form.sql
 
 # privileges.sql runs last in the install script and in every upgrade: it
-# covers every table and function that exists then.  An upgrade replays the
+# covers every table that exists then (row-level security, the tables'
+# grants) and gives status_checker_api every function but the key readers.  An upgrade replays the
 # files whose functions changed (CREATE OR REPLACE).
 # 0.10.1, a security release: no function makes, reuses or names a
 # temporary object; set_app_user in C (no context switch anyone else can
@@ -80,7 +81,10 @@ SQL_WEB = \
 # bodies no longer stored; telegrams only from their feed's origin.
 # src/upgrades/0.10.1.sql holds what only the upgrade does before the
 # replayed files (CREATE OR REPLACE), src/upgrades/0.10.1-after.sql what it
-# does with their functions (data put right).
+# does after them (data put right with their functions; SECURITY DEFINER
+# and owners of the functions not replayed), src/upgrades/0.10.1-grants.sql
+# every function's EXECUTE, by role (a fresh install grants it next to
+# each definition).
 UPGRADE_0_10_1_PARTS = \
 	src/upgrades/0.10.1.sql \
 	src/security/gateway.sql \
@@ -101,6 +105,7 @@ UPGRADE_0_10_1_PARTS = \
 	src/web/csv_export.sql \
 	src/upgrades/0.10.1-after.sql \
 	src/security/privileges.sql \
+	src/upgrades/0.10.1-grants.sql \
 	src/common/finish.sql
 
 MODULE_big  = $(EXTENSION)

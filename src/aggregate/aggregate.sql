@@ -10,6 +10,7 @@
 CREATE FUNCTION status_checker._no_answer_style(OUT color text, OUT icon text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
     RETURN ROW('#9e9e9e'::text, 'help'::text);
+GRANT EXECUTE ON FUNCTION status_checker._no_answer_style() TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- The levels of a form definition.
 CREATE FUNCTION status_checker._form_levels(definition jsonb)
@@ -23,6 +24,7 @@ CREATE FUNCTION status_checker._form_levels(definition jsonb)
         FROM jsonb_array_elements(definition -> 'levels') AS l
         ORDER BY 1;
     END;
+GRANT EXECUTE ON FUNCTION status_checker._form_levels(jsonb) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.request_summary WITH (security_invoker = true) AS
 SELECT r.request_id, r.tenant_id, r.title, r.state, r.drill, r.created_at, r.deadline,
@@ -185,3 +187,4 @@ COMMENT ON FUNCTION status_checker.request_geojson(bigint) IS
 'GeoJSON FeatureCollection of a request''s sites (those with coordinates) with level, label, colour and icon in each feature''s properties; '
 'sites without an answer have level null and a grey help icon. The foreign member "request" holds the summary';
 ALTER FUNCTION status_checker.request_geojson(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.request_geojson(bigint) TO status_checker_viewer, status_checker_operator;

@@ -42,3 +42,4 @@ $$;
 COMMENT ON FUNCTION status_checker.schedule_jobs() IS
 'Register status_checker''s periodic jobs with pg_cron (reminders, health probe and audit sealing every minute; outbox and audit retention daily); '
 'returns the job names. Without pg_cron, raises an error that says what to do';
+GRANT EXECUTE ON FUNCTION status_checker.schedule_jobs() TO status_checker_api, status_checker_operator;

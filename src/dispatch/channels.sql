@@ -179,6 +179,7 @@ CREATE FUNCTION status_checker.webhook_signature(secret text, "timestamp" bigint
     AS 'MODULE_PATHNAME', 'sc_webhook_signature';
 COMMENT ON FUNCTION status_checker.webhook_signature(text, bigint, text) IS
 'The X-Status-Checker-Signature of a webhook: v1= and the hex HMAC-SHA256 of "<timestamp>.<body>" under the channel''s secret';
+GRANT EXECUTE ON FUNCTION status_checker.webhook_signature(text, bigint, text) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------- helpers
 
@@ -282,6 +283,7 @@ $$;
 COMMENT ON FUNCTION status_checker.set_channel_enabled(bigint, boolean) IS
 'Enable or disable a channel; messages wait (queued) while their tenant has no enabled channel of their kind';
 ALTER FUNCTION status_checker.set_channel_enabled(bigint, boolean) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_channel_enabled(bigint, boolean) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.set_message_template(tenant_id bigint, purpose text, lang text, subject text, body text)
     RETURNS void
@@ -333,6 +335,7 @@ COMMENT ON FUNCTION status_checker.set_message_template(bigint, text, text, text
 '{{variables}}: site_name, site_code, group_name, request_title, event_summary, site_shindo, deadline, link, message, tenant_name, '
 'reminder_number, cancel_reason, unanswered_count, unanswered_sites, recipient_name';
 ALTER FUNCTION status_checker.set_message_template(bigint, text, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_message_template(bigint, text, text, text, text) TO status_checker_admin;
 
 -- channel_list shows whether a channel has a password or secret; its
 -- readers may not read the secrets column, so a function that runs as
@@ -344,6 +347,7 @@ CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channe
     WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
 $$;
 ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker._channel_has_secrets(bigint, bigint) TO status_checker_manager;
 
 CREATE VIEW status_checker.channel_list WITH (security_invoker = true) AS
 SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,

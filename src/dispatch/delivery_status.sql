@@ -35,6 +35,7 @@ CREATE OR REPLACE FUNCTION status_checker._masked_recipient(p_tenant_id bigint, 
 ALTER FUNCTION status_checker._masked_recipient(bigint, text, text) OWNER TO status_checker_api;
 COMMENT ON FUNCTION status_checker._masked_recipient(bigint, text, text) IS
 'Internal (delivery_status): a message''s recipient, decrypted and masked (w***@example.com, https://hooks.example.com/…)';
+GRANT EXECUTE ON FUNCTION status_checker._masked_recipient(bigint, text, text) TO status_checker_viewer, status_checker_operator;
 
 CREATE OR REPLACE VIEW status_checker.delivery_status WITH (security_invoker = true) AS
 SELECT o.message_id, o.tenant_id, o.request_id, s.code AS site_code, o.channel_kind,

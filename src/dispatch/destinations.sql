@@ -89,4 +89,5 @@ COMMENT ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) IS
 'or webhook {"url", "format": json|slack, "secret", "lang", "broadcast", "ca_file"}; returns the channel id. Secrets are never shown again. '
 'A URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused; ca_file is for operators';
 ALTER FUNCTION status_checker.add_channel(bigint, text, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) TO status_checker_admin, status_checker_operator;
 

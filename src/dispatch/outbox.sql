@@ -85,6 +85,7 @@ COMMENT ON FUNCTION status_checker.dispatcher_status() IS
 'The dispatcher workers in one row: running (any of them), pid (the first running one''s), earliest start, oldest heartbeat, '
 'transfers in flight, claimed messages waiting for the rate limit, and outcomes since the server started (sent, retried, dead), '
 'summed over the workers; running is false without shared_preload_libraries.  dispatcher_workers() shows each worker';
+GRANT EXECUTE ON FUNCTION status_checker.dispatcher_status() TO status_checker_api, status_checker_operator;
 
 CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
     FOR EACH STATEMENT EXECUTE FUNCTION status_checker._outbox_wake();
@@ -227,6 +228,7 @@ $$;
 COMMENT ON FUNCTION status_checker.retry_message(bigint) IS
 'Send a dead message again (after its cause, e.g. a wrong webhook URL or SMTP password, was fixed); attempts start again';
 ALTER FUNCTION status_checker.retry_message(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.retry_message(bigint) TO status_checker_manager;
 
 
 CREATE VIEW status_checker.request_delivery WITH (security_invoker = true) AS

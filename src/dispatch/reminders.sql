@@ -59,6 +59,7 @@ $$;
 COMMENT ON FUNCTION status_checker.add_group_manager(bigint, bigint, text) IS
 'Make a manager (or admin) user responsible for a site group: escalations about its sites and subgroups'' sites reach them';
 ALTER FUNCTION status_checker.add_group_manager(bigint, bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_group_manager(bigint, bigint, text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker._reminder_problem(p_reminders interval[], p_escalate_after interval) RETURNS text
     LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
@@ -97,6 +98,7 @@ $$;
 COMMENT ON FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) IS
 'Remind the sites of a request that have not answered, at these intervals after its creation, and escalate to their group''s managers after escalate_after';
 ALTER FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) TO status_checker_manager;
 
 CREATE FUNCTION status_checker.set_rule_reminders(rule_id bigint, reminders interval[], escalate_after interval DEFAULT NULL)
     RETURNS void
@@ -120,6 +122,7 @@ $$;
 COMMENT ON FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) IS
 'The reminder schedule and escalation delay of the requests a trigger rule creates from now on';
 ALTER FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.run_reminders() RETURNS bigint
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -162,6 +165,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.run_reminders() IS
 'Enqueue the reminders and escalations that are due (run every minute by the pg_cron job status_checker-reminders); returns the number of messages enqueued';
+GRANT EXECUTE ON FUNCTION status_checker.run_reminders() TO status_checker_api, status_checker_operator;
 
 -- _enqueue_escalation: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
 
@@ -191,6 +195,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.purge_outbox(interval) IS
 'Retention: delete settled messages (sent, dead, cancelled), their delivery log and health samples older than the given age (default 90 days); returns the number of messages deleted';
+GRANT EXECUTE ON FUNCTION status_checker.purge_outbox(interval) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.health_probe() RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -222,5 +227,6 @@ $$;
 COMMENT ON FUNCTION status_checker.health_probe() IS
 'Health probe (every minute with schedule_jobs): the dispatcher''s heartbeat and counters, the outbox backlog and its oldest message, '
 'dead messages of the last hour, failing feeds; stored in health_sample and returned';
+GRANT EXECUTE ON FUNCTION status_checker.health_probe() TO status_checker_api, status_checker_operator;
 
 -- schedule_jobs() is in src/common/jobs.sql: it registers the jobs of every domain.

@@ -14,6 +14,7 @@ COMMENT ON FUNCTION status_checker.dispatcher_workers() IS
 'Each dispatcher worker (status_checker.dispatch_workers of them, numbered from 0): running, pid, start, last heartbeat, '
 'transfers in flight, claimed messages waiting for the rate limit, outcomes since the server started; no row without '
 'shared_preload_libraries';
+GRANT EXECUTE ON FUNCTION status_checker.dispatcher_workers() TO status_checker_api, status_checker_operator;
 
 -- On start, a worker makes the messages it left 'sending' (it stopped or
 -- crashed before recording their outcome) due again; their receivers may

@@ -132,6 +132,7 @@ CREATE FUNCTION status_checker.parse_feed_document(source text, body text) RETUR
     RETURN status_checker._parse_feed_document(source, convert_to(body, 'UTF8'));
 COMMENT ON FUNCTION status_checker.parse_feed_document(text, text) IS
 'Parse one feed document (source jma, jma_atom, p2pquake or usgs) and return its event model as jsonb; stores nothing';
+GRANT EXECUTE ON FUNCTION status_checker.parse_feed_document(text, text) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------------- storing
 
@@ -325,6 +326,7 @@ $$;
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, bytea) IS
 'Parse one feed document (jma: a JMA XML telegram; p2pquake: a /v2/history array or one object; usgs: a GeoJSON '
 'FeatureCollection or Feature), store its events idempotently and run the trigger rules; returns events created or changed';
+GRANT EXECUTE ON FUNCTION status_checker.ingest_feed_document(text, bytea) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETURNS integer
     LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp
@@ -332,3 +334,4 @@ CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETU
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, text) IS
 'Parse one feed document given as text (jma, p2pquake or usgs), store its events idempotently and run the trigger '
 'rules; returns events created or changed';
+GRANT EXECUTE ON FUNCTION status_checker.ingest_feed_document(text, text) TO status_checker_api, status_checker_operator;

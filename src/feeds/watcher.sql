@@ -80,6 +80,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
 'Add a feed for the watcher to poll: jma_atom (eqvol.xml), p2pquake (/v2/history) or usgs_geojson (summary feed); returns the feed id';
+GRANT EXECUTE ON FUNCTION status_checker.add_feed(text, text, interval) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.remove_feed(feed_id bigint) RETURNS void
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -93,6 +94,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION status_checker.remove_feed(bigint) IS 'Stop polling a feed and forget its documents (events stay)';
+GRANT EXECUTE ON FUNCTION status_checker.remove_feed(bigint) TO status_checker_api, status_checker_operator;
 
 CREATE VIEW status_checker.feed_health WITH (security_invoker = true) AS
 SELECT f.feed_id, f.kind, f.url, f.enabled, f.poll_interval,

@@ -67,6 +67,7 @@ $$;
 COMMENT ON FUNCTION status_checker.create_form(bigint, text, jsonb) IS
 'Create a form, or a new version when the name exists (the same definition again returns the latest version); returns the form id';
 ALTER FUNCTION status_checker.create_form(bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_form(bigint, text, jsonb) TO status_checker_admin;
 
 -- A label in the requested language(s): lang 'ja', 'en' or 'all' (both).
 CREATE FUNCTION status_checker._label(ja text, en text, lang text) RETURNS jsonb

@@ -59,6 +59,7 @@ $$;
 COMMENT ON FUNCTION status_checker.check_answers(bigint, jsonb) IS
 'Dry run: validate answers against a form version and return the status level, colour and icon they would get; stores nothing';
 ALTER FUNCTION status_checker.check_answers(bigint, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.check_answers(bigint, jsonb) TO status_checker_viewer, status_checker_operator;
 
 -- Counter upkeep (src/reports/counters.c): the report path notes each
 -- change in backend memory; this deferred trigger writes the net change of
@@ -85,6 +86,7 @@ ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters;
 CREATE FUNCTION status_checker._pending_counts(tenant_id bigint, request_id bigint) RETURNS integer[]
     LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_pending_counts';
+GRANT EXECUTE ON FUNCTION status_checker._pending_counts(bigint, bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- The report path in C (src/reports/submit.c): lock the site's target row,
 -- check the answers, insert the report, update the latest status and this
@@ -101,6 +103,7 @@ CREATE FUNCTION status_checker.submit_report(token text, answers jsonb)
     AS 'MODULE_PATHNAME', 'sc_submit_report';
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb) IS
 'Submit a site''s report with its personal token; answers are validated against the request''s form version. Returns the report id';
+GRANT EXECUTE ON FUNCTION status_checker.submit_report(text, jsonb) TO status_checker_api, status_checker_reporter, status_checker_gateway;
 
 CREATE FUNCTION status_checker.submit_report_for(request_id bigint, site_code text, answers jsonb)
     RETURNS bigint
@@ -123,6 +126,7 @@ $$;
 COMMENT ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) IS
 'Submit a report on a site''s behalf (an authenticated user, e.g. after a phone call); recorded with the database user. Returns the report id';
 ALTER FUNCTION status_checker.submit_report_for(bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) TO status_checker_reporter;
 
 CREATE VIEW status_checker.report_history WITH (security_invoker = true) AS
 SELECT p.report_id, p.tenant_id, p.request_id, p.site_id, s.code AS site_code, s.name AS site_name,

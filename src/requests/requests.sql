@@ -127,6 +127,7 @@ BEGIN
     RETURN r;
 END
 $$;
+GRANT EXECUTE ON FUNCTION status_checker._require_request(bigint, boolean) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- Resolve a target spec to site ids of the tenant; raises on a bad spec.
 CREATE FUNCTION status_checker._resolve_targets(p_tenant_id bigint, p_target jsonb)
@@ -232,6 +233,7 @@ $$;
 COMMENT ON FUNCTION status_checker.close_request(bigint) IS
 'Close a request: no further reports are accepted; closing a closed request does nothing';
 ALTER FUNCTION status_checker.close_request(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.close_request(bigint) TO status_checker_manager;
 
 CREATE FUNCTION status_checker.cancel_request(request_id bigint, reason text)
     RETURNS void
@@ -253,3 +255,4 @@ $$;
 COMMENT ON FUNCTION status_checker.cancel_request(bigint, text) IS
 'Cancel a request (e.g. sent by mistake, or its event was withdrawn) with a reason; reports are refused from then on';
 ALTER FUNCTION status_checker.cancel_request(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.cancel_request(bigint, text) TO status_checker_manager;

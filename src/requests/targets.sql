@@ -109,4 +109,5 @@ COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestam
 'Create a report request for the sites the target selects ({"all":true}, {"groups":[ids]} with descendants, '
 '{"sites":[codes]}, {"municipalities":[codes]}, {"areas":[JMA area codes]}); targets are resolved now. Returns the request id';
 ALTER FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) TO status_checker_manager;
 

@@ -192,6 +192,7 @@ $$;
 COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
 'Issue a new personal token (256 bits, base64url) for a site of an open request; the previous token stops working. Only the SHA-256 is stored';
 ALTER FUNCTION status_checker.issue_token(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.issue_token(bigint, text) TO status_checker_manager;
 
 CREATE OR REPLACE FUNCTION status_checker.issue_tokens(request_id bigint)
     RETURNS TABLE (site_code text, token text)
@@ -251,3 +252,4 @@ $$;
 COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
 'Issue new personal tokens for every target of an open request (previous tokens stop working); returns site code and token';
 ALTER FUNCTION status_checker.issue_tokens(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.issue_tokens(bigint) TO status_checker_manager;

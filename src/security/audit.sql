@@ -274,6 +274,7 @@ $$;
 COMMENT ON FUNCTION status_checker.seal_audit_log(integer) IS
 'Append the audit records and reports not yet chained to their tenants'' hash chains (at most max_entries of each kind per call); '
 'run every minute by schedule_jobs. Returns the number of entries chained';
+GRANT EXECUTE ON FUNCTION status_checker.seal_audit_log(integer) TO status_checker_api, status_checker_operator;
 
 -- ------------------------------------------------------------ exporting and checking
 
@@ -317,6 +318,7 @@ $$;
 COMMENT ON FUNCTION status_checker.audit_chain_head(bigint) IS
 'Seal what is pending and return the tenant''s audit chain head (last entry number and hash), signed with the installation key: '
 'keep it outside the database and check later with verify_audit_log(tenant_id, head)';
+GRANT EXECUTE ON FUNCTION status_checker.audit_chain_head(bigint) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 -- Every problem of a tenant's chain, by entry number (NULL: a record that
 -- is not in the chain at all).
@@ -428,6 +430,7 @@ $$;
 COMMENT ON FUNCTION status_checker.verify_audit_log(bigint) IS
 'Check every entry of a tenant''s audit chain against its record and the entry before it, the chain''s end against its head, '
 'and that no record was added outside the chain; names the first broken entry';
+GRANT EXECUTE ON FUNCTION status_checker.verify_audit_log(bigint) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint, head jsonb)
     RETURNS TABLE (ok boolean, entries bigint, first_bad_entry bigint, reason text)
@@ -493,6 +496,7 @@ $$;
 COMMENT ON FUNCTION status_checker.verify_audit_log(bigint, jsonb) IS
 'verify_audit_log(tenant_id), and also that the chain still holds the head you kept from audit_chain_head: '
 'proves the log was not rewritten since';
+GRANT EXECUTE ON FUNCTION status_checker.verify_audit_log(bigint, jsonb) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 CREATE FUNCTION status_checker.prune_audit_log(keep interval DEFAULT '1 year')
     RETURNS bigint
@@ -540,3 +544,4 @@ COMMENT ON FUNCTION status_checker.prune_audit_log(interval) IS
 'Retention: remove audit chain entries (and the administrative records they chain) sealed longer ago than keep (one year), '
 'leaving a checkpoint signed with the installation key from which verify_audit_log starts; reports themselves are kept. '
 'Run daily by schedule_jobs. Returns the number of entries removed';
+GRANT EXECUTE ON FUNCTION status_checker.prune_audit_log(interval) TO status_checker_api, status_checker_operator;

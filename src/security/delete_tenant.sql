@@ -84,4 +84,5 @@ $$;
 COMMENT ON FUNCTION status_checker.delete_tenant(bigint) IS
 'Contract end: delete every row of a tenant from every table and destroy its keys; returns a deletion certificate '
 '(rows deleted per table, keys destroyed, until when backups may hold the data) signed with the installation''s Ed25519 key';
+GRANT EXECUTE ON FUNCTION status_checker.delete_tenant(bigint) TO status_checker_api, status_checker_operator;
 

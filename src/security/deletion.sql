@@ -83,3 +83,4 @@ $$;
 COMMENT ON FUNCTION status_checker.verify_deletion_certificate(jsonb) IS
 'True if a deletion certificate was signed by this installation and not changed since (outside the database: '
 'openssl pkeyutl -verify with installation_public_key(), see docs/security.md)';
+GRANT EXECUTE ON FUNCTION status_checker.verify_deletion_certificate(jsonb) TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;

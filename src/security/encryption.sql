@@ -29,6 +29,7 @@ CREATE FUNCTION status_checker._encrypt(tenant_id bigint, context text, value te
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt';
 CREATE FUNCTION status_checker._decrypt(tenant_id bigint, context text, value text) RETURNS text
     LANGUAGE c STABLE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_decrypt';
+GRANT EXECUTE ON FUNCTION status_checker._decrypt(bigint, text, text) TO status_checker_api, status_checker_manager;
 CREATE FUNCTION status_checker._encrypt_bytes(tenant_id bigint, context text, value bytea) RETURNS bytea
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt_bytes';
 CREATE FUNCTION status_checker._decrypt_bytes(tenant_id bigint, context text, value bytea) RETURNS bytea
@@ -55,6 +56,7 @@ CREATE FUNCTION status_checker.master_key_id() RETURNS text
     LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_master_key_id';
 COMMENT ON FUNCTION status_checker.master_key_id() IS
 'The id of the current master key (the first 8 bytes of its SHA-256, in hex) — never the key';
+GRANT EXECUTE ON FUNCTION status_checker.master_key_id() TO status_checker_api, status_checker_operator;
 
 -- channel secrets: {"password": {"enc": "sc1:…"}} — the names stay readable (has_password)
 CREATE FUNCTION status_checker._decrypt_secrets(p_tenant_id bigint, p_secrets jsonb) RETURNS jsonb
@@ -187,6 +189,7 @@ $$;
 COMMENT ON FUNCTION status_checker.rotate_master_key() IS
 'After putting a new master key first in master_key_file (the old one second) and reloading: re-wrap every data key '
 'and the signing key under the new key; then the old one can be removed. Returns the number of keys re-wrapped';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_master_key() TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.rotate_data_key(tenant_id bigint) RETURNS integer
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -206,6 +209,7 @@ $$;
 COMMENT ON FUNCTION status_checker.rotate_data_key(bigint) IS
 'Give a tenant a new data key: new values are encrypted with it at once; CALL reencrypt_tenant(tenant_id) re-encrypts '
 'the stored ones in small batches and destroys the old key. Returns the new key version';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_data_key(bigint) TO status_checker_api, status_checker_operator;
 
 -- Re-encrypt up to batch_size values of a tenant that an older data key
 -- encrypted; returns how many.  When none is left, older data keys are
@@ -290,6 +294,7 @@ $$;
 COMMENT ON FUNCTION status_checker.reencrypt_batch(bigint, integer) IS
 'Re-encrypt up to batch_size of a tenant''s values still under an older data key; when none is left, destroy the older keys. '
 'Returns the number re-encrypted (0: done)';
+GRANT EXECUTE ON FUNCTION status_checker.reencrypt_batch(bigint, integer) TO status_checker_api, status_checker_operator;
 
 -- (no SET search_path: a procedure with SET options cannot COMMIT; every name here is qualified)
 CREATE PROCEDURE status_checker.reencrypt_tenant(tenant_id bigint, batch_size integer DEFAULT 500)
@@ -306,6 +311,7 @@ END
 $$;
 COMMENT ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) IS
 'After rotate_data_key: re-encrypt all of a tenant''s values in batches of batch_size, one transaction each, then destroy the old data key';
+GRANT EXECUTE ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) TO status_checker_operator;
 
 CREATE VIEW status_checker.encryption_status WITH (security_invoker = true) AS
 SELECT d.tenant_id,

@@ -18,3 +18,4 @@ CREATE OR REPLACE FUNCTION status_checker.set_app_user(tenant_id bigint, login t
 COMMENT ON FUNCTION status_checker.set_app_user(bigint, text) IS
 'For gateways: act for this application user until the end of the transaction; returns the group role to SET LOCAL ROLE to '
 '(the context holds only under exactly that role)';
+GRANT EXECUTE ON FUNCTION status_checker.set_app_user(bigint, text) TO status_checker_api, status_checker_gateway;

@@ -80,6 +80,7 @@ $$;
 COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
 'For operators: let a database login act directly as a tenant''s user (it then holds the group role of the user''s role, '
 'and no other of the four); NULL removes the mapping and the group role';
+GRANT EXECUTE ON FUNCTION status_checker.map_db_role(bigint, text, name) TO status_checker_api, status_checker_operator;
 
 CREATE OR REPLACE FUNCTION status_checker.set_user_role(tenant_id bigint, login text, role text)
     RETURNS void
@@ -111,6 +112,7 @@ COMMENT ON FUNCTION status_checker.set_user_role(bigint, text, text) IS
 'Change a user''s role (admin, manager, reporter, viewer), and the group role of its database login if it has one; '
 'the last administrator of a tenant keeps the role';
 ALTER FUNCTION status_checker.set_user_role(bigint, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_user_role(bigint, text, text) TO status_checker_admin;
 
 CREATE OR REPLACE FUNCTION status_checker.remove_user(tenant_id bigint, login text)
     RETURNS void
@@ -136,3 +138,4 @@ COMMENT ON FUNCTION status_checker.remove_user(bigint, text) IS
 'Remove a user from a tenant (and from the groups it manages, and its database login from the group role); '
 'the last administrator cannot be removed';
 ALTER FUNCTION status_checker.remove_user(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.remove_user(bigint, text) TO status_checker_admin;

@@ -1,7 +1,18 @@
 -- src/security/privileges.sql — row-level security on every tenant table,
--- who owns the API functions, and who may call and read what.  Runs last
+-- status_checker_api's privileges, and who may read what.  Runs last
 -- (before finish.sql), in the install script and in every upgrade, so that
 -- it covers every table and function that exists.
+--
+-- Each function declares next to its definition how it runs (SECURITY
+-- DEFINER SET search_path = ..., ALTER FUNCTION ... OWNER TO
+-- status_checker_api) and who may call it (GRANT EXECUTE).  What stays
+-- here is what must come after every definition: the rules for every
+-- table (row-level security, one policy), status_checker_api's EXECUTE on
+-- every function and the key readers taken back from it (a GRANT ... ON
+-- ALL FUNCTIONS, so that no new function is forgotten; where a function
+-- grants EXECUTE to a role it names status_checker_api first, which keeps
+-- the order of its privileges what it has always been), and what each
+-- role may read.
 
 -- ------------------------------------------------------------ row-level security
 
@@ -71,11 +82,7 @@ $$;
 
 -- ------------------------------------------------------------ tenant roles
 
--- every function the tenant roles and the gateway may call is granted
--- below: start from none, so that an upgraded installation ends with
--- exactly a fresh one's privileges (0.10.1 took some back from viewers)
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker
-    FROM status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin, status_checker_gateway;
+-- The functions each role may call are granted next to their definitions.
 GRANT USAGE ON SCHEMA status_checker TO status_checker_viewer, status_checker_gateway;
 
 -- viewer: read the tenant's data (row-level security keeps it to the tenant)
@@ -94,7 +101,7 @@ GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.sign
 -- a channel's name and kind (delivery_status names the channel); its
 -- configuration (the URL: a Slack webhook's is a credential) is for managers
 GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_viewer;
--- (views: see below; contacts, users and channels in clear are for managers, key status for the operator)
+-- (views: all but these four; contacts, users and channels in clear are for managers, key status for the operator)
 DO $$
 DECLARE
     v regclass;
@@ -105,91 +112,18 @@ BEGIN
     END LOOP;
 END
 $$;
-GRANT EXECUTE ON FUNCTION
-    status_checker.current_tenant(), status_checker.request_geojson(bigint), status_checker.check_answers(bigint, jsonb),
-    status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
-    status_checker._event_title(status_checker.event), status_checker._require_request(bigint, boolean),
-    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb),
-    -- what the row-level security policies call
-    status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)
-    TO status_checker_viewer;
--- what the views call (the views run with their reader's privileges): a
--- viewer's views, for viewers; the views of decrypted data, for managers.
--- Decrypting is never a viewer's: until 0.10.1 this loop also granted
--- viewers _decrypt (contact_list and delivery_status used it), and a viewer
--- decrypted every contact and user address with it directly.
-DO $$
-DECLARE
-    f record;
-BEGIN
-    FOR f IN
-        SELECT DISTINCT p.oid::regprocedure AS fn,
-               CASE WHEN v.relname IN ('contact_list', 'user_list', 'channel_list') THEN 'status_checker_manager'
-                    ELSE 'status_checker_viewer' END AS grantee
-        FROM pg_rewrite rw
-        JOIN pg_class v ON v.oid = rw.ev_class
-        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid AND d.refclassid = 'pg_proc'::regclass
-        JOIN pg_proc p ON p.oid = d.refobjid
-        WHERE v.relnamespace = 'status_checker'::regnamespace AND p.pronamespace = 'status_checker'::regnamespace
-          AND v.relname <> 'encryption_status'
-        ORDER BY 1, 2
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.fn, f.grantee);
-    END LOOP;
-END
-$$;
-REVOKE EXECUTE ON FUNCTION status_checker._decrypt(bigint, text, text), status_checker._decrypt_bytes(bigint, text, bytea),
-    status_checker._decrypt_secrets(bigint, jsonb)
-    FROM status_checker_viewer, status_checker_reporter;
 
 REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list,
     status_checker.encryption_status
     FROM status_checker_viewer;
 GRANT SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list TO status_checker_manager;
 
--- reporter: report on a site's behalf
-GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb),
-    status_checker.submit_report(text, jsonb, text), status_checker.report_form(text)
-    TO status_checker_reporter;
-
 -- manager: requests and their delivery
 GRANT SELECT (tenant_id, channel_id, kind, name, config, enabled, created_at) ON status_checker.channel TO status_checker_manager;
-GRANT EXECUTE ON FUNCTION
-    status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text),
-    status_checker.close_request(bigint), status_checker.cancel_request(bigint, text),
-    status_checker.set_request_reminders(bigint, interval[], interval),
-    status_checker.issue_token(bigint, text), status_checker.issue_tokens(bigint), status_checker.retry_message(bigint)
-    TO status_checker_manager;
 
 -- admin: the tenant's configuration, its users and its audit log
 GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_checker.audit_head, status_checker.audit_checkpoint
     TO status_checker_admin;
-GRANT EXECUTE ON FUNCTION
-    status_checker.add_user(bigint, text, text, text), status_checker.set_user_role(bigint, text, text),
-    status_checker.remove_user(bigint, text), status_checker.set_user_password(bigint, text, text),
-    status_checker.create_site_group(bigint, text, bigint),
-    status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb),
-    status_checker.add_site_contact(bigint, text, text, text, text),
-    status_checker.import_sites(bigint, bytea), status_checker.import_sites(bigint, text),
-    status_checker.create_form(bigint, text, jsonb),
-    status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text),
-    status_checker.set_trigger_rule_enabled(bigint, boolean), status_checker.set_rule_reminders(bigint, interval[], interval),
-    status_checker.backtest_rule(bigint, bigint),
-    status_checker.add_channel(bigint, text, text, jsonb), status_checker.set_channel_enabled(bigint, boolean),
-    status_checker.set_message_template(bigint, text, text, text, text),
-    status_checker.add_group_manager(bigint, bigint, text),
-    status_checker.audit_chain_head(bigint), status_checker.verify_audit_log(bigint), status_checker.verify_audit_log(bigint, jsonb)
-    TO status_checker_admin;
-
--- gateway: act for a user, and take reports by link
-GRANT EXECUTE ON FUNCTION
-    status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
-    status_checker.submit_report(text, jsonb), status_checker.submit_report(text, jsonb, text),
-    status_checker.report_form(text), status_checker.current_tenant(),
-    status_checker.web_login(bigint, text, text), status_checker.web_login(bigint, text, text, text),
-    status_checker.web_session_user(text), status_checker.web_logout(text),
-    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
-    TO status_checker_gateway;
 
 -- ------------------------------------------------------------ the operator
 --
@@ -202,35 +136,10 @@ GRANT EXECUTE ON FUNCTION
 -- superuser could do any of this.  The operator reads what a viewer reads,
 -- for every tenant (row-level security lets an operator see all), and the
 -- encryption status; not contacts or users in clear.
--- (they run as the extension's owner: SECURITY DEFINER in their definitions)
-GRANT EXECUTE ON FUNCTION
-    status_checker.create_tenant(text, text, text), status_checker.delete_tenant(bigint),
-    status_checker.map_db_role(bigint, text, name), status_checker.load_jma_area_codes(text),
-    status_checker.add_feed(text, text, interval), status_checker.remove_feed(bigint),
-    status_checker.ingest_feed_document(text, bytea), status_checker.ingest_feed_document(text, text),
-    status_checker.seal_audit_log(integer), status_checker.prune_audit_log(interval),
-    status_checker.rotate_signing_key(), status_checker.master_key_id(), status_checker.rotate_master_key(),
-    status_checker.rotate_data_key(bigint), status_checker.reencrypt_batch(bigint, integer),
-    status_checker.run_reminders(), status_checker.purge_outbox(interval), status_checker.purge_web_sessions(),
-    status_checker.health_probe(), status_checker.schedule_jobs(), status_checker.dispatcher_status(),
-    status_checker.dispatcher_workers()
-    TO status_checker_operator;
-GRANT EXECUTE ON FUNCTION
-    status_checker.parse_feed_document(text, text), status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision),
-    status_checker.webhook_signature(text, bigint, text),
-    status_checker.audit_chain_head(bigint), status_checker.verify_audit_log(bigint), status_checker.verify_audit_log(bigint, jsonb),
-    status_checker.request_geojson(bigint), status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
-    status_checker.check_answers(bigint, jsonb), status_checker.current_tenant(),
-    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
-    TO status_checker_operator;
--- a channel that needs a CA bundle of its own (ca_file, a path on the server) is added by an operator
-GRANT EXECUTE ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) TO status_checker_operator;
-GRANT EXECUTE ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) TO status_checker_operator;
 GRANT USAGE ON SCHEMA status_checker TO status_checker_operator;
 DO $$
 DECLARE
     rel regclass;
-    fn regprocedure;
 BEGIN
     -- what a viewer may read, for every tenant
     FOR rel IN
@@ -240,16 +149,6 @@ BEGIN
         ORDER BY 1
     LOOP
         EXECUTE format('GRANT SELECT ON %s TO status_checker_operator', rel);
-    END LOOP;
-    -- and the functions the viewers' views call
-    FOR fn IN
-        SELECT p.oid::regprocedure FROM pg_proc p
-        WHERE p.pronamespace = 'status_checker'::regnamespace
-          AND EXISTS (SELECT 1 FROM aclexplode(p.proacl) a
-                      WHERE a.grantee = 'status_checker_viewer'::regrole AND a.privilege_type = 'EXECUTE')
-        ORDER BY 1
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO status_checker_operator', fn);
     END LOOP;
 END
 $$;

@@ -30,6 +30,7 @@ CREATE FUNCTION status_checker._ed25519_verify(public_key bytea, message bytea, 
 CREATE FUNCTION status_checker._ed25519_public_pem(public_key bytea) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_ed25519_public_pem';
+GRANT EXECUTE ON FUNCTION status_checker._ed25519_public_pem(bytea) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- A time as certificates and exported heads show it: ISO 8601 in UTC.
 CREATE FUNCTION status_checker._utc_text(t timestamptz) RETURNS text
@@ -112,6 +113,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.installation_public_key(text) IS
 'The public key (PEM) that checks this installation''s deletion certificates, audit checkpoints and chain heads — the current key, or the one named';
+GRANT EXECUTE ON FUNCTION status_checker.installation_public_key(text) TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;
 
 CREATE FUNCTION status_checker.rotate_signing_key() RETURNS text
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -124,6 +126,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.rotate_signing_key() IS
 'Make a new installation signing key and destroy the old private key (its public key stays, so what it signed still verifies); returns the new key id';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_signing_key() TO status_checker_api, status_checker_operator;
 
 CREATE VIEW status_checker.signing_keys WITH (security_invoker = true) AS
 SELECT key_id, status_checker._ed25519_public_pem(public_key) AS public_key_pem, created_at, retired_at

@@ -42,12 +42,15 @@ $$;
 CREATE FUNCTION status_checker._tenant() RETURNS bigint
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_tenant';
+GRANT EXECUTE ON FUNCTION status_checker._tenant() TO status_checker_api, status_checker_viewer, status_checker_operator;
 CREATE FUNCTION status_checker._is_operator() RETURNS boolean
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_is_operator';
+GRANT EXECUTE ON FUNCTION status_checker._is_operator() TO status_checker_api, status_checker_viewer, status_checker_operator;
 CREATE FUNCTION status_checker._may_see(tenant_id bigint) RETURNS boolean
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_may_see';
+GRANT EXECUTE ON FUNCTION status_checker._may_see(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 CREATE FUNCTION status_checker._app_login() RETURNS text
     LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_app_login';
@@ -57,6 +60,7 @@ CREATE FUNCTION status_checker.reset_app_user() RETURNS void
     AS 'MODULE_PATHNAME', 'sc_clear_context';
 COMMENT ON FUNCTION status_checker.reset_app_user() IS
 'For gateways: stop acting for the application user set by set_app_user (the end of the transaction does the same)';
+GRANT EXECUTE ON FUNCTION status_checker.reset_app_user() TO status_checker_api, status_checker_gateway;
 
 CREATE FUNCTION status_checker.current_tenant() RETURNS bigint
     LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY INVOKER AS $$
@@ -64,6 +68,7 @@ CREATE FUNCTION status_checker.current_tenant() RETURNS bigint
 $$;
 COMMENT ON FUNCTION status_checker.current_tenant() IS
 'The tenant this session acts for (set_app_user in this transaction, or the mapped database login), or NULL';
+GRANT EXECUTE ON FUNCTION status_checker.current_tenant() TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;
 
 -- A tenant the caller may not see does not exist for it (the same error as
 -- a tenant that does not exist at all).

@@ -131,6 +131,7 @@ CREATE FUNCTION status_checker.shindo_label(s status_checker.shindo, lang text D
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';
 COMMENT ON FUNCTION status_checker.shindo_label(status_checker.shindo, text) IS
 'Label as people know it: 震度5弱 (lang ja, default) or Shindo 5 Lower (lang en)';
+GRANT EXECUTE ON FUNCTION status_checker.shindo_label(status_checker.shindo, text) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.shindo_from_p2pquake(scale integer) RETURNS status_checker.shindo
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';

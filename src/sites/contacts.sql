@@ -37,6 +37,7 @@ COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, te
 'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op. '
 'A webhook URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused';
 ALTER FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) TO status_checker_admin;
 
 -- The data lines of a sites CSV (after its header line), parsed by the header (lower-cased, trimmed):
 -- fields by column, the other columns as attributes, and the coordinates
@@ -185,6 +186,7 @@ $$;
 COMMENT ON FUNCTION status_checker.import_sites(bigint, bytea) IS
 'Import sites from CSV bytes (UTF-8; lines with invalid UTF-8 are reported by number). Same rules as import_sites(bigint, text)';
 ALTER FUNCTION status_checker.import_sites(bigint, bytea) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.import_sites(bigint, bytea) TO status_checker_admin;
 
 CREATE OR REPLACE FUNCTION status_checker.import_sites(tenant_id bigint, csv text)
     RETURNS integer
@@ -195,3 +197,4 @@ COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
 '(code, name, municipality_code, lat, lon required; other columns become attributes); groups in group_path '
 '(関東/東京支店) are created as needed. All or nothing: the error lists every bad line. Returns sites created or updated';
 ALTER FUNCTION status_checker.import_sites(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.import_sites(bigint, text) TO status_checker_admin;

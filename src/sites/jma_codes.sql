@@ -73,3 +73,4 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.load_jma_area_codes(text) IS
 'Load (replace) JMA''s station → municipality → area table (AreaForecastLocalE / AreaInformationCity / PointSeismicIntensity CSV); returns the rows loaded. All or nothing';
+GRANT EXECUTE ON FUNCTION status_checker.load_jma_area_codes(text) TO status_checker_api, status_checker_operator;

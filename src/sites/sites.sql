@@ -218,6 +218,7 @@ $$;
 COMMENT ON FUNCTION status_checker.add_user(bigint, text, text, text) IS
 'Add a user to a tenant with role admin, manager, reporter or viewer; returns the user id';
 ALTER FUNCTION status_checker.add_user(bigint, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_user(bigint, text, text, text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.create_tenant(name text, admin_login text, admin_email text)
     RETURNS bigint
@@ -240,6 +241,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_tenant(text, text, text) IS
 'Create a tenant (a company) with its one initial administrator; returns the tenant id';
+GRANT EXECUTE ON FUNCTION status_checker.create_tenant(text, text, text) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.create_site_group(tenant_id bigint, name text, parent_id bigint DEFAULT NULL)
     RETURNS bigint
@@ -284,6 +286,7 @@ $$;
 COMMENT ON FUNCTION status_checker.create_site_group(bigint, text, bigint) IS
 'Create a site group, optionally under a parent group (any depth); returns the group id';
 ALTER FUNCTION status_checker.create_site_group(bigint, text, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_site_group(bigint, text, bigint) TO status_checker_admin;
 
 -- The group at a path like 関東/東京支店, created level by level as needed.
 CREATE FUNCTION status_checker._ensure_group_path(p_tenant_id bigint, p_path text)
@@ -358,6 +361,7 @@ $$;
 COMMENT ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) IS
 'Create or update (by code) a site of a tenant; returns the site id. The municipality code is JMA''s 7-digit code or the 6-digit JIS code';
 ALTER FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) TO status_checker_admin;
 
 CREATE FUNCTION status_checker._require_site(p_tenant_id bigint, p_code text) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

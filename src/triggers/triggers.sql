@@ -101,6 +101,7 @@ END;
 COMMENT ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) IS
 'Estimated JMA seismic intensity at a site from magnitude, depth and epicentre (Si & Midorikawa 1999 attenuation, '
 'average site amplification, Midorikawa et al. 1999 PGV to intensity, Utsu 1977 fault length); a rough estimate for sites without observations';
+GRANT EXECUTE ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------- rule management
 
@@ -176,6 +177,7 @@ COMMENT ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, sta
 'training telegrams only; repeat_within suppresses aftershocks that shake no harder; use_estimate estimates intensity '
 'where none is observed); returns the rule id';
 ALTER FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.set_trigger_rule_enabled(rule_id bigint, enabled boolean) RETURNS void
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
@@ -193,6 +195,7 @@ $$;
 COMMENT ON FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) IS
 'Enable or disable a trigger rule; a disabled rule creates no requests';
 ALTER FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) TO status_checker_admin;
 
 -- ------------------------------------------------------------- decisions
 
@@ -369,6 +372,7 @@ END
 $$;
 COMMENT ON FUNCTION status_checker._decide(bigint, bigint) IS
 'Internal: for a rule and an event, each site of the tenant with its intensity and the decision (ask, asked, skip) and reason';
+GRANT EXECUTE ON FUNCTION status_checker._decide(bigint, bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.backtest_rule(rule_id bigint, event_id bigint)
     RETURNS TABLE (site_code text, shindo status_checker.shindo, decision text, reason text)
@@ -382,6 +386,7 @@ COMMENT ON FUNCTION status_checker.backtest_rule(bigint, bigint) IS
 'What the rule would do for an event, site by site, without doing it: decision ask (would be asked), asked (already '
 'asked for this event) or skip, with the reason';
 ALTER FUNCTION status_checker.backtest_rule(bigint, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.backtest_rule(bigint, bigint) TO status_checker_admin;
 
 CREATE VIEW status_checker.trigger_decision WITH (security_invoker = true) AS
 SELECT v.tenant_id, v.rule_id, r.name AS rule_name, v.event_id, f.request_id,
@@ -412,5 +417,6 @@ CREATE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
                        AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI') || ' JST)'), 200);
 COMMENT ON FUNCTION status_checker._event_title(status_checker.event) IS
 'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST)';
+GRANT EXECUTE ON FUNCTION status_checker._event_title(status_checker.event) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- _fire_rules: src/triggers/fire.sql

@@ -36,4 +36,5 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.status_matrix_csv(bigint) IS
 'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; cells that a spreadsheet could run as a formula prefixed with '')';
+GRANT EXECUTE ON FUNCTION status_checker.status_matrix_csv(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 

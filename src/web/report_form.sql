@@ -69,4 +69,5 @@ $$;
 COMMENT ON FUNCTION status_checker.report_form(text) IS
 'What a reporter page shows for a personal link: the request (title, state, deadline, event), the site (and the intensity it was asked at), '
 'the form version to answer and the site''s latest report. Read-only: opening a link changes nothing';
+GRANT EXECUTE ON FUNCTION status_checker.report_form(text) TO status_checker_api, status_checker_reporter, status_checker_gateway;
 

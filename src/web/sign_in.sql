@@ -63,6 +63,7 @@ COMMENT ON FUNCTION status_checker.set_user_password(bigint, text, text) IS
 'Set a user''s dashboard password (10 to 200 characters, stored as an argon2id hash); ends the user''s sessions, forgets its trusted browsers '
 'and lifts any slowing of its sign-ins. Admins only';
 ALTER FUNCTION status_checker.set_user_password(bigint, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_user_password(bigint, text, text) TO status_checker_admin;
 
 -- Sign in: not an error when it fails, so that the failure is counted (an
 -- exception would roll the count back).
@@ -169,6 +170,7 @@ COMMENT ON FUNCTION status_checker.web_login(bigint, text, text, text) IS
 'For gateways: check a user''s dashboard password, with the browser''s device token if it has one; on success a new session '
 '(its cookie value and CSRF token, returned once) and the device token to keep. Failures are not errors (they are counted and audited) '
 'and all say "wrong"; after five in a row, sign-ins not from a trusted browser are slowed (15 s, doubling, up to 15 min), never locked';
+GRANT EXECUTE ON FUNCTION status_checker.web_login(bigint, text, text, text) TO status_checker_api, status_checker_gateway;
 
 CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text, password text)
     RETURNS status_checker.web_login_result
@@ -176,6 +178,7 @@ CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text
     RETURN status_checker.web_login(tenant_id, login, password, NULL);
 COMMENT ON FUNCTION status_checker.web_login(bigint, text, text) IS
 'For gateways: web_login without a device token (a browser that has not signed in before)';
+GRANT EXECUTE ON FUNCTION status_checker.web_login(bigint, text, text) TO status_checker_api, status_checker_gateway;
 
 CREATE OR REPLACE FUNCTION status_checker.web_session_user(session_token text)
     RETURNS status_checker.web_session_user
@@ -208,3 +211,4 @@ $$;
 COMMENT ON FUNCTION status_checker.web_session_user(text) IS
 'For gateways: the user of a dashboard session (tenant, login, role, CSRF token); 28000 for an unknown or ended session '
 '(2 hours idle, 12 hours in all) or one whose user is gone';
+GRANT EXECUTE ON FUNCTION status_checker.web_session_user(text) TO status_checker_api, status_checker_gateway;

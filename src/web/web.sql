@@ -17,6 +17,7 @@ CREATE FUNCTION status_checker.submit_report(token text, answers jsonb, idempote
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb, text) IS
 'Submit a site''s report with its personal token, at most once per idempotency key (1 to 128 printable ASCII characters, '
 'e.g. a UUID made when the form was shown): a replay of the site''s latest submission returns its report id and stores nothing';
+GRANT EXECUTE ON FUNCTION status_checker.submit_report(text, jsonb, text) TO status_checker_api, status_checker_reporter, status_checker_gateway;
 
 -- report_form: src/web/report_form.sql (replaced by upgrades)
 
@@ -104,6 +105,7 @@ CREATE OR REPLACE FUNCTION status_checker.web_logout(session_token text)
     DELETE FROM status_checker.web_session WHERE session_hash = sha256(convert_to(coalesce(session_token, ''), 'UTF8'))
 $$;
 COMMENT ON FUNCTION status_checker.web_logout(text) IS 'For gateways: end a dashboard session';
+GRANT EXECUTE ON FUNCTION status_checker.web_logout(text) TO status_checker_api, status_checker_gateway;
 
 CREATE OR REPLACE FUNCTION status_checker.purge_web_sessions()
     RETURNS bigint
@@ -116,6 +118,7 @@ CREATE OR REPLACE FUNCTION status_checker.purge_web_sessions()
 $$;
 COMMENT ON FUNCTION status_checker.purge_web_sessions() IS
 'Delete the dashboard sessions that have ended (2 hours idle, 12 hours in all); returns how many. Run hourly by schedule_jobs()';
+GRANT EXECUTE ON FUNCTION status_checker.purge_web_sessions() TO status_checker_api, status_checker_operator;
 
 -- Everything the dashboard shows for one request, in one document; read
 -- with the caller's privileges (row-level security: another tenant's
@@ -169,6 +172,7 @@ $$;
 COMMENT ON FUNCTION status_checker.request_dashboard(bigint) IS
 'Everything a dashboard shows for one request, as one document: the request and its counts, the form''s levels (labels, colours, icons), '
 'the group roll-up, every site (status, position, intensity it was asked at; unanswered first, the most shaken first) and the response timeline';
+GRANT EXECUTE ON FUNCTION status_checker.request_dashboard(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- status_matrix_csv: src/web/csv_export.sql (replaced by the upgrade to 0.10.1).
 
