@@ -87,5 +87,6 @@ $$;
 -- set_app_user: src/security/gateway.sql (in C since 0.10.1).
 -- map_db_role: src/security/login_roles.sql.
 
-
--- Row-level security and the grants: src/security/privileges.sql (the last part, once every table exists).
+-- Who may call a function is granted next to its definition; row-level
+-- security and the tables' grants: src/security/privileges.sql (the last
+-- part, once every table exists).
