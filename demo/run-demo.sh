@@ -179,7 +179,7 @@ The cluster is still running. Look around:
   SELECT * FROM report_history WHERE site_code = 'ISK001'; -- every report of a site
   SELECT * FROM delivery_status ORDER BY message_id;      -- every mail and webhook
   SELECT * FROM request_delivery;                          -- delivery per request
-Docs: README.md (tour), docs/sql-reference.md and docs/web.md (the reporter page and the dashboard).
+Docs: README.md (getting started), docs/sql-reference.md and docs/web.md (the reporter page and the dashboard).
 Stop everything the demo started (the cluster, the mail server, the webhook receiver,
 the feed server) with:
   make -C $SC_ROOT demo-stop$( [ "$DEMO_DIR" != /tmp/status_checker-demo ] && echo " DEMO_DIR=$DEMO_DIR" )

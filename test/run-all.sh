@@ -2,8 +2,8 @@
 # test/run-all.sh — `make test`: install what the tests need, build and
 # install the extension, then run every suite:
 #   1. pg_regress (make installcheck, with its own temporary server)
-#   2. pgTAP (pg_prove) against a throwaway cluster
-#   3. integration tests against the same cluster (and clusters of their own:
+#   2. pgTAP (test/pgtap.sh: pg_prove against a throwaway cluster)
+#   3. integration tests against a throwaway cluster (and clusters of their own:
 #      the workers, the HTTP worker with curl and in headless chromium)
 #   4. TAP tests (test/tap: crash, failover, backups; PostgreSQL::Test::Cluster
 #      makes their own nodes)
@@ -41,12 +41,9 @@ run_regress() {
         return 1; }
 }
 
-run_pgtap() {
-    sc_psql -c "CREATE DATABASE sc_tap" >/dev/null &&
-    sc_psql -d sc_tap -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION status_checker" >/dev/null &&
-    (cd "$SC_ROOT/test/pgtap" && sc_as_pg env PGHOST="$PGHOST" PGPORT="$PGPORT" SC_FIXTURES="$SC_FIXTURES" \
-        pg_prove --ext .sql -U postgres -d sc_tap ./*.sql)
-}
+# every pgTAP file, against a throwaway cluster of its own: test/pgtap.sh,
+# the same script that runs one file alone
+run_pgtap() { bash "$SC_ROOT/test/pgtap.sh"; }
 
 run_tap() {
     mkdir -p "$work/tap"; [ "$(id -u)" = 0 ] && chown postgres "$work/tap"

@@ -5,18 +5,22 @@
 -- A recipient as views show it: w***@example.com, https://hooks.example.com/…
 -- Whatever the kind it is told, it shows no more than that: an address that
 -- is not a plain mailbox (a URL, whose path may be its credential) masked
--- as email is ***, and a URL shows its scheme and host only, never a user
--- name or password before the host (0.10.1: the caller names the kind, and
+-- as email is ***, and a URL shows its scheme, host and port only, never a
+-- user name or password before the host, and *** when what follows the
+-- scheme is not a plain host name or address (0.10.1: the caller names the kind, and
 -- a webhook URL masked as email came back whole).
 CREATE OR REPLACE FUNCTION status_checker._mask_recipient(kind text, recipient text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
     RETURN CASE
         WHEN kind = 'email' THEN
             coalesce((SELECT m[1] || '***@' || m[2]
-                      FROM regexp_match(recipient, '^([^@\s/:?#])[^@\s/:?#]*@([^@\s/:?#]+)$') m), '***')
+                      FROM regexp_match(recipient, '^([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)$') m), '***')
         ELSE
-            coalesce((SELECT m[1] || m[2] || '/…'
-                      FROM regexp_match(recipient, '^([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/?#@]*@)?([^/?#@]+)') m), '***')
+            -- scheme, host (a name, or an IPv6 address in brackets) and port,
+            -- then the end or the start of a path, query or fragment
+            coalesce((SELECT m[1] || m[2] || coalesce(m[3], '') || '/…'
+                      FROM regexp_match(recipient, '^([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/?#@\s]*@)?'
+                                                   '([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:[/?#]|$)') m), '***')
         END;
 COMMENT ON FUNCTION status_checker._mask_recipient(text, text) IS
 'Internal: a recipient as views show it: w***@example.com, https://hooks.example.com/…; *** for anything that is not of that shape';

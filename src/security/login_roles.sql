@@ -10,34 +10,69 @@
 -- viewer in a new tenant could still act as an administrator there.
 
 -- Make the login's membership in the four group roles exactly the one of
--- p_role (admin, manager, reporter, viewer), or none for NULL.
+-- p_role (admin, manager, reporter, viewer), or none for NULL: a plain
+-- grant (an ADMIN OPTION would let the login grant the role to others, of
+-- any tenant).  A role that may not be mapped (superuser, BYPASSRLS, the
+-- extension's own roles, operators, gateways: a mapping whose login was
+-- dropped and whose name was reused) is never changed: refused (22023)
+-- when a role is to be granted, left alone when the mapping goes.  So is a
+-- role that would still hold a higher group role through another role it
+-- belongs to (no revocation here could take that away).
 CREATE OR REPLACE FUNCTION status_checker._set_login_group_role(p_db_role name, p_role text)
     RETURNS void
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    v_member oid;
+    r pg_catalog.pg_roles;
     g name;
+    groups constant name[] := ARRAY['status_checker_admin', 'status_checker_manager',
+                                    'status_checker_reporter', 'status_checker_viewer'];
 BEGIN
-    SELECT r.oid INTO v_member FROM pg_catalog.pg_roles r WHERE r.rolname = p_db_role;
+    SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = p_db_role;
     IF NOT FOUND THEN
         RETURN;             -- the login was dropped: nothing to hold
     END IF;
-    FOR g IN SELECT r.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
-             WHERE m.member = v_member
-               AND r.rolname IN ('status_checker_admin', 'status_checker_manager', 'status_checker_reporter', 'status_checker_viewer')
-               AND r.rolname IS DISTINCT FROM 'status_checker_' || p_role
+    IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
+       OR pg_catalog.pg_has_role(r.oid, 'status_checker_operator', 'MEMBER')
+       OR pg_catalog.pg_has_role(r.oid, 'status_checker_gateway', 'MEMBER') THEN
+        IF p_role IS NULL THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(p_db_role)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Superusers, operators, gateways, roles that bypass row-level security and status_checker''s own roles '
+                           'see every tenant or act for many users.',
+                  HINT = 'A login of this name was mapped before; if it was dropped and made again for another purpose, unmap it: map_db_role(tenant_id, login, NULL).';
+    END IF;
+    -- direct memberships: every other group role goes, and so does an ADMIN OPTION
+    FOR g IN SELECT gr.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles gr ON gr.oid = m.roleid
+             WHERE m.member = r.oid AND gr.rolname = ANY (groups)
+               AND (gr.rolname IS DISTINCT FROM 'status_checker_' || p_role OR m.admin_option)
              ORDER BY 1 LOOP
         EXECUTE format('REVOKE %I FROM %I', g, p_db_role);
     END LOOP;
     IF p_role IS NOT NULL AND NOT EXISTS (
            SELECT 1 FROM pg_catalog.pg_auth_members m
-           WHERE m.member = v_member AND m.roleid = ('status_checker_' || p_role)::regrole) THEN
+           WHERE m.member = r.oid AND m.roleid = ('status_checker_' || p_role)::regrole) THEN
         EXECUTE format('GRANT %I TO %I', 'status_checker_' || p_role, p_db_role);
     END IF;
+    -- what is left must be what the role implies (admin ⊃ manager ⊃ reporter
+    -- ⊃ viewer): a higher group role held through another role the login
+    -- belongs to is not the mapping's to take away
+    FOR g IN SELECT x FROM unnest(groups) x
+             WHERE p_role IS NOT NULL                -- (an unmapped login has no tenant: nothing to check)
+               AND pg_catalog.pg_has_role(r.oid, x, 'MEMBER')
+               AND array_position(ARRAY['viewer', 'reporter', 'manager', 'admin'], substr(x, 16))
+                   > array_position(ARRAY['viewer', 'reporter', 'manager', 'admin'], p_role)
+             ORDER BY 1 LOOP
+        RAISE EXCEPTION 'role % holds % through another role it belongs to', quote_ident(p_db_role), g
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Map a login that belongs to no other role, or revoke that role from it first.';
+    END LOOP;
 END
 $$;
 COMMENT ON FUNCTION status_checker._set_login_group_role(name, text) IS
-'Internal: a mapped login''s membership in the four group roles made exactly its user''s role (none for NULL)';
+'Internal: a mapped login''s membership in the four group roles made exactly its user''s role, a plain grant (none for NULL); '
+'roles that may not be mapped, or that hold a group role through another role, are refused';
 
 CREATE OR REPLACE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
     RETURNS void

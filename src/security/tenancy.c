@@ -106,6 +106,11 @@ is_operator(void)
  * Look up the app_user mapped to the outer role (the login, or the role it
  * SET ROLE to), as the bootstrap superuser so that row-level security on
  * app_user does not call back into us.
+ *
+ * The mapping names the role, and a role dropped and created again under
+ * the same name would inherit it: so it holds only while the role is what
+ * map_db_role made of it — a member of its user's group role, and no
+ * gateway (a gateway acts for users through set_app_user, never as one).
  */
 static void
 lookup_mapping(Oid role)
@@ -123,18 +128,25 @@ lookup_mapping(Oid role)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	arg[0] = DirectFunctionCall1(namein, CStringGetDatum(rolname));
-	if (sc_spi_as_superuser("SELECT tenant_id, login FROM status_checker.app_user "
+	if (sc_spi_as_superuser("SELECT tenant_id, login, role FROM status_checker.app_user "
 							"WHERE db_role OPERATOR(pg_catalog.=) $1",
 							1, argtype, arg, true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
 		bool		isnull;
 		char	   *login;
+		char	   *user_role;
+		Oid			group = InvalidOid;
+		Oid			gateway = get_role_oid("status_checker_gateway", true);
 
 		map_tenant = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		login = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		user_role = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		if (user_role != NULL)
+			group = get_role_oid(psprintf("status_checker_%s", user_role), true);
 		strlcpy(map_login, login ? login : "", sizeof(map_login));
-		map_found = true;
+		map_found = OidIsValid(group) && is_member_of_role(role, group) &&
+			!(OidIsValid(gateway) && is_member_of_role(role, gateway));
 	}
 	SPI_finish();
 }

@@ -81,30 +81,40 @@ WHERE NOT EXISTS (SELECT 1 FROM status_checker.link_key k WHERE k.tenant_id = t.
 ORDER BY t.tenant_id;
 
 -- A mapped login that holds another of the four group roles than its
--- user's (granted by hand, or left by 0.10.0's delete_tenant and mapped
--- again since) is put right when the extension is updated:
--- it then holds exactly its user's role in this database, and a WARNING
--- names it.  Logins mapped in no user of this database are left alone (the
--- group roles are the cluster's: a login mapped in another database holds
--- its role for that one, and here it has no tenant and sees nothing).
+-- user's, or its own with ADMIN OPTION (granted by hand, or left by
+-- 0.10.0's delete_tenant and mapped again since), is put right by the
+-- update: it then holds exactly its user's
+-- role in this database, and a WARNING names it.  A mapping whose login
+-- may not be mapped any more (a name dropped and made again as a gateway,
+-- say) or holds a group role through another role is named in a WARNING
+-- and left for the operator.  Logins mapped to no user of this database
+-- are left alone (the group roles are the cluster's: a login mapped in
+-- another database holds its role for that one, and here it has no
+-- tenant and sees nothing).
 DO $$
 DECLARE
     l record;
 BEGIN
     FOR l IN
-        SELECT u.db_role, u.role FROM status_checker.app_user u
-        WHERE u.db_role IS NOT NULL
-          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-                      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
-                      JOIN pg_catalog.pg_roles r ON r.oid = m.member
-                      WHERE r.rolname = u.db_role
-                        AND g.rolname IN ('status_checker_admin', 'status_checker_manager', 'status_checker_reporter', 'status_checker_viewer')
-                        AND g.rolname <> 'status_checker_' || u.role)
+        SELECT u.db_role, u.role, r.oid FROM status_checker.app_user u
+        JOIN pg_catalog.pg_roles r ON r.rolname = u.db_role
+        WHERE EXISTS (SELECT 1 FROM unnest(ARRAY['viewer', 'reporter', 'manager', 'admin']) WITH ORDINALITY g(name, rank)
+                      WHERE pg_catalog.pg_has_role(r.oid, 'status_checker_' || g.name, 'MEMBER')
+                        AND g.rank > array_position(ARRAY['viewer', 'reporter', 'manager', 'admin'], u.role))
+           OR EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles gr ON gr.oid = m.roleid
+                      WHERE m.member = r.oid
+                        AND gr.rolname IN ('status_checker_admin', 'status_checker_manager', 'status_checker_reporter', 'status_checker_viewer')
+                        AND (gr.rolname <> 'status_checker_' || u.role OR m.admin_option))
         ORDER BY u.db_role
     LOOP
-        RAISE WARNING 'login % held group roles its mapping does not give it: now it holds status_checker_% only',
-            quote_ident(l.db_role), l.role;
-        PERFORM status_checker._set_login_group_role(l.db_role, l.role);
+        BEGIN
+            PERFORM status_checker._set_login_group_role(l.db_role, l.role);
+            RAISE WARNING 'login % held group roles its mapping does not give it: now it holds status_checker_% only',
+                quote_ident(l.db_role), l.role;
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE WARNING 'login % is mapped to a user of role % but %; it acts for no tenant until an operator maps it again or unmaps it',
+                quote_ident(l.db_role), l.role, SQLERRM;
+        END;
     END LOOP;
 END
 $$;

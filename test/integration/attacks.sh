@@ -60,7 +60,7 @@ as() {
         -U "$login" -d $db "$@" 2>&1 | sed -E 's/^psql:[^ ]* ERROR:  ([0-9A-Z]{5}).*/ERROR \1/; s/^ERROR:  ([0-9A-Z]{5})$/ERROR \1/' || true
 }
 gwq() { as gw -c "SET ROLE status_checker_gateway" -c "$1"; }   # a NOINHERIT login takes the gateway's role, as the HTTP worker does
-echo "1..32"
+echo "1..36"
 
 # ---- 1. a planted temporary table, over the manager's own connection
 out=$(as a_manager <<'SQL'
@@ -209,6 +209,48 @@ ok "... and cannot add an administrator to the tenant" \
     [ "$(q "SELECT count(*) FROM status_checker.app_user WHERE login = '"'planted'"'")" = 0 ]'
 ok "a gateway login cannot be mapped to one tenant user (22023)" \
    '[ "$(as op -c "SELECT status_checker.map_db_role(1, '"'viewer2'"', '"'gw'"')")" = "ERROR 22023" ]'
+
+# a third review: a mapping's login dropped and its name made again as a
+# gateway; a login that holds the admin role through another role; a
+# grant WITH ADMIN OPTION kept by the mapping
+sc_psql -d $db >/dev/null <<'SQL'
+SELECT status_checker.add_user(1, 'temp_u', 'temp@a.example', 'manager');
+CREATE ROLE tmp_login LOGIN;
+SELECT status_checker.map_db_role(1, 'temp_u', 'tmp_login');
+DROP ROLE tmp_login;
+CREATE ROLE tmp_login LOGIN NOINHERIT;       -- the name reused for an application server
+GRANT status_checker_gateway, status_checker_viewer, status_checker_reporter, status_checker_manager,
+      status_checker_admin TO tmp_login;
+CREATE ROLE staff NOLOGIN; GRANT status_checker_admin TO staff;
+CREATE ROLE ind LOGIN IN ROLE staff;
+SELECT status_checker.add_user(1, 'ind_u', 'ind@a.example', 'viewer');
+CREATE ROLE adm_opt LOGIN; GRANT status_checker_admin TO adm_opt WITH ADMIN OPTION;
+SELECT status_checker.add_user(1, 'adm_u', 'adm@a.example', 'admin');
+SQL
+r1=$(as a_admin -c "SELECT status_checker.set_user_role(1, 'temp_u', 'viewer')")
+t1=$(as tmp_login -c "SET ROLE status_checker_manager" -c "SELECT coalesce(status_checker.current_tenant()::text, 'none')")
+as a_admin -c "SELECT status_checker.remove_user(1, 'temp_u')" >/dev/null
+ok "a mapping whose login was dropped and its name made a gateway: the name is no tenant's user ($t1), the tenant's administrator cannot change its roles ($r1), removing the user leaves them" \
+   '[ "$r1" = "ERROR 22023" ] &&
+    [ "$(q "SELECT count(*) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = '"'tmp_login'"'")" = 5 ] &&
+    [ "$t1" = none ]'
+ok "a login that holds the admin role through another role cannot be mapped as a viewer (22023)" \
+   '[ "$(as op -c "SELECT status_checker.map_db_role(1, '"'ind_u'"', '"'ind'"')")" = "ERROR 22023" ] &&
+    [ "$(as ind -c "SELECT coalesce(status_checker.current_tenant()::text, '"'none'"')")" = none ]'
+as op -c "SELECT status_checker.map_db_role(1, 'adm_u', 'adm_opt')" >/dev/null
+ok "a login granted its role WITH ADMIN OPTION holds it plainly once mapped, and cannot grant it on" \
+   '[ "$(q "SELECT string_agg(admin_option::text, '"','"') FROM pg_auth_members WHERE member = '"'adm_opt'"'::regrole")" = false ] &&
+    [ "$(as adm_opt -c "GRANT status_checker_admin TO a_viewer")" = "ERROR 42501" ]'
+masks=$(as a_viewer <<'SQL'
+SELECT string_agg(status_checker._masked_recipient(1, k, u), ' | ' ORDER BY u, k)
+FROM unnest(ARRAY['https://hooks.example.com;token=SECRET1', 'https://hooks.example.com\services\SECRET2',
+                  'https://hooks.example.com:SECRET6/x', 'https://user:p@SECRET4@hooks.example.com/x',
+                  E'https://hooks.example.com SECRET5/x', 'mailto:SECRET7@x.example', '"SECRET8"@x.example']) u,
+     unnest(ARRAY['email', 'webhook']) k;
+SQL
+)
+ok "URLs and addresses of odd shapes masked as either kind show no secret ($masks)" \
+   '[ -n "$masks" ] && ! echo "$masks" | grep -q SECRET'
 
 # ---- sign-in: a second attempt at the same login waits for the first, whether the login exists or not
 q "SELECT status_checker.set_user_password(1, 'admin_a', 'correct horse battery')" >/dev/null
