@@ -66,47 +66,19 @@ SQL_WEB = \
 	src/web/csv_export.sql \
 	src/web/report_form.sql
 
-# privileges.sql runs last in the install script and in every upgrade: it
-# covers every table that exists then (row-level security, the tables'
-# grants) and gives status_checker_api every function but the key readers.  An upgrade replays the
-# files whose functions changed (CREATE OR REPLACE).
-# 0.10.1, a security release: no function makes, reuses or names a
-# temporary object; set_app_user in C (no context switch anyone else can
-# call); key readers and the claim out of status_checker_api's reach;
-# viewers decrypt nothing; first links checked by their MAC alone; sign-ins
-# slowed, never locked; delete_tenant revokes its logins' roles; audit not
-# switched off by a caller's setting (test/pgtap/14_attacks.sql); the
-# operator's role granted what it is documented to do; destinations that
-# are not public refused (status_checker.allowed_destinations) and reply
-# bodies no longer stored; telegrams only from their feed's origin.
-# src/upgrades/0.10.1.sql holds what only the upgrade does before the
-# replayed files (CREATE OR REPLACE), src/upgrades/0.10.1-after.sql what it
-# does after them (data put right with their functions; SECURITY DEFINER
-# and owners of the functions not replayed), src/upgrades/0.10.1-grants.sql
-# every function's EXECUTE, by role (a fresh install grants it next to
-# each definition).
-UPGRADE_0_10_1_PARTS = \
-	src/upgrades/0.10.1.sql \
-	src/security/gateway.sql \
-	src/security/audit_record.sql \
-	src/security/link_keys.sql \
-	src/security/login_roles.sql \
-	src/security/delete_tenant.sql \
-	src/requests/tokens.sql \
-	src/sites/contacts.sql \
-	src/sites/jma_codes.sql \
-	src/triggers/fire.sql \
-	src/feeds/telegram_origin.sql \
-	src/dispatch/destinations.sql \
-	src/dispatch/enqueue.sql \
-	src/dispatch/delivery_status.sql \
-	src/common/health.sql \
-	src/web/sign_in.sql \
-	src/web/csv_export.sql \
-	src/upgrades/0.10.1-after.sql \
-	src/security/privileges.sql \
-	src/upgrades/0.10.1-grants.sql \
-	src/common/finish.sql
+# privileges.sql runs last in the install script: it covers every table
+# that exists then (row-level security, the tables' grants) and gives
+# status_checker_api every function but the key readers.
+#
+# Upgrades: one script per release, from the release before
+# (status_checker--<previous>--<version>.sql), generated from
+# src/upgrades/<version>.sql, the way PostgreSQL's contrib modules keep
+# theirs.  The install script of the oldest release an upgrade starts from
+# is kept frozen in versions/ (test/integration/upgrade.sh installs it,
+# updates, and compares with a fresh install).
+# 1.0.0: from 0.10.1 only (a 0.10.0 installation updates to 0.10.1 first,
+# with the 0.10.1 release).
+UPGRADE_1_0_0_PARTS = src/upgrades/1.0.0.sql
 
 MODULE_big  = $(EXTENSION)
 OBJS = \
@@ -145,19 +117,10 @@ OBJS = \
 	src/web/dashboard.o \
 	src/web/assets.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.0--0.10.1.sql
-# the install scripts of released versions, frozen (upgrade tests start there)
-DATA        = versions/$(EXTENSION)--0.1.0.sql versions/$(EXTENSION)--0.2.0.sql \
-              versions/$(EXTENSION)--0.3.0.sql versions/$(EXTENSION)--0.4.0.sql \
-              versions/$(EXTENSION)--0.1.0--0.2.0.sql versions/$(EXTENSION)--0.2.0--0.3.0.sql \
-              versions/$(EXTENSION)--0.5.0.sql \
-              versions/$(EXTENSION)--0.3.0--0.4.0.sql versions/$(EXTENSION)--0.4.0--0.5.0.sql \
-              versions/$(EXTENSION)--0.6.0.sql versions/$(EXTENSION)--0.5.0--0.6.0.sql \
-              versions/$(EXTENSION)--0.7.0.sql versions/$(EXTENSION)--0.6.0--0.7.0.sql \
-              versions/$(EXTENSION)--0.8.0.sql versions/$(EXTENSION)--0.7.0--0.8.0.sql \
-              versions/$(EXTENSION)--0.9.0.sql versions/$(EXTENSION)--0.8.0--0.9.0.sql \
-              versions/$(EXTENSION)--0.10.0.sql versions/$(EXTENSION)--0.9.0--0.10.0.sql
-EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.0--0.10.1.sql results regression.diffs regression.out tmp_check
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.1--1.0.0.sql
+# the install script of 0.10.1, frozen: the release 1.0.0 updates from
+DATA        = versions/$(EXTENSION)--0.10.1.sql
+EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.1--1.0.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
@@ -213,10 +176,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.10.0--0.10.1.sql: $(UPGRADE_0_10_1_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.10.0 → 0.10.1 — generated from src/*/*.sql by the Makefile; do not edit." \
+$(EXTENSION)--0.10.1--1.0.0.sql: $(UPGRADE_1_0_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 0.10.1 → 1.0.0 — generated from src/upgrades/1.0.0.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_0_10_1_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_1_0_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 # the web assets, compiled into the library
 WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \

@@ -1,4 +1,4 @@
--- status_checker 0.6.0 — generated from src/*/*.sql by the Makefile; do not edit.
+-- status_checker 0.10.1 — generated from src/*/*.sql by the Makefile; do not edit.
 \echo Use "CREATE EXTENSION status_checker" to load this file. \quit
 
 -- ---- src/common/schema.sql
@@ -41,6 +41,100 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- ---- src/security/tenancy.sql
+-- src/security/tenancy.sql — tenant isolation: roles, the tenant context,
+-- row-level security on every tenant table, and who may call what.
+--
+-- Roles (cluster-wide; created once, kept when the extension is dropped):
+--   status_checker_viewer    reads its tenant's sites, requests, status and views
+--   status_checker_reporter  + reports on a site's behalf
+--   status_checker_manager   + creates, closes and cancels requests, issues links, retries messages
+--   status_checker_admin     + users, groups, sites, contacts, forms, rules, channels, templates, audit
+--   status_checker_gateway   an application server or the HTTP worker: may set the tenant
+--                            context (set_app_user) and submit reports by token, nothing else
+--   status_checker_operator  the service operator: every tenant (superusers are operators too)
+--   status_checker_api       owns the API functions (SECURITY DEFINER): it holds the table
+--                            privileges nobody else has, and is itself confined by row-level
+--                            security to the caller's tenant.  Not a login.
+-- The tenant context (src/security/tenancy.c) comes from set_app_user (gateways, in C) or
+-- from app_user.db_role (people with their own database login, see map_db_role).
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['status_checker_viewer', 'status_checker_reporter', 'status_checker_manager',
+                             'status_checker_admin', 'status_checker_gateway', 'status_checker_operator',
+                             'status_checker_api'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
+        END IF;
+    END LOOP;
+    -- each role has what the one below it has
+    ALTER ROLE status_checker_reporter INHERIT;
+    ALTER ROLE status_checker_manager INHERIT;
+    ALTER ROLE status_checker_admin INHERIT;
+    GRANT status_checker_viewer TO status_checker_reporter;
+    GRANT status_checker_reporter TO status_checker_manager;
+    GRANT status_checker_manager TO status_checker_admin;
+    -- the API functions change a user's group role when they change the user's role
+    GRANT status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin
+        TO status_checker_api WITH ADMIN OPTION;
+END
+$$;
+
+CREATE FUNCTION status_checker._tenant() RETURNS bigint
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_tenant';
+GRANT EXECUTE ON FUNCTION status_checker._tenant() TO status_checker_api, status_checker_viewer, status_checker_operator;
+CREATE FUNCTION status_checker._is_operator() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_is_operator';
+GRANT EXECUTE ON FUNCTION status_checker._is_operator() TO status_checker_api, status_checker_viewer, status_checker_operator;
+CREATE FUNCTION status_checker._may_see(tenant_id bigint) RETURNS boolean
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_may_see';
+GRANT EXECUTE ON FUNCTION status_checker._may_see(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
+CREATE FUNCTION status_checker._app_login() RETURNS text
+    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_app_login';
+
+CREATE FUNCTION status_checker.reset_app_user() RETURNS void
+    LANGUAGE c VOLATILE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_clear_context';
+COMMENT ON FUNCTION status_checker.reset_app_user() IS
+'For gateways: stop acting for the application user set by set_app_user (the end of the transaction does the same)';
+GRANT EXECUTE ON FUNCTION status_checker.reset_app_user() TO status_checker_api, status_checker_gateway;
+
+CREATE FUNCTION status_checker.current_tenant() RETURNS bigint
+    LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY INVOKER AS $$
+    SELECT status_checker._tenant()
+$$;
+COMMENT ON FUNCTION status_checker.current_tenant() IS
+'The tenant this session acts for (set_app_user in this transaction, or the mapped database login), or NULL';
+GRANT EXECUTE ON FUNCTION status_checker.current_tenant() TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;
+
+-- A tenant the caller may not see does not exist for it (the same error as
+-- a tenant that does not exist at all).
+CREATE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_tenant_id IS NULL OR NOT status_checker._may_see(p_tenant_id)
+       OR NOT EXISTS (SELECT 1 FROM status_checker.tenant WHERE tenant_id = p_tenant_id) THEN
+        RAISE EXCEPTION 'tenant % does not exist', coalesce(p_tenant_id::text, 'NULL')
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+END
+$$;
+
+-- set_app_user: src/security/gateway.sql (in C since 0.10.1).
+-- map_db_role: src/security/login_roles.sql.
+
+-- Who may call a function is granted next to its definition; row-level
+-- security and the tables' grants: src/security/privileges.sql (the last
+-- part, once every table exists).
 
 -- ---- src/shindo/shindo.sql
 -- src/shindo/shindo.sql — the shindo type: JMA seismic intensity (震度階級).
@@ -176,6 +270,7 @@ CREATE FUNCTION status_checker.shindo_label(s status_checker.shindo, lang text D
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';
 COMMENT ON FUNCTION status_checker.shindo_label(status_checker.shindo, text) IS
 'Label as people know it: 震度5弱 (lang ja, default) or Shindo 5 Lower (lang en)';
+GRANT EXECUTE ON FUNCTION status_checker.shindo_label(status_checker.shindo, text) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.shindo_from_p2pquake(scale integer) RETURNS status_checker.shindo
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';
@@ -222,10 +317,13 @@ CREATE TABLE status_checker.app_user (
     email       text NOT NULL,
     role        text NOT NULL CHECK (role IN ('admin', 'manager', 'reporter', 'viewer')),
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    db_role     name UNIQUE,
     PRIMARY KEY (tenant_id, user_id),
     UNIQUE (tenant_id, login)
 );
 COMMENT ON TABLE status_checker.app_user IS 'People of a tenant who use status_checker, with their role';
+COMMENT ON COLUMN status_checker.app_user.db_role IS
+'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
 
 CREATE TABLE status_checker.site_group (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -274,11 +372,15 @@ CREATE TABLE status_checker.site_contact (
     address     text NOT NULL,
     name        text,
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    address_key bytea NOT NULL,             -- set by the trigger encrypt_contact (src/security/encryption.sql)
     PRIMARY KEY (tenant_id, contact_id),
     FOREIGN KEY (tenant_id, site_id) REFERENCES status_checker.site (tenant_id, site_id) ON DELETE CASCADE,
-    UNIQUE (tenant_id, site_id, channel, address)
+    -- the address is stored encrypted: the same address is found again by its blind index
+    CONSTRAINT site_contact_address_key UNIQUE (tenant_id, site_id, channel, address_key)
 );
 COMMENT ON TABLE status_checker.site_contact IS 'Who receives a site''s report requests: an email address or a webhook URL';
+COMMENT ON COLUMN status_checker.site_contact.address_key IS
+'Blind index of the address (HMAC-SHA256 under the tenant''s index key): finds the same address again without storing it in clear';
 
 -- ------------------------------------------------------ JMA code tables
 -- Global (no tenant).  Loaded from JMA's published table with
@@ -376,7 +478,7 @@ $$;
 
 CREATE FUNCTION status_checker.add_user(tenant_id bigint, login text, email text, role text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -410,10 +512,12 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_user(bigint, text, text, text) IS
 'Add a user to a tenant with role admin, manager, reporter or viewer; returns the user id';
+ALTER FUNCTION status_checker.add_user(bigint, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_user(bigint, text, text, text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.create_tenant(name text, admin_login text, admin_email text)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_tenant bigint;
@@ -432,10 +536,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_tenant(text, text, text) IS
 'Create a tenant (a company) with its one initial administrator; returns the tenant id';
+GRANT EXECUTE ON FUNCTION status_checker.create_tenant(text, text, text) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.create_site_group(tenant_id bigint, name text, parent_id bigint DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_parent status_checker.site_group;
@@ -475,6 +580,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_site_group(bigint, text, bigint) IS
 'Create a site group, optionally under a parent group (any depth); returns the group id';
+ALTER FUNCTION status_checker.create_site_group(bigint, text, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_site_group(bigint, text, bigint) TO status_checker_admin;
 
 -- The group at a path like 関東/東京支店, created level by level as needed.
 CREATE FUNCTION status_checker._ensure_group_path(p_tenant_id bigint, p_path text)
@@ -504,7 +611,7 @@ CREATE FUNCTION status_checker.upsert_site(
     lat double precision, lon double precision,
     group_id bigint DEFAULT NULL, address text DEFAULT NULL, attributes jsonb DEFAULT '{}')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     problems text[];
@@ -548,6 +655,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) IS
 'Create or update (by code) a site of a tenant; returns the site id. The municipality code is JMA''s 7-digit code or the 6-digit JIS code';
+ALTER FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb) TO status_checker_admin;
 
 CREATE FUNCTION status_checker._require_site(p_tenant_id bigint, p_code text) RETURNS bigint
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
@@ -581,67 +690,7 @@ CREATE FUNCTION status_checker._contact_problem(p_channel text, p_address text) 
 
 -- ---------------------------------------------------------- JMA tables
 
-CREATE FUNCTION status_checker.load_jma_area_codes(csv text)
-    RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    problems text[];
-    n integer;
-BEGIN
-    PERFORM status_checker._no_nulls('load_jma_area_codes', ARRAY['csv'], ARRAY[load_jma_area_codes.csv::text]);
-    IF to_regclass('pg_temp._sc_jma') IS NOT NULL THEN DROP TABLE pg_temp._sc_jma; END IF;
-    CREATE TEMP TABLE _sc_jma ON COMMIT DROP AS
-    SELECT r.line, r.error, r.fields,
-           CASE WHEN r.error IS NOT NULL THEN r.error
-                WHEN cardinality(r.fields) <> 9 THEN format('has %s fields, expected 9', cardinality(r.fields))
-                WHEN r.fields[1] !~ '^[0-9]{3}$' THEN format('area code %L is not 3 digits', r.fields[1])
-                WHEN r.fields[4] !~ '^[0-9]{7}$' THEN format('municipality code %L is not 7 digits', r.fields[4])
-                WHEN r.fields[7] !~ '^[0-9]{7}$' THEN format('station code %L is not 7 digits', r.fields[7])
-                WHEN r.fields[2] = '' OR r.fields[5] = '' OR r.fields[8] = '' THEN 'has an empty name'
-           END AS problem
-    FROM status_checker._csv_records(convert_to(csv, 'UTF8')) r;
-
-    -- a municipality belongs to exactly one area
-    problems := ARRAY(
-        SELECT format('line %s: %s', j.line, j.problem) FROM pg_temp._sc_jma j WHERE j.problem IS NOT NULL
-        UNION ALL
-        SELECT format('municipality %s is listed under areas %s', m.code, m.areas)
-        FROM (SELECT fields[4] AS code, string_agg(DISTINCT fields[1], ', ') AS areas
-              FROM pg_temp._sc_jma WHERE problem IS NULL GROUP BY 1 HAVING count(DISTINCT fields[1]) > 1) m
-        UNION ALL
-        SELECT format('station %s is listed %s times', s.code, s.n)
-        FROM (SELECT fields[7] AS code, count(*) AS n
-              FROM pg_temp._sc_jma WHERE problem IS NULL GROUP BY 1 HAVING count(*) > 1) s
-        LIMIT 1000);
-    IF cardinality(problems) > 0 THEN
-        RAISE EXCEPTION 'load_jma_area_codes: % problem(s); nothing was loaded', cardinality(problems)
-            USING ERRCODE = 'invalid_text_representation',
-                  DETAIL = array_to_string(problems, E'\n'),
-                  HINT = 'Expected JMA''s table without header: area code, area name, kana, municipality code, name, kana, station code, name, kana.';
-    END IF;
-    SELECT count(*) INTO n FROM pg_temp._sc_jma;
-    IF n = 0 THEN
-        RAISE EXCEPTION 'load_jma_area_codes: the input has no rows'
-            USING ERRCODE = 'invalid_text_representation';
-    END IF;
-
-    -- the new table replaces the old one
-    DELETE FROM status_checker.jma_station;
-    DELETE FROM status_checker.jma_municipality;
-    DELETE FROM status_checker.jma_area;
-    INSERT INTO status_checker.jma_area (code, name, kana)
-    SELECT DISTINCT ON (fields[1]) fields[1], fields[2], fields[3] FROM pg_temp._sc_jma ORDER BY fields[1], line;
-    INSERT INTO status_checker.jma_municipality (code, name, kana, area_code)
-    SELECT DISTINCT ON (fields[4]) fields[4], fields[5], fields[6], fields[1] FROM pg_temp._sc_jma ORDER BY fields[4], line;
-    INSERT INTO status_checker.jma_station (code, name, kana, municipality_code)
-    SELECT fields[7], fields[8], fields[9], fields[4] FROM pg_temp._sc_jma;
-    DROP TABLE pg_temp._sc_jma;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker.load_jma_area_codes(text) IS
-'Load (replace) JMA''s station → municipality → area table (AreaForecastLocalE / AreaInformationCity / PointSeismicIntensity CSV); returns the rows loaded. All or nothing';
+-- load_jma_area_codes is in src/sites/jma_codes.sql (rewritten without a temporary table, 0.10.1).
 
 -- -------------------------------------------------------------- views
 
@@ -659,6 +708,84 @@ LEFT JOIN status_checker.jma_municipality m ON m.code = s.municipality_code
 LEFT JOIN status_checker.jma_area a ON a.code = m.area_code;
 COMMENT ON VIEW status_checker.site_directory IS
 'Sites with their group path and the JMA municipality and earthquake area derived from the municipality code';
+
+-- ---- src/sites/jma_codes.sql
+-- src/sites/jma_codes.sql — loading JMA's station → municipality → area
+-- table.  Written with CREATE OR REPLACE: the same text serves the install
+-- script and the upgrade to 0.10.1 (which replaced a temporary table with
+-- a function that each statement reads: no function of the extension
+-- makes, reuses or names a temporary object).
+
+-- The lines of JMA's table with what is wrong with each (NULL: nothing).
+CREATE OR REPLACE FUNCTION status_checker._jma_rows(csv text)
+    RETURNS TABLE (line integer, fields text[], problem text)
+    LANGUAGE sql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT r.line, r.fields,
+           CASE WHEN r.error IS NOT NULL THEN r.error
+                WHEN cardinality(r.fields) <> 9 THEN format('has %s fields, expected 9', cardinality(r.fields))
+                WHEN r.fields[1] !~ '^[0-9]{3}$' THEN format('area code %L is not 3 digits', r.fields[1])
+                WHEN r.fields[4] !~ '^[0-9]{7}$' THEN format('municipality code %L is not 7 digits', r.fields[4])
+                WHEN r.fields[7] !~ '^[0-9]{7}$' THEN format('station code %L is not 7 digits', r.fields[7])
+                WHEN r.fields[2] = '' OR r.fields[5] = '' OR r.fields[8] = '' THEN 'has an empty name'
+           END
+    FROM status_checker._csv_records(convert_to(csv, 'UTF8')) r
+$$;
+COMMENT ON FUNCTION status_checker._jma_rows(text) IS
+'Internal (load_jma_area_codes): the lines of JMA''s area table, each with its problem or NULL';
+
+CREATE OR REPLACE FUNCTION status_checker.load_jma_area_codes(csv text)
+    RETURNS integer
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    problems text[];
+    n integer;
+BEGIN
+    PERFORM status_checker._no_nulls('load_jma_area_codes', ARRAY['csv'], ARRAY[load_jma_area_codes.csv::text]);
+    -- a municipality belongs to exactly one area
+    WITH j AS MATERIALIZED (SELECT * FROM status_checker._jma_rows(load_jma_area_codes.csv))
+    SELECT ARRAY(
+        SELECT format('line %s: %s', j.line, j.problem) FROM j WHERE j.problem IS NOT NULL
+        UNION ALL
+        SELECT format('municipality %s is listed under areas %s', m.code, m.areas)
+        FROM (SELECT fields[4] AS code, string_agg(DISTINCT fields[1], ', ') AS areas
+              FROM j WHERE problem IS NULL GROUP BY 1 HAVING count(DISTINCT fields[1]) > 1) m
+        UNION ALL
+        SELECT format('station %s is listed %s times', s.code, s.n)
+        FROM (SELECT fields[7] AS code, count(*) AS n
+              FROM j WHERE problem IS NULL GROUP BY 1 HAVING count(*) > 1) s
+        LIMIT 1000),
+        (SELECT count(*) FROM j)
+    INTO problems, n;
+    IF cardinality(problems) > 0 THEN
+        RAISE EXCEPTION 'load_jma_area_codes: % problem(s); nothing was loaded', cardinality(problems)
+            USING ERRCODE = 'invalid_text_representation',
+                  DETAIL = array_to_string(problems, E'\n'),
+                  HINT = 'Expected JMA''s table without header: area code, area name, kana, municipality code, name, kana, station code, name, kana.';
+    END IF;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'load_jma_area_codes: the input has no rows'
+            USING ERRCODE = 'invalid_text_representation';
+    END IF;
+
+    -- the new table replaces the old one
+    DELETE FROM status_checker.jma_station;
+    DELETE FROM status_checker.jma_municipality;
+    DELETE FROM status_checker.jma_area;
+    INSERT INTO status_checker.jma_area (code, name, kana)
+    SELECT DISTINCT ON (fields[1]) fields[1], fields[2], fields[3]
+    FROM status_checker._jma_rows(load_jma_area_codes.csv) ORDER BY fields[1], line;
+    INSERT INTO status_checker.jma_municipality (code, name, kana, area_code)
+    SELECT DISTINCT ON (fields[4]) fields[4], fields[5], fields[6], fields[1]
+    FROM status_checker._jma_rows(load_jma_area_codes.csv) ORDER BY fields[4], line;
+    INSERT INTO status_checker.jma_station (code, name, kana, municipality_code)
+    SELECT fields[7], fields[8], fields[9], fields[4] FROM status_checker._jma_rows(load_jma_area_codes.csv);
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker.load_jma_area_codes(text) IS
+'Load (replace) JMA''s station → municipality → area table (AreaForecastLocalE / AreaInformationCity / PointSeismicIntensity CSV); returns the rows loaded. All or nothing';
+GRANT EXECUTE ON FUNCTION status_checker.load_jma_area_codes(text) TO status_checker_api, status_checker_operator;
 
 -- ---- src/forms/forms.sql
 -- src/forms/forms.sql — report forms: immutable, versioned definitions.
@@ -699,7 +826,7 @@ COMMENT ON FUNCTION status_checker.validate_form_definition(jsonb) IS
 
 CREATE FUNCTION status_checker.create_form(tenant_id bigint, name text, definition jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_latest status_checker.form;
@@ -729,6 +856,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.create_form(bigint, text, jsonb) IS
 'Create a form, or a new version when the name exists (the same definition again returns the latest version); returns the form id';
+ALTER FUNCTION status_checker.create_form(bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_form(bigint, text, jsonb) TO status_checker_admin;
 
 -- A label in the requested language(s): lang 'ja', 'en' or 'all' (both).
 CREATE FUNCTION status_checker._label(ja text, en text, lang text) RETURNS jsonb
@@ -846,6 +975,7 @@ CREATE TABLE status_checker.request_target (
     report_count       integer NOT NULL DEFAULT 0,
     asked_shindo       status_checker.shindo,   -- requests made by a rule: the intensity the site was asked at
     asked_reason       text,                    -- ... and why (trigger_decision)
+    submit_key         text,                    -- idempotency key of the latest submission by link (src/web/web.sql)
     PRIMARY KEY (tenant_id, request_id, site_id)
     -- No foreign keys.  To request: targets are inserted only by the
     -- functions that create their request, in the same transaction, and
@@ -862,6 +992,8 @@ CREATE UNIQUE INDEX request_target_token_hash_key ON status_checker.request_targ
 CREATE INDEX ON status_checker.request_target (tenant_id, site_id);
 COMMENT ON TABLE status_checker.request_target IS
 'One row per site asked by a request: personal token hash and the site''s latest status for that request';
+COMMENT ON COLUMN status_checker.request_target.submit_key IS
+'Idempotency key of the latest report submitted by link with one (submit_report(token, answers, idempotency_key)); a replay with the same key stores nothing';
 
 CREATE TABLE status_checker.request_token_revoked (
     tenant_id   bigint NOT NULL,
@@ -919,6 +1051,7 @@ BEGIN
     RETURN r;
 END
 $$;
+GRANT EXECUTE ON FUNCTION status_checker._require_request(bigint, boolean) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- Resolve a target spec to site ids of the tenant; raises on a bad spec.
 CREATE FUNCTION status_checker._resolve_targets(p_tenant_id bigint, p_target jsonb)
@@ -1006,7 +1139,7 @@ $$;
 
 CREATE FUNCTION status_checker.close_request(request_id bigint)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -1023,10 +1156,12 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.close_request(bigint) IS
 'Close a request: no further reports are accepted; closing a closed request does nothing';
+ALTER FUNCTION status_checker.close_request(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.close_request(bigint) TO status_checker_manager;
 
 CREATE FUNCTION status_checker.cancel_request(request_id bigint, reason text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -1043,6 +1178,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.cancel_request(bigint, text) IS
 'Cancel a request (e.g. sent by mistake, or its event was withdrawn) with a reason; reports are refused from then on';
+ALTER FUNCTION status_checker.cancel_request(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.cancel_request(bigint, text) TO status_checker_manager;
 
 -- ---- src/requests/targets.sql
 -- src/requests/targets.sql — who may insert request targets, and the guard
@@ -1089,7 +1226,6 @@ $$;
 COMMENT ON FUNCTION status_checker._site_delete_guard() IS
 'Internal: refuses to delete a site that a request asked (instead of a foreign key from request_target)';
 
-DROP TRIGGER IF EXISTS site_delete_guard ON status_checker.site;
 CREATE TRIGGER site_delete_guard BEFORE DELETE ON status_checker.site
     FOR EACH ROW EXECUTE FUNCTION status_checker._site_delete_guard();
 
@@ -1097,7 +1233,7 @@ CREATE OR REPLACE FUNCTION status_checker.create_request(
     tenant_id bigint, form_id bigint, title text, deadline timestamptz,
     target jsonb DEFAULT '{"all": true}', drill boolean DEFAULT false, message text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -1156,6 +1292,8 @@ $$;
 COMMENT ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) IS
 'Create a report request for the sites the target selects ({"all":true}, {"groups":[ids]} with descendants, '
 '{"sites":[codes]}, {"municipalities":[codes]}, {"areas":[JMA area codes]}); targets are resolved now. Returns the request id';
+ALTER FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text) TO status_checker_manager;
 
 
 -- ---- src/reports/reports.sql
@@ -1205,7 +1343,7 @@ CREATE FUNCTION status_checker._check_answers(definition jsonb, answers jsonb)
 
 CREATE FUNCTION status_checker.check_answers(form_id bigint, answers jsonb)
     RETURNS TABLE (level integer, color text, icon text)
-    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     def jsonb;
@@ -1219,14 +1357,17 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.check_answers(bigint, jsonb) IS
 'Dry run: validate answers against a form version and return the status level, colour and icon they would get; stores nothing';
+ALTER FUNCTION status_checker.check_answers(bigint, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.check_answers(bigint, jsonb) TO status_checker_viewer, status_checker_operator;
 
 -- Counter upkeep (src/reports/counters.c): the report path notes each
 -- change in backend memory; this deferred trigger writes the net change of
 -- each request once, at commit.  ENABLE ALWAYS: it must fire whatever the
 -- session_replication_role, or the counters would drift.
 CREATE FUNCTION status_checker._flush_counters() RETURNS trigger
-    LANGUAGE c VOLATILE SECURITY INVOKER
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_flush_counters';
+ALTER FUNCTION status_checker._flush_counters() OWNER TO status_checker_api;
 -- One trigger event per transaction is enough: the WHEN condition is true
 -- only for the first report of a transaction that has no event waiting.
 CREATE FUNCTION status_checker._counters_need_flush() RETURNS boolean
@@ -1244,6 +1385,7 @@ ALTER TABLE status_checker.report ENABLE ALWAYS TRIGGER report_counters;
 CREATE FUNCTION status_checker._pending_counts(tenant_id bigint, request_id bigint) RETURNS integer[]
     LANGUAGE c VOLATILE STRICT PARALLEL RESTRICTED SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_pending_counts';
+GRANT EXECUTE ON FUNCTION status_checker._pending_counts(bigint, bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- The report path in C (src/reports/submit.c): lock the site's target row,
 -- check the answers, insert the report, update the latest status and this
@@ -1256,14 +1398,15 @@ CREATE FUNCTION status_checker._record_report(
 
 CREATE FUNCTION status_checker.submit_report(token text, answers jsonb)
     RETURNS bigint
-    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_submit_report';
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb) IS
 'Submit a site''s report with its personal token; answers are validated against the request''s form version. Returns the report id';
+GRANT EXECUTE ON FUNCTION status_checker.submit_report(text, jsonb) TO status_checker_api, status_checker_reporter, status_checker_gateway;
 
 CREATE FUNCTION status_checker.submit_report_for(request_id bigint, site_code text, answers jsonb)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -1281,6 +1424,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) IS
 'Submit a report on a site''s behalf (an authenticated user, e.g. after a phone call); recorded with the database user. Returns the report id';
+ALTER FUNCTION status_checker.submit_report_for(bigint, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb) TO status_checker_reporter;
 
 CREATE VIEW status_checker.report_history WITH (security_invoker = true) AS
 SELECT p.report_id, p.tenant_id, p.request_id, p.site_id, s.code AS site_code, s.name AS site_name,
@@ -1305,6 +1450,7 @@ COMMENT ON VIEW status_checker.report_history IS
 CREATE FUNCTION status_checker._no_answer_style(OUT color text, OUT icon text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE SECURITY INVOKER
     RETURN ROW('#9e9e9e'::text, 'help'::text);
+GRANT EXECUTE ON FUNCTION status_checker._no_answer_style() TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- The levels of a form definition.
 CREATE FUNCTION status_checker._form_levels(definition jsonb)
@@ -1318,6 +1464,7 @@ CREATE FUNCTION status_checker._form_levels(definition jsonb)
         FROM jsonb_array_elements(definition -> 'levels') AS l
         ORDER BY 1;
     END;
+GRANT EXECUTE ON FUNCTION status_checker._form_levels(jsonb) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.request_summary WITH (security_invoker = true) AS
 SELECT r.request_id, r.tenant_id, r.title, r.state, r.drill, r.created_at, r.deadline,
@@ -1441,7 +1588,7 @@ COMMENT ON VIEW status_checker.response_timeline IS
 
 CREATE FUNCTION status_checker.request_geojson(request_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -1479,6 +1626,8 @@ $$;
 COMMENT ON FUNCTION status_checker.request_geojson(bigint) IS
 'GeoJSON FeatureCollection of a request''s sites (those with coordinates) with level, label, colour and icon in each feature''s properties; '
 'sites without an answer have level null and a grey help icon. The foreign member "request" holds the summary';
+ALTER FUNCTION status_checker.request_geojson(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.request_geojson(bigint) TO status_checker_viewer, status_checker_operator;
 
 -- ---- src/feeds/feeds.sql
 -- src/feeds/feeds.sql — disaster events from JMA, P2PQuake and USGS feeds.
@@ -1615,6 +1764,7 @@ CREATE FUNCTION status_checker.parse_feed_document(source text, body text) RETUR
     RETURN status_checker._parse_feed_document(source, convert_to(body, 'UTF8'));
 COMMENT ON FUNCTION status_checker.parse_feed_document(text, text) IS
 'Parse one feed document (source jma, jma_atom, p2pquake or usgs) and return its event model as jsonb; stores nothing';
+GRANT EXECUTE ON FUNCTION status_checker.parse_feed_document(text, text) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------------- storing
 
@@ -1775,7 +1925,7 @@ COMMENT ON FUNCTION status_checker._recompute_event(bigint, text[]) IS
 'Internal: recompute an event''s status, hypocentre, maximum intensity and best product from its products';
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body bytea) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     model jsonb;
@@ -1808,13 +1958,15 @@ $$;
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, bytea) IS
 'Parse one feed document (jma: a JMA XML telegram; p2pquake: a /v2/history array or one object; usgs: a GeoJSON '
 'FeatureCollection or Feature), store its events idempotently and run the trigger rules; returns events created or changed';
+GRANT EXECUTE ON FUNCTION status_checker.ingest_feed_document(text, bytea) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETURNS integer
-    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp
     RETURN status_checker.ingest_feed_document(source, convert_to(body, 'UTF8'));
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, text) IS
 'Parse one feed document given as text (jma, p2pquake or usgs), store its events idempotently and run the trigger '
 'rules; returns events created or changed';
+GRANT EXECUTE ON FUNCTION status_checker.ingest_feed_document(text, text) TO status_checker_api, status_checker_operator;
 
 -- ---- src/feeds/watcher.sql
 -- src/feeds/watcher.sql — the feeds the watcher polls, and its health.
@@ -1869,7 +2021,7 @@ COMMENT ON TABLE status_checker.feed_document IS
 
 CREATE FUNCTION status_checker.add_feed(kind text, url text, poll_interval interval DEFAULT '60 seconds')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -1899,9 +2051,10 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
 'Add a feed for the watcher to poll: jma_atom (eqvol.xml), p2pquake (/v2/history) or usgs_geojson (summary feed); returns the feed id';
+GRANT EXECUTE ON FUNCTION status_checker.add_feed(text, text, interval) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.remove_feed(feed_id bigint) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('remove_feed', ARRAY['feed_id'], ARRAY[remove_feed.feed_id::text]);
@@ -1912,6 +2065,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION status_checker.remove_feed(bigint) IS 'Stop polling a feed and forget its documents (events stay)';
+GRANT EXECUTE ON FUNCTION status_checker.remove_feed(bigint) TO status_checker_api, status_checker_operator;
 
 CREATE VIEW status_checker.feed_health WITH (security_invoker = true) AS
 SELECT f.feed_id, f.kind, f.url, f.enabled, f.poll_interval,
@@ -2080,6 +2234,34 @@ $$;
 COMMENT ON FUNCTION status_checker._feed_document_fetched(text, integer, bytea, text) IS
 'Internal (feed watcher): ingest a fetched telegram, or count a failed fetch (failed for good after 3 attempts)';
 
+-- _feed_document_refused: src/feeds/telegram_origin.sql (0.10.1).
+
+-- ---- src/feeds/telegram_origin.sql
+-- src/feeds/telegram_origin.sql — a telegram is fetched only from its
+-- feed's own origin.  Written with CREATE OR REPLACE: the same text serves
+-- the install script and the upgrade to 0.10.1.
+
+-- A telegram on another host than its feed's, or redirected to one, is not
+-- fetched (src/feeds/watcher.c, 0.10.1): failed at once, counted as a bad
+-- document of its feed, and the feed says why; the feed is not failing.
+CREATE OR REPLACE FUNCTION status_checker._feed_document_refused(p_url text, p_reason text, p_fetched boolean) RETURNS void
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_feed bigint;
+BEGIN
+    UPDATE status_checker.feed_document x
+    SET state = 'failed', attempts = x.attempts + p_fetched::integer, error = left(p_reason, 1000),
+        fetched_at = CASE WHEN p_fetched THEN pg_catalog.now() ELSE x.fetched_at END
+    WHERE x.url = p_url AND x.state = 'pending'
+    RETURNING x.feed_id INTO v_feed;
+    IF FOUND THEN
+        PERFORM status_checker._feed_note_error(v_feed, p_url || ': ' || p_reason, true, false);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION status_checker._feed_document_refused(text, text, boolean) IS
+'Internal (feed watcher): a telegram not fetched because it is on another host than its feed''s, or redirected to one (p_fetched: the redirect was fetched); failed at once and counted';
+
 -- ---- src/triggers/triggers.sql
 -- src/triggers/triggers.sql — trigger rules: events make requests by themselves.
 --
@@ -2184,6 +2366,7 @@ END;
 COMMENT ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) IS
 'Estimated JMA seismic intensity at a site from magnitude, depth and epicentre (Si & Midorikawa 1999 attenuation, '
 'average site amplification, Midorikawa et al. 1999 PGV to intensity, Utsu 1977 fault length); a rough estimate for sites without observations';
+GRANT EXECUTE ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------- rule management
 
@@ -2194,7 +2377,7 @@ CREATE FUNCTION status_checker.create_trigger_rule(
     sources text[] DEFAULT '{jma}', hazard text DEFAULT 'earthquake',
     tsunami_kinds text[] DEFAULT '{51,52,53}', message text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_id bigint;
@@ -2258,9 +2441,11 @@ COMMENT ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, sta
 'Create a trigger rule: when an event reaches min_shindo at targeted sites, one request asks them (drill rules fire on '
 'training telegrams only; repeat_within suppresses aftershocks that shake no harder; use_estimate estimates intensity '
 'where none is observed); returns the rule id';
+ALTER FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.set_trigger_rule_enabled(rule_id bigint, enabled boolean) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('set_trigger_rule_enabled', ARRAY['rule_id', 'enabled'],
@@ -2274,6 +2459,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) IS
 'Enable or disable a trigger rule; a disabled rule creates no requests';
+ALTER FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_trigger_rule_enabled(bigint, boolean) TO status_checker_admin;
 
 -- ------------------------------------------------------------- decisions
 
@@ -2450,10 +2637,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker._decide(bigint, bigint) IS
 'Internal: for a rule and an event, each site of the tenant with its intensity and the decision (ask, asked, skip) and reason';
+GRANT EXECUTE ON FUNCTION status_checker._decide(bigint, bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.backtest_rule(rule_id bigint, event_id bigint)
     RETURNS TABLE (site_code text, shindo status_checker.shindo, decision text, reason text)
-    LANGUAGE sql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    LANGUAGE sql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp
 BEGIN ATOMIC
     SELECT d.site_code, d.shindo, d.decision, d.reason
     FROM status_checker._decide(backtest_rule.rule_id, backtest_rule.event_id) d
@@ -2462,6 +2650,8 @@ END;
 COMMENT ON FUNCTION status_checker.backtest_rule(bigint, bigint) IS
 'What the rule would do for an event, site by site, without doing it: decision ask (would be asked), asked (already '
 'asked for this event) or skip, with the reason';
+ALTER FUNCTION status_checker.backtest_rule(bigint, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.backtest_rule(bigint, bigint) TO status_checker_admin;
 
 CREATE VIEW status_checker.trigger_decision WITH (security_invoker = true) AS
 SELECT v.tenant_id, v.rule_id, r.name AS rule_name, v.event_id, f.request_id,
@@ -2492,6 +2682,7 @@ CREATE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
                        AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI') || ' JST)'), 200);
 COMMENT ON FUNCTION status_checker._event_title(status_checker.event) IS
 'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST)';
+GRANT EXECUTE ON FUNCTION status_checker._event_title(status_checker.event) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- _fire_rules: src/triggers/fire.sql
 
@@ -2509,6 +2700,18 @@ DECLARE
     e status_checker.event;
     rules bigint[];
     n integer;
+    -- the sites to ask (parallel arrays: tenant, rule, site, intensity, reason) ...
+    a_tenant bigint[];
+    a_rule bigint[];
+    a_site bigint[];
+    a_shindo status_checker.shindo[];
+    a_reason text[];
+    -- ... the open request of each rule for this event ...
+    o_tenant bigint[];
+    o_rule bigint[];
+    o_request bigint[];
+    -- ... and the request each site to ask goes to
+    t_request bigint[];
 BEGIN
     SELECT * INTO e FROM status_checker.event x WHERE x.event_id = p_event FOR UPDATE;
     IF e.status = 'cancelled' THEN
@@ -2536,21 +2739,19 @@ BEGIN
 
     PERFORM status_checker._lock_targets(t) FROM (SELECT DISTINCT r.tenant_id FROM status_checker.trigger_rule r
                                                   WHERE r.rule_id = ANY (rules) ORDER BY 1) x(t);
-    -- the sites to ask, all rules at once
-    IF to_regclass('pg_temp._sc_ask') IS NULL THEN
-        CREATE TEMP TABLE _sc_ask (tenant_id bigint, rule_id bigint, site_id bigint,
-                                   shindo status_checker.shindo, reason text) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_ask;
-    END IF;
-    INSERT INTO pg_temp._sc_ask
-    SELECT d.tenant_id, d.rule_id, d.site_id, d.shindo, d.reason
-    FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
-    ANALYZE pg_temp._sc_ask;   -- so that the joins below are planned for its size
+    -- the sites to ask, all rules at once, kept in arrays (0.10.1: no
+    -- function of the extension makes a temporary object)
+    SELECT coalesce(array_agg(d.tenant_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.rule_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.site_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.shindo ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
+           coalesce(array_agg(d.reason ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}')
+      INTO a_tenant, a_rule, a_site, a_shindo, a_reason
+      FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
 
     -- one request per rule and event: created on the first telegram that asks anyone
     WITH needed AS (
-        SELECT a.tenant_id, a.rule_id FROM (SELECT DISTINCT x.tenant_id, x.rule_id FROM pg_temp._sc_ask x) a
+        SELECT a.tenant_id, a.rule_id FROM (SELECT DISTINCT x.tenant_id, x.rule_id FROM unnest(a_tenant, a_rule) x(tenant_id, rule_id)) a
         WHERE NOT EXISTS (SELECT 1 FROM status_checker.trigger_fire f
                           WHERE f.tenant_id = a.tenant_id AND f.rule_id = a.rule_id AND f.event_id = e.event_id)
     ), made AS (
@@ -2572,33 +2773,39 @@ BEGIN
     -- later telegrams add newly affected sites to that request, while it is
     -- open (a request a person closed or cancelled is left so)
     -- (_decide_all never asks a site twice for an event: no conflict handling)
-    IF to_regclass('pg_temp._sc_open') IS NULL THEN
-        CREATE TEMP TABLE _sc_open (tenant_id bigint, rule_id bigint, request_id bigint) ON COMMIT DROP;
-    ELSE
-        TRUNCATE pg_temp._sc_open;
-    END IF;
-    INSERT INTO pg_temp._sc_open
-    SELECT f.tenant_id, f.rule_id, f.request_id
-    FROM status_checker.trigger_fire f
-    JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
-    WHERE f.event_id = e.event_id AND q.state = 'open';
-    ANALYZE pg_temp._sc_open;
+    SELECT coalesce(array_agg(f.tenant_id ORDER BY f.tenant_id, f.rule_id), '{}'),
+           coalesce(array_agg(f.rule_id ORDER BY f.tenant_id, f.rule_id), '{}'),
+           coalesce(array_agg(f.request_id ORDER BY f.tenant_id, f.rule_id), '{}')
+      INTO o_tenant, o_rule, o_request
+      FROM status_checker.trigger_fire f
+      JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
+     WHERE f.event_id = e.event_id AND q.state = 'open';
+    -- the rule's open request of each site to ask: a hash join of the two
+    -- arrays (a rule has one request per event)
+    SELECT coalesce(array_agg(o.request_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.tenant_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.site_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.shindo ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
+           coalesce(array_agg(a.reason ORDER BY a.tenant_id, o.request_id, a.site_id), '{}')
+      INTO t_request, a_tenant, a_site, a_shindo, a_reason
+      FROM unnest(a_tenant, a_rule, a_site, a_shindo, a_reason) a(tenant_id, rule_id, site_id, shindo, reason)
+      JOIN unnest(o_tenant, o_rule, o_request) o(tenant_id, rule_id, request_id)
+        ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id;
+    -- in key order: index insertions stay on hot pages
     INSERT INTO status_checker.request_target (tenant_id, request_id, site_id, asked_shindo, asked_reason)
-    SELECT a.tenant_id, o.request_id, a.site_id, a.shindo, a.reason
-    FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-    ORDER BY a.tenant_id, o.request_id, a.site_id;   -- in key order: index insertions stay on hot pages
+    SELECT a.tenant_id, a.request_id, a.site_id, a.shindo, a.reason
+    FROM unnest(a_tenant, t_request, a_site, a_shindo, a_reason) a(tenant_id, request_id, site_id, shindo, reason);
     GET DIAGNOSTICS n = ROW_COUNT;
     UPDATE status_checker.request q SET targets = q.targets + c.n
-    FROM (SELECT a.tenant_id, o.request_id, count(*) AS n
-          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          GROUP BY 1, 2) c
+    FROM (SELECT a.tenant_id, a.request_id, count(*) AS n
+          FROM unnest(a_tenant, t_request) a(tenant_id, request_id) GROUP BY 1, 2) c
     WHERE q.tenant_id = c.tenant_id AND q.request_id = c.request_id;
     -- the new targets' contacts get the request, in this transaction (only
     -- for tenants that have someone to send to: the others cost nothing)
     PERFORM status_checker._enqueue_site_messages(x.tenant_id, x.request_id, 'request', 0, x.sites, true)
-    FROM (SELECT a.tenant_id, o.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
-          FROM pg_temp._sc_ask a JOIN pg_temp._sc_open o ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
-          WHERE a.tenant_id IN (SELECT t.tenant_id FROM (SELECT DISTINCT o2.tenant_id FROM pg_temp._sc_open o2) t
+    FROM (SELECT a.tenant_id, a.request_id, array_agg(a.site_id ORDER BY a.site_id) AS sites
+          FROM unnest(a_tenant, t_request, a_site) a(tenant_id, request_id, site_id)
+          WHERE a.tenant_id IN (SELECT t.tenant_id FROM (SELECT DISTINCT u.tenant_id FROM unnest(o_tenant) u(tenant_id)) t
                                 WHERE status_checker._tenant_delivers(t.tenant_id))
           GROUP BY 1, 2 ORDER BY 1, 2) x;
     RETURN n;
@@ -2622,6 +2829,11 @@ COMMENT ON FUNCTION status_checker._fire_rules(bigint) IS
 -- When a tenant has several enabled channels of a kind, contacts use the
 -- one with the lowest id.  Secrets (SMTP password, webhook secret) are kept
 -- apart from the rest of the configuration and no view shows them.
+-- Destinations (0.10.1): the dispatcher connects only to public addresses
+-- and to the networks the operator lists in status_checker.allowed_destinations
+-- (src/dispatch/destinations.c); a URL whose host is an address that is not
+-- allowed is refused when it is added (_require_destination).  ca_file
+-- names a file on the database server: only an operator sets it.
 
 CREATE TABLE status_checker.channel (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -2643,7 +2855,7 @@ COMMENT ON TABLE status_checker.channel IS
 -- stored anywhere; request_target keeps only the token's SHA-256.
 CREATE TABLE status_checker.link_key (
     tenant_id   bigint PRIMARY KEY REFERENCES status_checker.tenant,
-    key         bytea NOT NULL CHECK (length(key) = 32),
+    key         bytea NOT NULL,             -- encrypted (src/security/encryption.sql)
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE status_checker.link_key IS
@@ -2785,27 +2997,11 @@ CREATE FUNCTION status_checker.webhook_signature(secret text, "timestamp" bigint
     AS 'MODULE_PATHNAME', 'sc_webhook_signature';
 COMMENT ON FUNCTION status_checker.webhook_signature(text, bigint, text) IS
 'The X-Status-Checker-Signature of a webhook: v1= and the hex HMAC-SHA256 of "<timestamp>.<body>" under the channel''s secret';
+GRANT EXECUTE ON FUNCTION status_checker.webhook_signature(text, bigint, text) TO status_checker_api, status_checker_operator;
 
 -- ---------------------------------------------------------- helpers
 
-CREATE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    k bytea;
-BEGIN
-    SELECT l.key INTO k FROM status_checker.link_key l WHERE l.tenant_id = p_tenant_id;
-    IF NOT FOUND THEN
-        INSERT INTO status_checker.link_key (tenant_id, key)
-        VALUES (p_tenant_id, status_checker._random_bytes(32))
-        ON CONFLICT (tenant_id) DO NOTHING;
-        SELECT l.key INTO k FROM status_checker.link_key l WHERE l.tenant_id = p_tenant_id;
-    END IF;
-    RETURN k;
-END
-$$;
--- (0.4.0 stores the key encrypted: src/security/encryption.sql redefines this)
-COMMENT ON FUNCTION status_checker._link_key(bigint) IS
-'Internal: a tenant''s link key, made on first use';
+-- _link_key(tenant_id), a tenant's link key (decrypted), made on first use: src/security/encryption.sql
 
 -- "Name <addr>" or "addr" → (name, addr); NULL addr when malformed
 CREATE FUNCTION status_checker._mailbox(p text, OUT name text, OUT addr text)
@@ -2885,57 +3081,11 @@ $$;
 COMMENT ON FUNCTION status_checker._channel_problems(text, jsonb) IS
 'Internal: what is wrong with a channel configuration (empty when nothing)';
 
--- ---------------------------------------------------------- public functions
-
-CREATE FUNCTION status_checker.add_channel(tenant_id bigint, kind text, name text, config jsonb)
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    probs text[];
-    v_id bigint;
-    secret_keys text[] := ARRAY['password', 'secret'];
-BEGIN
-    PERFORM status_checker._no_nulls('add_channel', ARRAY['tenant_id', 'kind', 'name', 'config'],
-        ARRAY[add_channel.tenant_id::text, add_channel.kind, add_channel.name, add_channel.config::text]);
-    PERFORM status_checker._require_tenant(add_channel.tenant_id);
-    IF add_channel.kind NOT IN ('email', 'webhook') THEN
-        RAISE EXCEPTION 'unknown channel kind %', quote_literal(add_channel.kind)
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'A channel is email or webhook.';
-    END IF;
-    IF btrim(add_channel.name) = '' OR length(add_channel.name) > 100 THEN
-        RAISE EXCEPTION 'invalid channel name %', quote_literal(add_channel.name)
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 100 characters and is not blank.';
-    END IF;
-    probs := status_checker._channel_problems(add_channel.kind, add_channel.config);
-    IF cardinality(probs) > 0 THEN
-        RAISE EXCEPTION 'invalid % channel configuration', add_channel.kind
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = array_to_string(probs, E'\n');
-    END IF;
-    IF EXISTS (SELECT 1 FROM status_checker.channel c WHERE c.tenant_id = add_channel.tenant_id AND c.name = add_channel.name) THEN
-        RAISE EXCEPTION 'tenant % already has a channel named %', add_channel.tenant_id, quote_literal(add_channel.name)
-            USING ERRCODE = 'unique_violation';
-    END IF;
-    INSERT INTO status_checker.channel (tenant_id, kind, name, config, secrets)
-    VALUES (add_channel.tenant_id, add_channel.kind, add_channel.name,
-            add_channel.config - secret_keys,
-            jsonb_strip_nulls(jsonb_build_object('password', add_channel.config -> 'password',
-                                                 'secret', add_channel.config -> 'secret')))
-    RETURNING channel_id INTO v_id;
-    -- messages that waited for a channel of this kind are due now
-    UPDATE status_checker.outbox o SET next_attempt_at = pg_catalog.now()
-    WHERE o.tenant_id = add_channel.tenant_id AND o.state IN ('queued', 'retrying') AND o.channel_kind = add_channel.kind
-      AND o.next_attempt_at > pg_catalog.now();
-    PERFORM status_checker._wake_dispatcher();
-    RETURN v_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) IS
-'Add a delivery channel: email {"url": "smtp://host:port" | "smtps://…", "from", "starttls": require|try|off, "username", "password", "lang", "timezone", "ca_file"} '
-'or webhook {"url", "format": json|slack, "secret", "lang", "broadcast"}; returns the channel id. Secrets are never shown again';
+-- _destination_problem, _require_destination and add_channel: src/dispatch/destinations.sql
+-- (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker.set_channel_enabled(channel_id bigint, enabled boolean) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM status_checker._no_nulls('set_channel_enabled', ARRAY['channel_id', 'enabled'],
@@ -2950,10 +3100,12 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_channel_enabled(bigint, boolean) IS
 'Enable or disable a channel; messages wait (queued) while their tenant has no enabled channel of their kind';
+ALTER FUNCTION status_checker.set_channel_enabled(bigint, boolean) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_channel_enabled(bigint, boolean) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.set_message_template(tenant_id bigint, purpose text, lang text, subject text, body text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     known text[] := ARRAY['site_name', 'site_code', 'group_name', 'request_title', 'event_summary', 'site_shindo',
@@ -3000,14 +3152,124 @@ COMMENT ON FUNCTION status_checker.set_message_template(bigint, text, text, text
 'Set a tenant''s template for a purpose (request, reminder, escalation, cancellation) and language (ja, en); '
 '{{variables}}: site_name, site_code, group_name, request_title, event_summary, site_shindo, deadline, link, message, tenant_name, '
 'reminder_number, cancel_reason, unanswered_count, unanswered_sites, recipient_name';
+ALTER FUNCTION status_checker.set_message_template(bigint, text, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_message_template(bigint, text, text, text, text) TO status_checker_admin;
+
+-- channel_list shows whether a channel has a password or secret; its
+-- readers may not read the secrets column, so a function that runs as
+-- status_checker_api (itself confined to the caller's tenant) answers that.
+CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channel_id bigint,
+                                                    OUT has_password boolean, OUT has_secret boolean)
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT c.secrets ? 'password', c.secrets ? 'secret' FROM status_checker.channel c
+    WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
+$$;
+ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker._channel_has_secrets(bigint, bigint) TO status_checker_manager;
 
 CREATE VIEW status_checker.channel_list WITH (security_invoker = true) AS
 SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
-       c.secrets ? 'password' AS has_password, c.secrets ? 'secret' AS has_secret,
+       h.has_password, h.has_secret,
        c.enabled, c.created_at
-FROM status_checker.channel c;
+FROM status_checker.channel c
+LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;
 COMMENT ON VIEW status_checker.channel_list IS
 'Delivery channels with their configuration; secrets are shown only as has_password / has_secret';
+
+-- ---- src/dispatch/destinations.sql
+-- src/dispatch/destinations.sql — where a channel or a contact may send:
+-- a URL whose host is an address the dispatcher may not connect to is
+-- refused when it is added (the dispatcher checks every address it
+-- connects to: src/dispatch/destinations.c); a channel's ca_file is an
+-- operator's.  Written with CREATE OR REPLACE: the same text serves the
+-- install script and the upgrade to 0.10.1.
+
+CREATE OR REPLACE FUNCTION status_checker._destination_problem(url text) RETURNS text
+    LANGUAGE c STABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_destination_problem';
+COMMENT ON FUNCTION status_checker._destination_problem(text) IS
+'Internal: why the dispatcher would refuse the URL''s host, if it is an IP address that is neither public nor in '
+'status_checker.allowed_destinations (or the URL is not one libcurl reads); NULL otherwise, and for a host name';
+
+-- a URL the dispatcher would refuse to connect to, refused now (p_what: how
+-- the error names it)
+CREATE OR REPLACE FUNCTION status_checker._require_destination(p_what text, p_url text) RETURNS void
+    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    problem text := status_checker._destination_problem(p_url);
+BEGIN
+    IF problem LIKE 'destination %' THEN
+        RAISE EXCEPTION '% refused: %', p_what, problem
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Only public addresses are allowed, and the networks an operator lists in status_checker.allowed_destinations '
+                         '(postgresql.conf); a host name is checked when a message is sent.';
+    ELSIF problem IS NOT NULL THEN
+        RAISE EXCEPTION '% refused: %', p_what, problem USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION status_checker._require_destination(text, text) IS
+'Internal: refuse (22023) a URL whose host is an IP address the dispatcher may not connect to (status_checker.allowed_destinations)';
+
+-- ---------------------------------------------------------- public functions
+
+CREATE OR REPLACE FUNCTION status_checker.add_channel(tenant_id bigint, kind text, name text, config jsonb)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    probs text[];
+    v_id bigint;
+    secret_keys text[] := ARRAY['password', 'secret'];
+BEGIN
+    PERFORM status_checker._no_nulls('add_channel', ARRAY['tenant_id', 'kind', 'name', 'config'],
+        ARRAY[add_channel.tenant_id::text, add_channel.kind, add_channel.name, add_channel.config::text]);
+    PERFORM status_checker._require_tenant(add_channel.tenant_id);
+    -- a path on the database server: the operator's (0.10.1)
+    IF add_channel.config ? 'ca_file' AND NOT status_checker._is_operator() THEN
+        RAISE EXCEPTION 'only an operator may set "ca_file" (a path on the database server)'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'An operator (a superuser or a member of status_checker_operator) adds a channel that needs its own CA bundle.';
+    END IF;
+    IF add_channel.kind NOT IN ('email', 'webhook') THEN
+        RAISE EXCEPTION 'unknown channel kind %', quote_literal(add_channel.kind)
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'A channel is email or webhook.';
+    END IF;
+    IF btrim(add_channel.name) = '' OR length(add_channel.name) > 100 THEN
+        RAISE EXCEPTION 'invalid channel name %', quote_literal(add_channel.name)
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 100 characters and is not blank.';
+    END IF;
+    probs := status_checker._channel_problems(add_channel.kind, add_channel.config);
+    IF cardinality(probs) > 0 THEN
+        RAISE EXCEPTION 'invalid % channel configuration', add_channel.kind
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = array_to_string(probs, E'\n');
+    END IF;
+    PERFORM status_checker._require_destination('channel "url"', add_channel.config ->> 'url');
+    IF EXISTS (SELECT 1 FROM status_checker.channel c WHERE c.tenant_id = add_channel.tenant_id AND c.name = add_channel.name) THEN
+        RAISE EXCEPTION 'tenant % already has a channel named %', add_channel.tenant_id, quote_literal(add_channel.name)
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO status_checker.channel (tenant_id, kind, name, config, secrets)
+    VALUES (add_channel.tenant_id, add_channel.kind, add_channel.name,
+            add_channel.config - secret_keys,
+            jsonb_strip_nulls(jsonb_build_object('password', add_channel.config -> 'password',
+                                                 'secret', add_channel.config -> 'secret')))
+    RETURNING channel_id INTO v_id;
+    -- messages that waited for a channel of this kind are due now
+    UPDATE status_checker.outbox o SET next_attempt_at = pg_catalog.now()
+    WHERE o.tenant_id = add_channel.tenant_id AND o.state IN ('queued', 'retrying') AND o.channel_kind = add_channel.kind
+      AND o.next_attempt_at > pg_catalog.now();
+    PERFORM status_checker._wake_dispatcher();
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) IS
+'Add a delivery channel: email {"url": "smtp://host:port" | "smtps://…", "from", "starttls": require|try|off, "username", "password", "lang", "timezone", "ca_file"} '
+'or webhook {"url", "format": json|slack, "secret", "lang", "broadcast", "ca_file"}; returns the channel id. Secrets are never shown again. '
+'A URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused; ca_file is for operators';
+ALTER FUNCTION status_checker.add_channel(bigint, text, text, jsonb) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_channel(bigint, text, text, jsonb) TO status_checker_admin, status_checker_operator;
+
 
 -- ---- src/requests/tokens.sql
 -- src/requests/tokens.sql — personal tokens, derived from the tenant's link key.
@@ -3018,19 +3280,147 @@ COMMENT ON VIEW status_checker.channel_list IS
 -- the token: the dispatcher derives it again to put the link into a mail,
 -- a retry or a reminder.  issue_token starts a new generation, so the
 -- previous link stops working (its hash goes to request_token_revoked).
+--
+-- First links (0.9.0).  The link a message carries names its target after
+-- the token: "<token>.<tenant>.<request>.<site>" (_link).  A target whose
+-- token was never issued (token_gen 0) has no stored hash, and its first
+-- link is checked by recomputing the token of generation 1 for the target
+-- it names (_first_link_target); the first report by that link issues the
+-- token (_issue_first_link: hash stored, generation 1).  So the dispatcher
+-- sends a first link without writing anything (before 0.9.0 it stored the
+-- hash for each message: a non-HOT update of request_target, three index
+-- entries; the workers' CPU ~240 → ~195 µs a message without it), and a
+-- link that nobody opens costs nothing.  Opening a link still changes
+-- nothing (report_form).
 -- Written as CREATE OR REPLACE: the same text serves the install script and
--- the upgrade from 0.2.0 (whose tokens were random).
+-- the upgrades from 0.2.0 (whose tokens were random) and from 0.8.0.
 
+CREATE OR REPLACE FUNCTION status_checker._link(key bytea, tenant_id bigint, request_id bigint, site_id bigint, generation integer)
+    RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_link';
+COMMENT ON FUNCTION status_checker._link(bytea, bigint, bigint, bigint, integer) IS
+'Internal: what a message''s personal link carries: the target''s token at a generation, then the target it names (tenant, request, site)';
+
+CREATE OR REPLACE FUNCTION status_checker._link_token_matches(key bytea, tenant_id bigint, request_id bigint, site_id bigint,
+                                                              generation integer, token text)
+    RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_link_token_matches';
+COMMENT ON FUNCTION status_checker._link_token_matches(bytea, bigint, bigint, bigint, integer, text) IS
+'Internal: whether a token (a link''s first 43 characters) is the target''s at a generation; compared in constant time';
+
+CREATE OR REPLACE FUNCTION status_checker._token_locator(token text, OUT tenant_id bigint, OUT request_id bigint, OUT site_id bigint)
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_token_locator';
+COMMENT ON FUNCTION status_checker._token_locator(text) IS
+'Internal: the target a first link names after its token (NULLs if the text is not such a link); not a proof of anything';
+
+-- Whether a first link's token is its target's of generation 1 (C, under
+-- the tenant's link key, in constant time).  The link is the credential:
+-- no session tenant is asked, so that any gateway login can check it.  Only
+-- the extension's own functions (report_form, submit_report) call it.
+CREATE OR REPLACE FUNCTION status_checker._first_link_valid(tenant_id bigint, request_id bigint, site_id bigint, token text)
+    RETURNS boolean
+    LANGUAGE c STABLE STRICT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_first_link_valid';
+COMMENT ON FUNCTION status_checker._first_link_valid(bigint, bigint, bigint, text) IS
+'Internal (report_form, submit_report): whether a token is the first (generation 1) of the target a first link names; no tenant check, the MAC is the proof';
+
+-- The target a first link names, if its token was never issued and the
+-- link's token is the target's first (generation 1); else NULLs.  The MAC
+-- is checked first, so that a wrong link learns nothing of the target it
+-- names: whatever it names, the answer is the same (0.10.1; until then a
+-- link naming an existing target failed differently through a gateway).
+-- Read-only: what report_form may call.
+CREATE OR REPLACE FUNCTION status_checker._first_link_target(token text,
+                                                             OUT tenant_id bigint, OUT request_id bigint, OUT site_id bigint)
+    LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    l record;
+BEGIN
+    l := status_checker._token_locator(token);
+    IF l.tenant_id IS NULL OR NOT status_checker._first_link_valid(l.tenant_id, l.request_id, l.site_id, token) THEN
+        RETURN;
+    END IF;
+    PERFORM 1 FROM status_checker.request_target t
+    WHERE t.tenant_id = l.tenant_id AND t.request_id = l.request_id AND t.site_id = l.site_id AND t.token_gen = 0;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    tenant_id := l.tenant_id;
+    request_id := l.request_id;
+    site_id := l.site_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker._first_link_target(text) IS
+'Internal: the request target a first link names, if no token was issued for it yet and the link''s token is its first (else NULLs); read-only';
+
+-- Issue the token of a first link (generation 1) when a report uses it:
+-- its hash is stored, and from then on the token is found by its hash like
+-- any other.  False if the link is not a valid first link (any more).
+CREATE OR REPLACE FUNCTION status_checker._issue_first_link(token text)
+    RETURNS boolean
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    f record;
+    v_old bytea;
+BEGIN
+    f := status_checker._first_link_target(token);
+    IF f.tenant_id IS NULL THEN
+        RETURN false;
+    END IF;
+    -- locked, and checked again: a concurrent report or issue_token may have issued one
+    SELECT t.token_hash INTO v_old FROM status_checker.request_target t
+    WHERE t.tenant_id = f.tenant_id AND t.request_id = f.request_id AND t.site_id = f.site_id AND t.token_gen = 0
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    IF v_old IS NOT NULL THEN   -- a random token of 0.2.0, replaced by the link sent since
+        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+        VALUES (v_old, f.tenant_id, f.request_id, f.site_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    UPDATE status_checker.request_target t
+    SET token_gen = 1, token_hash = status_checker._token_hash(token), token_issued_at = pg_catalog.now()
+    WHERE t.tenant_id = f.tenant_id AND t.request_id = f.request_id AND t.site_id = f.site_id;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION status_checker._issue_first_link(text) IS
+'Internal (submit_report): issue the token of a valid first link (its hash stored, generation 1); false if the link is not one';
+
+-- Whether a first link may have gone out to a target: a message that
+-- carries it was sent or is being sent.
+CREATE OR REPLACE FUNCTION status_checker._first_link_sent(p_tenant_id bigint, p_request_id bigint, p_site_id bigint)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- (plpgsql: the outbox is made after this file)
+    RETURN EXISTS (SELECT 1 FROM status_checker.outbox o
+                   WHERE o.tenant_id = p_tenant_id AND o.request_id = p_request_id AND o.site_id = p_site_id
+                     AND o.purpose IN ('request', 'reminder') AND o.attempts > 0);
+END
+$$;
+COMMENT ON FUNCTION status_checker._first_link_sent(bigint, bigint, bigint) IS
+'Internal: whether a message with the target''s link was sent or is being sent (its first link may be out)';
+
+-- The personal token of a request target at a generation, for a session
+-- acting for the tenant (C: the link key is read, decrypted and used there,
+-- and never handed to SQL; since 0.10.1).
 CREATE OR REPLACE FUNCTION status_checker._target_token(p_tenant_id bigint, p_request_id bigint, p_site_id bigint, p_gen integer)
     RETURNS text
-    LANGUAGE sql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
-    RETURN status_checker._link_token(status_checker._link_key(p_tenant_id), p_tenant_id, p_request_id, p_site_id, p_gen);
+    LANGUAGE c VOLATILE STRICT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_target_token';
 COMMENT ON FUNCTION status_checker._target_token(bigint, bigint, bigint, integer) IS
-'Internal: the personal token of a request target at a generation';
+'Internal: the personal token of a request target at a generation (the link key stays in C)';
 
 CREATE OR REPLACE FUNCTION status_checker.issue_token(request_id bigint, site_code text)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -3058,6 +3448,14 @@ BEGIN
         INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
         VALUES (v_old, r.tenant_id, r.request_id, v_site);
     END IF;
+    -- never issued, but its first link may be out: that link stops working too
+    IF v_gen = 0 AND status_checker._first_link_sent(r.tenant_id, r.request_id, v_site) THEN
+        INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+        VALUES (status_checker._token_hash(status_checker._target_token(r.tenant_id, r.request_id, v_site, 1)),
+                r.tenant_id, r.request_id, v_site)
+        ON CONFLICT DO NOTHING;
+        v_gen := 1;
+    END IF;
     v_token := status_checker._target_token(r.tenant_id, r.request_id, v_site, v_gen + 1);
     UPDATE status_checker.request_target t
     SET token_hash = status_checker._token_hash(v_token), token_gen = v_gen + 1, token_issued_at = pg_catalog.now()
@@ -3067,14 +3465,16 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.issue_token(bigint, text) IS
 'Issue a new personal token (256 bits, base64url) for a site of an open request; the previous token stops working. Only the SHA-256 is stored';
+ALTER FUNCTION status_checker.issue_token(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.issue_token(bigint, text) TO status_checker_manager;
 
 CREATE OR REPLACE FUNCTION status_checker.issue_tokens(request_id bigint)
     RETURNS TABLE (site_code text, token text)
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
-    k bytea;
+    first_out bigint[];
 BEGIN
     PERFORM status_checker._no_nulls('issue_tokens', ARRAY['request_id'], ARRAY[issue_tokens.request_id::text]);
     r := status_checker._require_request(issue_tokens.request_id, true);
@@ -3083,10 +3483,8 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Tokens are issued only for open requests.';
     END IF;
-    k := status_checker._link_key(r.tenant_id);
-    -- the targets first, locked in key order, as the dispatcher locks those
-    -- whose first link it sends (_claim_messages): the two queue instead of
-    -- deadlocking, and the hashes revoked below are the current ones
+    -- the targets first, locked in key order (as a report's first use of a
+    -- link locks its one target): the hashes revoked below are the current ones
     PERFORM 1 FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
     ORDER BY t.tenant_id, t.request_id, t.site_id
@@ -3094,30 +3492,41 @@ BEGIN
     INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
     SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id FROM status_checker.request_target t
     WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.token_hash IS NOT NULL;
+    -- never issued, but their first link may be out: those links stop working too
+    -- (their new token is of generation 2).  Kept in a variable: a SECURITY
+    -- DEFINER function makes, reuses or names no temporary object (0.10.1).
+    first_out := ARRAY(
+        SELECT DISTINCT o.site_id FROM status_checker.outbox o
+        JOIN status_checker.request_target t ON t.tenant_id = o.tenant_id AND t.request_id = o.request_id AND t.site_id = o.site_id
+        WHERE o.tenant_id = r.tenant_id AND o.request_id = r.request_id AND o.purpose IN ('request', 'reminder')
+          AND o.attempts > 0 AND t.token_gen = 0
+        ORDER BY 1);
+    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
+    SELECT status_checker._token_hash(status_checker._target_token(r.tenant_id, r.request_id, f.site_id, 1)),
+           r.tenant_id, r.request_id, f.site_id
+    FROM unnest(first_out) f(site_id)
+    ON CONFLICT DO NOTHING;
+    UPDATE status_checker.request_target t SET token_gen = 1
+    WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id AND t.site_id = ANY (first_out);
 
-    IF to_regclass('pg_temp._sc_new_tokens') IS NULL THEN   -- (no notice on a second call)
-        CREATE TEMP TABLE _sc_new_tokens (site_id bigint PRIMARY KEY, token text) ON COMMIT DROP;
-    END IF;
-    TRUNCATE pg_temp._sc_new_tokens;
-    WITH u AS (
-        UPDATE status_checker.request_target t
-        SET token_gen = t.token_gen + 1,
-            token_hash = status_checker._token_hash(status_checker._link_token(k, t.tenant_id, t.request_id, t.site_id, t.token_gen + 1)),
-            token_issued_at = pg_catalog.now()
-        WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
-        RETURNING t.site_id, t.token_gen
-    )
-    INSERT INTO pg_temp._sc_new_tokens
-    SELECT u.site_id, status_checker._link_token(k, r.tenant_id, r.request_id, u.site_id, u.token_gen) FROM u;
     RETURN QUERY
-        SELECT s.code, n.token FROM pg_temp._sc_new_tokens n
-        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = n.site_id
+        WITH u AS (
+            UPDATE status_checker.request_target t
+            SET token_gen = t.token_gen + 1,
+                token_hash = status_checker._token_hash(status_checker._target_token(t.tenant_id, t.request_id, t.site_id, t.token_gen + 1)),
+                token_issued_at = pg_catalog.now()
+            WHERE t.tenant_id = r.tenant_id AND t.request_id = r.request_id
+            RETURNING t.site_id, t.token_gen
+        )
+        SELECT s.code, status_checker._target_token(r.tenant_id, r.request_id, u.site_id, u.token_gen) FROM u
+        JOIN status_checker.site s ON s.tenant_id = r.tenant_id AND s.site_id = u.site_id
         ORDER BY s.code;
-    TRUNCATE pg_temp._sc_new_tokens;
 END
 $$;
 COMMENT ON FUNCTION status_checker.issue_tokens(bigint) IS
 'Issue new personal tokens for every target of an open request (previous tokens stop working); returns site code and token';
+ALTER FUNCTION status_checker.issue_tokens(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.issue_tokens(bigint) TO status_checker_manager;
 
 -- ---- src/dispatch/outbox.sql
 -- src/dispatch/outbox.sql — the outbox: messages to send, claimed and
@@ -3159,6 +3568,7 @@ CREATE TABLE status_checker.outbox (
     via_channel_id   bigint,              -- the channel the last attempt went through
     enqueued_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     sent_at          timestamptz,
+    claimed_by       smallint,            -- the dispatcher worker (0, 1, …) that holds or last held it (0.8.0)
     PRIMARY KEY (tenant_id, message_id),
     CHECK (num_nonnulls(contact_id, user_id, channel_id) = 1),
     CHECK ((state = 'sending') = (lease_until IS NOT NULL))
@@ -3201,47 +3611,19 @@ COMMENT ON FUNCTION status_checker._wake_dispatcher() IS
 CREATE FUNCTION status_checker.dispatcher_status(
     OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
     OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
-    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_dispatcher_status';
 COMMENT ON FUNCTION status_checker.dispatcher_status() IS
-'The dispatcher worker: running, pid, start, last heartbeat, transfers in flight, claimed messages waiting for the rate limit, '
-'and outcomes since the server started (sent, retried, dead); running is false without shared_preload_libraries';
+'The dispatcher workers in one row: running (any of them), pid (the first running one''s), earliest start, oldest heartbeat, '
+'transfers in flight, claimed messages waiting for the rate limit, and outcomes since the server started (sent, retried, dead), '
+'summed over the workers; running is false without shared_preload_libraries.  dispatcher_workers() shows each worker';
+GRANT EXECUTE ON FUNCTION status_checker.dispatcher_status() TO status_checker_api, status_checker_operator;
 
 CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
     FOR EACH STATEMENT EXECUTE FUNCTION status_checker._outbox_wake();
 
 -- ---------------------------------------------------------- enqueueing
 
--- One message of a purpose for each contact of the listed sites of a
--- request, and one for each broadcasting webhook channel of the tenant.
-CREATE FUNCTION status_checker._enqueue_site_messages(p_tenant_id bigint, p_request_id bigint, p_purpose text,
-                                                      p_seq integer, p_sites bigint[], p_first boolean DEFAULT false)
-    RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-BEGIN
-    -- the first messages of new targets cannot exist yet: a plain insert
-    -- (ON CONFLICT's speculative insertion cost a third more)
-    EXECUTE format($q$
-        INSERT INTO status_checker.outbox (tenant_id, request_id, site_id, contact_id, channel_id, channel_kind, recipient, purpose, seq)
-        SELECT $1, $2, x.site_id, x.contact_id, x.channel_id, x.kind, x.recipient, $3, $4
-        FROM (SELECT s.site_id, c.contact_id, NULL::bigint AS channel_id, c.channel AS kind, c.address AS recipient
-              FROM unnest($5) s(site_id)
-              JOIN status_checker.site_contact c ON c.tenant_id = $1 AND c.site_id = s.site_id
-              UNION ALL
-              SELECT s.site_id, NULL, ch.channel_id, 'webhook', ch.config ->> 'url'
-              FROM unnest($5) s(site_id)
-              CROSS JOIN status_checker.channel ch
-              WHERE ch.tenant_id = $1 AND ch.kind = 'webhook' AND ch.enabled
-                AND coalesce((ch.config ->> 'broadcast')::boolean, true)) x
-        ORDER BY x.site_id %s$q$, CASE WHEN p_first THEN '' ELSE 'ON CONFLICT DO NOTHING' END)
-    USING p_tenant_id, p_request_id, p_purpose, p_seq, p_sites;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._enqueue_site_messages(bigint, bigint, text, integer, bigint[], boolean) IS
-'Internal: enqueue a message of a purpose to every contact of the given sites of a request and to the broadcasting webhook channels';
+-- _enqueue_site_messages: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker._tenant_delivers(p_tenant_id bigint) RETURNS boolean
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
@@ -3289,24 +3671,8 @@ CREATE TRIGGER request_cancel_enqueue AFTER UPDATE OF state ON status_checker.re
 
 -- ---------------------------------------------------------- the dispatcher's side
 
--- On start: messages left 'sending' (their dispatcher stopped or crashed
--- before recording the outcome) are due again; their receivers may see
--- them twice, with the same idempotency key.
-CREATE FUNCTION status_checker._dispatcher_startup() RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-BEGIN
-    UPDATE status_checker.outbox o
-    SET state = 'retrying', lease_until = NULL, next_attempt_at = pg_catalog.now(),
-        last_error = 'interrupted: the dispatcher stopped before the outcome was recorded'
-    WHERE o.state = 'sending';
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._dispatcher_startup() IS
-'Internal: called by the dispatcher when it starts: messages left sending become due again (at-least-once delivery)';
+-- On start, each dispatcher worker makes the messages it left 'sending'
+-- due again: _dispatcher_startup, src/dispatch/workers.sql.
 
 CREATE FUNCTION status_checker._outbox_next_wait() RETURNS double precision
     LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
@@ -3315,13 +3681,7 @@ CREATE FUNCTION status_checker._outbox_next_wait() RETURNS double precision
 COMMENT ON FUNCTION status_checker._outbox_next_wait() IS
 'Internal: seconds until the next message is due (NULL when none waits)';
 
-CREATE FUNCTION status_checker._mask_recipient(kind text, recipient text) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
-    RETURN CASE kind
-        WHEN 'email' THEN regexp_replace(recipient, '^(.)[^@]*@', '\1***@')
-        ELSE coalesce(substring(recipient FROM '^[a-z]+://[^/?#]+'), '') || '/…' END;
-COMMENT ON FUNCTION status_checker._mask_recipient(text, text) IS
-'Internal: a recipient as views show it: w***@example.com, https://hooks.example.com/…';
+-- _mask_recipient: src/dispatch/delivery_status.sql.
 
 
 -- _claim_messages is in src/dispatch/claim.sql; the delivery_status view in
@@ -3377,7 +3737,7 @@ COMMENT ON FUNCTION status_checker._record_outcomes(bigint[], bigint[], integer[
 -- ---------------------------------------------------------- public functions and views
 
 CREATE FUNCTION status_checker.retry_message(message_id bigint) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     st text;
@@ -3398,6 +3758,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.retry_message(bigint) IS
 'Send a dead message again (after its cause, e.g. a wrong webhook URL or SMTP password, was fixed); attempts start again';
+ALTER FUNCTION status_checker.retry_message(bigint) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.retry_message(bigint) TO status_checker_manager;
 
 
 CREATE VIEW status_checker.request_delivery WITH (security_invoker = true) AS
@@ -3452,7 +3814,7 @@ COMMENT ON TABLE status_checker.health_sample IS
 'What health_probe() saw each time it ran (every minute with schedule_jobs): dispatcher, outbox backlog, feeds';
 
 CREATE FUNCTION status_checker.add_group_manager(tenant_id bigint, group_id bigint, login text) RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -3482,6 +3844,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.add_group_manager(bigint, bigint, text) IS
 'Make a manager (or admin) user responsible for a site group: escalations about its sites and subgroups'' sites reach them';
+ALTER FUNCTION status_checker.add_group_manager(bigint, bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_group_manager(bigint, bigint, text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker._reminder_problem(p_reminders interval[], p_escalate_after interval) RETURNS text
     LANGUAGE sql IMMUTABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
@@ -3500,7 +3864,7 @@ COMMENT ON FUNCTION status_checker._reminder_problem(interval[], interval) IS
 
 CREATE FUNCTION status_checker.set_request_reminders(request_id bigint, reminders interval[], escalate_after interval DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     r status_checker.request;
@@ -3519,10 +3883,12 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) IS
 'Remind the sites of a request that have not answered, at these intervals after its creation, and escalate to their group''s managers after escalate_after';
+ALTER FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_request_reminders(bigint, interval[], interval) TO status_checker_manager;
 
 CREATE FUNCTION status_checker.set_rule_reminders(rule_id bigint, reminders interval[], escalate_after interval DEFAULT NULL)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     prob text := status_checker._reminder_problem(set_rule_reminders.reminders, set_rule_reminders.escalate_after);
@@ -3541,9 +3907,11 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) IS
 'The reminder schedule and escalation delay of the requests a trigger rule creates from now on';
+ALTER FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_rule_reminders(bigint, interval[], interval) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.run_reminders() RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     q record;
     n bigint := 0;
@@ -3583,56 +3951,12 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.run_reminders() IS
 'Enqueue the reminders and escalations that are due (run every minute by the pg_cron job status_checker-reminders); returns the number of messages enqueued';
+GRANT EXECUTE ON FUNCTION status_checker.run_reminders() TO status_checker_api, status_checker_operator;
 
--- One escalation per manager (and per broadcasting webhook channel) of a
--- request, listing the sites they cover that have not answered.
-CREATE FUNCTION status_checker._enqueue_escalation(p_tenant_id bigint, p_request_id bigint) RETURNS bigint
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    n bigint;
-BEGIN
-    WITH silent AS (
-        SELECT s.site_id, s.code, s.name, g.ancestors
-        FROM status_checker.request_target t
-        JOIN status_checker.site s ON s.tenant_id = t.tenant_id AND s.site_id = t.site_id
-        LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
-        WHERE t.tenant_id = p_tenant_id AND t.request_id = p_request_id AND t.report_count = 0
-    ), covered AS (
-        SELECT DISTINCT m.user_id, x.site_id, x.code, x.name
-        FROM silent x
-        JOIN status_checker.site_group_manager m ON m.tenant_id = p_tenant_id AND m.group_id = ANY (x.ancestors)
-    ), orphan AS (   -- no manager up to the root: the tenant's admins
-        SELECT a.user_id, x.site_id, x.code, x.name
-        FROM silent x CROSS JOIN status_checker.app_user a
-        WHERE a.tenant_id = p_tenant_id AND a.role = 'admin'
-          AND NOT EXISTS (SELECT 1 FROM covered c WHERE c.site_id = x.site_id)
-    ), per_user AS (
-        SELECT y.user_id, jsonb_agg(jsonb_build_object('code', y.code, 'name', y.name) ORDER BY y.code) AS sites
-        FROM (SELECT * FROM covered UNION SELECT * FROM orphan) y GROUP BY y.user_id
-    ), msgs AS (
-        SELECT p.user_id, NULL::bigint AS channel_id, 'email' AS kind, u.email AS recipient, p.sites
-        FROM per_user p JOIN status_checker.app_user u ON u.tenant_id = p_tenant_id AND u.user_id = p.user_id
-        UNION ALL
-        SELECT NULL, ch.channel_id, 'webhook', ch.config ->> 'url',
-               (SELECT jsonb_agg(jsonb_build_object('code', x.code, 'name', x.name) ORDER BY x.code) FROM silent x)
-        FROM status_checker.channel ch
-        WHERE ch.tenant_id = p_tenant_id AND ch.kind = 'webhook' AND ch.enabled
-          AND coalesce((ch.config ->> 'broadcast')::boolean, true) AND EXISTS (SELECT 1 FROM silent)
-    )
-    INSERT INTO status_checker.outbox (tenant_id, request_id, site_id, user_id, channel_id, channel_kind, recipient, purpose, seq, detail)
-    SELECT p_tenant_id, p_request_id, NULL, m.user_id, m.channel_id, m.kind, m.recipient, 'escalation', 0,
-           jsonb_build_object('sites', m.sites)
-    FROM msgs m
-    ON CONFLICT DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    RETURN n;
-END
-$$;
-COMMENT ON FUNCTION status_checker._enqueue_escalation(bigint, bigint) IS
-'Internal: enqueue the escalation of a request to the managers of its silent sites (admins where no group has one)';
+-- _enqueue_escalation: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
 
 CREATE FUNCTION status_checker.purge_outbox(older_than interval DEFAULT '90 days') RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     n bigint;
@@ -3657,9 +3981,10 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.purge_outbox(interval) IS
 'Retention: delete settled messages (sent, dead, cancelled), their delivery log and health samples older than the given age (default 90 days); returns the number of messages deleted';
+GRANT EXECUTE ON FUNCTION status_checker.purge_outbox(interval) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.health_probe() RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d record;
     s jsonb;
@@ -3688,181 +4013,413 @@ $$;
 COMMENT ON FUNCTION status_checker.health_probe() IS
 'Health probe (every minute with schedule_jobs): the dispatcher''s heartbeat and counters, the outbox backlog and its oldest message, '
 'dead messages of the last hour, failing feeds; stored in health_sample and returned';
+GRANT EXECUTE ON FUNCTION status_checker.health_probe() TO status_checker_api, status_checker_operator;
 
 -- schedule_jobs() is in src/common/jobs.sql: it registers the jobs of every domain.
 
--- ---- src/security/tenancy.sql
--- src/security/tenancy.sql — tenant isolation: roles, the tenant context,
--- row-level security on every tenant table, and who may call what.
+-- ---- src/dispatch/enqueue.sql
+-- src/dispatch/enqueue.sql — putting messages into the outbox.  Written
+-- with CREATE OR REPLACE: the same text serves the install script and the
+-- upgrade to 0.10.1.
+
+-- One message of a purpose for each contact of the listed sites of a
+-- request, and one for each broadcasting webhook channel of the tenant.
+-- Every recipient is stored encrypted: a contact's address is so already;
+-- a broadcast channel's URL (a Slack incoming-webhook URL is itself a
+-- credential) is encrypted here, since 0.10.1 (viewers read the outbox).
+CREATE OR REPLACE FUNCTION status_checker._enqueue_site_messages(p_tenant_id bigint, p_request_id bigint, p_purpose text,
+                                                      p_seq integer, p_sites bigint[], p_first boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- the first messages of new targets cannot exist yet: a plain insert
+    -- (ON CONFLICT's speculative insertion cost a third more)
+    EXECUTE format($q$
+        WITH broadcast AS MATERIALIZED (   -- each channel's URL encrypted once, not once per site
+            SELECT ch.channel_id, status_checker._encrypt(ch.tenant_id, 'recipient', ch.config ->> 'url') AS recipient
+            FROM status_checker.channel ch
+            WHERE ch.tenant_id = $1 AND ch.kind = 'webhook' AND ch.enabled
+              AND coalesce((ch.config ->> 'broadcast')::boolean, true))
+        INSERT INTO status_checker.outbox (tenant_id, request_id, site_id, contact_id, channel_id, channel_kind, recipient, purpose, seq)
+        SELECT $1, $2, x.site_id, x.contact_id, x.channel_id, x.kind, x.recipient, $3, $4
+        FROM (SELECT s.site_id, c.contact_id, NULL::bigint AS channel_id, c.channel AS kind, c.address AS recipient
+              FROM unnest($5) s(site_id)
+              JOIN status_checker.site_contact c ON c.tenant_id = $1 AND c.site_id = s.site_id
+              UNION ALL
+              SELECT s.site_id, NULL, b.channel_id, 'webhook', b.recipient
+              FROM unnest($5) s(site_id)
+              CROSS JOIN broadcast b) x
+        ORDER BY x.site_id %s$q$, CASE WHEN p_first THEN '' ELSE 'ON CONFLICT DO NOTHING' END)
+    USING p_tenant_id, p_request_id, p_purpose, p_seq, p_sites;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker._enqueue_site_messages(bigint, bigint, text, integer, bigint[], boolean) IS
+'Internal: enqueue a message of a purpose to every contact of the given sites of a request and to the broadcasting webhook channels';
+
+-- One escalation per manager (and per broadcasting webhook channel) of a
+-- request, listing the sites they cover that have not answered.
+CREATE OR REPLACE FUNCTION status_checker._enqueue_escalation(p_tenant_id bigint, p_request_id bigint) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    WITH silent AS (
+        SELECT s.site_id, s.code, s.name, g.ancestors
+        FROM status_checker.request_target t
+        JOIN status_checker.site s ON s.tenant_id = t.tenant_id AND s.site_id = t.site_id
+        LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
+        WHERE t.tenant_id = p_tenant_id AND t.request_id = p_request_id AND t.report_count = 0
+    ), covered AS (
+        SELECT DISTINCT m.user_id, x.site_id, x.code, x.name
+        FROM silent x
+        JOIN status_checker.site_group_manager m ON m.tenant_id = p_tenant_id AND m.group_id = ANY (x.ancestors)
+    ), orphan AS (   -- no manager up to the root: the tenant's admins
+        SELECT a.user_id, x.site_id, x.code, x.name
+        FROM silent x CROSS JOIN status_checker.app_user a
+        WHERE a.tenant_id = p_tenant_id AND a.role = 'admin'
+          AND NOT EXISTS (SELECT 1 FROM covered c WHERE c.site_id = x.site_id)
+    ), per_user AS (
+        SELECT y.user_id, jsonb_agg(jsonb_build_object('code', y.code, 'name', y.name) ORDER BY y.code) AS sites
+        FROM (SELECT * FROM covered UNION SELECT * FROM orphan) y GROUP BY y.user_id
+    ), msgs AS (
+        SELECT p.user_id, NULL::bigint AS channel_id, 'email' AS kind, u.email AS recipient, p.sites
+        FROM per_user p JOIN status_checker.app_user u ON u.tenant_id = p_tenant_id AND u.user_id = p.user_id
+        UNION ALL
+        SELECT NULL, ch.channel_id, 'webhook', status_checker._encrypt(ch.tenant_id, 'recipient', ch.config ->> 'url'),
+               (SELECT jsonb_agg(jsonb_build_object('code', x.code, 'name', x.name) ORDER BY x.code) FROM silent x)
+        FROM status_checker.channel ch
+        WHERE ch.tenant_id = p_tenant_id AND ch.kind = 'webhook' AND ch.enabled
+          AND coalesce((ch.config ->> 'broadcast')::boolean, true) AND EXISTS (SELECT 1 FROM silent)
+    )
+    INSERT INTO status_checker.outbox (tenant_id, request_id, site_id, user_id, channel_id, channel_kind, recipient, purpose, seq, detail)
+    SELECT p_tenant_id, p_request_id, NULL, m.user_id, m.channel_id, m.kind, m.recipient, 'escalation', 0,
+           jsonb_build_object('sites', m.sites)
+    FROM msgs m
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker._enqueue_escalation(bigint, bigint) IS
+'Internal: enqueue the escalation of a request to the managers of its silent sites (admins where no group has one)';
+
+
+-- ---- src/dispatch/claim.sql
+-- src/dispatch/claim.sql — the dispatcher's claim: due messages, rendered.
 --
--- Roles (cluster-wide; created once, kept when the extension is dropped):
---   status_checker_viewer    reads its tenant's sites, requests, status and views
---   status_checker_reporter  + reports on a site's behalf
---   status_checker_manager   + creates, closes and cancels requests, issues links, retries messages
---   status_checker_admin     + users, groups, sites, contacts, forms, rules, channels, templates, audit
---   status_checker_gateway   an application server or the HTTP worker: may set the tenant
---                            context (set_app_user) and submit reports by token, nothing else
---   status_checker_operator  the service operator: every tenant (superusers are operators too)
---   status_checker_api       owns the API functions (SECURITY DEFINER): it holds the table
---                            privileges nobody else has, and is itself confined by row-level
---                            security to the caller's tenant.  Not a login.
--- The tenant context (src/security/tenancy.c) comes from set_app_user (gateways) or
--- from app_user.db_role (people with their own database login, see map_db_role).
+-- Since 0.4.0 recipients, contact names, channel secrets and link keys are
+-- stored encrypted; the claim decrypts what the messages being sent need
+-- (link keys once per tenant, secrets once per channel) and nothing else.
+-- Written with CREATE OR REPLACE: one text for the install and the upgrade.
 
-DO $$
-DECLARE
-    r text;
-BEGIN
-    FOREACH r IN ARRAY ARRAY['status_checker_viewer', 'status_checker_reporter', 'status_checker_manager',
-                             'status_checker_admin', 'status_checker_gateway', 'status_checker_operator',
-                             'status_checker_api'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
-        END IF;
-    END LOOP;
-    -- each role has what the one below it has
-    ALTER ROLE status_checker_reporter INHERIT;
-    ALTER ROLE status_checker_manager INHERIT;
-    ALTER ROLE status_checker_admin INHERIT;
-    GRANT status_checker_viewer TO status_checker_reporter;
-    GRANT status_checker_reporter TO status_checker_manager;
-    GRANT status_checker_manager TO status_checker_admin;
-    -- the API functions change a user's group role when they change the user's role
-    GRANT status_checker_viewer, status_checker_reporter, status_checker_manager, status_checker_admin
-        TO status_checker_api WITH ADMIN OPTION;
-END
-$$;
+-- One claimed message rendered: text[] {headers, body} (src/dispatch/render.c)
+CREATE OR REPLACE FUNCTION status_checker._render_message(
+    kind text, format text, purpose text, seq integer, message_id bigint, idempotency_key text,
+    subject_tpl text, body_tpl text, base_json text,
+    site_id bigint, site_code text, site_name text, group_path text, shindo text, site_shindo text, site_shindo_en text,
+    link text, unanswered_sites_json jsonb, unanswered_count text, unanswered_sites text, recipient_name text,
+    from_name text, from_addr text, rcpt_addr text, langs text)
+    RETURNS text[]
+    LANGUAGE c STABLE CALLED ON NULL INPUT PARALLEL SAFE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_render_message';
+COMMENT ON FUNCTION status_checker._render_message(text, text, text, integer, bigint, text, text, text, text, bigint, text, text, text,
+                                                  text, text, text, text, jsonb, text, text, text, text, text, text, text) IS
+'Internal (_claim_messages): one message rendered, {headers, body}: the site''s variables filled into the subject and text, '
+'then the mail''s header lines and text, or the webhook''s header lines and JSON (ours or Slack''s)';
 
-ALTER TABLE status_checker.app_user ADD COLUMN db_role name UNIQUE;
-COMMENT ON COLUMN status_checker.app_user.db_role IS
-'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
-
-CREATE FUNCTION status_checker._tenant() RETURNS bigint
-    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_tenant';
-CREATE FUNCTION status_checker._is_operator() RETURNS boolean
-    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_is_operator';
-CREATE FUNCTION status_checker._may_see(tenant_id bigint) RETURNS boolean
-    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_may_see';
-CREATE FUNCTION status_checker._app_login() RETURNS text
-    LANGUAGE c STABLE PARALLEL RESTRICTED SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_app_login';
-CREATE FUNCTION status_checker._set_context(tenant_id bigint, login text, role text) RETURNS void
-    LANGUAGE c VOLATILE STRICT SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_set_context';
-
-CREATE FUNCTION status_checker.reset_app_user() RETURNS void
-    LANGUAGE c VOLATILE SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_clear_context';
-COMMENT ON FUNCTION status_checker.reset_app_user() IS
-'For gateways: stop acting for the application user set by set_app_user (the end of the transaction does the same)';
-
-CREATE FUNCTION status_checker.current_tenant() RETURNS bigint
-    LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY INVOKER AS $$
-    SELECT status_checker._tenant()
-$$;
-COMMENT ON FUNCTION status_checker.current_tenant() IS
-'The tenant this session acts for (set_app_user in this transaction, or the mapped database login), or NULL';
-
--- Replaces 0.1.0's version: a tenant the caller may not see does not exist
--- for it (the same error as a tenant that does not exist at all).
-CREATE OR REPLACE FUNCTION status_checker._require_tenant(p_tenant_id bigint) RETURNS void
-    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+-- Claim up to p_limit due messages for dispatcher worker p_worker (lease
+-- p_lease_ms) and return them rendered, ready to send.  Messages that need
+-- not go out any more are settled here (cancelled), and messages whose
+-- tenant has no enabled channel of their kind wait.
+CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integer, p_worker integer DEFAULT 0)
+    RETURNS TABLE (message_id bigint, tenant_id bigint, attempts integer, channel_id bigint, kind text, url text,
+                   mail_from text, rcpt text, headers text, body text, secret text, tls text,
+                   username text, password text, ca_file text)
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    -- Its plans are made once a session and kept (0.10.0), so they must
+    -- not depend on how large the tables looked when they were made (an
+    -- outbox that looked empty after a quiet hour, sites not yet analysed):
+    -- each statement's joins are written in the order they should run, from
+    -- the batch out to its request, site, target, ... (join_collapse_limit
+    -- = 1), each by its key (no hash or merge joins), and the outbox is
+    -- read through its index of due messages (no sequential scans).  These
+    -- are the plans the planner chose anyway for batches of any size.
+    SET join_collapse_limit = 1 SET from_collapse_limit = 1
+    SET enable_hashjoin = off SET enable_mergejoin = off SET enable_seqscan = off AS $$
 #variable_conflict use_column
+DECLARE
+    -- the claimed rows.  Until 0.9.0 a temporary table, truncated at each
+    -- commit: its index was rebuilt and every plan of this function made
+    -- again at each claim (~4 ms, and the rebuild), see docs/benchmarks.md
+    v_batch status_checker.outbox[];
+    v_settled bigint[];
 BEGIN
-    IF p_tenant_id IS NULL OR NOT status_checker._may_see(p_tenant_id)
-       OR NOT EXISTS (SELECT 1 FROM status_checker.tenant WHERE tenant_id = p_tenant_id) THEN
-        RAISE EXCEPTION 'tenant % does not exist', coalesce(p_tenant_id::text, 'NULL')
-            USING ERRCODE = 'foreign_key_violation';
+    -- claim: the due messages, oldest first, skipping those another
+    -- transaction holds; each goes through the channel it names
+    -- (broadcast) or the tenant's first enabled channel of its kind
+    WITH c AS (
+        SELECT o.ctid AS tid FROM status_checker.outbox o
+        WHERE o.sent_at IS NULL AND o.next_attempt_at <= pg_catalog.now() AND o.state IN ('queued', 'retrying')
+        ORDER BY o.next_attempt_at
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ), u AS (
+        UPDATE status_checker.outbox o
+        SET state = 'sending', attempts = o.attempts + 1, claimed_by = p_worker::smallint,
+            lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond',
+            via_channel_id = CASE WHEN o.channel_id IS NOT NULL THEN
+                                 (SELECT ch.channel_id FROM status_checker.channel ch
+                                  WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.enabled)
+                             ELSE (SELECT ch.channel_id FROM status_checker.channel ch
+                                   WHERE ch.tenant_id = o.tenant_id AND ch.kind = o.channel_kind AND ch.enabled
+                                   ORDER BY ch.channel_id LIMIT 1) END
+        WHERE o.ctid = ANY (ARRAY(SELECT c.tid FROM c))   -- a TID scan
+        RETURNING o
+    )
+    SELECT pg_catalog.array_agg(u.o) INTO v_batch FROM u;
+    IF v_batch IS NULL THEN
+        RETURN;
     END IF;
+
+    -- settled without sending: the request is no longer open (its
+    -- cancellation notice excepted), or the site answered before its
+    -- reminder; and waiting (without spending an attempt, until
+    -- add_channel): the tenant has no enabled channel of the kind
+    WITH q AS MATERIALIZED (
+        -- the batch's requests (a few), each looked up once
+        SELECT q.tenant_id, q.request_id, q.state
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id FROM unnest(v_batch) c) k
+        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
+    ), gone AS (
+        SELECT c.tenant_id, c.message_id,
+               CASE WHEN q.state <> 'open' THEN format('not sent: the request is %s', q.state)
+                    ELSE 'not sent: the site answered before the reminder went out' END AS why
+        FROM unnest(v_batch) c
+        JOIN q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
+        WHERE (c.purpose <> 'cancellation' AND q.state <> 'open')
+           OR (c.purpose = 'reminder' AND EXISTS (
+                   SELECT 1 FROM status_checker.request_target rt
+                   WHERE rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
+                     AND rt.report_count > 0))
+    ), cancelled AS (
+        UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why, next_attempt_at = 'infinity'
+        FROM gone g WHERE o.tenant_id = g.tenant_id AND o.message_id = g.message_id
+        RETURNING o.message_id
+    ), waiting AS (
+        UPDATE status_checker.outbox o
+        SET state = 'queued', attempts = o.attempts - 1, lease_until = NULL,
+            next_attempt_at = pg_catalog.now() + interval '5 minutes',
+            last_error = format('waiting: tenant %s has no enabled %s channel (add_channel)', o.tenant_id, o.channel_kind)
+        FROM unnest(v_batch) c
+        WHERE c.via_channel_id IS NULL AND o.tenant_id = c.tenant_id AND o.message_id = c.message_id
+          AND NOT EXISTS (SELECT 1 FROM gone g WHERE g.message_id = c.message_id)
+        RETURNING o.message_id
+    )
+    SELECT pg_catalog.array_agg(x.message_id) INTO v_settled
+    FROM (SELECT message_id FROM cancelled UNION ALL SELECT message_id FROM waiting) x;
+
+    -- The link keys of the tenants concerned are decrypted once (lk,
+    -- below).  A link is rendered from the target's token generation and
+    -- names its target (_link): a target whose token was never issued gets
+    -- the token of generation 1, checked by recomputation when it is first
+    -- used (src/requests/tokens.sql), so sending it writes nothing (0.9.0)
+    RETURN QUERY
+    WITH b AS MATERIALIZED (
+        -- the batch, but for what was settled above
+        SELECT c.tenant_id, c.message_id, c.request_id, c.site_id, c.contact_id, c.user_id, c.channel_kind,
+               c.recipient, c.purpose, c.seq, c.detail, c.attempts, c.via_channel_id AS via
+        FROM unnest(v_batch) c
+        WHERE v_settled IS NULL OR c.message_id <> ALL (v_settled)
+    ), lk AS MATERIALIZED (
+        SELECT x.tenant_id, status_checker._link_key(x.tenant_id) AS key FROM (SELECT DISTINCT b.tenant_id FROM b) x
+    ), ctx AS MATERIALIZED (
+        -- what the messages of one request, purpose and channel share,
+        -- rendered once: the templates with the request's variables filled
+        -- in (the site's are filled in per message below), the channel's
+        -- settings, the mail sender, the JSON common to every webhook
+        SELECT k.tenant_id, k.request_id, k.purpose, k.via, ch.kind, ch.config,
+               status_checker._decrypt_secrets(ch.tenant_id, ch.secrets) AS secrets,
+               coalesce(ch.config ->> 'format', 'json') AS format,
+               coalesce(ch.config ->> 'lang', 'ja') AS langs,
+               (status_checker._mailbox(ch.config ->> 'from')).name AS from_name,
+               (status_checker._mailbox(ch.config ->> 'from')).addr AS from_addr,
+               t.subject_tpl, t.body_tpl,
+               pg_catalog.current_setting('status_checker.link_base_url', true) AS link_base,
+               jsonb_build_object(
+                   'version', 1, 'type', k.purpose,
+                   'tenant', jsonb_build_object('id', k.tenant_id, 'name', tn.name),
+                   'request', jsonb_build_object('id', q.request_id, 'title', q.title, 'deadline', q.deadline,
+                                                 'drill', q.drill, 'state', q.state, 'message', q.message,
+                                                 'cancel_reason', q.cancel_reason),
+                   'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
+                                 'id', e.event_id, 'source', e.source, 'summary', ev.title,
+                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END)::text AS base_json
+        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM b c) k
+        JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
+        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
+        JOIN status_checker.tenant tn ON tn.tenant_id = k.tenant_id
+        LEFT JOIN status_checker.event e ON e.event_id = q.event_id
+        CROSS JOIN LATERAL (SELECT CASE WHEN e.event_id IS NOT NULL THEN status_checker._event_title(e) END AS title) ev
+        CROSS JOIN LATERAL (SELECT coalesce(ch.config ->> 'timezone', 'Asia/Tokyo') AS tz) z
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(f.subject ORDER BY l.i))[1] AS subject_tpl,
+                   string_agg(f.body, E'\n\n──────── English ────────\n\n' ORDER BY l.i) AS body_tpl
+            FROM unnest(CASE coalesce(ch.config ->> 'lang', 'ja') WHEN 'ja+en' THEN ARRAY['ja', 'en']
+                        ELSE ARRAY[coalesce(ch.config ->> 'lang', 'ja')] END) WITH ORDINALITY l(lang, i)
+            JOIN status_checker.default_template dt ON dt.purpose = k.purpose AND dt.lang = l.lang
+            LEFT JOIN status_checker.message_template mt
+                   ON mt.tenant_id = k.tenant_id AND mt.purpose = dt.purpose AND mt.lang = dt.lang
+            CROSS JOIN LATERAL (SELECT ARRAY[
+                'request_title', q.title, 'event_summary', coalesce(ev.title, ''),
+                'deadline', CASE WHEN l.lang = 'ja' THEN to_char(q.deadline AT TIME ZONE z.tz, 'FMMM月FMDD日 HH24:MI')
+                                 ELSE to_char(q.deadline AT TIME ZONE z.tz, 'YYYY-MM-DD HH24:MI') END
+                            || CASE WHEN z.tz = 'Asia/Tokyo' THEN ' (JST)' ELSE ' (' || z.tz || ')' END,
+                'message', coalesce(q.message, ''), 'tenant_name', tn.name,
+                'cancel_reason', coalesce(q.cancel_reason, ''),
+                -- the site's intensity is worded per language: the English part asks for its own variable
+                'site_shindo', CASE WHEN l.lang = 'ja' THEN '{{site_shindo}}' ELSE '{{site_shindo_en}}' END] AS v) rv
+            CROSS JOIN LATERAL (SELECT
+                CASE WHEN q.drill AND coalesce(mt.subject, dt.subject) NOT LIKE '%訓練%' THEN
+                     CASE l.lang WHEN 'ja' THEN '【訓練】' ELSE '[DRILL] ' END ELSE '' END
+                    || status_checker._fill(coalesce(mt.subject, dt.subject), VARIADIC rv.v) AS subject,
+                status_checker._fill(coalesce(mt.body, dt.body), VARIADIC rv.v) AS body) f
+        ) t
+    ), m AS (
+        SELECT c.message_id, c.tenant_id, c.attempts, c.via, c.channel_kind,
+               -- a contact's or user's address is encrypted; a broadcast channel's URL is configuration
+               CASE WHEN c.recipient LIKE 'sc1:%' THEN status_checker._decrypt(c.tenant_id, 'recipient', c.recipient)
+                    ELSE c.recipient END AS recipient,
+               c.purpose, c.seq, c.detail,
+               c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
+               x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
+               'sc1-' || c.tenant_id || '-' || c.message_id AS idem,
+               CASE WHEN rt.site_id IS NOT NULL AND c.purpose IN ('request', 'reminder') THEN
+                   x.link_base || status_checker._link(lk.key, c.tenant_id, c.request_id, c.site_id,
+                                                       greatest(rt.token_gen, 1)) END AS link,
+               rt.asked_shindo, g.path AS group_path,
+               coalesce(status_checker._decrypt(sc.tenant_id, 'contact_name', sc.name), au.login) AS recipient_name
+        FROM b c
+        JOIN ctx x ON x.tenant_id = c.tenant_id AND x.request_id = c.request_id AND x.purpose = c.purpose AND x.via = c.via
+        LEFT JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
+        LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
+        LEFT JOIN status_checker.request_target rt
+               ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
+        LEFT JOIN lk ON lk.tenant_id = c.tenant_id
+        LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
+        LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
+    ), r AS MATERIALIZED (
+        -- each message rendered once, in C (src/dispatch/render.c): the
+        -- site's variables, then the mail's headers or the webhook's body
+        SELECT m.message_id, m.tenant_id, m.attempts, m.via, m.channel_kind, m.recipient, m.config, m.secrets,
+               m.from_addr, x.rcpt_addr,
+               status_checker._render_message(
+                   m.channel_kind, m.format, m.purpose, m.seq, m.message_id, m.idem,
+                   m.subject_tpl, m.body_tpl, m.base_json,
+                   m.site_id, m.site_code, m.site_name, m.group_path, m.asked_shindo::text,
+                   -- the site's intensity is worded per language: the English part asks for its own variable
+                   CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') END,
+                   CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') END,
+                   m.link, m.detail -> 'sites',
+                   CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
+                   CASE WHEN m.detail IS NULL THEN '' ELSE
+                       (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
+                   m.recipient_name, m.from_name, m.from_addr, x.rcpt_addr, m.langs) AS hb
+        FROM m
+        CROSS JOIN LATERAL (SELECT CASE WHEN m.channel_kind = 'email' THEN
+                                coalesce((status_checker._mailbox(m.recipient)).addr, m.recipient) END AS rcpt_addr) x
+    )
+    SELECT r.message_id, r.tenant_id, r.attempts, r.via, r.channel_kind,
+           CASE WHEN r.channel_kind = 'email' THEN r.config ->> 'url' ELSE r.recipient END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || r.from_addr || '>' END,
+           CASE WHEN r.channel_kind = 'email' THEN '<' || r.rcpt_addr || '>' END,
+           r.hb[1], r.hb[2],
+           r.secrets ->> 'secret',
+           CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
+           r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'
+    FROM r
+    ORDER BY r.message_id;
 END
 $$;
+COMMENT ON FUNCTION status_checker._claim_messages(integer, integer, integer) IS
+'Internal (dispatcher worker p_worker): claim due messages with FOR UPDATE SKIP LOCKED and a lease, and return them rendered '
+'(mail headers and text, or webhook JSON) with their channel''s settings';
 
-CREATE FUNCTION status_checker.set_app_user(tenant_id bigint, login text)
+-- ---- src/dispatch/workers.sql
+-- src/dispatch/workers.sql — the dispatcher workers (0.8.0): several
+-- processes claim from the one outbox (FOR UPDATE SKIP LOCKED), each
+-- holding the messages it claimed (outbox.claimed_by).  Written with
+-- CREATE OR REPLACE: one text for the install and the upgrade.
+
+-- dispatcher_status(), their summary: src/dispatch/outbox.sql
+
+CREATE OR REPLACE FUNCTION status_checker.dispatcher_workers(
+    OUT worker integer, OUT running boolean, OUT pid integer, OUT started_at timestamptz, OUT heartbeat timestamptz,
+    OUT in_flight bigint, OUT waiting bigint, OUT sent bigint, OUT retried bigint, OUT dead bigint)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_dispatcher_workers';
+COMMENT ON FUNCTION status_checker.dispatcher_workers() IS
+'Each dispatcher worker (status_checker.dispatch_workers of them, numbered from 0): running, pid, start, last heartbeat, '
+'transfers in flight, claimed messages waiting for the rate limit, outcomes since the server started; no row without '
+'shared_preload_libraries';
+GRANT EXECUTE ON FUNCTION status_checker.dispatcher_workers() TO status_checker_api, status_checker_operator;
+
+-- On start, a worker makes the messages it left 'sending' (it stopped or
+-- crashed before recording their outcome) due again; their receivers may
+-- see them twice, with the same idempotency key.  Messages another running
+-- worker holds are left alone, except when their lease has run out.
+-- Worker 0 also takes back what no running worker can own: messages
+-- claimed before 0.8.0 (no worker recorded) and those of workers beyond
+-- p_workers (after status_checker.dispatch_workers was lowered).
+CREATE OR REPLACE FUNCTION status_checker._dispatcher_startup(p_worker integer, p_workers integer) RETURNS bigint
+    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF p_worker < 0 OR p_worker >= p_workers THEN
+        RAISE EXCEPTION 'dispatcher worker % does not exist (there are %)', p_worker, p_workers
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE status_checker.outbox o
+    SET state = 'retrying', lease_until = NULL, next_attempt_at = pg_catalog.now(),
+        last_error = 'interrupted: the dispatcher stopped before the outcome was recorded'
+    WHERE o.state = 'sending'
+      AND (o.claimed_by = p_worker
+           OR o.lease_until < pg_catalog.now()
+           OR (p_worker = 0 AND (o.claimed_by IS NULL OR o.claimed_by >= p_workers)));
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+COMMENT ON FUNCTION status_checker._dispatcher_startup(integer, integer) IS
+'Internal: called by dispatcher worker p_worker (of p_workers) when it starts: the messages it left sending, and those whose '
+'lease ran out, become due again (at-least-once delivery)';
+
+-- ---- src/security/gateway.sql
+-- src/security/gateway.sql — a gateway acts for an application user.
+-- Written with CREATE OR REPLACE: the same text serves the install script
+-- and the upgrade to 0.10.1.
+--
+-- set_app_user is written in C (src/security/tenancy.c) and runs with the
+-- caller's privileges: it checks that the session's login is a gateway,
+-- looks the user up and sets the context, all in one function.  Until
+-- 0.10.1 it was a SECURITY DEFINER function calling a helper,
+-- _set_context, that anything running as status_checker_api could call too:
+-- code a tenant's manager planted (a trigger on a temporary table that a
+-- SECURITY DEFINER function reused) switched the session to another tenant.
+-- No SQL function sets a context for another function any more.
+
+CREATE OR REPLACE FUNCTION status_checker.set_app_user(tenant_id bigint, login text)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-BEGIN
-    PERFORM status_checker._no_nulls('set_app_user', ARRAY['tenant_id', 'login'], ARRAY[set_app_user.tenant_id::text, set_app_user.login]);
-    IF NOT (pg_has_role(session_user, 'status_checker_gateway', 'MEMBER')
-            OR (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)) THEN
-        RAISE EXCEPTION 'only a gateway may act for application users'
-            USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'GRANT status_checker_gateway TO the application server''s login.';
-    END IF;
-    SELECT * INTO u FROM status_checker.app_user x WHERE x.tenant_id = set_app_user.tenant_id AND x.login = set_app_user.login;
-    IF NOT FOUND THEN
-        -- the same answer for an unknown tenant and an unknown login
-        RAISE EXCEPTION 'unknown user % of tenant %', quote_literal(set_app_user.login), set_app_user.tenant_id
-            USING ERRCODE = 'invalid_authorization_specification';
-    END IF;
-    PERFORM status_checker._set_context(u.tenant_id, u.login, u.role);
-    RETURN 'status_checker_' || u.role;
-END
-$$;
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_set_app_user';
 COMMENT ON FUNCTION status_checker.set_app_user(bigint, text) IS
 'For gateways: act for this application user until the end of the transaction; returns the group role to SET LOCAL ROLE to '
 '(the context holds only under exactly that role)';
-
-CREATE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-    r pg_roles;
-BEGIN
-    PERFORM status_checker._no_nulls('map_db_role', ARRAY['tenant_id', 'login'], ARRAY[map_db_role.tenant_id::text, map_db_role.login]);
-    u := status_checker._require_user(map_db_role.tenant_id, map_db_role.login);
-    IF u.db_role IS NOT NULL THEN
-        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
-    END IF;
-    IF map_db_role.db_role IS NOT NULL THEN
-        SELECT * INTO r FROM pg_roles x WHERE x.rolname = map_db_role.db_role;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
-        END IF;
-        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
-           OR pg_has_role(r.oid, 'status_checker_operator', 'USAGE') THEN
-            RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Superusers, operators, roles that bypass row-level security and status_checker''s own roles see every tenant or none.';
-        END IF;
-        IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
-            RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
-                USING ERRCODE = 'unique_violation';
-        END IF;
-        EXECUTE format('GRANT %I TO %I', 'status_checker_' || u.role, map_db_role.db_role);
-    END IF;
-    UPDATE status_checker.app_user x SET db_role = map_db_role.db_role
-    WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
-'For operators: let a database login act directly as a tenant''s user (granting it the group role of the user''s role); NULL removes the mapping';
-
--- Row-level security and the grants: src/security/privileges.sql (the last part, once every table exists).
-
--- channel_list shows whether a channel has a password or secret; its
--- readers may not read the secrets column, so a function that runs as
--- status_checker_api (itself confined to the caller's tenant) answers that.
-CREATE FUNCTION status_checker._channel_has_secrets(p_tenant_id bigint, p_channel_id bigint,
-                                                    OUT has_password boolean, OUT has_secret boolean)
-    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT c.secrets ? 'password', c.secrets ? 'secret' FROM status_checker.channel c
-    WHERE c.tenant_id = p_tenant_id AND c.channel_id = p_channel_id
-$$;
-ALTER FUNCTION status_checker._channel_has_secrets(bigint, bigint) OWNER TO status_checker_api;
-CREATE OR REPLACE VIEW status_checker.channel_list WITH (security_invoker = true) AS
-SELECT c.channel_id, c.tenant_id, c.kind, c.name, c.config,
-       h.has_password, h.has_secret,
-       c.enabled, c.created_at
-FROM status_checker.channel c
-LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;
+GRANT EXECUTE ON FUNCTION status_checker.set_app_user(bigint, text) TO status_checker_api, status_checker_gateway;
 
 -- ---- src/security/signing.sql
 -- src/security/signing.sql — the installation's signing key (Ed25519).
@@ -3897,6 +4454,7 @@ CREATE FUNCTION status_checker._ed25519_verify(public_key bytea, message bytea, 
 CREATE FUNCTION status_checker._ed25519_public_pem(public_key bytea) RETURNS text
     LANGUAGE c IMMUTABLE STRICT SECURITY INVOKER
     AS 'MODULE_PATHNAME', 'sc_ed25519_public_pem';
+GRANT EXECUTE ON FUNCTION status_checker._ed25519_public_pem(bytea) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- A time as certificates and exported heads show it: ISO 8601 in UTC.
 CREATE FUNCTION status_checker._utc_text(t timestamptz) RETURNS text
@@ -3960,7 +4518,7 @@ $$;
 
 CREATE FUNCTION status_checker.installation_public_key(key_id text DEFAULT NULL)
     RETURNS text
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     pub bytea;
 BEGIN
@@ -3979,9 +4537,10 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.installation_public_key(text) IS
 'The public key (PEM) that checks this installation''s deletion certificates, audit checkpoints and chain heads — the current key, or the one named';
+GRANT EXECUTE ON FUNCTION status_checker.installation_public_key(text) TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;
 
 CREATE FUNCTION status_checker.rotate_signing_key() RETURNS text
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     -- serialise with concurrent first use
     LOCK TABLE status_checker.signing_key IN SHARE ROW EXCLUSIVE MODE;
@@ -3991,12 +4550,71 @@ END
 $$;
 COMMENT ON FUNCTION status_checker.rotate_signing_key() IS
 'Make a new installation signing key and destroy the old private key (its public key stays, so what it signed still verifies); returns the new key id';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_signing_key() TO status_checker_api, status_checker_operator;
 
 CREATE VIEW status_checker.signing_keys WITH (security_invoker = true) AS
 SELECT key_id, status_checker._ed25519_public_pem(public_key) AS public_key_pem, created_at, retired_at
 FROM status_checker.signing_key;
 COMMENT ON VIEW status_checker.signing_keys IS
 'The installation''s signing keys (public halves only): the current one and the retired ones';
+
+-- ---- src/security/audit_record.sql
+-- src/security/audit_record.sql — what writes the audit log's records of
+-- changes.  Written with CREATE OR REPLACE: the same text serves the
+-- install script and the upgrade to 0.10.1.
+
+-- Whether this session restores a dump: row_security is off (pg_dump's
+-- scripts and pg_restore set it) and the session's login may bypass
+-- row-level security at all (a superuser or a role with BYPASSRLS), which a
+-- restore of these tables needs.  A restore's rows are not changes.  Until
+-- 0.10.1 row_security = off alone was enough, and it is a setting any caller
+-- can make: a gateway that set it before web_login (which runs as the
+-- extension's owner) kept its failed sign-ins out of the audit log.
+CREATE OR REPLACE FUNCTION status_checker._restoring() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    RETURN pg_catalog.current_setting('row_security') = 'off'
+       AND coalesce((SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = session_user), false);
+COMMENT ON FUNCTION status_checker._restoring() IS
+'Internal: whether the session restores a dump (row_security off, and a login that may bypass row-level security); its rows are not audited';
+
+-- The statement-level trigger of every audited table, with transition
+-- tables: one INSERT into the log per statement, however many rows it
+-- touched (import_sites).  Trigger arguments: the table's key columns.  A
+-- restore's rows (see _restoring) are not recorded: the restored log
+-- already holds their history.
+CREATE OR REPLACE FUNCTION status_checker._audit_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    -- the key as a jsonb object, built from the columns themselves (cheaper
+    -- than converting whole rows: an import writes a record per site)
+    key_n text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, n.%I', k, k), ', '))
+                   FROM unnest(TG_ARGV) k);
+    key_o text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, o.%I', k, k), ', '))
+                   FROM unnest(TG_ARGV) k);
+    rows_of text := CASE TG_OP WHEN 'DELETE' THEN 'old_rows' ELSE 'new_rows' END;
+BEGIN
+    IF current_setting('row_security') = 'off' AND status_checker._restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('INSERT', 'DELETE') THEN
+        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
+                       'SELECT n.tenant_id, $1, $2, $3, $4, jsonb_build_object(''key'', %s) FROM %s n',
+                       key_n, rows_of)
+        USING session_user::text, status_checker._app_login(),
+              lower(TG_OP), TG_TABLE_NAME::text;
+    ELSE
+        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
+                       'SELECT n.tenant_id, $1, $2, ''update'', $3, jsonb_build_object(''key'', %1$s, ''changed'', '
+                       '       (SELECT jsonb_agg(e.key ORDER BY e.key) FROM jsonb_each(to_jsonb(n)) e '
+                       '         WHERE e.value IS DISTINCT FROM to_jsonb(o) -> e.key)) '
+                       'FROM new_rows n LEFT JOIN old_rows o ON %2$s = %1$s '
+                       'WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)',
+                       key_n, key_o)
+        USING session_user::text, status_checker._app_login(), TG_TABLE_NAME::text;
+    END IF;
+    RETURN NULL;
+END
+$$;
 
 -- ---- src/security/audit.sql
 -- src/security/audit.sql — the tamper-evident audit log.
@@ -4110,43 +4728,9 @@ COMMENT ON TABLE status_checker.audit_checkpoint IS
 -- ------------------------------------------------------------ recording
 
 -- Statement-level triggers with transition tables: one INSERT into the log
--- per statement, however many rows it touched (import_sites).  Trigger
--- arguments: the table's key columns.  Sessions with row_security = off
--- (pg_dump scripts and pg_restore set it) are restoring rows, not changing
--- them, and are not recorded (the restored log already holds the history).
-CREATE FUNCTION status_checker._audit_changes() RETURNS trigger
-    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    -- the key as a jsonb object, built from the columns themselves (cheaper
-    -- than converting whole rows: an import writes a record per site)
-    key_n text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, n.%I', k, k), ', '))
-                   FROM unnest(TG_ARGV) k);
-    key_o text := (SELECT format('jsonb_build_object(%s)', string_agg(format('%L, o.%I', k, k), ', '))
-                   FROM unnest(TG_ARGV) k);
-    rows_of text := CASE TG_OP WHEN 'DELETE' THEN 'old_rows' ELSE 'new_rows' END;
-BEGIN
-    IF current_setting('row_security') = 'off' THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('INSERT', 'DELETE') THEN
-        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
-                       'SELECT n.tenant_id, $1, $2, $3, $4, jsonb_build_object(''key'', %s) FROM %s n',
-                       key_n, rows_of)
-        USING session_user::text, status_checker._app_login(),
-              lower(TG_OP), TG_TABLE_NAME::text;
-    ELSE
-        EXECUTE format('INSERT INTO status_checker.audit_log (tenant_id, actor, app_user, action, object, detail) '
-                       'SELECT n.tenant_id, $1, $2, ''update'', $3, jsonb_build_object(''key'', %1$s, ''changed'', '
-                       '       (SELECT jsonb_agg(e.key ORDER BY e.key) FROM jsonb_each(to_jsonb(n)) e '
-                       '         WHERE e.value IS DISTINCT FROM to_jsonb(o) -> e.key)) '
-                       'FROM new_rows n LEFT JOIN old_rows o ON %2$s = %1$s '
-                       'WHERE to_jsonb(o) IS DISTINCT FROM to_jsonb(n)',
-                       key_n, key_o)
-        USING session_user::text, status_checker._app_login(), TG_TABLE_NAME::text;
-    END IF;
-    RETURN NULL;
-END
-$$;
+-- per statement, however many rows it touched (import_sites).  The trigger
+-- function, _audit_changes, is in src/security/audit_record.sql (replaced
+-- by the upgrade to 0.10.1).
 
 DO $$
 DECLARE
@@ -4244,7 +4828,7 @@ $$;
 
 CREATE FUNCTION status_checker.seal_audit_log(max_entries integer DEFAULT 100000)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     src text;
     v_mark bigint;
@@ -4309,6 +4893,7 @@ $$;
 COMMENT ON FUNCTION status_checker.seal_audit_log(integer) IS
 'Append the audit records and reports not yet chained to their tenants'' hash chains (at most max_entries of each kind per call); '
 'run every minute by schedule_jobs. Returns the number of entries chained';
+GRANT EXECUTE ON FUNCTION status_checker.seal_audit_log(integer) TO status_checker_api, status_checker_operator;
 
 -- ------------------------------------------------------------ exporting and checking
 
@@ -4328,7 +4913,7 @@ $$;
 
 CREATE FUNCTION status_checker.audit_chain_head(tenant_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     h status_checker.audit_head;
     v_at timestamptz := pg_catalog.now();
@@ -4352,6 +4937,7 @@ $$;
 COMMENT ON FUNCTION status_checker.audit_chain_head(bigint) IS
 'Seal what is pending and return the tenant''s audit chain head (last entry number and hash), signed with the installation key: '
 'keep it outside the database and check later with verify_audit_log(tenant_id, head)';
+GRANT EXECUTE ON FUNCTION status_checker.audit_chain_head(bigint) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 -- Every problem of a tenant's chain, by entry number (NULL: a record that
 -- is not in the chain at all).
@@ -4443,7 +5029,7 @@ $$;
 
 CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint)
     RETURNS TABLE (ok boolean, entries bigint, first_bad_entry bigint, reason text)
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     p record;
     v_entries bigint;
@@ -4463,10 +5049,11 @@ $$;
 COMMENT ON FUNCTION status_checker.verify_audit_log(bigint) IS
 'Check every entry of a tenant''s audit chain against its record and the entry before it, the chain''s end against its head, '
 'and that no record was added outside the chain; names the first broken entry';
+GRANT EXECUTE ON FUNCTION status_checker.verify_audit_log(bigint) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 CREATE FUNCTION status_checker.verify_audit_log(tenant_id bigint, head jsonb)
     RETURNS TABLE (ok boolean, entries bigint, first_bad_entry bigint, reason text)
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_entry bigint;
     v_hash bytea;
@@ -4528,10 +5115,11 @@ $$;
 COMMENT ON FUNCTION status_checker.verify_audit_log(bigint, jsonb) IS
 'verify_audit_log(tenant_id), and also that the chain still holds the head you kept from audit_chain_head: '
 'proves the log was not rewritten since';
+GRANT EXECUTE ON FUNCTION status_checker.verify_audit_log(bigint, jsonb) TO status_checker_api, status_checker_admin, status_checker_operator;
 
 CREATE FUNCTION status_checker.prune_audit_log(keep interval DEFAULT '1 year')
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t record;
     cp status_checker.audit_checkpoint;
@@ -4575,6 +5163,7 @@ COMMENT ON FUNCTION status_checker.prune_audit_log(interval) IS
 'Retention: remove audit chain entries (and the administrative records they chain) sealed longer ago than keep (one year), '
 'leaving a checkpoint signed with the installation key from which verify_audit_log starts; reports themselves are kept. '
 'Run daily by schedule_jobs. Returns the number of entries removed';
+GRANT EXECUTE ON FUNCTION status_checker.prune_audit_log(interval) TO status_checker_api, status_checker_operator;
 
 -- ---- src/security/accounts.sql
 -- src/security/accounts.sql — a tenant's accounts: it starts with exactly
@@ -4610,9 +5199,154 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION status_checker.set_user_role(tenant_id bigint, login text, role text)
+-- set_user_role and remove_user: src/security/login_roles.sql (they change
+-- the group role of the user's database login too).
+
+-- The same rule for changes made without these functions: checked at
+-- commit, for every tenant that still exists (delete_tenant removes the
+-- tenant itself in the same transaction).
+CREATE FUNCTION status_checker._check_admin_left() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF OLD.role = 'admin'
+       AND EXISTS (SELECT 1 FROM status_checker.tenant t WHERE t.tenant_id = OLD.tenant_id)
+       AND NOT EXISTS (SELECT 1 FROM status_checker.app_user u WHERE u.tenant_id = OLD.tenant_id AND u.role = 'admin') THEN
+        RAISE EXCEPTION 'tenant % would be left without an administrator', OLD.tenant_id
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Make another user an administrator first (add_user or set_user_role).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+ALTER FUNCTION status_checker._check_admin_left() OWNER TO status_checker_api;
+CREATE CONSTRAINT TRIGGER app_user_admin_left
+    AFTER UPDATE OF role OR DELETE ON status_checker.app_user
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION status_checker._check_admin_left();
+
+-- ---- src/security/login_roles.sql
+-- src/security/login_roles.sql — the group role of a tenant user's own
+-- database login (map_db_role): a mapped login holds the group role of its
+-- user's role, and no other of the four, whatever it held before; a login
+-- no longer mapped holds none.  Written with CREATE OR REPLACE: the same
+-- text serves the install script and the upgrade to 0.10.1.
+--
+-- Until 0.10.1 each function revoked only the role it had granted, so a
+-- membership granted some other way (by hand, or left by a deletion before
+-- delete_tenant revoked them) survived a new mapping: a login mapped as a
+-- viewer in a new tenant could still act as an administrator there.
+
+-- Make the login's membership in the four group roles exactly the one of
+-- p_role (admin, manager, reporter, viewer), or none for NULL: a plain
+-- grant (an ADMIN OPTION would let the login grant the role to others, of
+-- any tenant).  A role that may not be mapped (superuser, BYPASSRLS, the
+-- extension's own roles, operators, gateways: a mapping whose login was
+-- dropped and whose name was reused) is never changed: refused (22023)
+-- when a role is to be granted, left alone when the mapping goes.  So is a
+-- role that would still hold a higher group role through another role it
+-- belongs to (no revocation here could take that away).
+CREATE OR REPLACE FUNCTION status_checker._set_login_group_role(p_db_role name, p_role text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r pg_catalog.pg_roles;
+    g name;
+    groups constant name[] := ARRAY['status_checker_admin', 'status_checker_manager',
+                                    'status_checker_reporter', 'status_checker_viewer'];
+BEGIN
+    SELECT * INTO r FROM pg_catalog.pg_roles x WHERE x.rolname = p_db_role;
+    IF NOT FOUND THEN
+        RETURN;             -- the login was dropped: nothing to hold
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
+       OR pg_catalog.pg_has_role(r.oid, 'status_checker_operator', 'MEMBER')
+       OR pg_catalog.pg_has_role(r.oid, 'status_checker_gateway', 'MEMBER') THEN
+        IF p_role IS NULL THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(p_db_role)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Superusers, operators, gateways, roles that bypass row-level security and status_checker''s own roles '
+                           'see every tenant or act for many users.',
+                  HINT = 'A login of this name was mapped before; if it was dropped and made again for another purpose, unmap it: map_db_role(tenant_id, login, NULL).';
+    END IF;
+    -- direct memberships: every other group role goes, and so does an ADMIN OPTION
+    FOR g IN SELECT gr.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles gr ON gr.oid = m.roleid
+             WHERE m.member = r.oid AND gr.rolname = ANY (groups)
+               AND (gr.rolname IS DISTINCT FROM 'status_checker_' || p_role OR m.admin_option)
+             ORDER BY 1 LOOP
+        EXECUTE format('REVOKE %I FROM %I', g, p_db_role);
+    END LOOP;
+    IF p_role IS NOT NULL AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_auth_members m
+           WHERE m.member = r.oid AND m.roleid = ('status_checker_' || p_role)::regrole) THEN
+        EXECUTE format('GRANT %I TO %I', 'status_checker_' || p_role, p_db_role);
+    END IF;
+    -- what is left must be what the role implies (admin ⊃ manager ⊃ reporter
+    -- ⊃ viewer): a higher group role held through another role the login
+    -- belongs to is not the mapping's to take away
+    FOR g IN SELECT x FROM unnest(groups) x
+             WHERE p_role IS NOT NULL                -- (an unmapped login has no tenant: nothing to check)
+               AND pg_catalog.pg_has_role(r.oid, x, 'MEMBER')
+               AND array_position(ARRAY['viewer', 'reporter', 'manager', 'admin'], substr(x, 16))
+                   > array_position(ARRAY['viewer', 'reporter', 'manager', 'admin'], p_role)
+             ORDER BY 1 LOOP
+        RAISE EXCEPTION 'role % holds % through another role it belongs to', quote_ident(p_db_role), g
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Map a login that belongs to no other role, or revoke that role from it first.';
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION status_checker._set_login_group_role(name, text) IS
+'Internal: a mapped login''s membership in the four group roles made exactly its user''s role, a plain grant (none for NULL); '
+'roles that may not be mapped, or that hold a group role through another role, are refused';
+
+CREATE OR REPLACE FUNCTION status_checker.map_db_role(tenant_id bigint, login text, db_role name)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    u status_checker.app_user;
+    r pg_roles;
+BEGIN
+    PERFORM status_checker._no_nulls('map_db_role', ARRAY['tenant_id', 'login'], ARRAY[map_db_role.tenant_id::text, map_db_role.login]);
+    u := status_checker._require_user(map_db_role.tenant_id, map_db_role.login);
+    IF map_db_role.db_role IS NOT NULL THEN
+        SELECT * INTO r FROM pg_roles x WHERE x.rolname = map_db_role.db_role;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
+        END IF;
+        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
+           OR pg_has_role(r.oid, 'status_checker_operator', 'USAGE')
+           OR pg_has_role(r.oid, 'status_checker_gateway', 'MEMBER') THEN
+            RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Superusers, operators, gateways, roles that bypass row-level security and status_checker''s own roles '
+                               'see every tenant or act for many users.';
+        END IF;
+        IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
+            RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
+                USING ERRCODE = 'unique_violation';
+        END IF;
+    END IF;
+    IF u.db_role IS NOT NULL AND u.db_role IS DISTINCT FROM map_db_role.db_role THEN
+        PERFORM status_checker._set_login_group_role(u.db_role, NULL);
+    END IF;
+    IF map_db_role.db_role IS NOT NULL THEN
+        PERFORM status_checker._set_login_group_role(map_db_role.db_role, u.role);
+    END IF;
+    UPDATE status_checker.app_user x SET db_role = map_db_role.db_role
+    WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.map_db_role(bigint, text, name) IS
+'For operators: let a database login act directly as a tenant''s user (it then holds the group role of the user''s role, '
+'and no other of the four); NULL removes the mapping and the group role';
+GRANT EXECUTE ON FUNCTION status_checker.map_db_role(bigint, text, name) TO status_checker_api, status_checker_operator;
+
+CREATE OR REPLACE FUNCTION status_checker.set_user_role(tenant_id bigint, login text, role text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -4631,19 +5365,20 @@ BEGIN
     UPDATE status_checker.app_user x SET role = set_user_role.role
     WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id AND x.role <> set_user_role.role;
     -- a user with a database login (map_db_role) holds the group role of its role, and only that one
-    IF u.db_role IS NOT NULL AND u.role <> set_user_role.role THEN
-        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
-        EXECUTE format('GRANT %I TO %I', 'status_checker_' || set_user_role.role, u.db_role);
+    IF u.db_role IS NOT NULL THEN
+        PERFORM status_checker._set_login_group_role(u.db_role, set_user_role.role);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION status_checker.set_user_role(bigint, text, text) IS
 'Change a user''s role (admin, manager, reporter, viewer), and the group role of its database login if it has one; '
 'the last administrator of a tenant keeps the role';
+ALTER FUNCTION status_checker.set_user_role(bigint, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_user_role(bigint, text, text) TO status_checker_admin;
 
-CREATE FUNCTION status_checker.remove_user(tenant_id bigint, login text)
+CREATE OR REPLACE FUNCTION status_checker.remove_user(tenant_id bigint, login text)
     RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
@@ -4657,34 +5392,15 @@ BEGIN
     DELETE FROM status_checker.site_group_manager m WHERE m.tenant_id = u.tenant_id AND m.user_id = u.user_id;
     DELETE FROM status_checker.app_user x WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id;
     IF u.db_role IS NOT NULL THEN
-        EXECUTE format('REVOKE %I FROM %I', 'status_checker_' || u.role, u.db_role);
+        PERFORM status_checker._set_login_group_role(u.db_role, NULL);
     END IF;
 END
 $$;
 COMMENT ON FUNCTION status_checker.remove_user(bigint, text) IS
 'Remove a user from a tenant (and from the groups it manages, and its database login from the group role); '
 'the last administrator cannot be removed';
-
--- The same rule for changes made without these functions: checked at
--- commit, for every tenant that still exists (delete_tenant removes the
--- tenant itself in the same transaction).
-CREATE FUNCTION status_checker._check_admin_left() RETURNS trigger
-    LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    IF OLD.role = 'admin'
-       AND EXISTS (SELECT 1 FROM status_checker.tenant t WHERE t.tenant_id = OLD.tenant_id)
-       AND NOT EXISTS (SELECT 1 FROM status_checker.app_user u WHERE u.tenant_id = OLD.tenant_id AND u.role = 'admin') THEN
-        RAISE EXCEPTION 'tenant % would be left without an administrator', OLD.tenant_id
-            USING ERRCODE = 'check_violation',
-                  HINT = 'Make another user an administrator first (add_user or set_user_role).';
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE CONSTRAINT TRIGGER app_user_admin_left
-    AFTER UPDATE OF role OR DELETE ON status_checker.app_user
-    DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW EXECUTE FUNCTION status_checker._check_admin_left();
+ALTER FUNCTION status_checker.remove_user(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.remove_user(bigint, text) TO status_checker_admin;
 
 -- ---- src/security/deletion.sql
 -- src/security/deletion.sql — deleting a tenant at contract end, with a
@@ -4742,11 +5458,50 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION status_checker.delete_tenant(tenant_id bigint)
+-- delete_tenant: src/security/delete_tenant.sql (replaced by the upgrade to 0.10.1).
+
+CREATE FUNCTION status_checker.verify_deletion_certificate(certificate jsonb)
+    RETURNS boolean
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    body jsonb;
+BEGIN
+    PERFORM status_checker._no_nulls('verify_deletion_certificate', ARRAY['certificate'], ARRAY[verify_deletion_certificate.certificate::text]);
+    IF jsonb_typeof(certificate) <> 'object' OR jsonb_typeof(certificate -> 'signed') IS DISTINCT FROM 'string'
+       OR jsonb_typeof(certificate -> 'certificate') IS DISTINCT FROM 'object'
+       OR certificate ->> 'algorithm' IS DISTINCT FROM 'Ed25519' THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        body := (certificate ->> 'signed')::jsonb;
+    EXCEPTION WHEN invalid_text_representation THEN
+        RETURN false;
+    END;
+    -- the readable copy must say exactly what was signed
+    IF body IS DISTINCT FROM certificate -> 'certificate'
+       OR body ->> 'type' IS DISTINCT FROM 'status_checker deletion certificate' THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce(status_checker._signature_ok(certificate ->> 'key_id', certificate ->> 'signed', certificate ->> 'signature'), false);
+END
+$$;
+COMMENT ON FUNCTION status_checker.verify_deletion_certificate(jsonb) IS
+'True if a deletion certificate was signed by this installation and not changed since (outside the database: '
+'openssl pkeyutl -verify with installation_public_key(), see docs/security.md)';
+GRANT EXECUTE ON FUNCTION status_checker.verify_deletion_certificate(jsonb) TO status_checker_api, status_checker_viewer, status_checker_gateway, status_checker_operator;
+
+-- ---- src/security/delete_tenant.sql
+-- src/security/delete_tenant.sql — contract end: a tenant's rows deleted
+-- from every table, its keys destroyed, its logins' grants revoked, and a
+-- signed certificate.  Written with CREATE OR REPLACE: the same text serves
+-- the install script and the upgrade to 0.10.1.
+
+CREATE OR REPLACE FUNCTION status_checker.delete_tenant(tenant_id bigint)
     RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     t status_checker.tenant;
+    u record;
     rel regclass;
     n bigint;
     counts jsonb := '{}';
@@ -4777,6 +5532,15 @@ BEGIN
     IF EXISTS (SELECT 1 FROM status_checker.link_key k WHERE k.tenant_id = delete_tenant.tenant_id) THEN
         keys := keys || 'link_key'::text;
     END IF;
+
+    -- a login mapped to one of the tenant's users loses the group role the
+    -- mapping granted it, as remove_user does for one user (0.10.1: until
+    -- then it kept it, and kept it when mapped in another tenant later)
+    FOR u IN SELECT x.role, x.db_role FROM status_checker.app_user x
+             JOIN pg_catalog.pg_roles r ON r.rolname = x.db_role
+             WHERE x.tenant_id = delete_tenant.tenant_id ORDER BY x.user_id LOOP
+        PERFORM status_checker._set_login_group_role(u.db_role, NULL);
+    END LOOP;
 
     FOR rel IN SELECT * FROM status_checker._tenant_tables() LOOP
         EXECUTE format('DELETE FROM %s WHERE tenant_id = $1', rel) USING delete_tenant.tenant_id;
@@ -4813,35 +5577,8 @@ $$;
 COMMENT ON FUNCTION status_checker.delete_tenant(bigint) IS
 'Contract end: delete every row of a tenant from every table and destroy its keys; returns a deletion certificate '
 '(rows deleted per table, keys destroyed, until when backups may hold the data) signed with the installation''s Ed25519 key';
+GRANT EXECUTE ON FUNCTION status_checker.delete_tenant(bigint) TO status_checker_api, status_checker_operator;
 
-CREATE FUNCTION status_checker.verify_deletion_certificate(certificate jsonb)
-    RETURNS boolean
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    body jsonb;
-BEGIN
-    PERFORM status_checker._no_nulls('verify_deletion_certificate', ARRAY['certificate'], ARRAY[verify_deletion_certificate.certificate::text]);
-    IF jsonb_typeof(certificate) <> 'object' OR jsonb_typeof(certificate -> 'signed') IS DISTINCT FROM 'string'
-       OR jsonb_typeof(certificate -> 'certificate') IS DISTINCT FROM 'object'
-       OR certificate ->> 'algorithm' IS DISTINCT FROM 'Ed25519' THEN
-        RETURN false;
-    END IF;
-    BEGIN
-        body := (certificate ->> 'signed')::jsonb;
-    EXCEPTION WHEN invalid_text_representation THEN
-        RETURN false;
-    END;
-    -- the readable copy must say exactly what was signed
-    IF body IS DISTINCT FROM certificate -> 'certificate'
-       OR body ->> 'type' IS DISTINCT FROM 'status_checker deletion certificate' THEN
-        RETURN false;
-    END IF;
-    RETURN coalesce(status_checker._signature_ok(certificate ->> 'key_id', certificate ->> 'signed', certificate ->> 'signature'), false);
-END
-$$;
-COMMENT ON FUNCTION status_checker.verify_deletion_certificate(jsonb) IS
-'True if a deletion certificate was signed by this installation and not changed since (outside the database: '
-'openssl pkeyutl -verify with installation_public_key(), see docs/security.md)';
 
 -- ---- src/security/encryption.sql
 -- src/security/encryption.sql — envelope encryption of personal and secret
@@ -4875,6 +5612,7 @@ CREATE FUNCTION status_checker._encrypt(tenant_id bigint, context text, value te
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt';
 CREATE FUNCTION status_checker._decrypt(tenant_id bigint, context text, value text) RETURNS text
     LANGUAGE c STABLE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_decrypt';
+GRANT EXECUTE ON FUNCTION status_checker._decrypt(bigint, text, text) TO status_checker_api, status_checker_manager;
 CREATE FUNCTION status_checker._encrypt_bytes(tenant_id bigint, context text, value bytea) RETURNS bytea
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt_bytes';
 CREATE FUNCTION status_checker._decrypt_bytes(tenant_id bigint, context text, value bytea) RETURNS bytea
@@ -4898,9 +5636,10 @@ CREATE FUNCTION status_checker._wrapped_by(wrapped bytea) RETURNS text
 CREATE FUNCTION status_checker._forget_keys() RETURNS void
     LANGUAGE c VOLATILE SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_forget_keys';
 CREATE FUNCTION status_checker.master_key_id() RETURNS text
-    LANGUAGE c VOLATILE SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_master_key_id';
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS 'MODULE_PATHNAME', 'sc_master_key_id';
 COMMENT ON FUNCTION status_checker.master_key_id() IS
 'The id of the current master key (the first 8 bytes of its SHA-256, in hex) — never the key';
+GRANT EXECUTE ON FUNCTION status_checker.master_key_id() TO status_checker_api, status_checker_operator;
 
 -- channel secrets: {"password": {"enc": "sc1:…"}} — the names stay readable (has_password)
 CREATE FUNCTION status_checker._decrypt_secrets(p_tenant_id bigint, p_secrets jsonb) RETURNS jsonb
@@ -4960,12 +5699,6 @@ BEGIN
 END
 $$;
 
-ALTER TABLE status_checker.site_contact ADD COLUMN address_key bytea;
-COMMENT ON COLUMN status_checker.site_contact.address_key IS
-'Blind index of the address (HMAC-SHA256 under the tenant''s index key): finds the same address again without storing it in clear';
-ALTER TABLE status_checker.site_contact DROP CONSTRAINT site_contact_tenant_id_site_id_channel_address_key;
-ALTER TABLE status_checker.link_key DROP CONSTRAINT link_key_key_check;
-
 CREATE TRIGGER encrypt_contact BEFORE INSERT OR UPDATE OF address, name ON status_checker.site_contact
     FOR EACH ROW EXECUTE FUNCTION status_checker._encrypt_contact();
 CREATE TRIGGER encrypt_user BEFORE INSERT OR UPDATE OF email ON status_checker.app_user
@@ -4977,21 +5710,9 @@ CREATE TRIGGER encrypt_link_key BEFORE INSERT OR UPDATE OF key ON status_checker
 CREATE TRIGGER wrap_signing_key BEFORE INSERT OR UPDATE OF private_key ON status_checker.signing_key
     FOR EACH ROW EXECUTE FUNCTION status_checker._wrap_signing_key();
 
--- data stored by 0.3.0 (the upgrade): encrypted now, all or nothing; without a
--- master key the upgrade stops with the error that says how to configure one
-UPDATE status_checker.site_contact SET address = address, name = name WHERE address NOT LIKE 'sc1:%';
-UPDATE status_checker.app_user SET email = email WHERE email NOT LIKE 'sc1:%';
-UPDATE status_checker.channel SET secrets = secrets WHERE secrets <> '{}';
-UPDATE status_checker.link_key SET key = key WHERE status_checker._key_version(key) IS NULL;
-UPDATE status_checker.outbox SET recipient = status_checker._encrypt(tenant_id, 'recipient', recipient)
-WHERE channel_id IS NULL AND recipient NOT LIKE 'sc1:%';
-ALTER TABLE status_checker.site_contact ALTER COLUMN address_key SET NOT NULL;
-ALTER TABLE status_checker.site_contact
-    ADD CONSTRAINT site_contact_address_key UNIQUE (tenant_id, site_id, channel, address_key);
-
 -- ------------------------------------------------------------ reading
 
-CREATE OR REPLACE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
+CREATE FUNCTION status_checker._link_key(p_tenant_id bigint) RETURNS bytea
     LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     k bytea;
@@ -5009,23 +5730,7 @@ $$;
 COMMENT ON FUNCTION status_checker._link_key(bigint) IS
 'Internal: a tenants link key (decrypted), made on first use';
 
-CREATE OR REPLACE VIEW status_checker.delivery_status WITH (security_invoker = true) AS
-SELECT o.message_id, o.tenant_id, o.request_id, s.code AS site_code, o.channel_kind,
-       status_checker._mask_recipient(o.channel_kind,
-           CASE WHEN o.recipient LIKE 'sc1:%' THEN status_checker._decrypt(o.tenant_id, 'recipient', o.recipient)
-                ELSE o.recipient END) AS recipient,
-       o.purpose, o.state, o.attempts, o.last_error, o.enqueued_at, o.sent_at,
-       o.seq AS reminder_number, o.last_status,
-       CASE WHEN o.state IN ('queued', 'retrying') THEN o.next_attempt_at END AS next_attempt_at,
-       o.sent_at - o.enqueued_at AS latency,
-       format('sc1-%s-%s', o.tenant_id, o.message_id) AS idempotency_key,
-       ch.name AS channel_name
-FROM status_checker.outbox o
-LEFT JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
-LEFT JOIN status_checker.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = coalesce(o.via_channel_id, o.channel_id);
-COMMENT ON VIEW status_checker.delivery_status IS
-'Every message: site, channel kind, masked recipient, purpose, state (queued, sending, sent, retrying, dead, cancelled), '
-'attempts, last error, enqueue and send times, latency, idempotency key';
+-- delivery_status: src/dispatch/delivery_status.sql (recipients masked without decrypting for the reader, 0.10.1).
 
 CREATE VIEW status_checker.contact_list WITH (security_invoker = true) AS
 SELECT c.tenant_id, c.contact_id, s.code AS site_code, s.name AS site_name, c.channel,
@@ -5047,7 +5752,7 @@ COMMENT ON VIEW status_checker.user_list IS
 -- ------------------------------------------------------------ rotation
 
 CREATE FUNCTION status_checker.rotate_master_key() RETURNS integer
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     current_id text := status_checker.master_key_id();
     n integer;
@@ -5067,9 +5772,10 @@ $$;
 COMMENT ON FUNCTION status_checker.rotate_master_key() IS
 'After putting a new master key first in master_key_file (the old one second) and reloading: re-wrap every data key '
 'and the signing key under the new key; then the old one can be removed. Returns the number of keys re-wrapped';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_master_key() TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.rotate_data_key(tenant_id bigint) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v integer;
 BEGIN
@@ -5086,12 +5792,13 @@ $$;
 COMMENT ON FUNCTION status_checker.rotate_data_key(bigint) IS
 'Give a tenant a new data key: new values are encrypted with it at once; CALL reencrypt_tenant(tenant_id) re-encrypts '
 'the stored ones in small batches and destroys the old key. Returns the new key version';
+GRANT EXECUTE ON FUNCTION status_checker.rotate_data_key(bigint) TO status_checker_api, status_checker_operator;
 
 -- Re-encrypt up to batch_size values of a tenant that an older data key
 -- encrypted; returns how many.  When none is left, older data keys are
 -- destroyed (their rows deleted).
 CREATE FUNCTION status_checker.reencrypt_batch(tenant_id bigint, batch_size integer DEFAULT 500) RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     t bigint := reencrypt_batch.tenant_id;
@@ -5170,6 +5877,7 @@ $$;
 COMMENT ON FUNCTION status_checker.reencrypt_batch(bigint, integer) IS
 'Re-encrypt up to batch_size of a tenant''s values still under an older data key; when none is left, destroy the older keys. '
 'Returns the number re-encrypted (0: done)';
+GRANT EXECUTE ON FUNCTION status_checker.reencrypt_batch(bigint, integer) TO status_checker_api, status_checker_operator;
 
 -- (no SET search_path: a procedure with SET options cannot COMMIT; every name here is qualified)
 CREATE PROCEDURE status_checker.reencrypt_tenant(tenant_id bigint, batch_size integer DEFAULT 500)
@@ -5186,6 +5894,7 @@ END
 $$;
 COMMENT ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) IS
 'After rotate_data_key: re-encrypt all of a tenant''s values in batches of batch_size, one transaction each, then destroy the old data key';
+GRANT EXECUTE ON PROCEDURE status_checker.reencrypt_tenant(bigint, integer) TO status_checker_operator;
 
 CREATE VIEW status_checker.encryption_status WITH (security_invoker = true) AS
 SELECT d.tenant_id,
@@ -5198,6 +5907,98 @@ GROUP BY d.tenant_id;
 COMMENT ON VIEW status_checker.encryption_status IS
 'Per tenant: its data key versions (more than one while a re-encryption runs), which master keys wrap them, when last rotated';
 
+-- ---- src/security/link_keys.sql
+-- src/security/link_keys.sql — every tenant gets its link key when it is
+-- created, not on the first link sent.
+--
+-- Made on first use, the key was inserted by whichever transaction needed
+-- it first: the dispatcher's claim (the first link of a tenant) or
+-- issue_tokens.  After an earthquake both ran at once for hundreds of new
+-- tenants, in different orders, and deadlocked on the link_key unique
+-- index (found by the burst benchmark, test/bench/burst-bench.sh; kept
+-- from coming back by test/tap/004_contention.pl).  _link_key still makes
+-- a missing key, but no tenant lacks one any more.  Written to be replayed
+-- (CREATE OR REPLACE): the upgrade to 0.10.1 runs it, after
+-- src/upgrades/0.10.1.sql dropped the trigger to be made again.
+
+CREATE OR REPLACE FUNCTION status_checker._tenant_link_key() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- a restore brings the tenant's own key with it (_restoring: row_security
+    -- off is not enough, any caller can set it)
+    IF status_checker._restoring() THEN
+        RETURN NULL;
+    END IF;
+    PERFORM status_checker._link_key(NEW.tenant_id);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION status_checker._tenant_link_key() IS
+'Internal (trigger): make a new tenant''s link key at once, so that concurrent first links never race to create it';
+CREATE TRIGGER tenant_link_key AFTER INSERT ON status_checker.tenant
+    FOR EACH ROW EXECUTE FUNCTION status_checker._tenant_link_key();
+
+-- ---- src/dispatch/delivery_status.sql
+-- src/dispatch/delivery_status.sql — every message as its readers see it,
+-- the recipient masked.  Written with CREATE OR REPLACE: the same text
+-- serves the install script and the upgrade to 0.10.1.
+
+-- A recipient as views show it: w***@example.com, https://hooks.example.com/…
+-- Whatever the kind it is told, it shows no more than that: an address that
+-- is not a plain mailbox (a URL, whose path may be its credential) masked
+-- as email is ***, and a URL shows its scheme, host and port only, never a
+-- user name or password before the host, and *** when what follows the
+-- scheme is not a plain host name or address (0.10.1: the caller names the kind, and
+-- a webhook URL masked as email came back whole).
+CREATE OR REPLACE FUNCTION status_checker._mask_recipient(kind text, recipient text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    RETURN CASE
+        WHEN kind = 'email' THEN
+            coalesce((SELECT m[1] || '***@' || m[2]
+                      FROM regexp_match(recipient, '^([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)$') m), '***')
+        ELSE
+            -- scheme, host (a name, or an IPv6 address in brackets) and port,
+            -- then the end or the start of a path, query or fragment
+            coalesce((SELECT m[1] || m[2] || coalesce(m[3], '') || '/…'
+                      FROM regexp_match(recipient, '^([a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/?#@\s]*@)?'
+                                                   '([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?(?:[/?#]|$)') m), '***')
+        END;
+COMMENT ON FUNCTION status_checker._mask_recipient(text, text) IS
+'Internal: a recipient as views show it: w***@example.com, https://hooks.example.com/…; *** for anything that is not of that shape';
+
+-- A recipient masked (w***@example.com, https://hooks.example.com/…): the
+-- only form of it a viewer may see.  It runs as status_checker_api, which
+-- may decrypt (row-level security and the session's tenant still confine
+-- it): until 0.10.1 the view decrypted with its reader's own privileges, so
+-- viewers held _decrypt and decrypted contacts and users with it directly.
+CREATE OR REPLACE FUNCTION status_checker._masked_recipient(p_tenant_id bigint, p_kind text, p_recipient text)
+    RETURNS text
+    LANGUAGE sql STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    RETURN status_checker._mask_recipient(p_kind,
+               CASE WHEN p_recipient LIKE 'sc1:%' THEN status_checker._decrypt(p_tenant_id, 'recipient', p_recipient)
+                    ELSE p_recipient END);
+ALTER FUNCTION status_checker._masked_recipient(bigint, text, text) OWNER TO status_checker_api;
+COMMENT ON FUNCTION status_checker._masked_recipient(bigint, text, text) IS
+'Internal (delivery_status): a message''s recipient, decrypted and masked (w***@example.com, https://hooks.example.com/…)';
+GRANT EXECUTE ON FUNCTION status_checker._masked_recipient(bigint, text, text) TO status_checker_viewer, status_checker_operator;
+
+CREATE OR REPLACE VIEW status_checker.delivery_status WITH (security_invoker = true) AS
+SELECT o.message_id, o.tenant_id, o.request_id, s.code AS site_code, o.channel_kind,
+       status_checker._masked_recipient(o.tenant_id, o.channel_kind, o.recipient) AS recipient,
+       o.purpose, o.state, o.attempts, o.last_error, o.enqueued_at, o.sent_at,
+       o.seq AS reminder_number, o.last_status,
+       CASE WHEN o.state IN ('queued', 'retrying') THEN o.next_attempt_at END AS next_attempt_at,
+       o.sent_at - o.enqueued_at AS latency,
+       format('sc1-%s-%s', o.tenant_id, o.message_id) AS idempotency_key,
+       ch.name AS channel_name
+FROM status_checker.outbox o
+LEFT JOIN status_checker.site s ON s.tenant_id = o.tenant_id AND s.site_id = o.site_id
+LEFT JOIN status_checker.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel_id = coalesce(o.via_channel_id, o.channel_id);
+COMMENT ON VIEW status_checker.delivery_status IS
+'Every message: site, channel kind, masked recipient, purpose, state (queued, sending, sent, retrying, dead, cancelled), '
+'attempts, last error, enqueue and send times, latency, idempotency key';
+
+
 -- ---- src/sites/contacts.sql
 -- src/sites/contacts.sql — adding contacts (one by one, or with an import).
 --
@@ -5209,7 +6010,7 @@ COMMENT ON VIEW status_checker.encryption_status IS
 
 CREATE OR REPLACE FUNCTION status_checker.add_site_contact(tenant_id bigint, site_code text, channel text, address text, name text DEFAULT NULL)
     RETURNS bigint
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_site bigint;
@@ -5222,6 +6023,10 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION '%', v_problem USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- an address the dispatcher may not connect to is refused now (0.10.1)
+    IF add_site_contact.channel = 'webhook' THEN
+        PERFORM status_checker._require_destination('webhook URL', add_site_contact.address);
+    END IF;
     INSERT INTO status_checker.site_contact AS c (tenant_id, site_id, channel, address, name)
     VALUES (add_site_contact.tenant_id, v_site, add_site_contact.channel, add_site_contact.address, add_site_contact.name)
     ON CONFLICT (tenant_id, site_id, channel, address_key) DO UPDATE
@@ -5231,17 +6036,57 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) IS
-'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op';
+'Add (or rename) a contact of a site: channel email (an address) or webhook (a URL); returns the contact id; adding the same address again is a no-op. '
+'A webhook URL whose host is an address that is neither public nor in status_checker.allowed_destinations is refused';
+ALTER FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.add_site_contact(bigint, text, text, text, text) TO status_checker_admin;
+
+-- The data lines of a sites CSV (after its header line), parsed by the header (lower-cased, trimmed):
+-- fields by column, the other columns as attributes, and the coordinates
+-- where they are numbers.  Read by each statement of import_sites that
+-- needs them (the CSV is parsed in C, quickly), instead of a temporary table
+-- (0.10.1: a SECURITY DEFINER function makes no temporary object).
+CREATE OR REPLACE FUNCTION status_checker._import_rows(csv bytea, header text[], header_line integer)
+    RETURNS TABLE (line integer, error text, nfields integer, code text, name text, group_path text,
+                   municipality_code text, lat_text text, lon_text text, address text, contact_email text,
+                   attributes jsonb, lat double precision, lon double precision)
+    LANGUAGE sql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT i.line, i.error, i.nfields, i.code, i.name, i.group_path, i.municipality_code, i.lat_text, i.lon_text,
+           i.address, i.contact_email, i.attributes,
+           CASE WHEN i.error IS NULL AND i.lat_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lat_text::double precision END,
+           CASE WHEN i.error IS NULL AND i.lon_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lon_text::double precision END
+    FROM (
+        SELECT r.line, r.error, cardinality(r.fields) AS nfields,
+               nullif(btrim(r.fields[array_position(header, 'code')]), '') AS code,
+               nullif(btrim(r.fields[array_position(header, 'name')]), '') AS name,
+               nullif(btrim(r.fields[array_position(header, 'group_path')], ' /'), '') AS group_path,
+               nullif(btrim(r.fields[array_position(header, 'municipality_code')]), '') AS municipality_code,
+               nullif(btrim(r.fields[array_position(header, 'lat')]), '') AS lat_text,
+               nullif(btrim(r.fields[array_position(header, 'lon')]), '') AS lon_text,
+               nullif(btrim(r.fields[array_position(header, 'address')]), '') AS address,
+               nullif(btrim(r.fields[array_position(header, 'contact_email')]), '') AS contact_email,
+               coalesce((SELECT jsonb_object_agg(h.col, r.fields[h.i])
+                         FROM unnest(header) WITH ORDINALITY AS h(col, i)
+                         WHERE h.col <> ALL (ARRAY['code', 'name', 'group_path', 'municipality_code', 'lat', 'lon',
+                                                   'address', 'contact_email'])
+                           AND coalesce(r.fields[h.i], '') <> ''), '{}') AS attributes
+        FROM status_checker._csv_records(csv) r
+        WHERE r.line > header_line
+    ) i
+$$;
+COMMENT ON FUNCTION status_checker._import_rows(bytea, text[], integer) IS
+'Internal (import_sites): the data lines of a sites CSV by the header''s columns, with the coordinates that are numbers';
 
 -- import_sites: all or nothing; every bad line is listed in one error.
 CREATE OR REPLACE FUNCTION status_checker.import_sites(tenant_id bigint, csv bytea)
     RETURNS integer
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     required_cols constant text[] := ARRAY['code', 'name', 'municipality_code', 'lat', 'lon'];
     known_cols constant text[] := ARRAY['code', 'name', 'group_path', 'municipality_code', 'lat', 'lon', 'address', 'contact_email'];
     header text[];
+    header_line integer;
     missing text[];
     dup text;
     v_problems text[];
@@ -5251,13 +6096,8 @@ BEGIN
     PERFORM status_checker._no_nulls('import_sites', ARRAY['tenant_id', 'csv'], ARRAY[import_sites.tenant_id::text, nullif((import_sites.csv IS NOT NULL)::text, 'false')]);
     PERFORM status_checker._require_tenant(import_sites.tenant_id);
 
-    IF to_regclass('pg_temp._sc_import_raw') IS NOT NULL THEN DROP TABLE pg_temp._sc_import_raw; END IF;
-    CREATE TEMP TABLE _sc_import_raw ON COMMIT DROP AS
-        SELECT r.line, r.fields, r.error FROM status_checker._csv_records(import_sites.csv) r;
-
-    SELECT r.fields INTO header FROM pg_temp._sc_import_raw r ORDER BY r.line LIMIT 1;
+    SELECT r.line, r.fields, r.error INTO header_line, header, dup FROM status_checker._csv_records(import_sites.csv) r ORDER BY r.line LIMIT 1;
     IF header IS NULL THEN
-        SELECT r.error INTO dup FROM pg_temp._sc_import_raw r ORDER BY r.line LIMIT 1;
         RAISE EXCEPTION 'import_sites: no header row'
             USING ERRCODE = 'invalid_text_representation',
                   DETAIL = CASE WHEN dup IS NULL THEN 'The input is empty.' ELSE 'line 1: ' || dup END,
@@ -5271,68 +6111,42 @@ BEGIN
                   DETAIL = format('Header found: %s', array_to_string(header, ',')),
                   HINT = 'Required: code,name,municipality_code,lat,lon; optional: group_path,address,contact_email; other columns become site attributes.';
     END IF;
+    dup := NULL;
     SELECT h INTO dup FROM unnest(header) h GROUP BY h HAVING count(*) > 1 LIMIT 1;
     IF dup IS NOT NULL THEN
         RAISE EXCEPTION 'import_sites: column % appears twice in the header', dup
             USING ERRCODE = 'invalid_text_representation';
     END IF;
 
-    IF to_regclass('pg_temp._sc_import') IS NOT NULL THEN DROP TABLE pg_temp._sc_import; END IF;
-    CREATE TEMP TABLE _sc_import ON COMMIT DROP AS
-    SELECT r.line, r.error, cardinality(r.fields) AS nfields,
-           nullif(btrim(f.code), '') AS code, nullif(btrim(f.name), '') AS name,
-           nullif(btrim(f.group_path, ' /'), '') AS group_path,
-           nullif(btrim(f.municipality_code), '') AS municipality_code,
-           nullif(btrim(f.lat), '') AS lat_text, nullif(btrim(f.lon), '') AS lon_text,
-           nullif(btrim(f.address), '') AS address, nullif(btrim(f.contact_email), '') AS contact_email,
-           f.attributes,
-           NULL::double precision AS lat, NULL::double precision AS lon, NULL::text[] AS problems
-    FROM pg_temp._sc_import_raw r
-    CROSS JOIN LATERAL (
-        SELECT r.fields[array_position(header, 'code')] AS code,
-               r.fields[array_position(header, 'name')] AS name,
-               r.fields[array_position(header, 'group_path')] AS group_path,
-               r.fields[array_position(header, 'municipality_code')] AS municipality_code,
-               r.fields[array_position(header, 'lat')] AS lat,
-               r.fields[array_position(header, 'lon')] AS lon,
-               r.fields[array_position(header, 'address')] AS address,
-               r.fields[array_position(header, 'contact_email')] AS contact_email,
-               coalesce((SELECT jsonb_object_agg(h.col, r.fields[h.i])
-                         FROM unnest(header) WITH ORDINALITY AS h(col, i)
-                         WHERE h.col <> ALL (known_cols) AND coalesce(r.fields[h.i], '') <> ''), '{}') AS attributes
-    ) f
-    WHERE r.line > (SELECT min(line) FROM pg_temp._sc_import_raw);
-
-    -- per-line checks
-    UPDATE pg_temp._sc_import i SET
-        lat = CASE WHEN i.lat_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lat_text::double precision END,
-        lon = CASE WHEN i.lon_text ~ '^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$' THEN i.lon_text::double precision END
-    WHERE i.error IS NULL;
-    UPDATE pg_temp._sc_import i SET problems =
-        CASE
-            WHEN i.error IS NOT NULL THEN ARRAY[i.error]
-            WHEN i.nfields <> cardinality(header) THEN
-                ARRAY[format('has %s fields, the header has %s', i.nfields, cardinality(header))]
-            ELSE nullif(
-                coalesce(status_checker._site_problems(i.code, i.name, i.municipality_code, i.lat, i.lon), '{}')
-                || CASE WHEN i.lat_text IS NOT NULL AND i.lat IS NULL THEN ARRAY[format('latitude %L is not a number', i.lat_text)] ELSE '{}' END
-                || CASE WHEN i.lon_text IS NOT NULL AND i.lon IS NULL THEN ARRAY[format('longitude %L is not a number', i.lon_text)] ELSE '{}' END
-                || CASE WHEN i.municipality_code IS NULL THEN ARRAY['municipality code is empty'] ELSE '{}' END
-                || CASE WHEN i.contact_email IS NOT NULL AND NOT status_checker._email_ok(i.contact_email)
-                        THEN ARRAY[format('invalid contact email %L', i.contact_email)] ELSE '{}' END
-                || CASE WHEN i.group_path IS NOT NULL AND (i.group_path ~ '//' OR length(i.group_path) > 1000)
-                        THEN ARRAY[format('invalid group path %L', i.group_path)] ELSE '{}' END,
-                '{}')
-        END;
-    -- the lat/lon "both or neither" check must not double-report unparsable numbers
-    UPDATE pg_temp._sc_import i SET problems = array_remove(i.problems, 'give both lat and lon, or neither')
-    WHERE (i.lat_text IS NOT NULL AND i.lat IS NULL) OR (i.lon_text IS NOT NULL AND i.lon IS NULL);
-    UPDATE pg_temp._sc_import i SET problems = i.problems || format('duplicate site code %L (also on line %s)', i.code, d.first_line)
-    FROM (SELECT code, min(line) AS first_line FROM pg_temp._sc_import WHERE code IS NOT NULL GROUP BY code HAVING count(*) > 1) d
-    WHERE i.code = d.code AND i.line > d.first_line;
-
-    v_problems := ARRAY(SELECT format('line %s: %s', i.line, array_to_string(i.problems, '; '))
-                      FROM pg_temp._sc_import i WHERE cardinality(i.problems) > 0 ORDER BY i.line);
+    -- per-line checks, and codes that appear twice (every line after the first)
+    v_problems := ARRAY(
+        SELECT format('line %s: %s', x.line, array_to_string(x.problems, '; '))
+        FROM (
+            SELECT i.line,
+                   coalesce(CASE
+                       WHEN i.error IS NOT NULL THEN ARRAY[i.error]
+                       WHEN i.nfields <> cardinality(header) THEN
+                           ARRAY[format('has %s fields, the header has %s', i.nfields, cardinality(header))]
+                       ELSE
+                           -- "both or neither" is not said again of a coordinate that is not a number
+                           array_remove(coalesce(status_checker._site_problems(i.code, i.name, i.municipality_code, i.lat, i.lon), '{}'),
+                                        CASE WHEN (i.lat_text IS NOT NULL AND i.lat IS NULL) OR (i.lon_text IS NOT NULL AND i.lon IS NULL)
+                                             THEN 'give both lat and lon, or neither' END)
+                           || CASE WHEN i.lat_text IS NOT NULL AND i.lat IS NULL THEN ARRAY[format('latitude %L is not a number', i.lat_text)] ELSE '{}' END
+                           || CASE WHEN i.lon_text IS NOT NULL AND i.lon IS NULL THEN ARRAY[format('longitude %L is not a number', i.lon_text)] ELSE '{}' END
+                           || CASE WHEN i.municipality_code IS NULL THEN ARRAY['municipality code is empty'] ELSE '{}' END
+                           || CASE WHEN i.contact_email IS NOT NULL AND NOT status_checker._email_ok(i.contact_email)
+                                   THEN ARRAY[format('invalid contact email %L', i.contact_email)] ELSE '{}' END
+                           || CASE WHEN i.group_path IS NOT NULL AND (i.group_path ~ '//' OR length(i.group_path) > 1000)
+                                   THEN ARRAY[format('invalid group path %L', i.group_path)] ELSE '{}' END
+                   END, '{}')
+                   || CASE WHEN i.code IS NOT NULL AND i.line > min(i.line) OVER (PARTITION BY i.code)
+                           THEN ARRAY[format('duplicate site code %L (also on line %s)', i.code, min(i.line) OVER (PARTITION BY i.code))]
+                           ELSE '{}' END AS problems
+            FROM status_checker._import_rows(import_sites.csv, header, header_line) i
+        ) x
+        WHERE cardinality(x.problems) > 0
+        ORDER BY x.line);
     IF cardinality(v_problems) > 0 THEN
         RAISE EXCEPTION 'import_sites: % bad line(s); nothing was imported', cardinality(v_problems)
             USING ERRCODE = 'invalid_text_representation',
@@ -5340,7 +6154,8 @@ BEGIN
     END IF;
 
     -- groups, then sites, then contacts
-    FOR gp IN SELECT DISTINCT i.group_path FROM pg_temp._sc_import i WHERE i.group_path IS NOT NULL ORDER BY 1 LOOP
+    FOR gp IN SELECT DISTINCT i.group_path FROM status_checker._import_rows(import_sites.csv, header, header_line) i
+              WHERE i.group_path IS NOT NULL ORDER BY 1 LOOP
         PERFORM status_checker._ensure_group_path(import_sites.tenant_id, gp);
     END LOOP;
 
@@ -5349,7 +6164,7 @@ BEGIN
     SELECT import_sites.tenant_id, i.code, i.name,
            status_checker.normalize_municipality_code(i.municipality_code), i.lat, i.lon,
            g.group_id, i.address, i.attributes
-    FROM pg_temp._sc_import i
+    FROM status_checker._import_rows(import_sites.csv, header, header_line) i
     LEFT JOIN status_checker.site_group g
            ON g.tenant_id = import_sites.tenant_id
           AND g.path = (SELECT string_agg(btrim(p), '/') FROM unnest(string_to_array(i.group_path, '/')) p)
@@ -5363,280 +6178,28 @@ BEGIN
 
     INSERT INTO status_checker.site_contact (tenant_id, site_id, channel, address)
     SELECT import_sites.tenant_id, s.site_id, 'email', i.contact_email
-    FROM pg_temp._sc_import i
+    FROM status_checker._import_rows(import_sites.csv, header, header_line) i
     JOIN status_checker.site s ON s.tenant_id = import_sites.tenant_id AND s.code = i.code
     WHERE i.contact_email IS NOT NULL
     ON CONFLICT (tenant_id, site_id, channel, address_key) DO NOTHING;
-
-    DROP TABLE pg_temp._sc_import;
-    DROP TABLE pg_temp._sc_import_raw;
     RETURN n;
 END
 $$;
 COMMENT ON FUNCTION status_checker.import_sites(bigint, bytea) IS
 'Import sites from CSV bytes (UTF-8; lines with invalid UTF-8 are reported by number). Same rules as import_sites(bigint, text)';
+ALTER FUNCTION status_checker.import_sites(bigint, bytea) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.import_sites(bigint, bytea) TO status_checker_admin;
 
 CREATE OR REPLACE FUNCTION status_checker.import_sites(tenant_id bigint, csv text)
     RETURNS integer
-    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     RETURN status_checker.import_sites(tenant_id, convert_to(csv, 'UTF8'));
 COMMENT ON FUNCTION status_checker.import_sites(bigint, text) IS
 'Import sites from CSV with header code,name,group_path,municipality_code,lat,lon,address,contact_email '
 '(code, name, municipality_code, lat, lon required; other columns become attributes); groups in group_path '
 '(関東/東京支店) are created as needed. All or nothing: the error lists every bad line. Returns sites created or updated';
-
--- ---- src/dispatch/claim.sql
--- src/dispatch/claim.sql — the dispatcher's claim: due messages, rendered.
---
--- Since 0.4.0 recipients, contact names, channel secrets and link keys are
--- stored encrypted; the claim decrypts what the messages being sent need
--- (link keys once per tenant, secrets once per channel) and nothing else.
--- Written with CREATE OR REPLACE: one text for the install and the upgrade.
-
--- Claim up to p_limit due messages (lease p_lease_ms) and return them
--- rendered, ready to send.  Messages that need not go out any more are
--- settled here (cancelled), and messages whose tenant has no enabled
--- channel of their kind wait.
-CREATE OR REPLACE FUNCTION status_checker._claim_messages(p_limit integer, p_lease_ms integer)
-    RETURNS TABLE (message_id bigint, tenant_id bigint, attempts integer, channel_id bigint, kind text, url text,
-                   mail_from text, rcpt text, headers text, body text, secret text, tls text,
-                   username text, password text, ca_file text)
-    LANGUAGE plpgsql VOLATILE STRICT SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
-#variable_conflict use_column
-BEGIN
-    IF to_regclass('pg_temp._sc_claim') IS NULL THEN
-        CREATE TEMP TABLE _sc_claim (
-            tenant_id bigint, message_id bigint, request_id bigint, site_id bigint, contact_id bigint,
-            user_id bigint, channel_kind text, recipient text, purpose text, seq integer,
-            detail jsonb, attempts integer, via bigint, PRIMARY KEY (tenant_id, message_id)) ON COMMIT DELETE ROWS;
-    ELSE
-        DELETE FROM pg_temp._sc_claim;   -- a second claim in one transaction
-    END IF;
-
-    -- claim: the due messages, oldest first, skipping those another
-    -- transaction holds; each goes through the channel it names
-    -- (broadcast) or the tenant's first enabled channel of its kind
-    WITH c AS (
-        SELECT o.ctid AS tid FROM status_checker.outbox o
-        WHERE o.sent_at IS NULL AND o.next_attempt_at <= pg_catalog.now() AND o.state IN ('queued', 'retrying')
-        ORDER BY o.next_attempt_at
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
-    ), u AS (
-        UPDATE status_checker.outbox o
-        SET state = 'sending', attempts = o.attempts + 1,
-            lease_until = pg_catalog.now() + p_lease_ms * interval '1 millisecond',
-            via_channel_id = CASE WHEN o.channel_id IS NOT NULL THEN
-                                 (SELECT ch.channel_id FROM status_checker.channel ch
-                                  WHERE ch.tenant_id = o.tenant_id AND ch.channel_id = o.channel_id AND ch.enabled)
-                             ELSE (SELECT ch.channel_id FROM status_checker.channel ch
-                                   WHERE ch.tenant_id = o.tenant_id AND ch.kind = o.channel_kind AND ch.enabled
-                                   ORDER BY ch.channel_id LIMIT 1) END
-        WHERE o.ctid = ANY (ARRAY(SELECT c.tid FROM c))   -- a TID scan
-        RETURNING o.tenant_id, o.message_id, o.request_id, o.site_id, o.contact_id, o.user_id,
-                  o.channel_kind, o.recipient, o.purpose, o.seq, o.detail, o.attempts, o.via_channel_id
-    )
-    INSERT INTO pg_temp._sc_claim SELECT * FROM u;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-
-    -- settled without sending: the request is no longer open (its
-    -- cancellation notice excepted), or the site answered before its reminder
-    WITH gone AS (
-        SELECT c.tenant_id, c.message_id,
-               CASE WHEN q.state <> 'open' THEN format('not sent: the request is %s', q.state)
-                    ELSE 'not sent: the site answered before the reminder went out' END AS why
-        FROM pg_temp._sc_claim c
-        JOIN status_checker.request q ON q.tenant_id = c.tenant_id AND q.request_id = c.request_id
-        WHERE (c.purpose <> 'cancellation' AND q.state <> 'open')
-           OR (c.purpose = 'reminder' AND EXISTS (
-                   SELECT 1 FROM status_checker.request_target rt
-                   WHERE rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
-                     AND rt.report_count > 0))
-    ), upd AS (
-        UPDATE status_checker.outbox o SET state = 'cancelled', lease_until = NULL, last_error = g.why, next_attempt_at = 'infinity'
-        FROM gone g WHERE o.tenant_id = g.tenant_id AND o.message_id = g.message_id
-        RETURNING o.tenant_id, o.message_id
-    )
-    DELETE FROM pg_temp._sc_claim c USING upd WHERE c.tenant_id = upd.tenant_id AND c.message_id = upd.message_id;
-
-    -- no enabled channel: wait (without spending an attempt) until add_channel
-    WITH w AS (
-        UPDATE status_checker.outbox o
-        SET state = 'queued', attempts = o.attempts - 1, lease_until = NULL,
-            next_attempt_at = pg_catalog.now() + interval '5 minutes',
-            last_error = format('waiting: tenant %s has no enabled %s channel (add_channel)', o.tenant_id, o.channel_kind)
-        FROM pg_temp._sc_claim c
-        WHERE c.via IS NULL AND o.tenant_id = c.tenant_id AND o.message_id = c.message_id
-        RETURNING o.tenant_id, o.message_id
-    )
-    DELETE FROM pg_temp._sc_claim c USING w WHERE c.tenant_id = w.tenant_id AND c.message_id = w.message_id;
-
-    -- the targets whose link goes out for the first time get their token
-    -- (a random token of 0.2.0 is revoked and replaced)
-    -- the link keys of the tenants concerned, decrypted once
-    IF to_regclass('pg_temp._sc_link_keys') IS NULL THEN
-        CREATE TEMP TABLE _sc_link_keys (tenant_id bigint PRIMARY KEY, key bytea) ON COMMIT DELETE ROWS;
-    ELSE
-        DELETE FROM pg_temp._sc_link_keys;
-    END IF;
-    INSERT INTO pg_temp._sc_link_keys
-    SELECT x.tenant_id, status_checker._link_key(x.tenant_id) FROM (SELECT DISTINCT c.tenant_id FROM pg_temp._sc_claim c) x;
-    -- those targets locked first, in key order, as issue_tokens locks them:
-    -- the two queue instead of deadlocking
-    PERFORM 1 FROM status_checker.request_target t
-    JOIN (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
-          WHERE c.purpose IN ('request', 'reminder')) c
-      ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
-    WHERE t.token_gen = 0
-    ORDER BY t.tenant_id, t.request_id, t.site_id
-    FOR UPDATE OF t;
-    INSERT INTO status_checker.request_token_revoked (token_hash, tenant_id, request_id, site_id)
-    SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id
-    FROM pg_temp._sc_claim c
-    JOIN status_checker.request_target t ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id
-    WHERE c.purpose IN ('request', 'reminder') AND t.token_gen = 0 AND t.token_hash IS NOT NULL
-    ON CONFLICT DO NOTHING;
-    UPDATE status_checker.request_target t
-    SET token_gen = 1, token_issued_at = pg_catalog.now(),
-        token_hash = status_checker._token_hash(status_checker._link_token(k.key, t.tenant_id, t.request_id, t.site_id, 1))
-    FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.site_id FROM pg_temp._sc_claim c
-          WHERE c.purpose IN ('request', 'reminder')) c
-    JOIN pg_temp._sc_link_keys k ON k.tenant_id = c.tenant_id
-    WHERE t.tenant_id = c.tenant_id AND t.request_id = c.request_id AND t.site_id = c.site_id AND t.token_gen = 0;
-
-    RETURN QUERY
-    WITH ctx AS MATERIALIZED (
-        -- what the messages of one request, purpose and channel share,
-        -- rendered once: the templates with the request's variables filled
-        -- in (the site's are filled in per message below), the channel's
-        -- settings, the mail sender, the JSON common to every webhook
-        SELECT k.tenant_id, k.request_id, k.purpose, k.via, ch.kind, ch.config,
-               status_checker._decrypt_secrets(ch.tenant_id, ch.secrets) AS secrets,
-               coalesce(ch.config ->> 'format', 'json') AS format,
-               coalesce(ch.config ->> 'lang', 'ja') AS langs,
-               (status_checker._mailbox(ch.config ->> 'from')).name AS from_name,
-               (status_checker._mailbox(ch.config ->> 'from')).addr AS from_addr,
-               t.subject_tpl, t.body_tpl,
-               pg_catalog.current_setting('status_checker.link_base_url', true) AS link_base,
-               jsonb_build_object(
-                   'version', 1, 'type', k.purpose,
-                   'tenant', jsonb_build_object('id', k.tenant_id, 'name', tn.name),
-                   'request', jsonb_build_object('id', q.request_id, 'title', q.title, 'deadline', q.deadline,
-                                                 'drill', q.drill, 'state', q.state, 'message', q.message,
-                                                 'cancel_reason', q.cancel_reason),
-                   'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
-                                 'id', e.event_id, 'source', e.source, 'summary', ev.title,
-                                 'max_shindo', e.max_shindo::text, 'origin_time', e.origin_time) END)::text AS base_json
-        FROM (SELECT DISTINCT c.tenant_id, c.request_id, c.purpose, c.via FROM pg_temp._sc_claim c) k
-        JOIN status_checker.channel ch ON ch.tenant_id = k.tenant_id AND ch.channel_id = k.via
-        JOIN status_checker.request q ON q.tenant_id = k.tenant_id AND q.request_id = k.request_id
-        JOIN status_checker.tenant tn ON tn.tenant_id = k.tenant_id
-        LEFT JOIN status_checker.event e ON e.event_id = q.event_id
-        CROSS JOIN LATERAL (SELECT CASE WHEN e.event_id IS NOT NULL THEN status_checker._event_title(e) END AS title) ev
-        CROSS JOIN LATERAL (SELECT coalesce(ch.config ->> 'timezone', 'Asia/Tokyo') AS tz) z
-        CROSS JOIN LATERAL (
-            SELECT (array_agg(f.subject ORDER BY l.i))[1] AS subject_tpl,
-                   string_agg(f.body, E'\n\n──────── English ────────\n\n' ORDER BY l.i) AS body_tpl
-            FROM unnest(CASE coalesce(ch.config ->> 'lang', 'ja') WHEN 'ja+en' THEN ARRAY['ja', 'en']
-                        ELSE ARRAY[coalesce(ch.config ->> 'lang', 'ja')] END) WITH ORDINALITY l(lang, i)
-            JOIN status_checker.default_template dt ON dt.purpose = k.purpose AND dt.lang = l.lang
-            LEFT JOIN status_checker.message_template mt
-                   ON mt.tenant_id = k.tenant_id AND mt.purpose = dt.purpose AND mt.lang = dt.lang
-            CROSS JOIN LATERAL (SELECT ARRAY[
-                'request_title', q.title, 'event_summary', coalesce(ev.title, ''),
-                'deadline', CASE WHEN l.lang = 'ja' THEN to_char(q.deadline AT TIME ZONE z.tz, 'FMMM月FMDD日 HH24:MI')
-                                 ELSE to_char(q.deadline AT TIME ZONE z.tz, 'YYYY-MM-DD HH24:MI') END
-                            || CASE WHEN z.tz = 'Asia/Tokyo' THEN ' (JST)' ELSE ' (' || z.tz || ')' END,
-                'message', coalesce(q.message, ''), 'tenant_name', tn.name,
-                'cancel_reason', coalesce(q.cancel_reason, ''),
-                -- the site's intensity is worded per language: the English part asks for its own variable
-                'site_shindo', CASE WHEN l.lang = 'ja' THEN '{{site_shindo}}' ELSE '{{site_shindo_en}}' END] AS v) rv
-            CROSS JOIN LATERAL (SELECT
-                CASE WHEN q.drill AND coalesce(mt.subject, dt.subject) NOT LIKE '%訓練%' THEN
-                     CASE l.lang WHEN 'ja' THEN '【訓練】' ELSE '[DRILL] ' END ELSE '' END
-                    || status_checker._fill(coalesce(mt.subject, dt.subject), VARIADIC rv.v) AS subject,
-                status_checker._fill(coalesce(mt.body, dt.body), VARIADIC rv.v) AS body) f
-        ) t
-    ), m AS (
-        SELECT c.message_id, c.tenant_id, c.attempts, c.via, c.channel_kind,
-               -- a contact's or user's address is encrypted; a broadcast channel's URL is configuration
-               CASE WHEN c.recipient LIKE 'sc1:%' THEN status_checker._decrypt(c.tenant_id, 'recipient', c.recipient)
-                    ELSE c.recipient END AS recipient,
-               c.purpose, c.seq, c.detail,
-               c.site_id, x.kind, x.config, x.secrets, x.format, x.langs, x.from_name, x.from_addr,
-               x.subject_tpl, x.body_tpl, x.base_json, s.code AS site_code, s.name AS site_name,
-               'sc1-' || c.tenant_id || '-' || c.message_id AS idem,
-               CASE WHEN rt.token_gen > 0 AND c.purpose IN ('request', 'reminder') THEN
-                   x.link_base || status_checker._link_token(lk.key, c.tenant_id, c.request_id, c.site_id, rt.token_gen) END AS link,
-               rt.asked_shindo, g.path AS group_path,
-               coalesce(status_checker._decrypt(sc.tenant_id, 'contact_name', sc.name), au.login) AS recipient_name
-        FROM pg_temp._sc_claim c
-        JOIN ctx x ON x.tenant_id = c.tenant_id AND x.request_id = c.request_id AND x.purpose = c.purpose AND x.via = c.via
-        LEFT JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id
-        LEFT JOIN status_checker.site_group g ON g.tenant_id = s.tenant_id AND g.group_id = s.group_id
-        LEFT JOIN status_checker.request_target rt
-               ON rt.tenant_id = c.tenant_id AND rt.request_id = c.request_id AND rt.site_id = c.site_id
-        LEFT JOIN pg_temp._sc_link_keys lk ON lk.tenant_id = c.tenant_id
-        LEFT JOIN status_checker.site_contact sc ON sc.tenant_id = c.tenant_id AND sc.contact_id = c.contact_id
-        LEFT JOIN status_checker.app_user au ON au.tenant_id = c.tenant_id AND au.user_id = c.user_id
-    ), r AS (
-        SELECT m.*, status_checker._fill(m.subject_tpl, VARIADIC sv.v) AS subject,
-               status_checker._fill(m.body_tpl, VARIADIC sv.v) AS text_body
-        FROM m
-        CROSS JOIN LATERAL (SELECT ARRAY[
-            'site_name', coalesce(m.site_name, ''), 'site_code', coalesce(m.site_code, ''),
-            'group_name', coalesce(m.group_path, ''),
-            'site_shindo', CASE WHEN m.asked_shindo IS NOT NULL THEN 'この拠点の震度: ' || status_checker.shindo_label(m.asked_shindo, 'ja') ELSE '' END,
-            'site_shindo_en', CASE WHEN m.asked_shindo IS NOT NULL THEN 'Seismic intensity at this site: ' || status_checker.shindo_label(m.asked_shindo, 'en') ELSE '' END,
-            'link', coalesce(m.link, ''), 'reminder_number', m.seq::text,
-            'unanswered_count', CASE WHEN m.detail IS NULL THEN '0' ELSE jsonb_array_length(m.detail -> 'sites')::text END,
-            'unanswered_sites', CASE WHEN m.detail IS NULL THEN '' ELSE
-                (SELECT string_agg('・' || (y ->> 'code') || ' ' || (y ->> 'name'), E'\n') FROM jsonb_array_elements(m.detail -> 'sites') y) END,
-            'recipient_name', coalesce(m.recipient_name, '')] AS v) sv
-    )
-    SELECT r.message_id, r.tenant_id, r.attempts, r.via, r.channel_kind,
-           CASE WHEN r.channel_kind = 'email' THEN r.config ->> 'url' ELSE r.recipient END,
-           CASE WHEN r.channel_kind = 'email' THEN '<' || r.from_addr || '>' END,
-           CASE WHEN r.channel_kind = 'email' THEN '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>' END,
-           CASE WHEN r.channel_kind = 'email' THEN concat_ws(E'\n',
-                    'From: ' || coalesce(status_checker._mime_header(r.from_name) || ' ', '') || '<' || r.from_addr || '>',
-                    'To: ' || coalesce(status_checker._mime_header(nullif(r.recipient_name, '')) || ' ', '')
-                           || '<' || coalesce((status_checker._mailbox(r.recipient)).addr, r.recipient) || '>',
-                    'Subject: ' || status_checker._mime_header(r.subject),
-                    'Date: ' || to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "+0000"'),
-                    'Message-ID: <' || r.idem || '@' || split_part(r.from_addr, '@', 2) || '>',
-                    'Content-Language: ' || replace(r.langs, '+', ', '),
-                    'Auto-Submitted: auto-generated',
-                    'X-Auto-Response-Suppress: All',
-                    'X-Status-Checker-Purpose: ' || r.purpose,
-                    'X-Status-Checker-Idempotency-Key: ' || r.idem)
-                ELSE 'Content-Type: application/json; charset=utf-8' || E'\nIdempotency-Key: ' || r.idem
-                     || E'\nX-Status-Checker-Message-Id: ' || r.message_id || E'\nX-Status-Checker-Purpose: ' || r.purpose END,
-           CASE WHEN r.channel_kind = 'email' THEN r.text_body
-                WHEN r.format = 'slack' THEN jsonb_build_object('text', '*' || r.subject || '*' || E'\n' || r.text_body)::text
-                -- the shared part (rendered once per context) and this message's part, both
-                -- JSON objects, joined into one (json_build_object writes text directly)
-                ELSE left(r.base_json, -1) || ', ' || substr(json_build_object(
-                    'idempotency_key', r.idem, 'message_id', r.message_id,
-                    'site', CASE WHEN r.site_id IS NOT NULL THEN json_build_object(
-                                 'code', r.site_code, 'name', r.site_name, 'group', r.group_path,
-                                 'shindo', r.asked_shindo::text) END,
-                    'link', r.link,
-                    'reminder_number', CASE WHEN r.purpose = 'reminder' THEN r.seq END,
-                    'unanswered_sites', r.detail -> 'sites',
-                    'subject', r.subject, 'text', r.text_body)::text, 2) END,
-           r.secrets ->> 'secret',
-           CASE WHEN r.channel_kind = 'email' THEN coalesce(r.config ->> 'starttls', 'require') END,
-           r.config ->> 'username', r.secrets ->> 'password', r.config ->> 'ca_file'
-    FROM r
-    ORDER BY r.message_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker._claim_messages(integer, integer) IS
-'Internal (dispatcher): claim due messages with FOR UPDATE SKIP LOCKED and a lease, and return them rendered '
-'(mail headers and text, or webhook JSON) with their channel''s settings';
+ALTER FUNCTION status_checker.import_sites(bigint, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.import_sites(bigint, text) TO status_checker_admin;
 
 -- ---- src/common/jobs.sql
 -- src/common/jobs.sql — the extension's periodic jobs, registered with
@@ -5644,7 +6207,7 @@ COMMENT ON FUNCTION status_checker._claim_messages(integer, integer) IS
 -- redefines it, in its install script and in its upgrade script.
 
 CREATE OR REPLACE FUNCTION status_checker.schedule_jobs() RETURNS SETOF text
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j record;
     has_in_db boolean;
@@ -5683,41 +6246,7 @@ $$;
 COMMENT ON FUNCTION status_checker.schedule_jobs() IS
 'Register status_checker''s periodic jobs with pg_cron (reminders, health probe and audit sealing every minute; outbox and audit retention daily); '
 'returns the job names. Without pg_cron, raises an error that says what to do';
-
--- ---- src/security/link_keys.sql
--- src/security/link_keys.sql — every tenant gets its link key when it is
--- created, not on the first link sent.
---
--- Made on first use, the key was inserted by whichever transaction needed
--- it first: the dispatcher's claim (the first link of a tenant) or
--- issue_tokens.  After an earthquake both ran at once for hundreds of new
--- tenants, in different orders, and deadlocked on the link_key unique
--- index (found by the burst benchmark, test/bench/burst-bench.sh; kept
--- from coming back by test/tap/004_contention.pl).  _link_key still makes
--- a missing key, but no tenant lacks one any more.
-
-CREATE FUNCTION status_checker._tenant_link_key() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    -- a restore (pg_dump scripts and pg_restore run with row_security off)
-    -- brings the tenant's own key with it
-    IF pg_catalog.current_setting('row_security') = 'off' THEN
-        RETURN NULL;
-    END IF;
-    PERFORM status_checker._link_key(NEW.tenant_id);
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION status_checker._tenant_link_key() IS
-'Internal (trigger): make a new tenant''s link key at once, so that concurrent first links never race to create it';
-CREATE TRIGGER tenant_link_key AFTER INSERT ON status_checker.tenant
-    FOR EACH ROW EXECUTE FUNCTION status_checker._tenant_link_key();
-
--- tenants created before 0.5.0 that never sent a link (a no-op on install)
-SELECT status_checker._link_key(t.tenant_id)
-FROM status_checker.tenant t
-WHERE NOT EXISTS (SELECT 1 FROM status_checker.link_key k WHERE k.tenant_id = t.tenant_id)
-ORDER BY t.tenant_id;
+GRANT EXECUTE ON FUNCTION status_checker.schedule_jobs() TO status_checker_api, status_checker_operator;
 
 -- ---- src/common/health.sql
 -- src/common/health.sql — system_health(): one call that tells a monitoring
@@ -5740,6 +6269,9 @@ DECLARE
     v_n bigint;
     v_text text;
     v_sync bigint;
+    v_running bigint;           -- dispatcher workers running, of v_workers
+    v_workers bigint;
+    v_refused bigint;           -- dead messages whose destination was refused
     rows_ record;
     -- the checks, in order: [[check, status, value, detail], ...] (not a
     -- temporary table: a standby cannot create one)
@@ -5764,19 +6296,24 @@ BEGIN
     ELSE
         d := status_checker.dispatcher_status();
         v_age := extract(epoch FROM pg_catalog.clock_timestamp() - d.heartbeat);
+        -- the workers running, of those configured (0.8.0: several)
+        SELECT count(*) FILTER (WHERE w.running), count(*) INTO v_running, v_workers FROM status_checker.dispatcher_workers() w;
         acc := acc || jsonb_build_array(to_jsonb(ARRAY[
              'dispatcher',
              CASE WHEN pg_catalog.current_setting('status_checker.dispatcher') = 'off' THEN 'warning'
                   WHEN NOT coalesce(d.running, false) THEN 'critical'
                   WHEN v_age > 120 THEN 'critical'
+                  WHEN v_running < v_workers THEN 'warning'
                   ELSE 'ok' END,
-             CASE WHEN coalesce(d.running, false) THEN format('pid %s, heartbeat %s s ago', d.pid, round(v_age::numeric, 1))
+             CASE WHEN coalesce(d.running, false) THEN format('%s of %s workers, heartbeat %s s ago', v_running, v_workers, round(v_age::numeric, 1))
                   ELSE 'not running' END,
              CASE WHEN pg_catalog.current_setting('status_checker.dispatcher') = 'off'
                       THEN 'status_checker.dispatcher = off: nothing is sent from this node'
                   WHEN NOT coalesce(d.running, false)
                       THEN 'the dispatcher is not running (the postmaster restarts it within seconds; see the server log)'
-                  WHEN v_age > 120 THEN 'the dispatcher has not looked at its work for over 2 minutes: it hangs'
+                  WHEN v_age > 120 THEN 'a dispatcher worker has not looked at its work for over 2 minutes: it hangs'
+                  WHEN v_running < v_workers THEN format('only %s of %s dispatcher workers run: messages still go out, more slowly '
+                                                '(the postmaster restarts the others within seconds; see the server log)', v_running, v_workers)
                   ELSE format('%s in flight, %s sent, %s retried, %s dead since it started',
                               d.in_flight, d.sent, d.retried, d.dead) END]));
         SELECT count(*) INTO v_n FROM pg_catalog.pg_stat_activity a
@@ -5841,11 +6378,15 @@ BEGIN
          CASE WHEN standby THEN 'sent by the primary'
               WHEN coalesce(v_age, 0) > 300 THEN 'messages wait for more than 5 minutes: is the dispatcher running, a channel slow or rate-limited?'
               ELSE 'messages go out' END]));
-    SELECT count(*) INTO v_n FROM status_checker.delivery_attempt a
+    -- (0.10.1: and how many of them were to a destination that is not allowed)
+    SELECT count(*), count(*) FILTER (WHERE a.error LIKE 'destination % refused: %') INTO v_n, v_refused
+    FROM status_checker.delivery_attempt a
     WHERE a.outcome = 'dead' AND a.at > pg_catalog.now() - interval '1 hour';
     acc := acc || jsonb_build_array(to_jsonb(ARRAY[
          'dead_messages', CASE WHEN v_n > 0 THEN 'warning' ELSE 'ok' END, v_n::text || ' in the last hour',
          CASE WHEN v_n > 0 THEN 'messages gave up: see delivery_status (last_error) and retry_message()'
+                  || CASE WHEN v_refused > 0 THEN format('; %s of them to a destination that status_checker.allowed_destinations '
+                                                         'does not allow', v_refused) ELSE '' END
               ELSE 'no message gave up in the last hour' END]));
 
     -- the periodic jobs (pg_cron): the health probe runs every minute
@@ -5934,77 +6475,22 @@ GRANT EXECUTE ON FUNCTION status_checker.system_health() TO status_checker_opera
 -- (submit_report with an idempotency key).  The HTTP worker (src/web/http.c)
 -- is one client of these functions; any other frontend can be another.
 
--- The idempotency key of the site's latest submission by link.  A request
+-- The idempotency key of the site's latest submission by link
+-- (request_target.submit_key, src/requests/requests.sql).  A request
 -- with the same key is a replay: it returns that report's id and stores
 -- nothing.  One key per site is enough for the cases that occur (a double
 -- tap, a retry after a lost answer: both repeat the site's newest
 -- submission); an update of the site's status carries a new key.
-ALTER TABLE status_checker.request_target ADD COLUMN IF NOT EXISTS submit_key text;
-COMMENT ON COLUMN status_checker.request_target.submit_key IS
-'Idempotency key of the latest report submitted by link with one (submit_report(token, answers, idempotency_key)); a replay with the same key stores nothing';
-
-CREATE OR REPLACE FUNCTION status_checker.submit_report(token text, answers jsonb, idempotency_key text)
+CREATE FUNCTION status_checker.submit_report(token text, answers jsonb, idempotency_key text)
     RETURNS bigint
-    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY INVOKER
+    LANGUAGE c VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
     AS 'MODULE_PATHNAME', 'sc_submit_report_key';
 COMMENT ON FUNCTION status_checker.submit_report(text, jsonb, text) IS
 'Submit a site''s report with its personal token, at most once per idempotency key (1 to 128 printable ASCII characters, '
 'e.g. a UUID made when the form was shown): a replay of the site''s latest submission returns its report id and stores nothing';
+GRANT EXECUTE ON FUNCTION status_checker.submit_report(text, jsonb, text) TO status_checker_api, status_checker_reporter, status_checker_gateway;
 
--- The reporter page's content for a personal link.  Read-only: opening a
--- link (a mail scanner does it first) uses up and changes nothing.
-CREATE OR REPLACE FUNCTION status_checker.report_form(token text)
-    RETURNS jsonb
-    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    h bytea := CASE WHEN token IS NOT NULL THEN status_checker._token_hash(token) END;
-    result jsonb;
-BEGIN
-    SELECT jsonb_build_object(
-               'request', jsonb_build_object(
-                   'id', r.request_id, 'title', r.title, 'message', r.message, 'state', r.state,
-                   'drill', r.drill, 'deadline', r.deadline, 'cancel_reason', r.cancel_reason,
-                   'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
-                                'summary', status_checker._event_title(e),
-                                'max_shindo', e.max_shindo::text,
-                                'origin_time', e.origin_time) END),
-               'tenant', tn.name,
-               'site', jsonb_build_object(
-                   'code', s.code, 'name', s.name,
-                   'shindo', t.asked_shindo::text,
-                   'shindo_label', CASE WHEN t.asked_shindo IS NOT NULL THEN jsonb_build_object(
-                                       'ja', status_checker.shindo_label(t.asked_shindo, 'ja'),
-                                       'en', status_checker.shindo_label(t.asked_shindo, 'en')) END),
-               'form', f.definition,
-               'latest', CASE WHEN p.report_id IS NOT NULL THEN jsonb_build_object(
-                             'report_id', p.report_id, 'answers', p.answers, 'level', p.level,
-                             'color', p.color, 'icon', p.icon, 'submitted_at', p.submitted_at,
-                             'report_count', t.report_count) END)
-      INTO result
-      FROM status_checker.request_target t
-      JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id
-      JOIN status_checker.tenant tn ON tn.tenant_id = t.tenant_id
-      JOIN status_checker.site s ON s.tenant_id = t.tenant_id AND s.site_id = t.site_id
-      JOIN status_checker.form f ON f.tenant_id = r.tenant_id AND f.form_id = r.form_id
-      LEFT JOIN status_checker.event e ON e.event_id = r.event_id
-      LEFT JOIN status_checker.report p ON p.tenant_id = t.tenant_id AND p.report_id = t.latest_report_id
-     WHERE t.token_hash = h;
-    IF result IS NULL THEN
-        IF h IS NOT NULL AND EXISTS (SELECT 1 FROM status_checker.request_token_revoked v WHERE v.token_hash = h) THEN
-            RAISE EXCEPTION 'this report link has been replaced by a newer one'
-                USING ERRCODE = 'invalid_authorization_specification', HINT = 'Use the link in the most recent message.';
-        END IF;
-        RAISE EXCEPTION 'unknown report token'
-            USING ERRCODE = 'invalid_authorization_specification', DETAIL = 'The link is wrong or incomplete.',
-                  HINT = 'Open the link exactly as it appears in the message.';
-    END IF;
-    RETURN result;
-END
-$$;
-COMMENT ON FUNCTION status_checker.report_form(text) IS
-'What a reporter page shows for a personal link: the request (title, state, deadline, event), the site (and the intensity it was asked at), '
-'the form version to answer and the site''s latest report. Read-only: opening a link changes nothing';
+-- report_form: src/web/report_form.sql (replaced by upgrades)
 
 -- ---------------------------------------------------------------- dashboard
 --
@@ -6026,14 +6512,15 @@ CREATE TABLE status_checker.web_login (
     tenant_id      bigint NOT NULL,
     user_id        bigint NOT NULL,
     password_hash  text NOT NULL,            -- argon2id, PHC string format
-    failures       integer NOT NULL DEFAULT 0,   -- failed sign-ins since the last success
-    locked_until   timestamptz,
+    failures       integer NOT NULL DEFAULT 0,   -- failed sign-ins (not from a trusted device) since the last success
+    throttled_until timestamptz,             -- until then, sign-ins not from a trusted device are not checked (0.10.1)
     changed_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    throttled      integer NOT NULL DEFAULT 0,   -- sign-ins refused unchecked while throttled, since the last success (0.10.1)
     PRIMARY KEY (tenant_id, user_id),
     FOREIGN KEY (tenant_id, user_id) REFERENCES status_checker.app_user (tenant_id, user_id) ON DELETE CASCADE
 );
 COMMENT ON TABLE status_checker.web_login IS
-'Dashboard passwords of a tenant''s users (argon2id hashes), failed sign-ins and lockouts; read only by the API functions';
+'Dashboard passwords of a tenant''s users (argon2id hashes), failed sign-ins and how long sign-ins are slowed; read only by the API functions';
 
 CREATE TABLE status_checker.web_session (
     tenant_id     bigint NOT NULL,
@@ -6055,7 +6542,6 @@ DECLARE
     op text;
 BEGIN
     FOREACH op IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS audit_%1$s ON status_checker.web_login', op);
         EXECUTE format('CREATE TRIGGER audit_%1$s AFTER %2$s ON status_checker.web_login '
                        'REFERENCING %3$s FOR EACH STATEMENT '
                        'EXECUTE FUNCTION status_checker._audit_changes(''tenant_id'', ''user_id'')',
@@ -6067,141 +6553,22 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION status_checker.set_user_password(tenant_id bigint, login text, password text)
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-BEGIN
-    PERFORM status_checker._no_nulls('set_user_password', ARRAY['tenant_id', 'login', 'password'],
-                                     ARRAY[set_user_password.tenant_id::text, set_user_password.login,
-                                           CASE WHEN set_user_password.password IS NOT NULL THEN '' END]);
-    IF char_length(set_user_password.password) < 10 OR char_length(set_user_password.password) > 200 THEN
-        RAISE EXCEPTION 'a password has 10 to 200 characters'
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'A long passphrase is best; any characters may be used.';
-    END IF;
-    u := status_checker._require_user(set_user_password.tenant_id, set_user_password.login);
-    INSERT INTO status_checker.web_login AS w (tenant_id, user_id, password_hash)
-    VALUES (u.tenant_id, u.user_id, status_checker._password_hash(set_user_password.password))
-    ON CONFLICT (tenant_id, user_id)
-    DO UPDATE SET password_hash = EXCLUDED.password_hash, failures = 0, locked_until = NULL, changed_at = now();
-    -- a new password ends the user's sessions
-    DELETE FROM status_checker.web_session s WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id;
-END
-$$;
-COMMENT ON FUNCTION status_checker.set_user_password(bigint, text, text) IS
-'Set a user''s dashboard password (10 to 200 characters, stored as an argon2id hash); ends the user''s sessions and lifts a lockout. Admins only';
-
 CREATE TYPE status_checker.web_login_result AS (
     ok            boolean,
-    reason        text,        -- NULL, 'wrong' (unknown user or wrong password) or 'locked'
+    reason        text,        -- NULL, or 'wrong' for every failure (unknown user, wrong password, throttled)
     session_token text,
     csrf_token    text,
     role          text,
-    locked_until  timestamptz
+    locked_until  timestamptz, -- always NULL since 0.10.1: no account is locked (kept for gateways that read it)
+    device_token  text         -- on success: the value of the browser's device cookie (0.10.1)
 );
 COMMENT ON TYPE status_checker.web_login_result IS 'The outcome of web_login';
-
--- Sign in: not an error when it fails, so that the failure is counted (an
--- exception would roll the count back).  An unknown login costs as much as
--- a wrong password, and says the same.
-CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text, password text)
-    RETURNS status_checker.web_login_result
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    u status_checker.app_user;
-    w status_checker.web_login;
-    r status_checker.web_login_result;
-    tok text;
-BEGIN
-    SELECT * INTO u FROM status_checker.app_user x
-     WHERE x.tenant_id = web_login.tenant_id AND x.login = web_login.login;
-    IF FOUND THEN
-        SELECT * INTO w FROM status_checker.web_login x
-         WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id FOR UPDATE;
-    END IF;
-    IF w.user_id IS NULL THEN
-        -- the same work as a real check (a hash of a password nobody uses, with the same cost)
-        PERFORM status_checker._password_verify(
-            '$argon2id$v=19$m=19456,t=2,p=1$vECpmqnf2MSab0kxsEBRHA$YYX7Ha0Zee6PEwWwQlKSVPNYQvtxdd6W8ImXJUr8SAg',
-            coalesce(web_login.password, ''));
-        r.ok := false;
-        r.reason := 'wrong';
-        RETURN r;
-    END IF;
-    IF w.locked_until > now() THEN
-        r.ok := false;
-        r.reason := 'locked';
-        r.locked_until := w.locked_until;
-        RETURN r;
-    END IF;
-    IF web_login.password IS NULL OR NOT status_checker._password_verify(w.password_hash, web_login.password) THEN
-        -- five failures in a row lock the account for 15 minutes
-        UPDATE status_checker.web_login x
-           SET failures = x.failures + 1,
-               locked_until = CASE WHEN x.failures + 1 >= 5 THEN now() + interval '15 minutes' END
-         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id
-        RETURNING x.locked_until INTO r.locked_until;
-        r.ok := false;
-        r.reason := CASE WHEN r.locked_until IS NOT NULL THEN 'locked' ELSE 'wrong' END;
-        RETURN r;
-    END IF;
-    IF w.failures > 0 OR w.locked_until IS NOT NULL THEN
-        UPDATE status_checker.web_login x SET failures = 0, locked_until = NULL
-         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id;
-    END IF;
-    tok := translate(encode(status_checker._random_bytes(32), 'base64'), E'+/=\n', '-_');
-    r.ok := true;
-    r.session_token := tok;
-    r.csrf_token := translate(encode(status_checker._random_bytes(24), 'base64'), E'+/=\n', '-_');
-    r.role := u.role;
-    INSERT INTO status_checker.web_session (tenant_id, session_hash, user_id, csrf_token)
-    VALUES (u.tenant_id, sha256(convert_to(tok, 'UTF8')), u.user_id, r.csrf_token);
-    -- sessions that ended long ago go
-    DELETE FROM status_checker.web_session s
-     WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id
-       AND (s.seen_at < now() - interval '2 hours' OR s.created_at < now() - interval '12 hours');
-    RETURN r;
-END
-$$;
-COMMENT ON FUNCTION status_checker.web_login(bigint, text, text) IS
-'For gateways: check a user''s dashboard password; on success a new session (its cookie value and CSRF token, returned once). '
-'Five failures in a row lock the account for 15 minutes; failures are not errors (they are counted and audited)';
 
 CREATE TYPE status_checker.web_session_user AS (tenant_id bigint, login text, role text, csrf_token text);
 COMMENT ON TYPE status_checker.web_session_user IS 'The user of a dashboard session (web_session_user)';
 
-CREATE OR REPLACE FUNCTION status_checker.web_session_user(session_token text)
-    RETURNS status_checker.web_session_user
-    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    s status_checker.web_session;
-    r status_checker.web_session_user;
-BEGIN
-    SELECT * INTO s FROM status_checker.web_session x
-     WHERE x.session_hash = sha256(convert_to(coalesce(session_token, ''), 'UTF8'))
-       AND x.seen_at > now() - interval '2 hours' AND x.created_at > now() - interval '12 hours';
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no such session, or it has ended'
-            USING ERRCODE = 'invalid_authorization_specification', HINT = 'Sign in again.';
-    END IF;
-    -- idle time counts from the last request (written at most once a minute)
-    IF s.seen_at < now() - interval '1 minute' AND NOT pg_is_in_recovery() THEN
-        UPDATE status_checker.web_session x SET seen_at = now()
-         WHERE x.tenant_id = s.tenant_id AND x.session_hash = s.session_hash;
-    END IF;
-    SELECT u.tenant_id, u.login, u.role, s.csrf_token INTO r
-      FROM status_checker.app_user u WHERE u.tenant_id = s.tenant_id AND u.user_id = s.user_id;
-    RETURN r;
-END
-$$;
-COMMENT ON FUNCTION status_checker.web_session_user(text) IS
-'For gateways: the user of a dashboard session (tenant, login, role, CSRF token); 28000 for an unknown or ended session '
-'(2 hours idle, 12 hours in all)';
+-- set_user_password, web_login and web_session_user: src/web/sign_in.sql
+-- (sign-ins slowed, never locked, and trusted devices, 0.10.1).
 
 CREATE OR REPLACE FUNCTION status_checker.web_logout(session_token text)
     RETURNS void
@@ -6209,6 +6576,7 @@ CREATE OR REPLACE FUNCTION status_checker.web_logout(session_token text)
     DELETE FROM status_checker.web_session WHERE session_hash = sha256(convert_to(coalesce(session_token, ''), 'UTF8'))
 $$;
 COMMENT ON FUNCTION status_checker.web_logout(text) IS 'For gateways: end a dashboard session';
+GRANT EXECUTE ON FUNCTION status_checker.web_logout(text) TO status_checker_api, status_checker_gateway;
 
 CREATE OR REPLACE FUNCTION status_checker.purge_web_sessions()
     RETURNS bigint
@@ -6221,6 +6589,7 @@ CREATE OR REPLACE FUNCTION status_checker.purge_web_sessions()
 $$;
 COMMENT ON FUNCTION status_checker.purge_web_sessions() IS
 'Delete the dashboard sessions that have ended (2 hours idle, 12 hours in all); returns how many. Run hourly by schedule_jobs()';
+GRANT EXECUTE ON FUNCTION status_checker.purge_web_sessions() TO status_checker_api, status_checker_operator;
 
 -- Everything the dashboard shows for one request, in one document; read
 -- with the caller's privileges (row-level security: another tenant's
@@ -6274,10 +6643,247 @@ $$;
 COMMENT ON FUNCTION status_checker.request_dashboard(bigint) IS
 'Everything a dashboard shows for one request, as one document: the request and its counts, the form''s levels (labels, colours, icons), '
 'the group roll-up, every site (status, position, intensity it was asked at; unanswered first, the most shaken first) and the response timeline';
+GRANT EXECUTE ON FUNCTION status_checker.request_dashboard(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
+
+-- status_matrix_csv: src/web/csv_export.sql (replaced by the upgrade to 0.10.1).
+
+-- What the HTTP workers have done since the server started (shared memory;
+-- NULLs when the library is not preloaded).  system_health() shows it.
+CREATE OR REPLACE FUNCTION status_checker.http_counters(OUT requests bigint, OUT reports bigint, OUT refused bigint)
+    RETURNS record
+    LANGUAGE c VOLATILE SECURITY INVOKER
+    AS 'MODULE_PATHNAME', 'sc_http_counters';
+COMMENT ON FUNCTION status_checker.http_counters() IS
+'The HTTP workers since the server started, all together: requests answered, reports stored through them, requests refused (429) '
+'for too many wrong links or passwords from one address';
+GRANT EXECUTE ON FUNCTION status_checker.http_counters() TO status_checker_operator, pg_monitor;
+
+-- ---- src/web/sign_in.sql
+-- src/web/sign_in.sql — dashboard passwords, sign-in and sessions.
+-- Written to be replayed (CREATE OR REPLACE, CREATE TABLE IF NOT EXISTS):
+-- the same text serves the install script and the upgrade to 0.10.1.
+--
+-- Sign-ins are slowed, never locked (0.10.1).  Until then five wrong
+-- passwords locked an account for 15 minutes and the lock was checked
+-- before the password: anyone who knew a login could keep its owner out
+-- for good, and a locked login answered differently from an unknown one.
+-- Now:
+--   - a browser that signed in before holds a device token (a cookie the
+--     gateway keeps, OWASP's "device cookie"): its sign-ins are always
+--     checked, whatever others try (after five wrong passwords of its own
+--     it is trusted no more);
+--   - sign-ins from anywhere else are slowed once they fail: after five
+--     failures in a row, a sign-in is checked only 15 seconds after the
+--     last failure, then 30, 60 … up to 15 minutes; one that comes earlier
+--     is refused unchecked (and counted);
+--   - every failure gives the same answer ('wrong') and costs the same
+--     (an argon2id hash is computed in every case);
+--   - the gateway slows each client address as well (the HTTP worker:
+--     src/web/http.c).
+
+CREATE TABLE IF NOT EXISTS status_checker.web_device (
+    tenant_id    bigint NOT NULL,
+    user_id      bigint NOT NULL,
+    device_hash  bytea NOT NULL,             -- SHA-256 of the device cookie's value
+    failures     integer NOT NULL DEFAULT 0, -- wrong passwords from this device since its last success
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    used_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (tenant_id, user_id, device_hash),
+    FOREIGN KEY (tenant_id, user_id) REFERENCES status_checker.app_user (tenant_id, user_id) ON DELETE CASCADE
+);
+COMMENT ON TABLE status_checker.web_device IS
+'Browsers a dashboard user signed in from (hashes of their device cookies): their sign-ins are not slowed by other people''s failures; '
+'read only by the API functions';
+
+CREATE OR REPLACE FUNCTION status_checker.set_user_password(tenant_id bigint, login text, password text)
+    RETURNS void
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    u status_checker.app_user;
+BEGIN
+    PERFORM status_checker._no_nulls('set_user_password', ARRAY['tenant_id', 'login', 'password'],
+                                     ARRAY[set_user_password.tenant_id::text, set_user_password.login,
+                                           CASE WHEN set_user_password.password IS NOT NULL THEN '' END]);
+    IF char_length(set_user_password.password) < 10 OR char_length(set_user_password.password) > 200 THEN
+        RAISE EXCEPTION 'a password has 10 to 200 characters'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A long passphrase is best; any characters may be used.';
+    END IF;
+    u := status_checker._require_user(set_user_password.tenant_id, set_user_password.login);
+    INSERT INTO status_checker.web_login AS w (tenant_id, user_id, password_hash)
+    VALUES (u.tenant_id, u.user_id, status_checker._password_hash(set_user_password.password))
+    ON CONFLICT (tenant_id, user_id)
+    DO UPDATE SET password_hash = EXCLUDED.password_hash, failures = 0, throttled_until = NULL, throttled = 0, changed_at = now();
+    -- a new password ends the user's sessions, and no browser is trusted with it yet
+    DELETE FROM status_checker.web_session s WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id;
+    DELETE FROM status_checker.web_device d WHERE d.tenant_id = u.tenant_id AND d.user_id = u.user_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.set_user_password(bigint, text, text) IS
+'Set a user''s dashboard password (10 to 200 characters, stored as an argon2id hash); ends the user''s sessions, forgets its trusted browsers '
+'and lifts any slowing of its sign-ins. Admins only';
+ALTER FUNCTION status_checker.set_user_password(bigint, text, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.set_user_password(bigint, text, text) TO status_checker_admin;
+
+-- Sign in: not an error when it fails, so that the failure is counted (an
+-- exception would roll the count back).
+CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text, password text, device_token text)
+    RETURNS status_checker.web_login_result
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    -- the hash of a password nobody uses, with the real ones' cost: checked
+    -- instead when there is nothing to check, so that every failure takes as long
+    decoy constant text := '$argon2id$v=19$m=19456,t=2,p=1$vECpmqnf2MSab0kxsEBRHA$YYX7Ha0Zee6PEwWwQlKSVPNYQvtxdd6W8ImXJUr8SAg';
+    u status_checker.app_user;
+    w status_checker.web_login;
+    d status_checker.web_device;
+    r status_checker.web_login_result;
+    trusted boolean := false;
+    tok text;
+BEGIN
+    r.ok := false;
+    r.reason := 'wrong';
+    -- one attempt at a time per tenant and login name, known or not: the
+    -- row lock below would otherwise make a second concurrent attempt wait
+    -- for a known login only, and the wait would tell that it exists
+    PERFORM pg_catalog.pg_advisory_xact_lock(1396925233,   -- 'SCWL'
+                                             pg_catalog.hashtext(coalesce(web_login.tenant_id::text, '') || '/' || coalesce(web_login.login, '')));
+    SELECT * INTO u FROM status_checker.app_user x
+     WHERE x.tenant_id = web_login.tenant_id AND x.login = web_login.login;
+    IF FOUND THEN
+        SELECT * INTO w FROM status_checker.web_login x
+         WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id FOR UPDATE;
+    END IF;
+    IF w.user_id IS NOT NULL AND web_login.device_token IS NOT NULL THEN
+        SELECT * INTO d FROM status_checker.web_device x
+         WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id
+           AND x.device_hash = sha256(convert_to(web_login.device_token, 'UTF8'))
+        FOR UPDATE;
+        trusted := FOUND AND d.failures < 5 AND d.created_at > now() - interval '180 days';
+    END IF;
+
+    IF w.user_id IS NULL THEN
+        -- an unknown login, or a user without a password
+        PERFORM status_checker._password_verify(decoy, coalesce(web_login.password, ''));
+        RETURN r;
+    END IF;
+    IF NOT trusted AND w.throttled_until > now() THEN
+        -- slowed: refused unchecked (but at the same cost), and counted
+        PERFORM status_checker._password_verify(decoy, coalesce(web_login.password, ''));
+        UPDATE status_checker.web_login x SET throttled = x.throttled + 1
+         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id;
+        RETURN r;
+    END IF;
+    IF web_login.password IS NULL OR NOT status_checker._password_verify(w.password_hash, web_login.password) THEN
+        IF trusted THEN
+            UPDATE status_checker.web_device x SET failures = x.failures + 1
+             WHERE x.tenant_id = d.tenant_id AND x.user_id = d.user_id AND x.device_hash = d.device_hash;
+        END IF;
+        -- from the fifth failure in a row on, the next check waits 15 s, 30 s, 1 min … 15 min
+        UPDATE status_checker.web_login x
+           SET failures = x.failures + 1,
+               throttled_until = CASE WHEN x.failures + 1 >= 5
+                                      THEN now() + least(interval '15 seconds' * power(2, least(x.failures + 1 - 5, 10)),
+                                                         interval '15 minutes') END
+         WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id;
+        RETURN r;
+    END IF;
+
+    -- the right password
+    IF trusted THEN
+        UPDATE status_checker.web_device x SET failures = 0, used_at = now()
+         WHERE x.tenant_id = d.tenant_id AND x.user_id = d.user_id AND x.device_hash = d.device_hash;
+        r.device_token := web_login.device_token;
+    ELSE
+        -- (a trusted browser's success leaves the slowing of the others as it is)
+        IF w.failures > 0 OR w.throttled_until IS NOT NULL OR w.throttled > 0 THEN
+            UPDATE status_checker.web_login x SET failures = 0, throttled_until = NULL, throttled = 0
+             WHERE x.tenant_id = w.tenant_id AND x.user_id = w.user_id;
+        END IF;
+        r.device_token := translate(encode(status_checker._random_bytes(32), 'base64'), E'+/=\n', '-_');
+        INSERT INTO status_checker.web_device (tenant_id, user_id, device_hash)
+        VALUES (u.tenant_id, u.user_id, sha256(convert_to(r.device_token, 'UTF8')));
+        -- a user's 20 browsers used last are remembered
+        DELETE FROM status_checker.web_device x
+         WHERE x.tenant_id = u.tenant_id AND x.user_id = u.user_id
+           AND x.device_hash NOT IN (SELECT y.device_hash FROM status_checker.web_device y
+                                     WHERE y.tenant_id = u.tenant_id AND y.user_id = u.user_id
+                                     ORDER BY y.used_at DESC LIMIT 20);
+    END IF;
+    tok := translate(encode(status_checker._random_bytes(32), 'base64'), E'+/=\n', '-_');
+    r.ok := true;
+    r.reason := NULL;
+    r.session_token := tok;
+    r.csrf_token := translate(encode(status_checker._random_bytes(24), 'base64'), E'+/=\n', '-_');
+    r.role := u.role;
+    INSERT INTO status_checker.web_session (tenant_id, session_hash, user_id, csrf_token)
+    VALUES (u.tenant_id, sha256(convert_to(tok, 'UTF8')), u.user_id, r.csrf_token);
+    -- sessions that ended long ago go
+    DELETE FROM status_checker.web_session s
+     WHERE s.tenant_id = u.tenant_id AND s.user_id = u.user_id
+       AND (s.seen_at < now() - interval '2 hours' OR s.created_at < now() - interval '12 hours');
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION status_checker.web_login(bigint, text, text, text) IS
+'For gateways: check a user''s dashboard password, with the browser''s device token if it has one; on success a new session '
+'(its cookie value and CSRF token, returned once) and the device token to keep. Failures are not errors (they are counted and audited) '
+'and all say "wrong"; after five in a row, sign-ins not from a trusted browser are slowed (15 s, doubling, up to 15 min), never locked';
+GRANT EXECUTE ON FUNCTION status_checker.web_login(bigint, text, text, text) TO status_checker_api, status_checker_gateway;
+
+CREATE OR REPLACE FUNCTION status_checker.web_login(tenant_id bigint, login text, password text)
+    RETURNS status_checker.web_login_result
+    LANGUAGE sql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    RETURN status_checker.web_login(tenant_id, login, password, NULL);
+COMMENT ON FUNCTION status_checker.web_login(bigint, text, text) IS
+'For gateways: web_login without a device token (a browser that has not signed in before)';
+GRANT EXECUTE ON FUNCTION status_checker.web_login(bigint, text, text) TO status_checker_api, status_checker_gateway;
+
+CREATE OR REPLACE FUNCTION status_checker.web_session_user(session_token text)
+    RETURNS status_checker.web_session_user
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    s status_checker.web_session;
+    r status_checker.web_session_user;
+BEGIN
+    SELECT * INTO s FROM status_checker.web_session x
+     WHERE x.session_hash = sha256(convert_to(coalesce(session_token, ''), 'UTF8'))
+       AND x.seen_at > now() - interval '2 hours' AND x.created_at > now() - interval '12 hours';
+    IF FOUND THEN
+        SELECT u.tenant_id, u.login, u.role, s.csrf_token INTO r
+          FROM status_checker.app_user u WHERE u.tenant_id = s.tenant_id AND u.user_id = s.user_id;
+    END IF;
+    -- (a user deleted meanwhile has no session either: never a row of NULLs)
+    IF r.tenant_id IS NULL OR r.login IS NULL OR r.role IS NULL OR r.csrf_token IS NULL THEN
+        RAISE EXCEPTION 'no such session, or it has ended'
+            USING ERRCODE = 'invalid_authorization_specification', HINT = 'Sign in again.';
+    END IF;
+    -- idle time counts from the last request (written at most once a minute)
+    IF s.seen_at < now() - interval '1 minute' AND NOT pg_is_in_recovery() THEN
+        UPDATE status_checker.web_session x SET seen_at = now()
+         WHERE x.tenant_id = s.tenant_id AND x.session_hash = s.session_hash;
+    END IF;
+    RETURN r;
+END
+$$;
+COMMENT ON FUNCTION status_checker.web_session_user(text) IS
+'For gateways: the user of a dashboard session (tenant, login, role, CSRF token); 28000 for an unknown or ended session '
+'(2 hours idle, 12 hours in all) or one whose user is gone';
+GRANT EXECUTE ON FUNCTION status_checker.web_session_user(text) TO status_checker_api, status_checker_gateway;
+
+-- ---- src/web/csv_export.sql
+-- src/web/csv_export.sql — the status matrix as a spreadsheet file.
+-- Written with CREATE OR REPLACE: the same text serves the install script
+-- and the upgrade to 0.10.1.
 
 -- The status matrix as CSV (UTF-8 with a byte order mark, so that Excel
--- opens Japanese correctly).  A cell that starts with = + - @ is prefixed
--- with ' so that a spreadsheet does not run it as a formula.
+-- opens Japanese correctly).  A cell that starts with = + - @, a tab or a
+-- carriage return is prefixed with ' so that a spreadsheet does not run it
+-- as a formula (OWASP's CSV injection; the tab and the carriage return
+-- since 0.10.1).
 CREATE OR REPLACE FUNCTION status_checker.status_matrix_csv(request_id bigint)
     RETURNS text
     LANGUAGE plpgsql STABLE STRICT SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
@@ -6297,7 +6903,7 @@ BEGIN
         WHERE s.request_id = status_matrix_csv.request_id
     )
     SELECT U&'\FEFF' || 'site_code,site_name,group,level,label_ja,label_en,asked_shindo,last_reported_at_jst,reports,lat,lon,answers' || E'\r\n'
-           || coalesce(string_agg((SELECT string_agg('"' || replace(CASE WHEN left(x, 1) IN ('=', '+', '-', '@') THEN '''' || x ELSE x END,
+           || coalesce(string_agg((SELECT string_agg('"' || replace(CASE WHEN left(x, 1) IN ('=', '+', '-', '@', E'\t', E'\r') THEN '''' || x ELSE x END,
                                                               '"', '""') || '"', ',' ORDER BY i)
                                    FROM unnest(c.v) WITH ORDINALITY u(x, i)), E'\r\n' ORDER BY c.site_code) || E'\r\n', '')
       INTO result
@@ -6306,24 +6912,101 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION status_checker.status_matrix_csv(bigint) IS
-'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; formula-like cells prefixed with '')';
+'The status matrix of a request as CSV (UTF-8 with BOM, CRLF, every cell quoted; cells that a spreadsheet could run as a formula prefixed with '')';
+GRANT EXECUTE ON FUNCTION status_checker.status_matrix_csv(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
--- What the HTTP workers have done since the server started (shared memory;
--- NULLs when the library is not preloaded).  system_health() shows it.
-CREATE OR REPLACE FUNCTION status_checker.http_counters(OUT requests bigint, OUT reports bigint, OUT refused bigint)
-    RETURNS record
-    LANGUAGE c VOLATILE SECURITY INVOKER
-    AS 'MODULE_PATHNAME', 'sc_http_counters';
-COMMENT ON FUNCTION status_checker.http_counters() IS
-'The HTTP workers since the server started, all together: requests answered, reports stored through them, requests refused (429) '
-'for too many wrong links or passwords from one address';
-GRANT EXECUTE ON FUNCTION status_checker.http_counters() TO status_checker_operator, pg_monitor;
+
+-- ---- src/web/report_form.sql
+-- src/web/report_form.sql — the reporter page's content for a personal link.
+-- Written with CREATE OR REPLACE: one text for the install and the upgrades.
+
+-- What the reporter page shows for a request target, by the target's key
+-- or its token's hash (report_form picks the row).  Internal.
+CREATE OR REPLACE VIEW status_checker._report_form_document WITH (security_invoker = true) AS
+SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id,
+       jsonb_build_object(
+           'request', jsonb_build_object(
+               'id', r.request_id, 'title', r.title, 'message', r.message, 'state', r.state,
+               'drill', r.drill, 'deadline', r.deadline, 'cancel_reason', r.cancel_reason,
+               'event', CASE WHEN e.event_id IS NOT NULL THEN jsonb_build_object(
+                            'summary', status_checker._event_title(e),
+                            'max_shindo', e.max_shindo::text,
+                            'origin_time', e.origin_time) END),
+           'tenant', tn.name,
+           'site', jsonb_build_object(
+               'code', s.code, 'name', s.name,
+               'shindo', t.asked_shindo::text,
+               'shindo_label', CASE WHEN t.asked_shindo IS NOT NULL THEN jsonb_build_object(
+                                   'ja', status_checker.shindo_label(t.asked_shindo, 'ja'),
+                                   'en', status_checker.shindo_label(t.asked_shindo, 'en')) END),
+           'form', f.definition,
+           'latest', CASE WHEN p.report_id IS NOT NULL THEN jsonb_build_object(
+                         'report_id', p.report_id, 'answers', p.answers, 'level', p.level,
+                         'color', p.color, 'icon', p.icon, 'submitted_at', p.submitted_at,
+                         'report_count', t.report_count) END) AS document
+  FROM status_checker.request_target t
+  JOIN status_checker.request r ON r.tenant_id = t.tenant_id AND r.request_id = t.request_id
+  JOIN status_checker.tenant tn ON tn.tenant_id = t.tenant_id
+  JOIN status_checker.site s ON s.tenant_id = t.tenant_id AND s.site_id = t.site_id
+  JOIN status_checker.form f ON f.tenant_id = r.tenant_id AND f.form_id = r.form_id
+  LEFT JOIN status_checker.event e ON e.event_id = r.event_id
+  LEFT JOIN status_checker.report p ON p.tenant_id = t.tenant_id AND p.report_id = t.latest_report_id;
+COMMENT ON VIEW status_checker._report_form_document IS
+'Internal (report_form): the reporter page''s document of each request target: request, event, tenant, site, form version, latest report';
+
+-- The reporter page's content for a personal link.  Read-only: opening a
+-- link (a mail scanner does it first) uses up and changes nothing.
+CREATE OR REPLACE FUNCTION status_checker.report_form(token text)
+    RETURNS jsonb
+    LANGUAGE plpgsql STABLE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    h bytea := CASE WHEN token IS NOT NULL THEN status_checker._token_hash(token) END;
+    result jsonb;
+BEGIN
+    -- the target by the token's hash; if none has it, the target a first
+    -- link names (0.9.0), if the link's token is that target's first
+    SELECT d.document INTO result FROM status_checker._report_form_document d WHERE d.token_hash = h;
+    IF result IS NULL AND h IS NOT NULL THEN
+        SELECT d.document INTO result
+        FROM status_checker._first_link_target(token) k
+        JOIN status_checker._report_form_document d
+          ON d.tenant_id = k.tenant_id AND d.request_id = k.request_id AND d.site_id = k.site_id;
+    END IF;
+    IF result IS NULL THEN
+        IF h IS NOT NULL AND EXISTS (SELECT 1 FROM status_checker.request_token_revoked v WHERE v.token_hash = h) THEN
+            RAISE EXCEPTION 'this report link has been replaced by a newer one'
+                USING ERRCODE = 'invalid_authorization_specification', HINT = 'Use the link in the most recent message.';
+        END IF;
+        RAISE EXCEPTION 'unknown report token'
+            USING ERRCODE = 'invalid_authorization_specification', DETAIL = 'The link is wrong or incomplete.',
+                  HINT = 'Open the link exactly as it appears in the message.';
+    END IF;
+    RETURN result;
+END
+$$;
+COMMENT ON FUNCTION status_checker.report_form(text) IS
+'What a reporter page shows for a personal link: the request (title, state, deadline, event), the site (and the intensity it was asked at), '
+'the form version to answer and the site''s latest report. Read-only: opening a link changes nothing';
+GRANT EXECUTE ON FUNCTION status_checker.report_form(text) TO status_checker_api, status_checker_reporter, status_checker_gateway;
+
 
 -- ---- src/security/privileges.sql
 -- src/security/privileges.sql — row-level security on every tenant table,
--- who owns the API functions, and who may call and read what.  Runs last
+-- status_checker_api's privileges, and who may read what.  Runs last
 -- (before finish.sql), in the install script and in every upgrade, so that
 -- it covers every table and function that exists.
+--
+-- Each function declares next to its definition how it runs (SECURITY
+-- DEFINER SET search_path = ..., ALTER FUNCTION ... OWNER TO
+-- status_checker_api) and who may call it (GRANT EXECUTE).  What stays
+-- here is what must come after every definition: the rules for every
+-- table (row-level security, one policy), status_checker_api's EXECUTE on
+-- every function and the key readers taken back from it (a GRANT ... ON
+-- ALL FUNCTIONS, so that no new function is forgotten; where a function
+-- grants EXECUTE to a role it names status_checker_api first, which keeps
+-- the order of its privileges what it has always been), and what each
+-- role may read.
 
 -- ------------------------------------------------------------ row-level security
 
@@ -6354,49 +7037,9 @@ $$;
 -- form simply does not exist for them.  A few functions must look across
 -- tenants (a report link names its tenant itself; the audit chain is sealed
 -- for all tenants at once): they run as the extension's owner and check
--- the tenant themselves (_require_tenant).
-
-DO $$
-DECLARE
-    f text;
-BEGIN
-    FOREACH f IN ARRAY ARRAY[
-        'add_channel(bigint,text,text,jsonb)', 'add_group_manager(bigint,bigint,text)',
-        'add_site_contact(bigint,text,text,text,text)', 'add_user(bigint,text,text,text)',
-        'backtest_rule(bigint,bigint)', 'cancel_request(bigint,text)', 'check_answers(bigint,jsonb)',
-        'close_request(bigint)', 'create_form(bigint,text,jsonb)',
-        'create_request(bigint,bigint,text,timestamptz,jsonb,boolean,text)',
-        'create_site_group(bigint,text,bigint)',
-        'create_trigger_rule(bigint,text,bigint,status_checker.shindo,jsonb,interval,boolean,interval,boolean,text[],text,text[],text)',
-        'import_sites(bigint,bytea)', 'import_sites(bigint,text)', 'issue_token(bigint,text)', 'issue_tokens(bigint)',
-        'remove_user(bigint,text)', 'request_geojson(bigint)', 'retry_message(bigint)',
-        'set_channel_enabled(bigint,boolean)', 'set_message_template(bigint,text,text,text,text)',
-        'set_request_reminders(bigint,interval[],interval)', 'set_rule_reminders(bigint,interval[],interval)',
-        'set_trigger_rule_enabled(bigint,boolean)', 'set_user_role(bigint,text,text)',
-        'submit_report_for(bigint,text,jsonb)', 'set_user_password(bigint,text,text)',
-        'upsert_site(bigint,text,text,text,double precision,double precision,bigint,text,jsonb)',
-        -- triggers that may fire at commit, under whatever role the session has then
-        '_flush_counters()', '_check_admin_left()']
-    LOOP
-        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
-        EXECUTE format('ALTER FUNCTION status_checker.%s OWNER TO status_checker_api', f);
-        -- pinned search_path (the functions that have one keep theirs)
-        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
-            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
-        END IF;
-    END LOOP;
-    FOREACH f IN ARRAY ARRAY[
-        'submit_report(text,jsonb)', 'submit_report(text,jsonb,text)', 'audit_chain_head(bigint)', 'verify_audit_log(bigint)',
-        'verify_audit_log(bigint,jsonb)', 'installation_public_key(text)', 'verify_deletion_certificate(jsonb)',
-        'report_form(text)', 'web_login(bigint,text,text)', 'web_session_user(text)', 'web_logout(text)']
-    LOOP
-        EXECUTE format('ALTER FUNCTION status_checker.%s SECURITY DEFINER', f);
-        IF (SELECT proconfig IS NULL FROM pg_proc WHERE oid = ('status_checker.' || f)::regprocedure) THEN
-            EXECUTE format('ALTER FUNCTION status_checker.%s SET search_path = pg_catalog, pg_temp', f);
-        END IF;
-    END LOOP;
-END
-$$;
+-- the tenant themselves (_require_tenant).  Each such function says so in
+-- its definition (SECURITY DEFINER SET search_path = ..., and ALTER
+-- FUNCTION ... OWNER TO status_checker_api after it, for the tenant API).
 
 -- status_checker_api: everything the API functions touch, nothing they do not
 GRANT USAGE ON SCHEMA status_checker TO status_checker_api;
@@ -6405,9 +7048,35 @@ REVOKE ALL ON status_checker.signing_key, status_checker.deletion_certificate, s
               status_checker.audit_sealer, status_checker.audit_gap FROM status_checker_api;
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA status_checker TO status_checker_api;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA status_checker TO status_checker_api;
+-- ... but nothing that reads a key or works across tenants.  The API
+-- functions take input from callers; if a caller ever got code of its own
+-- to run inside one (0.10.0: a trigger on a temporary table that a
+-- function reused), that code would hold status_checker_api's privileges.
+-- So they are only what the tenant API needs under row-level security:
+-- links come from _target_token (C, the key stays there), and the key
+-- readers, the master key's functions and the dispatcher's claim are for
+-- the extension's owner alone.  (Since 0.10.1; test/pgtap/14_attacks.sql.)
+REVOKE ALL ON status_checker.link_key FROM status_checker_api;
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'status_checker'::regnamespace
+          AND p.proname IN ('_link_key', '_first_link_valid', '_encrypt_bytes', '_decrypt_bytes', '_decrypt_secrets',
+                            '_master_wrap', '_master_unwrap', '_rewrap', '_new_data_key', '_forget_keys',
+                            '_claim_messages', '_set_context')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM status_checker_api, PUBLIC', f);
+    END LOOP;
+END
+$$;
 
 -- ------------------------------------------------------------ tenant roles
 
+-- The functions each role may call are granted next to their definitions.
 GRANT USAGE ON SCHEMA status_checker TO status_checker_viewer, status_checker_gateway;
 
 -- viewer: read the tenant's data (row-level security keeps it to the tenant)
@@ -6423,87 +7092,65 @@ GRANT SELECT ON
     status_checker.event_product_tsunami, status_checker.feed
     TO status_checker_viewer;
 GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer;
--- (views: see below; contacts and users in clear are for managers, key status for the operator)
+-- a channel's name and kind (delivery_status names the channel); its
+-- configuration (the URL: a Slack webhook's is a credential) is for managers
+GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_viewer;
+-- (views: all but these four; contacts, users and channels in clear are for managers, key status for the operator)
 DO $$
 DECLARE
     v regclass;
 BEGIN
-    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v' LOOP
+    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v'
+             AND c.relname NOT IN ('contact_list', 'user_list', 'channel_list', 'encryption_status') LOOP
         EXECUTE format('GRANT SELECT ON %s TO status_checker_viewer', v);
     END LOOP;
 END
 $$;
-GRANT EXECUTE ON FUNCTION
-    status_checker.current_tenant(), status_checker.request_geojson(bigint), status_checker.check_answers(bigint, jsonb),
-    status_checker.request_dashboard(bigint), status_checker.status_matrix_csv(bigint),
-    status_checker._event_title(status_checker.event), status_checker._require_request(bigint, boolean),
-    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb),
-    -- what the row-level security policies call
-    status_checker._tenant(), status_checker._is_operator(), status_checker._may_see(bigint)
-    TO status_checker_viewer;
--- what the views call (the views run with their reader's privileges)
-DO $$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN
-        SELECT DISTINCT p.oid::regprocedure FROM pg_rewrite rw
-        JOIN pg_class v ON v.oid = rw.ev_class
-        JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid AND d.refclassid = 'pg_proc'::regclass
-        JOIN pg_proc p ON p.oid = d.refobjid
-        WHERE v.relnamespace = 'status_checker'::regnamespace AND p.pronamespace = 'status_checker'::regnamespace
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO status_checker_viewer', f);
-    END LOOP;
-END
-$$;
 
-REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.encryption_status
+REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list,
+    status_checker.encryption_status
     FROM status_checker_viewer;
-GRANT SELECT ON status_checker.contact_list, status_checker.user_list TO status_checker_manager;
-
--- reporter: report on a site's behalf
-GRANT EXECUTE ON FUNCTION status_checker.submit_report_for(bigint, text, jsonb), status_checker.submit_report(text, jsonb),
-    status_checker.submit_report(text, jsonb, text), status_checker.report_form(text)
-    TO status_checker_reporter;
+GRANT SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list TO status_checker_manager;
 
 -- manager: requests and their delivery
 GRANT SELECT (tenant_id, channel_id, kind, name, config, enabled, created_at) ON status_checker.channel TO status_checker_manager;
-GRANT EXECUTE ON FUNCTION
-    status_checker.create_request(bigint, bigint, text, timestamptz, jsonb, boolean, text),
-    status_checker.close_request(bigint), status_checker.cancel_request(bigint, text),
-    status_checker.set_request_reminders(bigint, interval[], interval),
-    status_checker.issue_token(bigint, text), status_checker.issue_tokens(bigint), status_checker.retry_message(bigint)
-    TO status_checker_manager;
 
 -- admin: the tenant's configuration, its users and its audit log
 GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_checker.audit_head, status_checker.audit_checkpoint
     TO status_checker_admin;
-GRANT EXECUTE ON FUNCTION
-    status_checker.add_user(bigint, text, text, text), status_checker.set_user_role(bigint, text, text),
-    status_checker.remove_user(bigint, text), status_checker.set_user_password(bigint, text, text),
-    status_checker.create_site_group(bigint, text, bigint),
-    status_checker.upsert_site(bigint, text, text, text, double precision, double precision, bigint, text, jsonb),
-    status_checker.add_site_contact(bigint, text, text, text, text),
-    status_checker.import_sites(bigint, bytea), status_checker.import_sites(bigint, text),
-    status_checker.create_form(bigint, text, jsonb),
-    status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text),
-    status_checker.set_trigger_rule_enabled(bigint, boolean), status_checker.set_rule_reminders(bigint, interval[], interval),
-    status_checker.backtest_rule(bigint, bigint),
-    status_checker.add_channel(bigint, text, text, jsonb), status_checker.set_channel_enabled(bigint, boolean),
-    status_checker.set_message_template(bigint, text, text, text, text),
-    status_checker.add_group_manager(bigint, bigint, text),
-    status_checker.audit_chain_head(bigint), status_checker.verify_audit_log(bigint), status_checker.verify_audit_log(bigint, jsonb)
-    TO status_checker_admin;
 
--- gateway: act for a user, and take reports by link
-GRANT EXECUTE ON FUNCTION
-    status_checker.set_app_user(bigint, text), status_checker.reset_app_user(),
-    status_checker.submit_report(text, jsonb), status_checker.submit_report(text, jsonb, text),
-    status_checker.report_form(text), status_checker.current_tenant(),
-    status_checker.web_login(bigint, text, text), status_checker.web_session_user(text), status_checker.web_logout(text),
-    status_checker.installation_public_key(text), status_checker.verify_deletion_certificate(jsonb)
-    TO status_checker_gateway;
+-- ------------------------------------------------------------ the operator
+--
+-- The service operator runs the installation for every tenant (superusers
+-- are operators too): tenants and their first administrator, mapping
+-- logins, deleting a tenant, feeds and area codes, keys, jobs, retention,
+-- monitoring.  These functions run as the extension's owner (they reach
+-- every tenant and the key tables) and are the operator's alone.  Until
+-- 0.10.1 nothing was granted to status_checker_operator, so only a
+-- superuser could do any of this.  The operator reads what a viewer reads,
+-- for every tenant (row-level security lets an operator see all), and the
+-- encryption status; not contacts or users in clear.
+GRANT USAGE ON SCHEMA status_checker TO status_checker_operator;
+DO $$
+DECLARE
+    rel regclass;
+BEGIN
+    -- what a viewer may read, for every tenant
+    FOR rel IN
+        SELECT c.oid::regclass FROM pg_class c
+        WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind IN ('r', 'v')
+          AND has_table_privilege('status_checker_viewer', c.oid, 'SELECT')
+        ORDER BY 1
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s TO status_checker_operator', rel);
+    END LOOP;
+END
+$$;
+GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_operator;
+GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_operator;
+GRANT SELECT ON status_checker.encryption_status, status_checker.data_key, status_checker.audit_log, status_checker.audit_chain,
+    status_checker.audit_head, status_checker.audit_checkpoint
+    TO status_checker_operator;
 
 -- ---- src/common/finish.sql
 -- src/common/finish.sql — last part of the install script: privileges.
@@ -6514,6 +7161,8 @@ GRANT EXECUTE ON FUNCTION
 -- objects are usable by their owner and by roles the DBA grants.
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA status_checker FROM PUBLIC;
+-- (procedures too: until 0.10.1 reencrypt_tenant kept PUBLIC's default EXECUTE)
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA status_checker FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     status_checker.shindo_in(cstring), status_checker.shindo_out(status_checker.shindo),
     status_checker.shindo_recv(internal), status_checker.shindo_send(status_checker.shindo),

@@ -1,0 +1,3 @@
+-- status_checker 0.10.1 → 1.0.0: what the update does.  The schema of
+-- 1.0.0 is 0.10.1's but for what follows (test/integration/upgrade.sh
+-- compares an updated database with a fresh install).
