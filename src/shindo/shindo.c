@@ -240,6 +240,7 @@ shindo_from_instrumental(PG_FUNCTION_ARGS)
 {
 	Numeric		num = PG_GETARG_NUMERIC(0);
 	float8		v;
+	int64		hundredths;
 
 	if (numeric_is_nan(num))
 		ereport(ERROR,
@@ -254,8 +255,17 @@ shindo_from_instrumental(PG_FUNCTION_ARGS)
 						DatumGetCString(DirectFunctionCall1(numeric_out,
 															NumericGetDatum(num)))),
 				 errdetail("JMA instrumental intensities lie between -3.0 and 8.0.")));
-	/* JMA publishes the value rounded to one decimal (half up) */
-	PG_RETURN_SHINDO(shindo_from_tenths((int) floor(v * 10.0 + 0.5 + 1e-9)));
+	/*
+	 * JMA's rule on the exact decimal (no binary fraction): rounded at the
+	 * third decimal (numeric's round, half away from zero: half up for the
+	 * positive values where the classes lie), then truncated at the second.
+	 */
+	hundredths = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+												   DirectFunctionCall2(numeric_mul,
+																	   DirectFunctionCall2(numeric_round, NumericGetDatum(num),
+																						   Int32GetDatum(2)),
+																	   NumericGetDatum(int64_to_numeric(100)))));
+	PG_RETURN_SHINDO(shindo_from_hundredths((long) hundredths));
 }
 
 PG_FUNCTION_INFO_V1(shindo_ordinal);

@@ -19,6 +19,10 @@
 extern int16_t shindo_parse(const char *text);
 /* ordinal from an instrumental intensity in tenths (45 = 4.5) */
 extern int16_t shindo_from_tenths(int tenths);
+/* ordinal by JMA's rule (truncated at the second decimal) from hundredths (449 = 4.49) */
+extern int16_t shindo_from_hundredths(long hundredths);
+/* the same from a computed value in millionths, rounded at the third decimal first */
+extern int16_t shindo_from_micros(long micros);
 /* canonical text of an ordinal: "0".."4", "5-", "5+", "6-", "6+", "7" */
 extern const char *shindo_to_cstring(int16_t s);
 

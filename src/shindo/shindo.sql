@@ -141,7 +141,7 @@ COMMENT ON FUNCTION status_checker.shindo_from_p2pquake(integer) IS
 CREATE FUNCTION status_checker.shindo_from_instrumental(i numeric) RETURNS status_checker.shindo
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';
 COMMENT ON FUNCTION status_checker.shindo_from_instrumental(numeric) IS
-'Shindo class of a JMA instrumental intensity (計測震度), rounded to one decimal: 4.5 → 5-, 5.0 → 5+, 5.5 → 6-, 6.0 → 6+, 6.5 → 7';
+'Shindo class of a JMA instrumental intensity (計測震度) by JMA''s definition: the value is rounded at the third decimal and truncated at the second (4.49 and 4.494 → 4, 4.495 → 5-); then 4.5 → 5-, 5.0 → 5+, 5.5 → 6-, 6.0 → 6+, 6.5 → 7';
 
 CREATE FUNCTION status_checker.shindo_ordinal(s status_checker.shindo) RETURNS integer
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE SECURITY INVOKER AS 'MODULE_PATHNAME';

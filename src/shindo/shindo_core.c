@@ -51,6 +51,42 @@ shindo_from_tenths(int tenths)
 }
 
 /*
+ * Map an instrumental intensity rounded to hundredths (449 = 4.49) to its
+ * class by JMA's definition of 計測震度: the computed value, rounded at the
+ * third decimal, is truncated at the second, so 4.49 is 4.4 (震度4) and
+ * never 4.5 (震度5弱).  Truncation goes toward minus infinity, which keeps
+ * the negative values (all 震度0) on the same rule.
+ */
+int16_t
+shindo_from_hundredths(long hundredths)
+{
+	long		tenths;
+
+	tenths = hundredths >= 0 ? hundredths / 10 : -((-hundredths + 9) / 10);
+	if (tenths < INT_MIN / 2)
+		tenths = INT_MIN / 2;
+	if (tenths > INT_MAX / 2)
+		tenths = INT_MAX / 2;
+	return shindo_from_tenths((int) tenths);
+}
+
+/*
+ * The same from a computed value in millionths (4494000 = 4.494): first
+ * rounded half up at the third decimal (4.494 → 4.49, 4.495 → 4.50).
+ */
+int16_t
+shindo_from_micros(long micros)
+{
+	long		hundredths;
+
+	if (micros >= 0)
+		hundredths = (micros + 5000) / 10000;
+	else
+		hundredths = -((-micros - 5000 + 9999) / 10000);
+	return shindo_from_hundredths(hundredths);
+}
+
+/*
  * Copy `in` to a normalised ASCII-ish buffer: full-width digits and signs
  * become ASCII, "弱"/"強" become "-"/"+", ASCII letters are lower-cased,
  * white space (ASCII and the ideographic space) is dropped.  Returns false
@@ -130,7 +166,8 @@ shindo_normalise(const char *in, char *out, size_t outlen)
  * a shindo.  Accepted (after normalisation): "0".."4", "7", "5-", "5+",
  * "6-", "6+" (also from 5弱/５強 …), "5lower"/"5upper" (any case and
  * spacing), an optional "shindo" prefix, and a decimal instrumental
- * intensity such as "5.3" (one or two decimals, -3.0 .. 8.0).  A bare
+ * intensity such as "5.3" (one to six decimals, -3.0 .. 8.0, classed by
+ * JMA's rule: shindo_from_micros).  A bare
  * "5" or "6" is rejected: it is ambiguous between 弱 and 強.
  */
 int16_t
@@ -146,15 +183,15 @@ shindo_parse(const char *text)
 	if (*s == '\0')
 		return -1;
 
-	/* instrumental intensity: [-]d.d or [-]d.dd */
+	/* instrumental intensity: [-]d.d to [-]d.dddddd */
 	if (strchr(s, '.') != NULL)
 	{
 		const char *p = s;
 		bool		neg = false;
-		int			whole = 0;
-		int			hundredths = 0;
+		long		whole = 0;
+		long		micros = 0;
+		long		scale = 100000;
 		int			ndec = 0;
-		int			tenths;
 
 		if (*p == '-')
 		{
@@ -172,22 +209,21 @@ shindo_parse(const char *text)
 		}
 		if (*p++ != '.')
 			return -1;
-		while (isdigit((unsigned char) *p) && ndec < 2)
+		while (isdigit((unsigned char) *p) && ndec < 6)
 		{
-			hundredths += (*p - '0') * (ndec == 0 ? 10 : 1);
+			micros += (*p - '0') * scale;
+			scale /= 10;
 			ndec++;
 			p++;
 		}
 		if (ndec == 0 || *p != '\0')
 			return -1;
-		hundredths += whole * 100;
+		micros += whole * 1000000;
 		if (neg)
-			hundredths = -hundredths;
-		if (hundredths < -300 || hundredths > 800)
+			micros = -micros;
+		if (micros < -3000000 || micros > 8000000)
 			return -1;
-		/* JMA rounds the computed value to one decimal (half up) */
-		tenths = (int) floor((hundredths + 5) / 10.0);
-		return shindo_from_tenths(tenths);
+		return shindo_from_micros(micros);
 	}
 
 	if (s[0] >= '0' && s[0] <= '7')

@@ -84,8 +84,11 @@ BEGIN ATOMIC
     -- minus half the fault length of Utsu (1977), log10 L = 0.5 M - 1.8,
     -- but not below the depth (nor 3 km).  Mw is taken as the given
     -- magnitude, capped at 8.3 (the relation's range).  See docs/feeds.md.
-    SELECT status_checker.shindo_from_instrumental(round(greatest(-3.0, least(8.0,
-               2.68 + 1.72 * (lpgv + 0.150)))::numeric, 1))
+    -- The class follows JMA's rule for 計測震度 (shindo_from_instrumental:
+    -- rounded at the third decimal, truncated at the second), on the value
+    -- as computed.
+    SELECT status_checker.shindo_from_instrumental(greatest(-3.0, least(8.0,
+               2.68 + 1.72 * (lpgv + 0.150)))::numeric)
     FROM (SELECT 0.58 * mw + 0.0038 * d - 1.29
                  - log(x + 0.0028 * power(10, 0.5 * mw)) - 0.002 * x AS lpgv
           FROM (SELECT mw, d, greatest(3.0, d, hypo - power(10, 0.5 * m - 1.8) / 2) AS x

@@ -9,7 +9,7 @@ SELECT s::text AS canonical FROM unnest(ARRAY['0','1','2','3','4','5-','5+','6-'
 SELECT input, input::shindo AS shindo
 FROM unnest(ARRAY['5弱', '5強', '6弱', '6強', '５弱', '６強', '震度5弱', '震度７', '震度 4', '　震度５強　',
                   '5 lower', '5 UPPER', '6Lower', 'Shindo 6 Upper', 'shindo 3', '5−', '６＋',
-                  '0.4', '0.5', '4.4', '4.5', '4.49', '4.45', '5.0', '5.3', '5.5', '6.0', '6.4', '6.5', '7.2', '-0.3']) AS input;
+                  '0.4', '0.5', '4.4', '4.5', '4.49', '4.45', '4.494', '4.495', '4.4949', '5.499999', '5.0', '5.3', '5.5', '6.0', '6.4', '6.5', '7.2', '-0.3']) AS input;
 
 -- invalid input: 22P02 with the value in the message
 SELECT '8'::shindo;
@@ -57,6 +57,11 @@ SELECT shindo_from_p2pquake(35);
 -- instrumental intensity: JMA's class boundaries
 SELECT i, shindo_from_instrumental(i), i::shindo AS via_cast
 FROM unnest(ARRAY[0.4, 0.5, 1.4, 1.5, 2.5, 3.5, 4.4, 4.5, 4.9, 5.0, 5.4, 5.5, 5.9, 6.0, 6.4, 6.5, 7.0]::numeric[]) i;
+-- JMA's definition of 計測震度: rounded at the third decimal, then truncated
+-- at the second (4.49 is 4.4, 震度4; 4.495 rounds to 4.50, 震度5弱)
+SELECT i, shindo_from_instrumental(i), i::text::shindo AS via_text
+FROM unnest(ARRAY[0.494, 0.495, 4.45, 4.49, 4.494, 4.4949999, 4.495, 4.999, 4.9951, 5.49, 5.495,
+                  5.994, 5.995, 6.49, 6.4951, -0.005, -2.999]::numeric[]) i;
 SELECT shindo_from_instrumental(9);
 SELECT shindo_from_instrumental('NaN');
 SELECT shindo_ordinal('5+'), shindo_ordinal('7');
