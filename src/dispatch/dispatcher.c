@@ -171,15 +171,6 @@ static long flush_backoff_ms = 0;
 static int	flush_failures = 0;
 static long claim_backoff_ms = 0;
 /*
- * The schema was 0.7.0's when this worker started (the library was
- * replaced, ALTER EXTENSION UPDATE not yet run): only worker 0 sends, with
- * that version's functions.  Once the update has run, worker 0's
- * two-argument claim resolves to 0.8.0's, whose worker defaults to 0, so it
- * goes on without starting over; the other workers start by themselves.
- */
-static bool legacy_schema = false;
-
-/*
  * Easy handles of finished transfers, reset and kept for the next messages,
  * at most one per transfer this worker may have in flight: a reset handle
  * keeps its buffers, where a new one per message cost ~6 µs more of CPU
@@ -779,12 +770,9 @@ claim(int limit, bool *failed)
 	Datum		values[3] = {Int32GetDatum(limit), Int32GetDatum(sc_dispatch_lease_ms), Int32GetDatum(my_worker)};
 
 	if (!sc_run_sql(WHO, loop_cxt,
-					legacy_schema ?
-					"SELECT message_id, tenant_id, attempts, channel_id, kind, url, mail_from, rcpt, headers, body, "
-					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2)" :
 					"SELECT message_id, tenant_id, attempts, channel_id, kind, url, mail_from, rcpt, headers, body, "
 					"secret, tls, username, password, ca_file FROM status_checker._claim_messages($1, $2, $3)",
-					legacy_schema ? 2 : 3, types, values, NULL, &rows, NCOLS))
+					3, types, values, NULL, &rows, NCOLS))
 	{
 		*failed = true;
 		return 0;
@@ -812,22 +800,6 @@ claim(int limit, bool *failed)
 	}
 	pg_atomic_fetch_add_u64(&me->claimed, list_length(rows));
 	return list_length(rows);
-}
-
-/*
- * Is the schema older than 0.8.0 (no worker numbers)?  -1 if it could not
- * be told.
- */
-static int
-schema_is_legacy(void)
-{
-	List	   *rows = NIL;
-
-	if (!sc_run_sql(WHO, loop_cxt,
-					"SELECT pg_catalog.to_regprocedure('status_checker._dispatcher_startup(integer,integer)') IS NULL",
-					0, NULL, NULL, NULL, &rows, 1) || rows == NIL)
-		return -1;
-	return strcmp(((char **) linitial(rows))[0], "t") == 0 ? 1 : 0;
 }
 
 /* seconds until the next message is due (NULL: none), capped */
@@ -1002,8 +974,6 @@ record_finished(DispatchLoop *lp, TimestampTz *now)
 static void
 start_if_primary(DispatchLoop *lp, long *timeout)
 {
-	int			legacy = -1;
-
 	if (RecoveryInProgress())
 	{
 		lp->started = false;
@@ -1013,19 +983,15 @@ start_if_primary(DispatchLoop *lp, long *timeout)
 	if (lp->started)
 		return;
 	if (ninflight == 0 && nwaiting == 0 && noutcomes == 0 &&
-		sc_extension_present(WHO, loop_cxt) &&
-		(legacy = schema_is_legacy()) >= 0 &&
-		(legacy == 0 || my_worker == 0))
+		sc_extension_present(WHO, loop_cxt))
 	{
 		List	   *rows = NIL;
 		Oid			types[2] = {INT4OID, INT4OID};
 		Datum		values[2] = {Int32GetDatum(my_worker), Int32GetDatum(dispatch_nslots())};
 
-		legacy_schema = legacy == 1;
 		if (sc_run_sql(WHO, loop_cxt,
-					   legacy_schema ? "SELECT status_checker._dispatcher_startup()" :
 					   "SELECT status_checker._dispatcher_startup($1, $2)",
-					   legacy_schema ? 0 : 2, types, values, NULL, &rows, 1))
+					   2, types, values, NULL, &rows, 1))
 		{
 			lp->started = true;
 			lp->more = true;

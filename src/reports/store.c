@@ -537,7 +537,6 @@ report_find_by_token(const uint8 *hash, FoundTarget *ft)
 	Datum		keys[2];
 	Datum		d;
 	bool		isnull;
-	AttrNumber	a;
 	int			found = 0;
 
 	if (!OidIsValid(index_oid))
@@ -569,13 +568,8 @@ report_find_by_token(const uint8 *hash, FoundTarget *ft)
 	ft->request_id = DatumGetInt64(get(tslot, att(target, "request_id"), &isnull));
 	ft->site_id = DatumGetInt64(get(tslot, att(target, "site_id"), &isnull));
 	ft->tid = tslot->tts_tid;
-	/* on a 0.5.0 schema (library updated first) there is no submit_key */
-	a = attnameAttNum(target, "submit_key", false);
-	if (a > 0)
-	{
-		d = get(tslot, a, &isnull);
-		ft->submit_key = isnull ? NULL : DatumGetTextPCopy(d);
-	}
+	d = get(tslot, att(target, "submit_key"), &isnull);
+	ft->submit_key = isnull ? NULL : DatumGetTextPCopy(d);
 	d = get(tslot, att(target, "latest_report_id"), &isnull);
 	ft->has_latest = !isnull;
 	ft->latest_report_id = isnull ? 0 : DatumGetInt64(d);

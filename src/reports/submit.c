@@ -157,8 +157,7 @@ static KeptPlan plan_store_by_token = {
  * With an idempotency key ($13): the key is kept with the status, and a
  * concurrent replay that committed first makes the UPDATE find nothing
  * (EvalPlanQual re-checks the condition on the newest row version).  A
- * plan of its own, so that the plans above also work on a 0.5.0 schema
- * (between installing this library and ALTER EXTENSION UPDATE).
+ * plan of its own: the plans above leave the key as it is.
  */
 static KeptPlan plan_store_by_token_key = {
 	NULL, STORE_SQL("t.token_hash = $1 AND t.submit_key IS DISTINCT FROM $13", ", submit_key = $13"), 13,

@@ -57,28 +57,6 @@ token_encode(const uint8 *raw, char *out)
 }
 
 /*
- * _new_token(): a random token.  Used by the released install scripts of
- * 0.1.0 and 0.2.0 (versions/), which must still load for the upgrade path;
- * since 0.3.0 tokens are derived (src/dispatch/crypto.c) and no SQL
- * function of the current version calls this.
- */
-PG_FUNCTION_INFO_V1(sc_new_token);
-Datum
-sc_new_token(PG_FUNCTION_ARGS)
-{
-	uint8		raw[TOKEN_BYTES];
-	char		out[TOKEN_CHARS + 1];
-
-	if (!pg_strong_random(raw, TOKEN_BYTES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random token")));
-	token_encode(raw, out);
-	explicit_bzero(raw, sizeof(raw));
-	PG_RETURN_TEXT_P(cstring_to_text(out));
-}
-
-/*
  * One id of a locator: canonical decimal (no sign, no leading zero) of a
  * positive int64, from s up to the next '.' or end; advances *pos.
  */

@@ -72,7 +72,7 @@ BEGIN
         WHERE p.pronamespace = 'status_checker'::regnamespace
           AND p.proname IN ('_link_key', '_first_link_valid', '_encrypt_bytes', '_decrypt_bytes', '_decrypt_secrets',
                             '_master_wrap', '_master_unwrap', '_rewrap', '_new_data_key', '_forget_keys',
-                            '_claim_messages', '_set_context')
+                            '_claim_messages')
         ORDER BY 1
     LOOP
         EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM status_checker_api, PUBLIC', f);

@@ -329,26 +329,6 @@ sc_set_app_user(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("status_checker_%s", role)));
 }
 
-/*
- * _set_context(tenant_id, login, role): 0.10.0's helper of set_app_user,
- * kept only so that the install scripts of earlier versions still load.
- * The extension's own SQL no longer has it (0.10.1 drops it); until the
- * update runs, it works only for a superuser-owned caller (0.10.0's
- * set_app_user), never for code running as status_checker_api.
- */
-PG_FUNCTION_INFO_V1(sc_set_context);
-Datum
-sc_set_context(PG_FUNCTION_ARGS)
-{
-	if (!superuser() || !session_is_gateway())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("_set_context is retired: use set_app_user"),
-				 errhint("ALTER EXTENSION status_checker UPDATE")));
-	set_context(PG_GETARG_INT64(0), text_to_cstring(PG_GETARG_TEXT_PP(1)), text_to_cstring(PG_GETARG_TEXT_PP(2)));
-	PG_RETURN_VOID();
-}
-
 /* _clear_context(): end the context set by set_app_user before the transaction ends */
 PG_FUNCTION_INFO_V1(sc_clear_context);
 Datum
