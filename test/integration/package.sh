@@ -9,7 +9,7 @@
 # (its dependencies resolved), and a throwaway cluster with the workers
 # preloaded runs CREATE EXTENSION and a short scenario (debian/tests/
 # scenario.sql, as the autopkgtest does), an ALTER EXTENSION UPDATE from
-# 0.9.0 with the packaged upgrade scripts, the dispatcher and the HTTP worker
+# 0.10.1 (versions/) with the packaged upgrade script, the dispatcher and the HTTP worker
 # (with the compiled-in web assets); and the autopkgtest, debian/tests/
 # create-extension (the same scenario in pg_virtualenv).  Finally the
 # package is removed and the build's `make install` restored (also on any
@@ -137,8 +137,8 @@ sed 's/^/# /' <<<"$scenario"
 ok "CREATE EXTENSION status_checker and the scenario: a tenant, sites (upsert_site, import_sites with encrypted contacts), a form, a request, a token, submit_report, request_summary" \
    'grep -qx "scenario: ok" <<<"$scenario" && grep -qx "$extversion|3 1 .*" <<<"$scenario"'
 sc_psql -c "CREATE DATABASE sc_package_upgrade" >/dev/null
-ok "ALTER EXTENSION UPDATE from 0.9.0 with the packaged scripts reaches $extversion" \
-   '[ "$(sc_psql -d sc_package_upgrade -At -c "CREATE EXTENSION status_checker VERSION '"'0.9.0'"'" \
+ok "ALTER EXTENSION UPDATE from 0.10.1 with the packaged scripts reaches $extversion" \
+   '[ "$(sc_psql -d sc_package_upgrade -At -c "CREATE EXTENSION status_checker VERSION '"'0.10.1'"'" \
          -c "ALTER EXTENSION status_checker UPDATE" -c "SELECT extversion FROM pg_extension WHERE extname = '"'status_checker'"'")" = "$extversion" ]'
 sc_http_login "$work/cluster" $db
 workers_up="SELECT count(*) FILTER (WHERE backend_type = 'status_checker dispatcher') >= 1
