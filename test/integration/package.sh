@@ -117,6 +117,9 @@ ok "the source package (3.0 (quilt)) builds, and lintian leaves no tag on it tha
 sc_cluster_stop "$work/cluster"
 make -C "$SC_ROOT" -s uninstall >/dev/null 2>&1
 rm -rf "$libdir/status_checker_parsers.so" "$libdir/bitcode/status_checker" "$libdir/bitcode/status_checker.index.bc"
+# and what installs of other trees left that this one does not install (the
+# frozen scripts of releases before 0.10.1): restore() puts back this tree's
+rm -rf $(installed_files)
 ok "the make-installed status_checker removed from the system PostgreSQL" '[ -z "$(installed_files)" ]'
 ok "apt-get installs the .deb, its dependencies resolved" \
    'sc_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" > "$work/apt.log" 2>&1 && is_installed'

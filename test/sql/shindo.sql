@@ -60,7 +60,7 @@ FROM unnest(ARRAY[0.4, 0.5, 1.4, 1.5, 2.5, 3.5, 4.4, 4.5, 4.9, 5.0, 5.4, 5.5, 5.
 -- JMA's definition of 計測震度: rounded at the third decimal, then truncated
 -- at the second (4.49 is 4.4, 震度4; 4.495 rounds to 4.50, 震度5弱)
 SELECT i, shindo_from_instrumental(i), i::text::shindo AS via_text
-FROM unnest(ARRAY[0.494, 0.495, 4.45, 4.49, 4.494, 4.4949999, 4.495, 4.999, 4.9951, 5.49, 5.495,
+FROM unnest(ARRAY[0.494, 0.495, 4.45, 4.49, 4.494, 4.494999, 4.495, 4.999, 4.9951, 5.49, 5.495,
                   5.994, 5.995, 6.49, 6.4951, -0.005, -2.999]::numeric[]) i;
 SELECT shindo_from_instrumental(9);
 SELECT shindo_from_instrumental('NaN');
