@@ -5,6 +5,9 @@
 # order (see SQL_PARTS); each domain keeps its C and SQL side by side.
 
 EXTENSION   = status_checker
+# the checkout's folder, known before PGXS is included (and whether or not
+# pg_config is there yet: `make demo` on a new machine installs it)
+SC_CHECKOUT := $(patsubst %/,%,$(dir $(abspath $(firstword $(MAKEFILE_LIST)))))
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(EXTENSION).control)
 
 SQL_PARTS = \
@@ -141,7 +144,7 @@ PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 # ../shared/fixtures/feeds beside the checkout), the one variable every
 # suite reads them from.
 REGRESS_OUT ?= .
-SC_FIXTURES ?= $(abspath $(srcdir)/..)/shared/fixtures/feeds
+SC_FIXTURES ?= $(abspath $(SC_CHECKOUT)/../shared/fixtures/feeds)
 export SC_FIXTURES
 REGRESS      = shindo sites forms requests reports aggregate feeds triggers
 REGRESS_OPTS = --load-extension=$(EXTENSION) --inputdir=$(srcdir)/test --outputdir=$(REGRESS_OUT) \
