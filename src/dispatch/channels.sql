@@ -264,7 +264,7 @@ COMMENT ON FUNCTION status_checker._channel_problems(text, jsonb) IS
 'Internal: what is wrong with a channel configuration (empty when nothing)';
 
 -- _destination_problem, _require_destination and add_channel: src/dispatch/destinations.sql
--- (replaced by the upgrade to 0.10.1).
+--.
 
 CREATE FUNCTION status_checker.set_channel_enabled(channel_id bigint, enabled boolean) RETURNS void
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

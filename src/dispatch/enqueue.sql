@@ -1,6 +1,5 @@
 -- src/dispatch/enqueue.sql — putting messages into the outbox.  Written
--- with CREATE OR REPLACE: the same text serves the install script and the
--- upgrade to 0.10.1.
+-- with CREATE OR REPLACE: an upgrade script can replay the same text.
 
 -- One message of a purpose for each contact of the listed sites of a
 -- request, and one for each broadcasting webhook channel of the tenant.

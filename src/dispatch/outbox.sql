@@ -92,7 +92,7 @@ CREATE TRIGGER outbox_wake AFTER INSERT ON status_checker.outbox
 
 -- ---------------------------------------------------------- enqueueing
 
--- _enqueue_site_messages: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
+-- _enqueue_site_messages: src/dispatch/enqueue.sql.
 
 CREATE FUNCTION status_checker._tenant_delivers(p_tenant_id bigint) RETURNS boolean
     LANGUAGE sql STABLE STRICT PARALLEL SAFE SECURITY INVOKER SET search_path = pg_catalog, pg_temp

@@ -167,7 +167,7 @@ COMMENT ON FUNCTION status_checker.run_reminders() IS
 'Enqueue the reminders and escalations that are due (run every minute by the pg_cron job status_checker-reminders); returns the number of messages enqueued';
 GRANT EXECUTE ON FUNCTION status_checker.run_reminders() TO status_checker_api, status_checker_operator;
 
--- _enqueue_escalation: src/dispatch/enqueue.sql (replaced by the upgrade to 0.10.1).
+-- _enqueue_escalation: src/dispatch/enqueue.sql.
 
 CREATE FUNCTION status_checker.purge_outbox(older_than interval DEFAULT '90 days') RETURNS bigint
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

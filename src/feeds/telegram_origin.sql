@@ -1,6 +1,6 @@
 -- src/feeds/telegram_origin.sql — a telegram is fetched only from its
--- feed's own origin.  Written with CREATE OR REPLACE: the same text serves
--- the install script and the upgrade to 0.10.1.
+-- feed's own origin.  Written with CREATE OR REPLACE: an upgrade script
+-- can replay the same text.
 
 -- A telegram on another host than its feed's, or redirected to one, is not
 -- fetched (src/feeds/watcher.c, 0.10.1): failed at once, counted as a bad

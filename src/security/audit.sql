@@ -110,8 +110,7 @@ COMMENT ON TABLE status_checker.audit_checkpoint IS
 
 -- Statement-level triggers with transition tables: one INSERT into the log
 -- per statement, however many rows it touched (import_sites).  The trigger
--- function, _audit_changes, is in src/security/audit_record.sql (replaced
--- by the upgrade to 0.10.1).
+-- function, _audit_changes, is in src/security/audit_record.sql.
 
 DO $$
 DECLARE

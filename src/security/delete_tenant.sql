@@ -1,7 +1,7 @@
 -- src/security/delete_tenant.sql — contract end: a tenant's rows deleted
 -- from every table, its keys destroyed, its logins' grants revoked, and a
--- signed certificate.  Written with CREATE OR REPLACE: the same text serves
--- the install script and the upgrade to 0.10.1.
+-- signed certificate.  Written with CREATE OR REPLACE: an upgrade script
+-- can replay the same text.
 
 CREATE OR REPLACE FUNCTION status_checker.delete_tenant(tenant_id bigint)
     RETURNS jsonb

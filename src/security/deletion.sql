@@ -53,7 +53,7 @@ BEGIN
 END
 $$;
 
--- delete_tenant: src/security/delete_tenant.sql (replaced by the upgrade to 0.10.1).
+-- delete_tenant: src/security/delete_tenant.sql.
 
 CREATE FUNCTION status_checker.verify_deletion_certificate(certificate jsonb)
     RETURNS boolean

@@ -1,6 +1,5 @@
 -- src/security/gateway.sql — a gateway acts for an application user.
--- Written with CREATE OR REPLACE: the same text serves the install script
--- and the upgrade to 0.10.1.
+-- Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 --
 -- set_app_user is written in C (src/security/tenancy.c) and runs with the
 -- caller's privileges: it checks that the session's login is a gateway,

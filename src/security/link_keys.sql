@@ -7,9 +7,7 @@
 -- tenants, in different orders, and deadlocked on the link_key unique
 -- index (found by the burst benchmark, test/bench/burst-bench.sh; kept
 -- from coming back by test/tap/004_contention.pl).  _link_key still makes
--- a missing key, but no tenant lacks one any more.  Written to be replayed
--- (CREATE OR REPLACE): the upgrade to 0.10.1 runs it, after
--- src/upgrades/0.10.1.sql dropped the trigger to be made again.
+-- a missing key, but no tenant lacks one any more.
 
 CREATE OR REPLACE FUNCTION status_checker._tenant_link_key() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

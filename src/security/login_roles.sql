@@ -1,8 +1,7 @@
 -- src/security/login_roles.sql — the group role of a tenant user's own
 -- database login (map_db_role): a mapped login holds the group role of its
 -- user's role, and no other of the four, whatever it held before; a login
--- no longer mapped holds none.  Written with CREATE OR REPLACE: the same
--- text serves the install script and the upgrade to 0.10.1.
+-- no longer mapped holds none.  Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 --
 -- Until 0.10.1 each function revoked only the role it had granted, so a
 -- membership granted some other way (by hand, or left by a deletion before

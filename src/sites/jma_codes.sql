@@ -1,8 +1,8 @@
 -- src/sites/jma_codes.sql — loading JMA's station → municipality → area
--- table.  Written with CREATE OR REPLACE: the same text serves the install
--- script and the upgrade to 0.10.1 (which replaced a temporary table with
--- a function that each statement reads: no function of the extension
--- makes, reuses or names a temporary object).
+-- table.  Written with CREATE OR REPLACE: an upgrade script can replay the same
+-- text.  (0.10.1 replaced a temporary table with a function that each
+-- statement reads: no function of the extension makes, reuses or names a
+-- temporary object.)
 
 -- The lines of JMA's table with what is wrong with each (NULL: nothing).
 CREATE OR REPLACE FUNCTION status_checker._jma_rows(csv text)

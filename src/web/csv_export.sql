@@ -1,6 +1,5 @@
 -- src/web/csv_export.sql — the status matrix as a spreadsheet file.
--- Written with CREATE OR REPLACE: the same text serves the install script
--- and the upgrade to 0.10.1.
+-- Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 
 -- The status matrix as CSV (UTF-8 with a byte order mark, so that Excel
 -- opens Japanese correctly).  A cell that starts with = + - @, a tab or a

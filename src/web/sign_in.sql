@@ -1,6 +1,6 @@
 -- src/web/sign_in.sql — dashboard passwords, sign-in and sessions.
 -- Written to be replayed (CREATE OR REPLACE, CREATE TABLE IF NOT EXISTS):
--- the same text serves the install script and the upgrade to 0.10.1.
+-- an upgrade script can replay the same text.
 --
 -- Sign-ins are slowed, never locked (0.10.1).  Until then five wrong
 -- passwords locked an account for 15 minutes and the lock was checked

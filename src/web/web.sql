@@ -174,7 +174,7 @@ COMMENT ON FUNCTION status_checker.request_dashboard(bigint) IS
 'the group roll-up, every site (status, position, intensity it was asked at; unanswered first, the most shaken first) and the response timeline';
 GRANT EXECUTE ON FUNCTION status_checker.request_dashboard(bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
--- status_matrix_csv: src/web/csv_export.sql (replaced by the upgrade to 0.10.1).
+-- status_matrix_csv: src/web/csv_export.sql.
 
 -- What the HTTP workers have done since the server started (shared memory;
 -- NULLs when the library is not preloaded).  system_health() shows it.
