@@ -1,6 +1,5 @@
 -- src/dispatch/delivery_status.sql — every message as its readers see it,
--- the recipient masked.  Written with CREATE OR REPLACE: the same text
--- serves the install script and the upgrade to 0.10.1.
+-- the recipient masked.  Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 
 -- A recipient as views show it: w***@example.com, https://hooks.example.com/…
 -- Whatever the kind it is told, it shows no more than that: an address that

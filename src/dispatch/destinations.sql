@@ -2,8 +2,7 @@
 -- a URL whose host is an address the dispatcher may not connect to is
 -- refused when it is added (the dispatcher checks every address it
 -- connects to: src/dispatch/destinations.c); a channel's ca_file is an
--- operator's.  Written with CREATE OR REPLACE: the same text serves the
--- install script and the upgrade to 0.10.1.
+-- operator's.  Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 
 CREATE OR REPLACE FUNCTION status_checker._destination_problem(url text) RETURNS text
     LANGUAGE c STABLE STRICT PARALLEL SAFE SECURITY INVOKER

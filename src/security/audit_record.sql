@@ -1,6 +1,5 @@
 -- src/security/audit_record.sql — what writes the audit log's records of
--- changes.  Written with CREATE OR REPLACE: the same text serves the
--- install script and the upgrade to 0.10.1.
+-- changes.  Written with CREATE OR REPLACE: an upgrade script can replay the same text.
 
 -- Whether this session restores a dump: row_security is off (pg_dump's
 -- scripts and pg_restore set it) and the session's login may bypass
