@@ -60,6 +60,8 @@ typedef struct AnswerCheck
 } AnswerCheck;
 
 static void afail(AnswerCheck *ac, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
+static void afail_required(AnswerCheck *ac, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
+static void afail_as(AnswerCheck *ac, const char *kind, const char *msg) pg_attribute_noreturn();
 
 /*
  * The question an error is about, from the path ("$.detail", "$.site.lat",
@@ -89,10 +91,35 @@ afail(AnswerCheck *ac, const char *fmt,...)
 	va_start(args, fmt);
 	msg = vformat_message(fmt, args);
 	va_end(args);
+	afail_as(ac, "answer_check", msg);
+}
+
+/* the same for an answer a required question lacks */
+static void
+afail_required(AnswerCheck *ac, const char *fmt,...)
+{
+	va_list		args;
+	char	   *msg;
+
+	va_start(args, fmt);
+	msg = vformat_message(fmt, args);
+	va_end(args);
+	afail_as(ac, "answer_required", msg);
+}
+
+/*
+ * 22023 with the question's key in COLUMN and the kind of problem in
+ * CONSTRAINT (answer_required, answer_check), so that callers (the reporter
+ * page) decide by fields, not by the message's words.
+ */
+static void
+afail_as(AnswerCheck *ac, const char *kind, const char *msg)
+{
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("invalid answer at %s: %s", ac->path.buf.data, msg),
 			 errdetail("The report was not stored."),
+			 err_generic_string(PG_DIAG_CONSTRAINT_NAME, kind),
 			 question_key(ac) ? err_generic_string(PG_DIAG_COLUMN_NAME, question_key(ac)) : 0));
 }
 
@@ -233,7 +260,7 @@ check_text(AnswerCheck *ac, JsonbContainer *q, JsonbValue *v, bool required)
 	if (len > max)
 		afail(ac, "the text has %d characters; at most %d are allowed", len, max);
 	if (required && is_blank(pnstrdup(v->val.string.val, v->val.string.len)))
-		afail(ac, "this question is required and the text is empty");
+		afail_required(ac, "this question is required and the text is empty");
 }
 
 static void
@@ -401,7 +428,7 @@ answers_check(Jsonb *def, Jsonb *answers, int *level, char **color_out, char **i
 		if (v == NULL)
 		{
 			if (required)
-				afail(&ac, "question \"%s\" is required", keys[i]);
+				afail_required(&ac, "question \"%s\" is required", keys[i]);
 			jpath_pop(&ac.path, mark);
 			continue;
 		}
@@ -423,7 +450,7 @@ answers_check(Jsonb *def, Jsonb *answers, int *level, char **color_out, char **i
 					sel = jb_container(v);
 					m = jb_array_size(sel);
 					if (m == 0 && required)
-						afail(&ac, "question \"%s\" is required: choose at least one", keys[i]);
+						afail_required(&ac, "question \"%s\" is required: choose at least one", keys[i]);
 					for (j = 0; j < m; j++)
 					{
 						int			m2 = jpath_push_index(&ac.path, j);

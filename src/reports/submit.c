@@ -232,7 +232,8 @@ unknown_token(const uint8 *hash)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 					 errmsg("this report link has been replaced by a newer one"),
-					 errhint("Use the link in the most recent message.")));
+					 errhint("Use the link in the most recent message."),
+					 err_generic_string(PG_DIAG_CONSTRAINT_NAME, "report_token_replaced")));
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),

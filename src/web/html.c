@@ -924,25 +924,25 @@ answers_from_fields(Jsonb *doc, List *posted, const char *lang, List **errors)
 }
 
 /*
- * A submit_report error, in plain words for the page: the check's own
- * message without its JSON path, and "required" said in the page's
- * language.
- *
- * This reads the message's text: the answer checks (src/reports/answers.c)
- * raise every problem with one SQLSTATE (22023) and the question's key in
- * COLUMN, with no field that says "required" or holds the message without
- * its path; deciding by a field needs the API to set one.
+ * A submit_report error, in plain words for the page.  Which words is
+ * decided by the error's fields: an answer a required question lacks
+ * (CONSTRAINT answer_required, set by src/reports/answers.c) is said in the
+ * page's language; another answer check (answer_check) shows the check's
+ * message without the "invalid answer at <path>: " its SQL callers get (the
+ * page names the question itself, from COLUMN); anything else its message.
  */
 const char *
-web_error_text(const char *lang, const char *sqlstate, const char *message)
+web_error_text(const char *lang, const ErrorData *e)
 {
+	const char *message = e->message;
 	const char *colon;
 
 	if (message == NULL)
 		return "";
-	if (strstr(message, "is required"))
+	if (e->constraint_name != NULL && strcmp(e->constraint_name, "answer_required") == 0)
 		return W(lang, w_is_required);
-	if (strncmp(message, "invalid answer at ", 18) == 0 && (colon = strstr(message, ": ")) != NULL)
+	if (e->constraint_name != NULL && strcmp(e->constraint_name, "answer_check") == 0 &&
+		(colon = strstr(message, ": ")) != NULL)
 		return psprintf("%s%s", W(lang, w_check), colon + 2);
 	return message;
 }

@@ -56,8 +56,10 @@ BEGIN
     END IF;
     IF result IS NULL THEN
         IF h IS NOT NULL AND EXISTS (SELECT 1 FROM status_checker.request_token_revoked v WHERE v.token_hash = h) THEN
+            -- CONSTRAINT tells a replaced link from an unknown one (same SQLSTATE) to callers such as the reporter page
             RAISE EXCEPTION 'this report link has been replaced by a newer one'
-                USING ERRCODE = 'invalid_authorization_specification', HINT = 'Use the link in the most recent message.';
+                USING ERRCODE = 'invalid_authorization_specification', HINT = 'Use the link in the most recent message.',
+                      CONSTRAINT = 'report_token_replaced';
         END IF;
         RAISE EXCEPTION 'unknown report token'
             USING ERRCODE = 'invalid_authorization_specification', DETAIL = 'The link is wrong or incomplete.',

@@ -107,16 +107,14 @@ valid_token(const char *t)
 }
 
 /*
- * The token is known, but was replaced by a newer link (410, not 404).
- * report_form and submit_report raise the same SQLSTATE (28000) for an
- * unknown and a replaced token and set no diagnostic field that tells them
- * apart, so this still reads the message: a distinct SQLSTATE or field
- * needs a change of the SQL API (report_form, src/web/report_form.sql).
+ * The token is known, but was replaced by a newer link (410, not 404):
+ * report_form and submit_report raise 28000 for both, and say which in
+ * CONSTRAINT (report_token_replaced).
  */
 static bool
 token_replaced(ErrorData *e)
 {
-	return e->message != NULL && strstr(e->message, "replaced") != NULL;
+	return e->constraint_name != NULL && strcmp(e->constraint_name, "report_token_replaced") == 0;
 }
 
 /* -------------------------------------------------------- the reporter page */
@@ -152,7 +150,7 @@ page_for_error(struct MHD_Connection *conn, Req *req, const char *lang, const ui
 		web_log_failure(e, "a reporter page");
 	return web_reply_message(conn, status ? status : MHD_HTTP_INTERNAL_SERVER_ERROR, lang,
 						 en ? "Something went wrong" : "エラーが発生しました",
-						 status ? web_error_text(lang, web_sqlstate_of(e), e->message)
+						 status ? web_error_text(lang, e)
 						 : (en ? "Please try again shortly." : "しばらくしてからもう一度お試しください。"), 0);
 }
 
@@ -246,7 +244,7 @@ serve_page(struct MHD_Connection *conn, Req *req, const char *token, bool post, 
 				case MHD_HTTP_BAD_REQUEST:
 				case MHD_HTTP_CONTENT_TOO_LARGE:
 					we->question = e->column_name;
-					we->message = (char *) web_error_text(lang, web_sqlstate_of(e), e->message);
+					we->message = (char *) web_error_text(lang, e);
 					page.errors = list_make1(we);
 					page.banner = BANNER_INVALID;
 					status = web_status_for(e);

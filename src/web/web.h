@@ -169,7 +169,7 @@ extern void html_escape(StringInfo buf, const char *s);
 extern void reporter_page_html(StringInfo buf, ReporterPage *page);
 extern void message_page_html(StringInfo buf, const char *lang, const char *title, const char *text);
 extern Jsonb *answers_from_fields(Jsonb *doc, List *posted, const char *lang, List **errors);
-extern const char *web_error_text(const char *lang, const char *sqlstate, const char *message);
+extern const char *web_error_text(const char *lang, const ErrorData *e);
 
 /* the assets (src/web/assets/, compiled in by src/web/embed.sh) */
 extern const char sc_asset_report_css[];

@@ -2,7 +2,7 @@
 -- no row behind.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(83);
+SELECT plan(85);
 
 CREATE TEMP TABLE before AS SELECT pg_temp.row_counts() AS counts;
 
@@ -104,6 +104,20 @@ SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, '{"building": 
                  'invalid answer at $.injured: question "injured" is required', 'missing required answer');
 SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, '{"building": "gone", "injured": 0, "operation": "normal"}')$$, :'tok_a01'), '22023',
                  'invalid answer at $.building: "gone" is not one of the choices', 'unknown choice');
+-- the kind of answer problem, in fields (COLUMN: the question; CONSTRAINT: answer_required or answer_check)
+CREATE FUNCTION pg_temp.fields_of(stmt text) RETURNS text LANGUAGE plpgsql AS $f$
+DECLARE c text; col text;
+BEGIN
+    EXECUTE stmt;
+    RETURN '<no error>';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME, col = COLUMN_NAME;
+    RETURN SQLSTATE || ' ' || c || ' ' || col;
+END $f$;
+SELECT is(pg_temp.fields_of(format($$SELECT status_checker.submit_report(%L, '{"building": "none"}')$$, :'tok_a01')),
+          '22023 answer_required injured', 'a missing required answer: CONSTRAINT answer_required, COLUMN its question');
+SELECT is(pg_temp.fields_of(format($$SELECT status_checker.submit_report(%L, '{"building": "gone", "injured": 0, "operation": "normal"}')$$, :'tok_a01')),
+          '22023 answer_check building', 'another answer problem: CONSTRAINT answer_check');
 SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, '{"building": "none", "injured": 0, "operation": "normal", "x": 1}')$$, :'tok_a01'), '22023',
                  'invalid answer at $.x: the form has no question "x"', 'unknown answer key');
 SELECT throws_ok(format($$SELECT status_checker.submit_report(%L, '{"building": "none", "detail": "x", "injured": 0, "operation": "normal"}')$$, :'tok_a01'), '22023',

@@ -6,7 +6,7 @@
 -- test/integration/web.sh.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(33);
+SELECT plan(35);
 
 SELECT issue_token(:ra, 'A01') AS tok \gset
 SELECT issue_token(:rb, 'B01') AS tok_b \gset
@@ -39,6 +39,20 @@ SELECT issue_token(:ra, 'A02') AS old_a02 \gset
 SELECT issue_token(:ra, 'A02') AS new_a02 \gset
 SELECT throws_ok(format('SELECT report_form(%L)', :'old_a02'), '28000', 'this report link has been replaced by a newer one',
     'report_form: a replaced token says so');
+-- which of the two 28000s it is, in a field (the reporter page answers 410 by it, not by the words)
+CREATE FUNCTION pg_temp.constraint_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE c text;
+BEGIN
+    EXECUTE stmt;
+    RETURN '<no error>';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME;
+    RETURN SQLSTATE || ' ' || coalesce(nullif(c, ''), '<none>');
+END $$;
+SELECT is(pg_temp.constraint_of(format('SELECT report_form(%L)', :'old_a02')), '28000 report_token_replaced',
+          'report_form: a replaced token names report_token_replaced in CONSTRAINT');
+SELECT is(pg_temp.constraint_of(format('SELECT submit_report(%L, %L)', :'old_a02', '{"building": "none", "injured": 0, "operation": "normal"}')),
+          '28000 report_token_replaced', 'submit_report: the same');
 
 -- ---- submit_report with an idempotency key
 SELECT submit_report(:'tok', :'ok_answers', 'key-1') AS r1 \gset
