@@ -69,9 +69,10 @@ SQL_WEB = \
 	src/web/csv_export.sql \
 	src/web/report_form.sql
 
-# privileges.sql runs last in the install script: it covers every table
-# that exists then (row-level security, the tables' grants) and gives
-# status_checker_api every function but the key readers.
+# privileges.sql runs last in the install script: it gives
+# status_checker_api every table and function that exists then but the key
+# tables and readers (row-level security and who may read a table are
+# declared next to each table's definition).
 #
 # Upgrades: one script per release, from the release before
 # (status_checker--<previous>--<version>.sql), generated from

@@ -7,6 +7,13 @@
 # order, policies, triggers, comments, view definitions, types, default
 # privileges, schema ACL.  Two installs are the same catalog when their
 # fingerprints are equal (diff).  Uses the running server (PGHOST/PGPORT).
+#
+# The ACLs of relations and columns are compared sorted only: the order of
+# the entries of an ACL has no meaning (a privilege is held or not), and it
+# follows the order of the GRANTs, which differs between a fresh install
+# (each table and view grants next to its definition) and an installation
+# updated from 0.10.1 (granted at the end, by privileges.sql).  Functions'
+# ACLs are compared raw as well (rawacl): their order is the same both ways.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 db=${1:?usage: catalog_fingerprint.sh DB}
@@ -38,11 +45,11 @@ SELECT x FROM (
     UNION ALL
     SELECT 'relation ' || c.oid::regclass::text || ' kind ' || c.relkind::text || ' owner ' || c.relowner::regrole::text
            || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) a), '-')
-           || ' rawacl ' || coalesce(c.relacl::text, '-')
            || ' rls ' || c.relrowsecurity || c.relforcerowsecurity || ' options ' || coalesce(c.reloptions::text, '-')
     FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace
     UNION ALL
-    SELECT format('column-acl %s.%s %s', c.relname, a.attname, a.attacl::text)
+    SELECT format('column-acl %s.%s %s', c.relname, a.attname,
+                  (SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(a.attacl) x))
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
     WHERE c.relnamespace = 'status_checker'::regnamespace AND a.attacl IS NOT NULL
     UNION ALL

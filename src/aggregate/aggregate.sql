@@ -57,6 +57,7 @@ CROSS JOIN LATERAL (
 ) lc;
 COMMENT ON VIEW status_checker.request_summary IS
 'Per request: targets, responded, response rate (0-1), counts per level plus "none" (no answer), the worst level and its colour';
+GRANT SELECT ON status_checker.request_summary TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.site_status WITH (security_invoker = true) AS
 SELECT t.request_id, t.tenant_id, t.site_id, s.code AS site_code, s.name AS site_name,
@@ -77,6 +78,7 @@ LEFT JOIN LATERAL (
 ) fl ON true;
 COMMENT ON VIEW status_checker.site_status IS
 'The status matrix: each target site of each request with its latest level, label, colour, icon and answers (level NULL = no answer)';
+GRANT SELECT ON status_checker.site_status TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.group_rollup WITH (security_invoker = true) AS
 SELECT x.request_id, x.tenant_id, g.group_id, g.path AS group_path, g.depth,
@@ -98,6 +100,7 @@ JOIN status_checker.request r ON r.tenant_id = x.tenant_id AND r.request_id = x.
 JOIN status_checker.form f ON f.tenant_id = r.tenant_id AND f.form_id = r.form_id;
 COMMENT ON VIEW status_checker.group_rollup IS
 'Per request and site group (including all sites of its sub-groups): targets, responded, response rate, worst level and its colour';
+GRANT SELECT ON status_checker.group_rollup TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.answer_counts WITH (security_invoker = true) AS
 WITH latest AS (
@@ -133,6 +136,7 @@ LEFT JOIN tally t ON t.tenant_id = c.tenant_id AND t.request_id = c.request_id
                  AND t.question_key = c.question_key AND t.choice_value = c.choice_value;
 COMMENT ON VIEW status_checker.answer_counts IS
 'Per request, choice question and choice: how many sites currently give that answer (latest reports; every choice listed, zeros included)';
+GRANT SELECT ON status_checker.answer_counts TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.response_timeline WITH (security_invoker = true) AS
 SELECT m.request_id, m.tenant_id, m.minute,
@@ -145,6 +149,7 @@ FROM (
 ) m;
 COMMENT ON VIEW status_checker.response_timeline IS
 'Per request and minute in which a site first answered: sites that had answered by the end of that minute (cumulative)';
+GRANT SELECT ON status_checker.response_timeline TO status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.request_geojson(request_id bigint)
     RETURNS jsonb

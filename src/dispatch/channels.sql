@@ -31,6 +31,14 @@ CREATE TABLE status_checker.channel (
 );
 COMMENT ON TABLE status_checker.channel IS
 'A tenant''s delivery channel: an SMTP server for mail or a webhook endpoint; secrets are kept in a column no view shows';
+ALTER TABLE status_checker.channel ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.channel FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.channel
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+-- a channel's name and kind for everyone who reads (delivery_status names the
+-- channel); its configuration (the URL: a Slack webhook's is a credential) for managers
+GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_viewer, status_checker_operator;
+GRANT SELECT (tenant_id, channel_id, kind, name, config, enabled, created_at) ON status_checker.channel TO status_checker_manager;
 
 -- The key personal link tokens are derived from (src/dispatch/crypto.c):
 -- a message is rendered with its site's token without the token being
@@ -42,6 +50,10 @@ CREATE TABLE status_checker.link_key (
 );
 COMMENT ON TABLE status_checker.link_key IS
 'Per tenant: the 256-bit key personal link tokens are derived from (HMAC-SHA256); whoever reads it can forge links';
+ALTER TABLE status_checker.link_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.link_key FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.link_key
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
 
 CREATE TABLE status_checker.default_template (
     purpose  text NOT NULL CHECK (purpose IN ('request', 'reminder', 'escalation', 'cancellation')),
@@ -52,6 +64,7 @@ CREATE TABLE status_checker.default_template (
 );
 COMMENT ON TABLE status_checker.default_template IS
 'The built-in message templates (ja, en) for each purpose; a tenant overrides them with set_message_template';
+GRANT SELECT ON status_checker.default_template TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.message_template (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -64,6 +77,11 @@ CREATE TABLE status_checker.message_template (
 );
 COMMENT ON TABLE status_checker.message_template IS
 'A tenant''s own message templates, in place of the built-in ones';
+ALTER TABLE status_checker.message_template ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.message_template FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.message_template
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.message_template TO status_checker_viewer, status_checker_operator;
 
 INSERT INTO status_checker.default_template (purpose, lang, subject, body) VALUES
 ('request', 'ja', '【報告依頼】{{request_title}} — {{site_name}}',
@@ -357,3 +375,5 @@ FROM status_checker.channel c
 LEFT JOIN LATERAL status_checker._channel_has_secrets(c.tenant_id, c.channel_id) h ON true;
 COMMENT ON VIEW status_checker.channel_list IS
 'Delivery channels with their configuration; secrets are shown only as has_password / has_secret';
+-- the configuration: for managers
+GRANT SELECT ON status_checker.channel_list TO status_checker_manager;

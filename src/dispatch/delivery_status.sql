@@ -55,4 +55,5 @@ LEFT JOIN status_checker.channel ch ON ch.tenant_id = o.tenant_id AND ch.channel
 COMMENT ON VIEW status_checker.delivery_status IS
 'Every message: site, channel kind, masked recipient, purpose, state (queued, sending, sent, retrying, dead, cancelled), '
 'attempts, last error, enqueue and send times, latency, idempotency key';
+GRANT SELECT ON status_checker.delivery_status TO status_checker_viewer, status_checker_operator;
 

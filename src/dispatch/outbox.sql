@@ -50,6 +50,11 @@ CREATE UNIQUE INDEX outbox_natural_key ON status_checker.outbox
 CREATE INDEX outbox_due ON status_checker.outbox (next_attempt_at) WHERE sent_at IS NULL;
 COMMENT ON TABLE status_checker.outbox IS
 'Messages to send (mail, webhook): one per request, site, purpose, reminder number and recipient; state, attempts, lease, last error';
+ALTER TABLE status_checker.outbox ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.outbox FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.outbox
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.outbox TO status_checker_viewer, status_checker_operator;
 
 -- failed attempts only (a sent message's record is the outbox row itself)
 CREATE TABLE status_checker.delivery_attempt (
@@ -64,6 +69,11 @@ CREATE TABLE status_checker.delivery_attempt (
 );
 COMMENT ON TABLE status_checker.delivery_attempt IS
 'Delivery log: every failed attempt of a message, with the server''s status and the error';
+ALTER TABLE status_checker.delivery_attempt ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.delivery_attempt FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.delivery_attempt
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.delivery_attempt TO status_checker_viewer, status_checker_operator;
 
 -- ---------------------------------------------------------- C helpers
 
@@ -251,3 +261,4 @@ FROM status_checker.outbox o
 GROUP BY o.tenant_id, o.request_id;
 COMMENT ON VIEW status_checker.request_delivery IS
 'Delivery per request: messages by state, and the latency from enqueue to sent (median, 95th percentile, max, in seconds)';
+GRANT SELECT ON status_checker.request_delivery TO status_checker_viewer, status_checker_operator;

@@ -19,6 +19,11 @@ CREATE TABLE status_checker.site_group_manager (
 );
 COMMENT ON TABLE status_checker.site_group_manager IS
 'Managers of a site group: escalations about the group''s sites (and its subgroups'') reach them';
+ALTER TABLE status_checker.site_group_manager ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.site_group_manager FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.site_group_manager
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.site_group_manager TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.health_sample (
     taken_at   timestamptz PRIMARY KEY DEFAULT pg_catalog.clock_timestamp(),

@@ -39,6 +39,7 @@ CREATE INDEX ON status_checker.event USING gin (aliases) WHERE source = 'usgs';
 CREATE INDEX ON status_checker.event (origin_time);
 COMMENT ON TABLE status_checker.event IS
 'A disaster event (earthquake, tsunami, EEW) as its feed reported it; one row per (source, kind, source event id)';
+GRANT SELECT ON status_checker.event TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.event_product (
     event_id      bigint NOT NULL REFERENCES status_checker.event ON DELETE CASCADE,
@@ -55,6 +56,7 @@ CREATE TABLE status_checker.event_product (
 );
 COMMENT ON TABLE status_checker.event_product IS
 'The latest document of each product of an event (highest serial, then latest issue time); older revisions are replaced';
+GRANT SELECT ON status_checker.event_product TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.event_product_intensity (
     event_id    bigint NOT NULL,
@@ -71,6 +73,7 @@ CREATE TABLE status_checker.event_product_intensity (
 CREATE INDEX ON status_checker.event_product_intensity (event_id, product, scope, code);
 COMMENT ON TABLE status_checker.event_product_intensity IS
 'Intensities per prefecture, area, municipality and station as one product of an event reported them';
+GRANT SELECT ON status_checker.event_product_intensity TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.event_product_tsunami (
     event_id        bigint NOT NULL,
@@ -90,6 +93,7 @@ CREATE TABLE status_checker.event_product_tsunami (
 );
 COMMENT ON TABLE status_checker.event_product_tsunami IS
 'Tsunami warnings, advisories and forecasts per 津波予報区 as one product reported them';
+GRANT SELECT ON status_checker.event_product_tsunami TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.disaster_event WITH (security_invoker = true) AS
 SELECT e.event_id, e.source, e.source_event_id, e.kind, e.status, e.origin_time,
@@ -100,6 +104,7 @@ FROM status_checker.event e;
 COMMENT ON VIEW status_checker.disaster_event IS
 'Disaster events from the feeds: source and its event id, kind, status (actual, training, test, cancelled), '
 'origin time, epicentre, depth, magnitude (NULL when unknown), maximum shindo, headline, revision';
+GRANT SELECT ON status_checker.disaster_event TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.event_intensity WITH (security_invoker = true) AS
 SELECT i.event_id, i.scope, i.code, i.name, i.shindo, i.incomplete, i.product
@@ -108,6 +113,7 @@ JOIN status_checker.event_product_intensity i ON i.event_id = e.event_id AND i.p
 COMMENT ON VIEW status_checker.event_intensity IS
 'Observed intensities of each event per prefecture, area, municipality (city) and station, from its most detailed '
 'current product; incomplete = JMA says 震度5弱 or more may have been observed but not received';
+GRANT SELECT ON status_checker.event_intensity TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.event_tsunami WITH (security_invoker = true) AS
 SELECT t.event_id, t.code, t.name, t.kind_code, t.kind_name, t.last_kind_code,
@@ -118,6 +124,7 @@ JOIN status_checker.event_product_tsunami t ON t.event_id = p.event_id AND t.pro
 WHERE e.kind = 'tsunami';
 COMMENT ON VIEW status_checker.event_tsunami IS
 'Tsunami warning kinds per 津波予報区 (52/53 大津波警報, 51 津波警報, 62 津波注意報, 7x 津波予報, 50/60 解除)';
+GRANT SELECT ON status_checker.event_tsunami TO status_checker_viewer, status_checker_operator;
 
 -- --------------------------------------------------------------- parsing
 

@@ -30,6 +30,7 @@ CREATE TABLE status_checker.feed (
 );
 COMMENT ON TABLE status_checker.feed IS
 'A feed the watcher polls (JMA Atom, P2PQuake history, USGS GeoJSON): conditional-GET state, schedule and health counters';
+GRANT SELECT ON status_checker.feed TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.feed_document (
     url          text PRIMARY KEY,             -- a JMA telegram URL is fetched once
@@ -114,6 +115,7 @@ LEFT JOIN LATERAL (
     LIMIT 1) w ON true;
 COMMENT ON VIEW status_checker.feed_health IS
 'Per feed: last poll, last success, last error, consecutive errors, documents and events ingested, and whether the watcher runs';
+GRANT SELECT ON status_checker.feed_health TO status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------ called by the watcher
 

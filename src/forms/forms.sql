@@ -14,6 +14,11 @@ CREATE TABLE status_checker.form (
 CREATE INDEX ON status_checker.form (form_id);
 COMMENT ON TABLE status_checker.form IS
 'Report forms; each row is one immutable version (a new definition under the same name is a new version)';
+ALTER TABLE status_checker.form ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.form FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.form
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.form TO status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker._form_immutable() RETURNS trigger
     LANGUAGE plpgsql SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$

@@ -34,6 +34,11 @@ CREATE TABLE status_checker.report (
 CREATE INDEX report_request_brin ON status_checker.report USING brin (tenant_id, request_id, submitted_at);
 COMMENT ON TABLE status_checker.report IS
 'Every report ever submitted (append-only), with its computed status level, colour and icon';
+ALTER TABLE status_checker.report ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.report FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.report
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.report TO status_checker_viewer, status_checker_operator;
 
 CREATE TYPE status_checker._answer_check AS (level integer, color text, icon text);
 
@@ -137,3 +142,4 @@ JOIN status_checker.site s ON s.tenant_id = p.tenant_id AND s.site_id = p.site_i
 JOIN status_checker.request_target t ON t.tenant_id = p.tenant_id AND t.request_id = p.request_id AND t.site_id = p.site_id;
 COMMENT ON VIEW status_checker.report_history IS
 'Every report of every site: its level and the level it replaced (previous_level, NULL for a first report), newest marked is_latest';
+GRANT SELECT ON status_checker.report_history TO status_checker_viewer, status_checker_operator;

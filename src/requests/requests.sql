@@ -33,6 +33,11 @@ CREATE TABLE status_checker.request (
 CREATE INDEX ON status_checker.request (request_id);
 COMMENT ON TABLE status_checker.request IS
 'A report request (報告依頼): asks its target sites to answer a form version by a deadline; open, closed or cancelled';
+ALTER TABLE status_checker.request ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.request FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.request
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.request TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.request_target (
     tenant_id          bigint NOT NULL,
@@ -70,6 +75,11 @@ COMMENT ON TABLE status_checker.request_target IS
 'One row per site asked by a request: personal token hash and the site''s latest status for that request';
 COMMENT ON COLUMN status_checker.request_target.submit_key IS
 'Idempotency key of the latest report submitted by link with one (submit_report(token, answers, idempotency_key)); a replay with the same key stores nothing';
+ALTER TABLE status_checker.request_target ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.request_target FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.request_target
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.request_target TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.request_token_revoked (
     tenant_id   bigint NOT NULL,
@@ -83,6 +93,10 @@ CREATE TABLE status_checker.request_token_revoked (
 CREATE UNIQUE INDEX request_token_revoked_token_hash_key ON status_checker.request_token_revoked (token_hash);
 COMMENT ON TABLE status_checker.request_token_revoked IS
 'Hashes of tokens replaced by issue_token, so that an old link gets a clear "replaced" error';
+ALTER TABLE status_checker.request_token_revoked ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.request_token_revoked FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.request_token_revoked
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
 
 -- Per-request counters, split over slots (slot = backend number mod 64):
 -- counts[level + 1] is how many sites currently stand at that level,
@@ -99,6 +113,11 @@ CREATE TABLE status_checker.request_counter (
 ) WITH (fillfactor = 50);
 COMMENT ON TABLE status_checker.request_counter IS
 'Maintained per-request counters, spread over 64 slot rows so that concurrent reports do not contend on one row';
+ALTER TABLE status_checker.request_counter ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.request_counter FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.request_counter
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.request_counter TO status_checker_viewer, status_checker_operator;
 
 -- ---------------------------------------------------------- C helpers
 

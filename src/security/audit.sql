@@ -48,6 +48,11 @@ CREATE TABLE status_checker.audit_log (
 CREATE INDEX audit_log_id_brin ON status_checker.audit_log USING brin (audit_id);
 COMMENT ON TABLE status_checker.audit_log IS
 'Every administrative change of a tenant''s configuration: who, when, which table and row, which columns; chained by seal_audit_log';
+ALTER TABLE status_checker.audit_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.audit_log FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.audit_log
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.audit_log TO status_checker_admin, status_checker_operator;
 
 -- the same for reports (the report table is the record of reports)
 CREATE INDEX report_id_brin ON status_checker.report USING brin (report_id);
@@ -65,6 +70,11 @@ CREATE TABLE status_checker.audit_chain (
 );
 COMMENT ON TABLE status_checker.audit_chain IS
 'Per tenant, the hash chain over its audit records and reports: entry n''s chain_hash = SHA-256(chain_hash of n-1 || entry_hash)';
+ALTER TABLE status_checker.audit_chain ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.audit_chain FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.audit_chain
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.audit_chain TO status_checker_admin, status_checker_operator;
 
 CREATE TABLE status_checker.audit_head (
     tenant_id   bigint PRIMARY KEY,
@@ -74,6 +84,11 @@ CREATE TABLE status_checker.audit_head (
 );
 COMMENT ON TABLE status_checker.audit_head IS
 'Per tenant, the last entry of its audit chain (a shortened chain no longer matches it)';
+ALTER TABLE status_checker.audit_head ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.audit_head FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.audit_head
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.audit_head TO status_checker_admin, status_checker_operator;
 
 CREATE TABLE status_checker.audit_sealer (
     source      text PRIMARY KEY CHECK (source IN ('change', 'report')),
@@ -105,6 +120,11 @@ CREATE TABLE status_checker.audit_checkpoint (
 );
 COMMENT ON TABLE status_checker.audit_checkpoint IS
 'Signed checkpoints left by prune_audit_log: the chain up to entry_no was removed by retention and ended in chain_hash';
+ALTER TABLE status_checker.audit_checkpoint ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.audit_checkpoint FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.audit_checkpoint
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.audit_checkpoint TO status_checker_admin, status_checker_operator;
 
 -- ------------------------------------------------------------ recording
 

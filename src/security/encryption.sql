@@ -24,6 +24,11 @@ CREATE TABLE status_checker.data_key (
 );
 COMMENT ON TABLE status_checker.data_key IS
 'Per tenant, its data keys wrapped by the master key (AES-256-GCM); deleting a tenant''s rows here makes its encrypted data unreadable, backups included';
+ALTER TABLE status_checker.data_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.data_key FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.data_key
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.data_key TO status_checker_operator;
 
 CREATE FUNCTION status_checker._encrypt(tenant_id bigint, context text, value text) RETURNS text
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER AS 'MODULE_PATHNAME', 'sc_encrypt';
@@ -158,6 +163,8 @@ FROM status_checker.site_contact c
 JOIN status_checker.site s ON s.tenant_id = c.tenant_id AND s.site_id = c.site_id;
 COMMENT ON VIEW status_checker.contact_list IS
 'The contacts of the sites, decrypted: who receives each site''s report requests';
+-- in clear: for managers
+GRANT SELECT ON status_checker.contact_list TO status_checker_manager;
 
 CREATE VIEW status_checker.user_list WITH (security_invoker = true) AS
 SELECT u.tenant_id, u.user_id, u.login, status_checker._decrypt(u.tenant_id, 'recipient', u.email) AS email,
@@ -165,6 +172,8 @@ SELECT u.tenant_id, u.user_id, u.login, status_checker._decrypt(u.tenant_id, 're
 FROM status_checker.app_user u;
 COMMENT ON VIEW status_checker.user_list IS
 'The users of each tenant, with their role and mail address (decrypted)';
+-- in clear: for managers
+GRANT SELECT ON status_checker.user_list TO status_checker_manager;
 
 -- ------------------------------------------------------------ rotation
 
@@ -323,3 +332,5 @@ FROM status_checker.data_key d
 GROUP BY d.tenant_id;
 COMMENT ON VIEW status_checker.encryption_status IS
 'Per tenant: its data key versions (more than one while a re-encryption runs), which master keys wrap them, when last rotated';
+-- for the operator
+GRANT SELECT ON status_checker.encryption_status TO status_checker_operator;

@@ -1,39 +1,24 @@
--- src/security/privileges.sql — row-level security on every tenant table,
--- status_checker_api's privileges, and who may read what.  Runs last
--- (before finish.sql), in the install script and in every upgrade, so that
--- it covers every table and function that exists.
+-- src/security/privileges.sql — status_checker_api's privileges and the
+-- schema's.  Runs last in the install script (before finish.sql), so that
+-- it covers every table and function that exists.  (No upgrade runs it:
+-- an upgrade script grants what it creates itself.)
 --
--- Each function declares next to its definition how it runs (SECURITY
--- DEFINER SET search_path = ..., ALTER FUNCTION ... OWNER TO
--- status_checker_api) and who may call it (GRANT EXECUTE).  What stays
--- here is what must come after every definition: the rules for every
--- table (row-level security, one policy), status_checker_api's EXECUTE on
--- every function and the key readers taken back from it (a GRANT ... ON
--- ALL FUNCTIONS, so that no new function is forgotten; where a function
--- grants EXECUTE to a role it names status_checker_api first, which keeps
--- the order of its privileges what it has always been), and what each
--- role may read.
-
--- ------------------------------------------------------------ row-level security
-
-DO $$
-DECLARE
-    t regclass;
-BEGIN
-    FOR t IN
-        SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-        WHERE n.nspname = 'status_checker' AND c.relkind = 'r'
-        ORDER BY 1
-    LOOP
-        EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t);
-        EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', t);
-        EXECUTE format('DROP POLICY IF EXISTS tenant_isolation ON %s', t);
-        EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (status_checker._may_see(tenant_id)) '
-                       'WITH CHECK (status_checker._may_see(tenant_id))', t);
-    END LOOP;
-END
-$$;
+-- Each definition declares its privileges next to it: a function how it
+-- runs (SECURITY DEFINER SET search_path = ..., ALTER FUNCTION ... OWNER
+-- TO status_checker_api) and who may call it (GRANT EXECUTE); a table its
+-- row-level security (a tenant table: ENABLE and FORCE ROW LEVEL SECURITY
+-- and the policy tenant_isolation, USING and WITH CHECK
+-- status_checker._may_see(tenant_id)) and who may read it; a view who may
+-- read it.  What stays here cannot be said per object:
+--   - status_checker_api's privileges are a policy over the whole schema
+--     (GRANT ... ON ALL TABLES / SEQUENCES / FUNCTIONS, so that no new
+--     object is forgotten) followed by the exceptions taken back from it
+--     (the key tables and the key readers); an exception written next to
+--     its definition would come before the GRANT ... ON ALL and be undone
+--     by it.  Where a function grants EXECUTE to a role it names
+--     status_checker_api first, which keeps the order of its privileges
+--     what it has always been.
+--   - USAGE on the schema, for every role, once every object exists.
 
 -- ------------------------------------------------------------ API functions
 --
@@ -82,48 +67,10 @@ $$;
 
 -- ------------------------------------------------------------ tenant roles
 
--- The functions each role may call are granted next to their definitions.
+-- The tables and views each role may read are granted next to their
+-- definitions, as the functions each role may call are.  What stays here
+-- is the schema itself: USAGE is granted after every object exists.
 GRANT USAGE ON SCHEMA status_checker TO status_checker_viewer, status_checker_gateway;
-
--- viewer: read the tenant's data (row-level security keeps it to the tenant)
-GRANT SELECT ON
-    status_checker.tenant, status_checker.app_user, status_checker.site_group, status_checker.site,
-    status_checker.site_contact, status_checker.form, status_checker.request, status_checker.request_target,
-    status_checker.report, status_checker.request_counter, status_checker.trigger_rule, status_checker.trigger_fire,
-    status_checker.trigger_evaluation, status_checker.outbox, status_checker.delivery_attempt,
-    status_checker.site_group_manager, status_checker.message_template, status_checker.default_template,
-    -- shared reference data: areas, events, feeds
-    status_checker.jma_area, status_checker.jma_municipality, status_checker.jma_station,
-    status_checker.event, status_checker.event_product, status_checker.event_product_intensity,
-    status_checker.event_product_tsunami, status_checker.feed
-    TO status_checker_viewer;
-GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer;
--- a channel's name and kind (delivery_status names the channel); its
--- configuration (the URL: a Slack webhook's is a credential) is for managers
-GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_viewer;
--- (views: all but these four; contacts, users and channels in clear are for managers, key status for the operator)
-DO $$
-DECLARE
-    v regclass;
-BEGIN
-    FOR v IN SELECT c.oid::regclass FROM pg_class c WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind = 'v'
-             AND c.relname NOT IN ('contact_list', 'user_list', 'channel_list', 'encryption_status') LOOP
-        EXECUTE format('GRANT SELECT ON %s TO status_checker_viewer', v);
-    END LOOP;
-END
-$$;
-
-REVOKE SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list,
-    status_checker.encryption_status
-    FROM status_checker_viewer;
-GRANT SELECT ON status_checker.contact_list, status_checker.user_list, status_checker.channel_list TO status_checker_manager;
-
--- manager: requests and their delivery
-GRANT SELECT (tenant_id, channel_id, kind, name, config, enabled, created_at) ON status_checker.channel TO status_checker_manager;
-
--- admin: the tenant's configuration, its users and its audit log
-GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_checker.audit_head, status_checker.audit_checkpoint
-    TO status_checker_admin;
 
 -- ------------------------------------------------------------ the operator
 --
@@ -135,25 +82,7 @@ GRANT SELECT ON status_checker.audit_log, status_checker.audit_chain, status_che
 -- 0.10.1 nothing was granted to status_checker_operator, so only a
 -- superuser could do any of this.  The operator reads what a viewer reads,
 -- for every tenant (row-level security lets an operator see all), and the
--- encryption status; not contacts or users in clear.
+-- encryption status, the data keys (wrapped) and the audit log; not
+-- contacts or users in clear.  Each table and view grants that next to its
+-- definition (TO status_checker_viewer, status_checker_operator).
 GRANT USAGE ON SCHEMA status_checker TO status_checker_operator;
-DO $$
-DECLARE
-    rel regclass;
-BEGIN
-    -- what a viewer may read, for every tenant
-    FOR rel IN
-        SELECT c.oid::regclass FROM pg_class c
-        WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind IN ('r', 'v')
-          AND has_table_privilege('status_checker_viewer', c.oid, 'SELECT')
-        ORDER BY 1
-    LOOP
-        EXECUTE format('GRANT SELECT ON %s TO status_checker_operator', rel);
-    END LOOP;
-END
-$$;
-GRANT SELECT (tenant_id, channel_id, kind, name, enabled, created_at) ON status_checker.channel TO status_checker_operator;
-GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_operator;
-GRANT SELECT ON status_checker.encryption_status, status_checker.data_key, status_checker.audit_log, status_checker.audit_chain,
-    status_checker.audit_head, status_checker.audit_checkpoint
-    TO status_checker_operator;

@@ -17,6 +17,7 @@ CREATE TABLE status_checker.signing_key (
 CREATE UNIQUE INDEX signing_key_one_current ON status_checker.signing_key ((true)) WHERE retired_at IS NULL;
 COMMENT ON TABLE status_checker.signing_key IS
 'The installation''s Ed25519 keys for certificates and checkpoints: one current, older ones kept (retired) so that what they signed still verifies';
+GRANT SELECT (key_id, public_key, created_at, retired_at) ON status_checker.signing_key TO status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker._ed25519_keygen(OUT private_key bytea, OUT public_key bytea)
     LANGUAGE c VOLATILE STRICT SECURITY INVOKER
@@ -133,3 +134,4 @@ SELECT key_id, status_checker._ed25519_public_pem(public_key) AS public_key_pem,
 FROM status_checker.signing_key;
 COMMENT ON VIEW status_checker.signing_keys IS
 'The installation''s signing keys (public halves only): the current one and the retired ones';
+GRANT SELECT ON status_checker.signing_keys TO status_checker_viewer, status_checker_operator;

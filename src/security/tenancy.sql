@@ -87,6 +87,8 @@ $$;
 -- set_app_user: src/security/gateway.sql (in C since 0.10.1).
 -- map_db_role: src/security/login_roles.sql.
 
--- Who may call a function is granted next to its definition; row-level
--- security and the tables' grants: src/security/privileges.sql (the last
--- part, once every table exists).
+-- Who may call a function is granted next to its definition; a table's
+-- row-level security (ENABLE, FORCE, the policy tenant_isolation USING and
+-- WITH CHECK _may_see(tenant_id)) and who may read a table or a view, next
+-- to theirs; status_checker_api's privileges: src/security/privileges.sql
+-- (the last part, once every table exists).

@@ -14,6 +14,11 @@ CREATE TABLE status_checker.tenant (
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 COMMENT ON TABLE status_checker.tenant IS 'A company using status_checker; owns everything else';
+ALTER TABLE status_checker.tenant ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.tenant FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.tenant
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.tenant TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.app_user (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -29,6 +34,11 @@ CREATE TABLE status_checker.app_user (
 COMMENT ON TABLE status_checker.app_user IS 'People of a tenant who use status_checker, with their role';
 COMMENT ON COLUMN status_checker.app_user.db_role IS
 'The database login of this user, if the user connects directly (map_db_role); NULL for users who come through a gateway';
+ALTER TABLE status_checker.app_user ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.app_user FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.app_user
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.app_user TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.site_group (
     tenant_id   bigint NOT NULL REFERENCES status_checker.tenant,
@@ -45,6 +55,11 @@ CREATE TABLE status_checker.site_group (
 );
 COMMENT ON TABLE status_checker.site_group IS
 'Hierarchy of site groups (region → branch → …) of any depth; path and ancestors are kept for roll-ups';
+ALTER TABLE status_checker.site_group ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.site_group FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.site_group
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.site_group TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.site (
     tenant_id          bigint NOT NULL REFERENCES status_checker.tenant,
@@ -68,6 +83,11 @@ CREATE INDEX ON status_checker.site (tenant_id, group_id);
 CREATE INDEX ON status_checker.site (municipality_code);
 COMMENT ON TABLE status_checker.site IS
 'A facility (拠点・施設) of a tenant: code unique per tenant, JMA municipality code, coordinates, group';
+ALTER TABLE status_checker.site ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.site FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.site
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.site TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.site_contact (
     tenant_id   bigint NOT NULL,
@@ -86,6 +106,11 @@ CREATE TABLE status_checker.site_contact (
 COMMENT ON TABLE status_checker.site_contact IS 'Who receives a site''s report requests: an email address or a webhook URL';
 COMMENT ON COLUMN status_checker.site_contact.address_key IS
 'Blind index of the address (HMAC-SHA256 under the tenant''s index key): finds the same address again without storing it in clear';
+ALTER TABLE status_checker.site_contact ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.site_contact FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.site_contact
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.site_contact TO status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------------ JMA code tables
 -- Global (no tenant).  Loaded from JMA's published table with
@@ -97,6 +122,7 @@ CREATE TABLE status_checker.jma_area (
     kana  text
 );
 COMMENT ON TABLE status_checker.jma_area IS 'JMA earthquake information areas (地震情報／細分区域), e.g. 390 石川県能登';
+GRANT SELECT ON status_checker.jma_area TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.jma_municipality (
     code       text PRIMARY KEY CHECK (code ~ '^[0-9]{7}$'),
@@ -107,6 +133,7 @@ CREATE TABLE status_checker.jma_municipality (
 CREATE INDEX ON status_checker.jma_municipality (area_code);
 COMMENT ON TABLE status_checker.jma_municipality IS
 'JMA municipalities (市町村等, 7-digit codes) and the area each belongs to; JMA''s names, e.g. 東京千代田区';
+GRANT SELECT ON status_checker.jma_municipality TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.jma_station (
     code               text PRIMARY KEY CHECK (code ~ '^[0-9]{7}$'),
@@ -115,6 +142,7 @@ CREATE TABLE status_checker.jma_station (
     municipality_code  text NOT NULL REFERENCES status_checker.jma_municipality
 );
 COMMENT ON TABLE status_checker.jma_station IS 'JMA seismic intensity stations (震度観測点) and their municipality';
+GRANT SELECT ON status_checker.jma_station TO status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------------------- C helpers
 
@@ -413,3 +441,4 @@ LEFT JOIN status_checker.jma_municipality m ON m.code = s.municipality_code
 LEFT JOIN status_checker.jma_area a ON a.code = m.area_code;
 COMMENT ON VIEW status_checker.site_directory IS
 'Sites with their group path and the JMA municipality and earthquake area derived from the municipality code';
+GRANT SELECT ON status_checker.site_directory TO status_checker_viewer, status_checker_operator;

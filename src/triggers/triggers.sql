@@ -39,6 +39,11 @@ CREATE TABLE status_checker.trigger_rule (
 );
 COMMENT ON TABLE status_checker.trigger_rule IS
 'A tenant''s rule: when an event of its hazard reaches min_shindo (or a listed tsunami warning kind) at a targeted site, ask those sites';
+ALTER TABLE status_checker.trigger_rule ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.trigger_rule FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.trigger_rule
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.trigger_rule TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.trigger_fire (
     tenant_id   bigint NOT NULL,
@@ -53,6 +58,11 @@ CREATE TABLE status_checker.trigger_fire (
 CREATE INDEX ON status_checker.trigger_fire (event_id);
 COMMENT ON TABLE status_checker.trigger_fire IS
 'The one request a rule created for an event (natural key: rule, event)';
+ALTER TABLE status_checker.trigger_fire ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.trigger_fire FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.trigger_fire
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.trigger_fire TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.trigger_evaluation (
     tenant_id     bigint NOT NULL,
@@ -66,6 +76,11 @@ CREATE TABLE status_checker.trigger_evaluation (
 );
 COMMENT ON TABLE status_checker.trigger_evaluation IS
 'Which rules looked at which events (hazard and source matched), for the trigger_decision view';
+ALTER TABLE status_checker.trigger_evaluation ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.trigger_evaluation FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.trigger_evaluation
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
+GRANT SELECT ON status_checker.trigger_evaluation TO status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------------ estimated intensity
 
@@ -401,6 +416,7 @@ CROSS JOIN LATERAL status_checker._decide(v.rule_id, v.event_id) d;
 COMMENT ON VIEW status_checker.trigger_decision IS
 'For each rule and each event it looked at: every site of the tenant, asked or not, and why (intensity and threshold, '
 'outside target, no area code, not observed, suppressed as aftershock, training/test telegram, cancelled)';
+GRANT SELECT ON status_checker.trigger_decision TO status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------------------------ firing
 

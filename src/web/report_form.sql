@@ -34,6 +34,7 @@ SELECT t.token_hash, t.tenant_id, t.request_id, t.site_id,
   LEFT JOIN status_checker.report p ON p.tenant_id = t.tenant_id AND p.report_id = t.latest_report_id;
 COMMENT ON VIEW status_checker._report_form_document IS
 'Internal (report_form): the reporter page''s document of each request target: request, event, tenant, site, form version, latest report';
+GRANT SELECT ON status_checker._report_form_document TO status_checker_viewer, status_checker_operator;
 
 -- The reporter page's content for a personal link.  Read-only: opening a
 -- link (a mail scanner does it first) uses up and changes nothing.

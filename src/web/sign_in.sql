@@ -33,6 +33,12 @@ CREATE TABLE IF NOT EXISTS status_checker.web_device (
 COMMENT ON TABLE status_checker.web_device IS
 'Browsers a dashboard user signed in from (hashes of their device cookies): their sign-ins are not slowed by other people''s failures; '
 'read only by the API functions';
+ALTER TABLE status_checker.web_device ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.web_device FORCE ROW LEVEL SECURITY;
+-- (dropped first: this file is written to be replayed)
+DROP POLICY IF EXISTS tenant_isolation ON status_checker.web_device;
+CREATE POLICY tenant_isolation ON status_checker.web_device
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
 
 CREATE OR REPLACE FUNCTION status_checker.set_user_password(tenant_id bigint, login text, password text)
     RETURNS void

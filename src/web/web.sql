@@ -50,6 +50,10 @@ CREATE TABLE status_checker.web_login (
 );
 COMMENT ON TABLE status_checker.web_login IS
 'Dashboard passwords of a tenant''s users (argon2id hashes), failed sign-ins and how long sign-ins are slowed; read only by the API functions';
+ALTER TABLE status_checker.web_login ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.web_login FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.web_login
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
 
 CREATE TABLE status_checker.web_session (
     tenant_id     bigint NOT NULL,
@@ -64,6 +68,10 @@ CREATE TABLE status_checker.web_session (
 );
 COMMENT ON TABLE status_checker.web_session IS
 'Dashboard sessions: the hash of each session cookie, its user and CSRF token; a session ends after 2 hours idle or 12 hours';
+ALTER TABLE status_checker.web_session ENABLE ROW LEVEL SECURITY;
+ALTER TABLE status_checker.web_session FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON status_checker.web_session
+    USING (status_checker._may_see(tenant_id)) WITH CHECK (status_checker._may_see(tenant_id));
 
 -- password changes and failed sign-ins (the failures column) are audited
 DO $$
