@@ -82,7 +82,7 @@ SQL_WEB = \
 # updates, and compares with a fresh install).
 # 1.0.0: from 0.10.1 only (a 0.10.0 installation updates to 0.10.1 first,
 # with the 0.10.1 release).
-UPGRADE_1_0_0_PARTS = src/upgrades/1.0.0.sql src/web/report_form.sql
+UPGRADE_1_0_0_PARTS = src/upgrades/1.0.0.sql src/web/report_form.sql src/security/login_roles.sql
 
 MODULE_big  = $(EXTENSION)
 OBJS = \

@@ -79,23 +79,15 @@ CREATE OR REPLACE FUNCTION status_checker.map_db_role(tenant_id bigint, login te
 #variable_conflict use_column
 DECLARE
     u status_checker.app_user;
-    r pg_roles;
 BEGIN
     PERFORM status_checker._no_nulls('map_db_role', ARRAY['tenant_id', 'login'], ARRAY[map_db_role.tenant_id::text, map_db_role.login]);
     u := status_checker._require_user(map_db_role.tenant_id, map_db_role.login);
     IF map_db_role.db_role IS NOT NULL THEN
-        SELECT * INTO r FROM pg_roles x WHERE x.rolname = map_db_role.db_role;
-        IF NOT FOUND THEN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles x WHERE x.rolname = map_db_role.db_role) THEN
             RAISE EXCEPTION 'role % does not exist', quote_ident(map_db_role.db_role) USING ERRCODE = 'undefined_object';
         END IF;
-        IF r.rolsuper OR r.rolbypassrls OR r.rolname LIKE 'status\_checker\_%'
-           OR pg_has_role(r.oid, 'status_checker_operator', 'USAGE')
-           OR pg_has_role(r.oid, 'status_checker_gateway', 'MEMBER') THEN
-            RAISE EXCEPTION 'role % cannot be mapped to a tenant''s user', quote_ident(map_db_role.db_role)
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Superusers, operators, gateways, roles that bypass row-level security and status_checker''s own roles '
-                               'see every tenant or act for many users.';
-        END IF;
+        -- roles that may not be mapped (superusers, operators, gateways, …)
+        -- are refused by _set_login_group_role below, with its reasons
         IF EXISTS (SELECT 1 FROM status_checker.app_user x WHERE x.db_role = map_db_role.db_role AND x.user_id <> u.user_id) THEN
             RAISE EXCEPTION 'role % is already mapped to another user', quote_ident(map_db_role.db_role)
                 USING ERRCODE = 'unique_violation';
