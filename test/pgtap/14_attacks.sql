@@ -19,7 +19,7 @@
 --  from the audit log.
 BEGIN;
 \ir fixtures.psql
-SELECT plan(53);
+SELECT plan(54);
 
 -- what a statement does, as text, whatever it does (an error included):
 -- so that a probe of 0.10.0 fails its test instead of aborting the file
@@ -69,6 +69,26 @@ SELECT is(ARRAY(SELECT p.oid::regprocedure::text FROM pg_proc p
                 ORDER BY 1),
           '{}'::text[],
           'every SECURITY DEFINER function pins its search_path (pg_catalog first, pg_temp last)');
+-- (the policy's expression read with the schema named, whatever the file's search_path)
+SET LOCAL search_path = pg_catalog, public;
+-- every table with a tenant_id has row-level security, forced, and the one
+-- tenant policy (declared next to each table since 1.0.0: a table added
+-- without them would otherwise leak through the API, which may read every
+-- table, and no other test would notice)
+SELECT is(ARRAY(SELECT c.oid::regclass::text FROM pg_class c
+                JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
+                WHERE c.relnamespace = 'status_checker'::regnamespace AND c.relkind IN ('r', 'p')
+                  AND NOT (c.relrowsecurity AND c.relforcerowsecurity
+                           AND (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid) = 1
+                           AND EXISTS (SELECT 1 FROM pg_policy p
+                                       WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation' AND p.polcmd = '*'
+                                         AND p.polpermissive AND p.polroles = '{0}'
+                                         AND pg_get_expr(p.polqual, p.polrelid) = 'status_checker._may_see(tenant_id)'
+                                         AND pg_get_expr(p.polwithcheck, p.polrelid) = 'status_checker._may_see(tenant_id)'))
+                ORDER BY 1),
+          '{}'::text[],
+          'every tenant table has row-level security, forced, and exactly the tenant_isolation policy');
+SET LOCAL search_path = status_checker, public;
 
 -- the manager plants temporary tables under every name a SECURITY DEFINER
 -- function of 0.10.0 used, each with triggers that run the manager's code
