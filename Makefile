@@ -33,7 +33,7 @@ SQL_FORMS    = src/forms/forms.sql
 SQL_REQUESTS = src/requests/requests.sql src/requests/targets.sql
 SQL_REPORTS  = src/reports/reports.sql src/aggregate/aggregate.sql
 # earthquake feeds; the rules they fire (which make requests)
-SQL_FEEDS    = src/feeds/feeds.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
+SQL_FEEDS    = src/feeds/feeds.sql src/feeds/warnings.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
 SQL_TRIGGERS = src/triggers/triggers.sql src/triggers/fire.sql
 # channels, templates and link keys; links; the outbox and its workers
 SQL_DISPATCH = \

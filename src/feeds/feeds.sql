@@ -13,7 +13,7 @@
 CREATE TABLE status_checker.event (
     event_id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source           text NOT NULL CHECK (source IN ('jma', 'p2pquake', 'usgs')),
-    kind             text NOT NULL,
+    kind             text NOT NULL,   -- earthquake, tsunami, eew; a warning episode's hazard (rain, landslide, …)
     source_event_id  text NOT NULL,
     aliases          text[] NOT NULL DEFAULT '{}',
     status           text NOT NULL CHECK (status IN ('actual', 'training', 'test', 'cancelled')),
@@ -33,12 +33,15 @@ CREATE TABLE status_checker.event (
     revision         integer NOT NULL DEFAULT 0,   -- 1 after the first document
     created_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at       timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    max_level        integer CHECK (max_level BETWEEN 1 AND 5),   -- warning episodes: the highest level reached
+    ended_at         timestamptz,                                  -- warning episodes: when nothing was in force any more
     UNIQUE (source, kind, source_event_id)
 );
 CREATE INDEX ON status_checker.event USING gin (aliases) WHERE source = 'usgs';
 CREATE INDEX ON status_checker.event (origin_time);
 COMMENT ON TABLE status_checker.event IS
-'A disaster event (earthquake, tsunami, EEW) as its feed reported it; one row per (source, kind, source event id)';
+'A disaster event (earthquake, tsunami, EEW, or an episode of weather, landslide, rain, flood or volcano warnings) as '
+'its feed reported it; one row per (source, kind, source event id)';
 GRANT SELECT ON status_checker.event TO status_checker_viewer, status_checker_operator;
 
 CREATE TABLE status_checker.event_product (
@@ -99,11 +102,15 @@ CREATE VIEW status_checker.disaster_event WITH (security_invoker = true) AS
 SELECT e.event_id, e.source, e.source_event_id, e.kind, e.status, e.origin_time,
        e.epicenter_name, e.lat, e.lon, e.depth_km, e.magnitude, e.max_shindo, e.headline,
        e.revision, e.updated_at,
-       e.best_product, e.detail_level, e.foreign_quake, e.aliases, e.extra
+       e.best_product, e.detail_level, e.foreign_quake, e.aliases, e.extra,
+       e.max_level, e.ended_at
 FROM status_checker.event e;
 COMMENT ON VIEW status_checker.disaster_event IS
-'Disaster events from the feeds: source and its event id, kind, status (actual, training, test, cancelled), '
-'origin time, epicentre, depth, magnitude (NULL when unknown), maximum shindo, headline, revision';
+'Disaster events from the feeds: source and its event id, kind (earthquake, tsunami, or a warning episode''s hazard: '
+'rain, landslide, flood, storm_surge, wind, snow, wave, volcano, other), status (actual, training, test, cancelled), '
+'origin time (an episode: its first warning), epicentre (an episode: its prefecture, volcano or river), depth, '
+'magnitude (NULL when unknown), maximum shindo, headline, revision; for an episode the highest level reached '
+'(max_level) and when it ended (ended_at, NULL while a warning is in force)';
 GRANT SELECT ON status_checker.disaster_event TO status_checker_viewer, status_checker_operator;
 
 CREATE VIEW status_checker.event_intensity WITH (security_invoker = true) AS
@@ -319,20 +326,26 @@ BEGIN
     END IF;
     model := status_checker._parse_feed_document(ingest_feed_document.source, ingest_feed_document.body);
     FOR ev IN SELECT x FROM jsonb_array_elements(model -> 'events') x LOOP
+        IF ev ? 'warnings' THEN
+            -- a warning telegram: the episodes of the hazards it concerns
+            touched := touched || status_checker._ingest_warnings(ev);
+            CONTINUE;
+        END IF;
         v_event := status_checker._ingest_event(ev);
         IF v_event IS NOT NULL THEN
-            changed := changed + 1;
             touched := touched || v_event;
         END IF;
     END LOOP;
+    changed := cardinality(touched);
     -- rules see each changed event once, after all of the document is stored
     PERFORM status_checker._fire_rules(t) FROM (SELECT DISTINCT unnest(touched) t ORDER BY 1) s;
     RETURN changed;
 END
 $$;
 COMMENT ON FUNCTION status_checker.ingest_feed_document(text, bytea) IS
-'Parse one feed document (jma: a JMA XML telegram; p2pquake: a /v2/history array or one object; usgs: a GeoJSON '
-'FeatureCollection or Feature), store its events idempotently and run the trigger rules; returns events created or changed';
+'Parse one feed document (jma: a JMA XML telegram, earthquake, tsunami or warning; p2pquake: a /v2/history array or '
+'one object; usgs: a GeoJSON FeatureCollection or Feature), store its events (warning telegrams: the episodes of the '
+'hazards they concern) idempotently and run the trigger rules; returns events created or changed';
 GRANT EXECUTE ON FUNCTION status_checker.ingest_feed_document(text, bytea) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.ingest_feed_document(source text, body text) RETURNS integer

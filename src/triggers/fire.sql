@@ -37,12 +37,12 @@ BEGIN
     -- the rules that look at this event (for the trigger_decision view) ...
     INSERT INTO status_checker.trigger_evaluation AS v (tenant_id, rule_id, event_id, last_revision)
     SELECT r.tenant_id, r.rule_id, e.event_id, e.revision FROM status_checker.trigger_rule r
-    WHERE r.hazard = e.kind AND e.source = ANY (r.sources)
+    WHERE status_checker._rule_watches(r.hazard, e.kind) AND e.source = ANY (r.sources)
     ON CONFLICT (tenant_id, rule_id, event_id)
     DO UPDATE SET evaluations = v.evaluations + 1, last_revision = excluded.last_revision, evaluated_at = pg_catalog.now();
     -- ... and those that may act on it
     SELECT array_agg(r.rule_id ORDER BY r.rule_id) INTO rules FROM status_checker.trigger_rule r
-    WHERE r.hazard = e.kind AND e.source = ANY (r.sources) AND r.enabled
+    WHERE status_checker._rule_watches(r.hazard, e.kind) AND e.source = ANY (r.sources) AND r.enabled
       AND e.status IN ('actual', 'training') AND (e.status = 'training') = r.drill;
     IF rules IS NULL THEN
         RETURN 0;

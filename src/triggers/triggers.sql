@@ -18,7 +18,8 @@ CREATE TABLE status_checker.trigger_rule (
     rule_id        bigint GENERATED ALWAYS AS IDENTITY,
     name           text NOT NULL,
     form_id        bigint NOT NULL,
-    hazard         text NOT NULL DEFAULT 'earthquake' CHECK (hazard IN ('earthquake', 'tsunami')),
+    hazard         text NOT NULL DEFAULT 'earthquake' CHECK (hazard IN ('earthquake', 'tsunami', 'rain', 'landslide', 'flood',
+                                                                  'storm_surge', 'wind', 'snow', 'wave', 'volcano', 'any_warning')),
     min_shindo     status_checker.shindo,
     tsunami_kinds  text[] NOT NULL DEFAULT '{51,52,53}',
     target         jsonb NOT NULL DEFAULT '{"all": true}',
@@ -32,13 +33,16 @@ CREATE TABLE status_checker.trigger_rule (
     escalate_after interval,
     enabled        boolean NOT NULL DEFAULT true,
     created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    min_level      integer CHECK (min_level BETWEEN 1 AND 5),   -- warning rules: the lowest level that asks
     PRIMARY KEY (tenant_id, rule_id),
     UNIQUE (rule_id),
     FOREIGN KEY (tenant_id, form_id) REFERENCES status_checker.form (tenant_id, form_id),
-    CHECK (hazard <> 'earthquake' OR min_shindo IS NOT NULL)
+    CHECK (hazard <> 'earthquake' OR min_shindo IS NOT NULL),
+    CONSTRAINT trigger_rule_level_check CHECK (hazard IN ('earthquake', 'tsunami') OR min_level IS NOT NULL)
 );
 COMMENT ON TABLE status_checker.trigger_rule IS
-'A tenant''s rule: when an event of its hazard reaches min_shindo (or a listed tsunami warning kind) at a targeted site, ask those sites';
+'A tenant''s rule: when an event of its hazard reaches min_shindo (or a listed tsunami warning kind, or for a weather, '
+'landslide, flood or volcano warning min_level) at a targeted site, ask those sites';
 ALTER TABLE status_checker.trigger_rule ENABLE ROW LEVEL SECURITY;
 ALTER TABLE status_checker.trigger_rule FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON status_checker.trigger_rule
@@ -150,8 +154,10 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 200 characters and is not blank.';
     END IF;
     IF create_trigger_rule.hazard NOT IN ('earthquake', 'tsunami') THEN
-        RAISE EXCEPTION 'unknown hazard %', quote_literal(create_trigger_rule.hazard)
-            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use earthquake or tsunami.';
+        RAISE EXCEPTION 'unknown hazard % for a rule with min_shindo', quote_literal(create_trigger_rule.hazard)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use earthquake or tsunami; a warning rule takes a hazard and min_level: '
+                         'create_trigger_rule(tenant_id, name, form_id, hazard => ''rain'', min_level => 4).';
     END IF;
     IF create_trigger_rule.hazard = 'earthquake' AND create_trigger_rule.min_shindo IS NULL THEN
         RAISE EXCEPTION 'an earthquake rule needs min_shindo' USING ERRCODE = 'null_value_not_allowed',
@@ -196,6 +202,67 @@ COMMENT ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, sta
 'where none is observed); returns the rule id';
 ALTER FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) OWNER TO status_checker_api;
 GRANT EXECUTE ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, status_checker.shindo, jsonb, interval, boolean, interval, boolean, text[], text, text[], text) TO status_checker_admin;
+
+-- A warning rule (1.1.0): a hazard and a minimum level instead of a
+-- minimum 震度.  min_level is the 警戒レベル a warning corresponds to
+-- (2 注意報, 3 警報, 4 危険警報 / 土砂災害警戒情報 / 氾濫危険情報, 5 特別警報),
+-- or for volcano the 噴火警戒レベル (table warning_kind).
+CREATE FUNCTION status_checker.create_trigger_rule(
+    tenant_id bigint, name text, form_id bigint, hazard text, min_level integer,
+    target jsonb DEFAULT '{"all": true}', deadline interval DEFAULT '6 hours', drill boolean DEFAULT false,
+    message text DEFAULT NULL)
+    RETURNS bigint
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_id bigint;
+BEGIN
+    PERFORM status_checker._no_nulls('create_trigger_rule', ARRAY['tenant_id', 'name', 'form_id', 'hazard', 'min_level', 'target', 'deadline', 'drill'],
+        ARRAY[create_trigger_rule.tenant_id::text, create_trigger_rule.name, create_trigger_rule.form_id::text,
+              create_trigger_rule.hazard, create_trigger_rule.min_level::text, create_trigger_rule.target::text,
+              create_trigger_rule.deadline::text, create_trigger_rule.drill::text]);
+    PERFORM status_checker._require_tenant(create_trigger_rule.tenant_id);
+    IF NOT EXISTS (SELECT 1 FROM status_checker.form f
+                   WHERE f.tenant_id = create_trigger_rule.tenant_id AND f.form_id = create_trigger_rule.form_id) THEN
+        RAISE EXCEPTION 'form % does not exist in tenant %', create_trigger_rule.form_id, create_trigger_rule.tenant_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF btrim(create_trigger_rule.name) = '' OR length(create_trigger_rule.name) > 200 THEN
+        RAISE EXCEPTION 'invalid rule name %', quote_literal(create_trigger_rule.name)
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 200 characters and is not blank.';
+    END IF;
+    IF create_trigger_rule.hazard NOT IN ('rain', 'landslide', 'flood', 'storm_surge', 'wind', 'snow', 'wave', 'volcano', 'any_warning') THEN
+        RAISE EXCEPTION 'unknown warning hazard %', quote_literal(create_trigger_rule.hazard)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use rain, landslide, flood, storm_surge, wind, snow, wave, volcano or any_warning; '
+                         'earthquake and tsunami rules take min_shindo instead of a level.';
+    END IF;
+    IF create_trigger_rule.min_level NOT BETWEEN 1 AND 5 THEN
+        RAISE EXCEPTION 'min_level % is not a level from 1 to 5', create_trigger_rule.min_level
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '2 注意報, 3 警報, 4 危険警報 / 土砂災害警戒情報 / 氾濫危険情報, 5 特別警報; for volcano the 噴火警戒レベル.';
+    END IF;
+    IF create_trigger_rule.deadline <= '0' THEN
+        RAISE EXCEPTION 'the deadline interval % is not positive', create_trigger_rule.deadline
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM count(*) FROM status_checker._resolve_targets(create_trigger_rule.tenant_id, create_trigger_rule.target);
+
+    INSERT INTO status_checker.trigger_rule
+        (tenant_id, name, form_id, hazard, min_level, target, deadline, drill, sources, message)
+    VALUES (create_trigger_rule.tenant_id, create_trigger_rule.name, create_trigger_rule.form_id,
+            create_trigger_rule.hazard, create_trigger_rule.min_level, create_trigger_rule.target,
+            create_trigger_rule.deadline, create_trigger_rule.drill, '{jma}', create_trigger_rule.message)
+    RETURNING rule_id INTO v_id;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, text, integer, jsonb, interval, boolean, text) IS
+'Create a warning rule: when a JMA warning of the hazard (rain, landslide, flood, storm_surge, wind, snow, wave, volcano '
+'or any_warning) reaches min_level (警戒レベル 1-5, or the 噴火警戒レベル) at targeted sites, one request per episode '
+'asks them; later telegrams add newly covered sites; drill rules fire on training telegrams only; returns the rule id';
+ALTER FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, text, integer, jsonb, interval, boolean, text) OWNER TO status_checker_api;
+GRANT EXECUTE ON FUNCTION status_checker.create_trigger_rule(bigint, text, bigint, text, integer, jsonb, interval, boolean, text) TO status_checker_admin;
 
 CREATE FUNCTION status_checker.set_trigger_rule_enabled(rule_id bigint, enabled boolean) RETURNS void
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT SECURITY DEFINER SET search_path = pg_catalog, status_checker, pg_temp AS $$
@@ -251,6 +318,10 @@ BEGIN
           WHERE x.event_id = e.event_id AND x.product = e.best_product AND x.code IS NOT NULL
             AND x.scope = CASE WHEN e.detail_level >= 2 THEN 'city' ELSE 'area' END
           GROUP BY x.code) i;
+    IF e.kind NOT IN ('earthquake', 'tsunami', 'eew') THEN
+        RETURN QUERY SELECT * FROM status_checker._decide_warning(e, p_rules);
+        RETURN;
+    END IF;
     IF e.kind = 'tsunami' THEN
         SELECT jsonb_object_agg(t.code, jsonb_build_array(t.kind_code, t.kind_name, t.name)) INTO warned
         FROM (SELECT DISTINCT ON (x.code) x.code, x.kind_code, x.kind_name, x.name
@@ -263,7 +334,7 @@ BEGIN
         SELECT r.*, r.target = '{"all": true}'::jsonb AS all_sites,
                CASE
                    WHEN NOT r.enabled THEN 'rule disabled'
-                   WHEN e.kind <> r.hazard THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
+                   WHEN NOT status_checker._rule_watches(r.hazard, e.kind) THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
                    WHEN NOT e.source = ANY (r.sources) THEN format('event from %s; the rule watches %s', e.source, array_to_string(r.sources, ', '))
                    WHEN e.status = 'cancelled' THEN 'event cancelled (取消)'
                    WHEN e.status = 'test' THEN 'test telegram (試験): never triggers'
@@ -376,6 +447,92 @@ $$;
 COMMENT ON FUNCTION status_checker._decide_all(bigint, bigint[]) IS
 'Internal: for an event and a set of rules, each site of each rule''s tenant with its intensity and the decision (ask, asked, skip) and reason';
 
+-- _decide_all for a warning episode: each site is asked by the highest
+-- level its area reached in the episode (a 解除 later does not undo that:
+-- the site was in danger and is still asked to report).  A site's area is
+-- its attribute warning_area, else its municipality code; a warning for a
+-- part of a municipality JMA divides (横浜市北部, 1410011) also covers a
+-- site coded with the whole municipality (1410000).
+CREATE FUNCTION status_checker._decide_warning(e status_checker.event, p_rules bigint[])
+    RETURNS TABLE (rule_id bigint, tenant_id bigint, site_id bigint, site_code text,
+                   shindo status_checker.shindo, decision text, reason text)
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    SET jit = off AS $$
+#variable_conflict use_column
+DECLARE
+    warned jsonb;       -- area code → [level, kind, area name, in force, since, until]
+BEGIN
+    -- a jsonb map built once: each site then costs one probe
+    SELECT jsonb_object_agg(x.code, jsonb_build_array(x.level, x.label, x.name, x.until IS NULL,
+                                                      to_char(x.since AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI'),
+                                                      to_char(x.until AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI')))
+    INTO warned
+    FROM (SELECT DISTINCT ON (a.code) a.code, w.level, w.label, w.name, w.since, w.until
+          FROM status_checker.event_warning w
+          CROSS JOIN LATERAL (VALUES (w.code), (CASE WHEN right(w.code, 2) <> '00' THEN left(w.code, 5) || '00' END)) a(code)
+          WHERE w.event_id = e.event_id AND w.scope = 'city' AND w.level IS NOT NULL AND a.code IS NOT NULL
+          ORDER BY a.code, w.level DESC, a.code = w.code DESC, w.until IS NULL DESC, w.since) x;
+
+    RETURN QUERY
+    WITH rules AS (
+        SELECT r.*, r.target = '{"all": true}'::jsonb AS all_sites,
+               CASE
+                   WHEN NOT r.enabled THEN 'rule disabled'
+                   WHEN NOT status_checker._rule_watches(r.hazard, e.kind) THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
+                   WHEN NOT e.source = ANY (r.sources) THEN format('event from %s; the rule watches %s', e.source, array_to_string(r.sources, ', '))
+                   WHEN e.status = 'cancelled' THEN 'warning withdrawn (取消)'
+                   WHEN e.status = 'test' THEN 'test telegram (試験): never triggers'
+                   WHEN e.status = 'training' AND NOT r.drill THEN 'training telegram (訓練): only drill rules fire'
+                   WHEN e.status = 'actual' AND r.drill THEN 'drill rule: fires on training telegrams (訓練) only'
+               END AS gate
+        FROM status_checker.trigger_rule r WHERE r.rule_id = ANY (p_rules)
+    ), tgt AS (
+        SELECT r.rule_id, t.site_id FROM rules r
+        CROSS JOIN LATERAL status_checker._resolve_targets(r.tenant_id, r.target) t
+        WHERE NOT r.all_sites
+    ), asked AS (
+        SELECT f.rule_id, t.site_id, t.asked_reason AS reason
+        FROM rules r
+        JOIN status_checker.trigger_fire f ON f.tenant_id = r.tenant_id AND f.rule_id = r.rule_id AND f.event_id = e.event_id
+        JOIN status_checker.request_target t ON t.tenant_id = f.tenant_id AND t.request_id = f.request_id
+    ), eff AS (
+        SELECT r.rule_id, r.tenant_id, r.min_level, r.gate, s.site_id, s.code,
+               coalesce(s.attributes ->> 'warning_area', s.municipality_code) AS area,
+               (NOT r.all_sites AND g.site_id IS NULL) AS outside,
+               asked.reason AS asked_reason, h.w
+        FROM rules r
+        JOIN status_checker.site s ON s.tenant_id = r.tenant_id
+        LEFT JOIN tgt g ON g.rule_id = r.rule_id AND g.site_id = s.site_id
+        LEFT JOIN asked ON asked.rule_id = r.rule_id AND asked.site_id = s.site_id
+        CROSS JOIN LATERAL (SELECT warned -> coalesce(s.attributes ->> 'warning_area', s.municipality_code) AS w OFFSET 0) h
+    ), why AS (
+        SELECT q.*, (q.w ->> 0)::integer AS lvl,
+               format('%s (レベル%s) for %s', q.w ->> 1, q.w ->> 0, coalesce(q.w ->> 2, q.area))
+               || CASE WHEN NOT (q.w ->> 3)::boolean THEN format(', 解除 %s JST', q.w ->> 5) ELSE '' END AS what,
+               CASE
+                   WHEN q.gate IS NOT NULL THEN q.gate
+                   WHEN q.outside THEN 'outside the rule''s target'
+                   WHEN q.area IS NULL THEN 'no area code (the site has no municipality code)'
+                   WHEN q.w IS NULL THEN format('no %s warning for municipality %s in this episode', e.kind, q.area)
+                   WHEN (q.w ->> 0)::integer < q.min_level
+                       THEN format('below threshold: %s (レベル%s) for %s < レベル%s', q.w ->> 1, q.w ->> 0,
+                                   coalesce(q.w ->> 2, q.area), q.min_level)
+               END AS why
+        FROM eff q
+    )
+    SELECT w.rule_id, w.tenant_id, w.site_id, w.code, NULL::status_checker.shindo,
+           CASE WHEN w.asked_reason IS NOT NULL THEN 'asked' WHEN w.why IS NULL THEN 'ask' ELSE 'skip' END,
+           CASE WHEN w.asked_reason IS NOT NULL THEN w.asked_reason
+                WHEN w.why IS NOT NULL THEN w.why
+                ELSE w.what || ' ≥ レベル' || w.min_level
+           END
+    FROM why w;
+END
+$$;
+COMMENT ON FUNCTION status_checker._decide_warning(status_checker.event, bigint[]) IS
+'Internal: _decide_all for a warning episode: each site of each rule''s tenant, asked when the highest level its area '
+'(attribute warning_area, else municipality) reached in the episode is at least the rule''s min_level';
+
 CREATE FUNCTION status_checker._decide(p_rule bigint, p_event bigint)
     RETURNS TABLE (site_id bigint, site_code text, shindo status_checker.shindo, decision text, reason text)
     LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
@@ -424,7 +581,8 @@ CREATE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
     LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
     RETURN left(concat_ws(' ',
         CASE WHEN e.status = 'training' THEN '【訓練】' END,
-        CASE WHEN e.kind = 'tsunami' THEN '津波' WHEN e.max_shindo IS NOT NULL THEN status_checker.shindo_label(e.max_shindo, 'ja') END,
+        CASE WHEN e.kind = 'tsunami' THEN '津波' WHEN e.max_shindo IS NOT NULL THEN status_checker.shindo_label(e.max_shindo, 'ja')
+             WHEN e.max_level IS NOT NULL THEN e.extra ->> 'top_kind' END,
         coalesce(e.epicenter_name,
                  -- no hypocentre yet (震度速報): the most shaken area
                  (SELECT i.name FROM status_checker.event_product_intensity i
@@ -435,7 +593,7 @@ CREATE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
         '(' || to_char(coalesce(e.origin_time, (e.extra ->> 'target_time')::timestamptz, e.created_at)
                        AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI') || ' JST)'), 200);
 COMMENT ON FUNCTION status_checker._event_title(status_checker.event) IS
-'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST)';
+'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST), 大雨特別警報 島根県 (11/02 13:05 JST)';
 GRANT EXECUTE ON FUNCTION status_checker._event_title(status_checker.event) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- _fire_rules: src/triggers/fire.sql
