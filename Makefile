@@ -33,8 +33,8 @@ SQL_FORMS    = src/forms/forms.sql
 SQL_REQUESTS = src/requests/requests.sql src/requests/targets.sql
 SQL_REPORTS  = src/reports/reports.sql src/aggregate/aggregate.sql
 # earthquake feeds; the rules they fire (which make requests)
-SQL_FEEDS    = src/feeds/feeds.sql src/feeds/warnings.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
-SQL_TRIGGERS = src/triggers/triggers.sql src/triggers/fire.sql
+SQL_FEEDS    = src/feeds/feeds.sql src/feeds/warnings.sql src/feeds/ingest.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
+SQL_TRIGGERS = src/triggers/triggers.sql src/triggers/rules.sql src/triggers/decide.sql src/triggers/fire.sql
 # channels, templates and link keys; links; the outbox and its workers
 SQL_DISPATCH = \
 	src/dispatch/channels.sql \
@@ -76,13 +76,15 @@ SQL_WEB = \
 #
 # Upgrades: one script per release, from the release before
 # (status_checker--<previous>--<version>.sql), generated from
-# src/upgrades/<version>.sql, the way PostgreSQL's contrib modules keep
-# theirs.  The install script of the oldest release an upgrade starts from
-# is kept frozen in versions/ (test/integration/upgrade.sh installs it,
-# updates, and compares with a fresh install).
-# 1.0.0: from 0.10.1 only (a 0.10.0 installation updates to 0.10.1 first,
-# with the 0.10.1 release).
-UPGRADE_1_0_0_PARTS = src/upgrades/1.0.0.sql src/web/report_form.sql src/security/login_roles.sql
+# src/upgrades/<version>.sql and the files it replays (written as CREATE OR
+# REPLACE), the way PostgreSQL's contrib modules keep theirs.  Once
+# released, a version's install script and the update that reached it are
+# kept frozen in versions/ (test/integration/upgrade.sh installs each
+# release kept there, updates, and compares with a fresh install).
+# 1.0.0 updated from 0.10.1 only (a 0.10.0 installation updates to 0.10.1
+# first, with the 0.10.1 release); 1.1.0 updates from 1.0.0.
+UPGRADE_1_1_0_PARTS = src/upgrades/1.1.0.sql src/feeds/warnings.sql src/feeds/ingest.sql \
+	src/triggers/rules.sql src/triggers/decide.sql src/triggers/fire.sql src/upgrades/1.1.0-privileges.sql
 
 MODULE_big  = $(EXTENSION)
 OBJS = \
@@ -121,10 +123,10 @@ OBJS = \
 	src/web/dashboard.o \
 	src/web/assets.o
 
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.1--1.0.0.sql
-# the install script of 0.10.1, frozen: the release 1.0.0 updates from
-DATA        = versions/$(EXTENSION)--0.10.1.sql
-EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--0.10.1--1.0.0.sql results regression.diffs regression.out tmp_check
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--1.0.0--1.1.0.sql
+# frozen: the install scripts of 0.10.1 and 1.0.0, and the update between them
+DATA        = versions/$(EXTENSION)--0.10.1.sql versions/$(EXTENSION)--0.10.1--1.0.0.sql versions/$(EXTENSION)--1.0.0.sql
+EXTRA_CLEAN = src/web/assets.c $(PARSERS)$(DLSUFFIX) $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--1.0.0--1.1.0.sql results regression.diffs regression.out tmp_check
 
 PG_CPPFLAGS = -I$(srcdir)/src -DSTATUS_CHECKER_VERSION=\"$(EXTVERSION)\" $(shell xml2-config --cflags)
 SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
@@ -180,10 +182,10 @@ $(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS) $(EXTENSION).control Makefile
 	         '\echo Use "CREATE EXTENSION status_checker" to load this file. \quit'; \
 	  for f in $(SQL_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
-$(EXTENSION)--0.10.1--1.0.0.sql: $(UPGRADE_1_0_0_PARTS) Makefile
-	( printf '%s\n' "-- status_checker 0.10.1 → 1.0.0 — generated from src/upgrades/1.0.0.sql by the Makefile; do not edit." \
+$(EXTENSION)--1.0.0--1.1.0.sql: $(UPGRADE_1_1_0_PARTS) Makefile
+	( printf '%s\n' "-- status_checker 1.0.0 → 1.1.0 — generated from src/upgrades/1.1.0.sql by the Makefile; do not edit." \
 	         '\echo Use "ALTER EXTENSION status_checker UPDATE" to load this file. \quit'; \
-	  for f in $(UPGRADE_1_0_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
+	  for f in $(UPGRADE_1_1_0_PARTS); do printf '\n-- ---- %s\n' "$$f"; cat $$f; done ) > $@
 
 # the web assets, compiled into the library
 WEB_ASSETS = src/web/assets/report.css src/web/assets/report.js \

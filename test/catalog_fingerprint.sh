@@ -109,7 +109,11 @@ SELECT x FROM (
     SELECT 'membership ' || roleid::regrole::text || ' -> ' || member::regrole::text || ' admin ' || admin_option
     FROM pg_auth_members WHERE roleid::regrole::text LIKE 'status_checker%' OR member::regrole::text LIKE 'status_checker%'
     UNION ALL
-    SELECT 'extension ' || extname || ' ' || extversion || ' config ' || coalesce(extconfig::regclass[]::text, '-') || ' ' || coalesce(extcondition::text, '-')
+    -- the tables pg_dump dumps and their conditions, as a set (an update
+    -- that creates tables appends them: the order has no meaning)
+    SELECT 'extension ' || extname || ' ' || extversion || ' config ' ||
+           coalesce((SELECT string_agg(c.t::regclass::text || ' ' || quote_literal(c.w), ', ' ORDER BY c.t::regclass::text)
+                     FROM unnest(extconfig, extcondition) c(t, w)), '-')
     FROM pg_extension WHERE extname = 'status_checker'
     UNION ALL
     SELECT 'rows ' || c.oid::regclass::text || ' ' || (xpath('/row/c/text()', query_to_xml(

@@ -30,12 +30,14 @@ CREATE TABLE status_checker.warning_kind (
                                                'wave', 'volcano', 'other')),
     level      integer CHECK (level BETWEEN 1 AND 5),   -- NULL: not a warning (なし, 解除)
     label      text,                                    -- the name shown, when JMA's is not enough (警戒 → 土砂災害警戒情報)
+    builtin    boolean NOT NULL DEFAULT false,          -- written by the install script (pg_dump keeps the others)
     PRIMARY KEY (family, kind_name)
 );
 CREATE INDEX ON status_checker.warning_kind (family, kind_code);
 COMMENT ON TABLE status_checker.warning_kind IS
 'JMA warning kinds per product family with the hazard they belong to and the 警戒レベル (1-5) they correspond to '
-'(噴火警戒レベル for volcanoes); matched by name first, then by code; the operator may add rows (new JMA names)';
+'(噴火警戒レベル for volcanoes); matched by name first, then by code; the operator may add rows (new JMA names; '
+'builtin marks the rows the extension installs)';
 GRANT SELECT ON status_checker.warning_kind TO status_checker_viewer, status_checker_operator;
 GRANT INSERT, UPDATE, DELETE ON status_checker.warning_kind TO status_checker_operator;
 
@@ -118,6 +120,7 @@ INSERT INTO status_checker.warning_kind (family, kind_name, kind_code, hazard, l
     ('flood', 'レベル４氾濫危険警報', NULL, 'flood', 4, NULL),
     ('flood', 'レベル３氾濫警報', NULL, 'flood', 3, NULL),
     ('flood', 'レベル２氾濫注意報', NULL, 'flood', 2, NULL);
+UPDATE status_checker.warning_kind SET builtin = true;
 
 CREATE TABLE status_checker.event_warning (
     event_id    bigint NOT NULL REFERENCES status_checker.event ON DELETE CASCADE,

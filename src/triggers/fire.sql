@@ -4,6 +4,26 @@
 -- script and the upgrades (0.3.0 copies the rule's reminders to its
 -- requests and enqueues the new targets' messages).
 
+-- The title of a request a rule makes.
+CREATE OR REPLACE FUNCTION status_checker._event_title(e status_checker.event) RETURNS text
+    LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    RETURN left(concat_ws(' ',
+        CASE WHEN e.status = 'training' THEN '【訓練】' END,
+        CASE WHEN e.kind = 'tsunami' THEN '津波' WHEN e.max_shindo IS NOT NULL THEN status_checker.shindo_label(e.max_shindo, 'ja')
+             WHEN e.max_level IS NOT NULL THEN e.extra ->> 'top_kind' END,
+        coalesce(e.epicenter_name,
+                 -- no hypocentre yet (震度速報): the most shaken area
+                 (SELECT i.name FROM status_checker.event_product_intensity i
+                  WHERE i.event_id = e.event_id AND i.product = e.best_product AND i.scope = 'area'
+                  ORDER BY i.shindo DESC NULLS LAST, i.ord LIMIT 1),
+                 e.source_event_id),
+        CASE WHEN e.magnitude IS NOT NULL THEN 'M' || e.magnitude END,
+        '(' || to_char(coalesce(e.origin_time, (e.extra ->> 'target_time')::timestamptz, e.created_at)
+                       AT TIME ZONE 'Asia/Tokyo', 'MM/DD HH24:MI') || ' JST)'), 200);
+COMMENT ON FUNCTION status_checker._event_title(status_checker.event) IS
+'Internal: a short title for a request made by a rule, e.g. 震度6強 石川県能登地方 M7.6 (01/01 16:10 JST), 大雨特別警報 島根県 (11/02 13:05 JST)';
+GRANT EXECUTE ON FUNCTION status_checker._event_title(status_checker.event) TO status_checker_api, status_checker_viewer, status_checker_operator;
+
 -- Run every matching rule for one event (called by ingest_feed_document).
 CREATE OR REPLACE FUNCTION status_checker._fire_rules(p_event bigint) RETURNS integer
     LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
