@@ -136,7 +136,7 @@ SHLIB_LINK  = -lcurl -lcrypto -lmicrohttpd -largon2
 # that would otherwise take the place of jansson's (dynamic symbol
 # interposition).  The same sources build the fuzz harness (test/fuzz/).
 PARSERS      = $(EXTENSION)_parsers
-PARSER_OBJS  = src/feeds/feed_parse.o src/feeds/feed_common.o src/feeds/feed_jma.o src/feeds/feed_json.o src/shindo/shindo_core.o
+PARSER_OBJS  = src/feeds/feed_parse.o src/feeds/feed_common.o src/feeds/feed_jma.o src/feeds/feed_jma_weather.o src/feeds/feed_json.o src/shindo/shindo_core.o
 PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 
 # pg_regress: `make installcheck` starts its own temporary server (no running

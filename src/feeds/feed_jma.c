@@ -1,7 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * feed_jma.c
- *	  JMA 防災情報XML: seismic and tsunami telegrams and the Atom feeds.
+ *	  JMA 防災情報XML: reading a telegram safely, seismic and tsunami
+ *	  telegrams, and the Atom feeds (weather, landslide, rain, volcano and
+ *	  flood telegrams: feed_jma_weather.c, with the helpers declared in
+ *	  feed_jma.h).
  *
  * Parsing is done by libxml2 with the network off and any DTD refused
  * before it is read (so no external entity and no entity expansion can
@@ -24,10 +27,9 @@
 #include <libxml/tree.h>
 #include <libxml/xmlerror.h>
 
-#include "feeds/feed_parse.h"
+#include "feeds/feed_jma.h"
 #include "shindo/shindo.h"
 
-#define JMA_NS		"http://xml.kishou.go.jp/jmaxml1/"
 #define ATOM_NS		"http://www.w3.org/2005/Atom"
 
 /* state reachable from libxml2 callbacks through ctxt->_private */
@@ -74,8 +76,8 @@ xml_error(void *ctx, xmlErrorPtr err)
 }
 
 /* Parse a document, refusing DTDs and the network.  NULL on error. */
-static xmlDocPtr
-xml_read(const char *body, size_t len, FeedResult *res)
+xmlDocPtr
+jma_xml_read(const char *body, size_t len, FeedResult *res)
 {
 	xmlParserCtxtPtr ctxt;
 	XmlState	st = {res, 0};
@@ -143,16 +145,16 @@ xml_read(const char *body, size_t len, FeedResult *res)
 
 /* ------------------------------------------------------------ tree access */
 
-static int
-in_ns(xmlNodePtr n, const char *ns_prefix)
+int
+jma_in_ns(xmlNodePtr n, const char *ns_prefix)
 {
 	return n->ns && n->ns->href &&
 		strncmp((const char *) n->ns->href, ns_prefix, strlen(ns_prefix)) == 0;
 }
 
 /* first element child named `name` in JMA's namespace family */
-static xmlNodePtr
-child(xmlNodePtr parent, const char *name)
+xmlNodePtr
+jma_child(xmlNodePtr parent, const char *name)
 {
 	xmlNodePtr	c;
 
@@ -160,32 +162,29 @@ child(xmlNodePtr parent, const char *name)
 		return NULL;
 	for (c = parent->children; c; c = c->next)
 		if (c->type == XML_ELEMENT_NODE && xmlStrcmp(c->name, BAD_CAST name) == 0 &&
-			in_ns(c, JMA_NS))
+			jma_in_ns(c, JMA_NS))
 			return c;
 	return NULL;
 }
 
-static xmlNodePtr
-next_sibling(xmlNodePtr n, const char *name)
+xmlNodePtr
+jma_next_sibling(xmlNodePtr n, const char *name)
 {
 	for (n = n ? n->next : NULL; n; n = n->next)
 		if (n->type == XML_ELEMENT_NODE && xmlStrcmp(n->name, BAD_CAST name) == 0 &&
-			in_ns(n, JMA_NS))
+			jma_in_ns(n, JMA_NS))
 			return n;
 	return NULL;
 }
 
-#define FOREACH_CHILD(var, parent, name) \
-	for ((var) = child((parent), (name)); (var); (var) = next_sibling((var), (name)))
-
-static xmlNodePtr
-path(xmlNodePtr n, const char *p1, const char *p2, const char *p3)
+xmlNodePtr
+jma_path(xmlNodePtr n, const char *p1, const char *p2, const char *p3)
 {
-	n = child(n, p1);
+	n = jma_child(n, p1);
 	if (p2)
-		n = child(n, p2);
+		n = jma_child(n, p2);
 	if (p3)
-		n = child(n, p3);
+		n = jma_child(n, p3);
 	return n;
 }
 
@@ -193,8 +192,8 @@ path(xmlNodePtr n, const char *p1, const char *p2, const char *p3)
  * Text of an element with leading/trailing white space (ASCII and U+3000)
  * removed, into buf; "" if absent.  Returns buf.
  */
-static char *
-text_of(xmlNodePtr n, char *buf, size_t buflen)
+char *
+jma_text_of(xmlNodePtr n, char *buf, size_t buflen)
 {
 	xmlChar    *t;
 	const char *s;
@@ -240,8 +239,8 @@ text_of(xmlNodePtr n, char *buf, size_t buflen)
 	return buf;
 }
 
-static char *
-attr_of(xmlNodePtr n, const char *name, char *buf, size_t buflen)
+char *
+jma_attr_of(xmlNodePtr n, const char *name, char *buf, size_t buflen)
 {
 	xmlChar    *v;
 
@@ -257,24 +256,24 @@ attr_of(xmlNodePtr n, const char *name, char *buf, size_t buflen)
 	return buf;
 }
 
-static void
-set_text(json_t *obj, const char *key, xmlNodePtr n)
+void
+jma_set_text(json_t *obj, const char *key, xmlNodePtr n)
 {
 	char		buf[4096];
 
 	if (n == NULL)
 		feed_set_str(obj, key, NULL);
 	else
-		feed_set_str(obj, key, text_of(n, buf, sizeof(buf)));
+		feed_set_str(obj, key, jma_text_of(n, buf, sizeof(buf)));
 }
 
 /* a timestamp element; absent → null, malformed → error */
-static void
-set_time(json_t *obj, const char *key, xmlNodePtr n, FeedResult *res)
+void
+jma_set_time(json_t *obj, const char *key, xmlNodePtr n, FeedResult *res)
 {
 	char		buf[64];
 
-	if (n == NULL || *text_of(n, buf, sizeof(buf)) == '\0')
+	if (n == NULL || *jma_text_of(n, buf, sizeof(buf)) == '\0')
 	{
 		feed_set_str(obj, key, NULL);
 		return;
@@ -356,21 +355,21 @@ parse_earthquake(xmlNodePtr eq, json_t *ev, FeedResult *res)
 	char		buf[256];
 	char		desc[256];
 
-	set_time(ev, "origin_time", child(eq, "OriginTime"), res);
-	set_time(ev, "arrival_time", child(eq, "ArrivalTime"), res);
-	area = path(eq, "Hypocenter", "Area", NULL);
-	set_text(ev, "epicenter_name", child(area, "Name"));
-	set_text(ev, "epicenter_code", child(area, "Code"));
+	jma_set_time(ev, "origin_time", jma_child(eq, "OriginTime"), res);
+	jma_set_time(ev, "arrival_time", jma_child(eq, "ArrivalTime"), res);
+	area = jma_path(eq, "Hypocenter", "Area", NULL);
+	jma_set_text(ev, "epicenter_name", jma_child(area, "Name"));
+	jma_set_text(ev, "epicenter_code", jma_child(area, "Code"));
 	/* the Coordinate without @type is in degrees; 震源位置（度分） is not */
-	for (c = child(area, "Coordinate"); c; c = next_sibling(c, "Coordinate"))
+	for (c = jma_child(area, "Coordinate"); c; c = jma_next_sibling(c, "Coordinate"))
 	{
 		double		lat,
 					lon,
 					depth;
 
-		if (*attr_of(c, "type", buf, sizeof(buf)) != '\0')
+		if (*jma_attr_of(c, "type", buf, sizeof(buf)) != '\0')
 			continue;
-		if (!parse_coordinate(text_of(c, buf, sizeof(buf)), &lat, &lon, &depth))
+		if (!parse_coordinate(jma_text_of(c, buf, sizeof(buf)), &lat, &lon, &depth))
 		{
 			feed_fail(res, FEED_ERR_CONTENT, "Hypocenter Coordinate \"%.60s\" is not ISO 6709", buf);
 			return;
@@ -378,16 +377,16 @@ parse_earthquake(xmlNodePtr eq, json_t *ev, FeedResult *res)
 		feed_set_real(ev, "lat", lat);
 		feed_set_real(ev, "lon", lon);
 		feed_set_real(ev, "depth_km", depth);
-		feed_set_str(ev, "depth_text", attr_of(c, "description", desc, sizeof(desc)));
+		feed_set_str(ev, "depth_text", jma_attr_of(c, "description", desc, sizeof(desc)));
 		break;
 	}
-	mag = child(eq, "Magnitude");
+	mag = jma_child(eq, "Magnitude");
 	if (mag)
 	{
 		char	   *end;
 		double		m;
 
-		text_of(mag, buf, sizeof(buf));
+		jma_text_of(mag, buf, sizeof(buf));
 		m = strtod(buf, &end);
 		if (strcmp(buf, "NaN") == 0)
 			feed_set_real(ev, "magnitude", NAN);
@@ -398,7 +397,7 @@ parse_earthquake(xmlNodePtr eq, json_t *ev, FeedResult *res)
 		}
 		else
 			feed_set_real(ev, "magnitude", m);
-		feed_set_str(ev, "magnitude_text", attr_of(mag, "description", desc, sizeof(desc)));
+		feed_set_str(ev, "magnitude_text", jma_attr_of(mag, "description", desc, sizeof(desc)));
 	}
 }
 
@@ -409,7 +408,7 @@ intensity_of(xmlNodePtr n, int *incomplete, FeedResult *res)
 	char		buf[128];
 	int			s;
 
-	if (n == NULL || *text_of(n, buf, sizeof(buf)) == '\0')
+	if (n == NULL || *jma_text_of(n, buf, sizeof(buf)) == '\0')
 		return -1;
 	if (strcmp(buf, INCOMPLETE_TEXT) == 0)
 	{
@@ -431,14 +430,14 @@ add_intensity(json_t *list, const char *scope, xmlNodePtr n, int shindo, int inc
 	char		buf[512];
 
 	feed_set_str(o, "scope", scope);
-	set_text(o, "code", child(n, "Code"));
-	set_text(o, "name", child(n, "Name"));
+	jma_set_text(o, "code", jma_child(n, "Code"));
+	jma_set_text(o, "name", jma_child(n, "Name"));
 	feed_set_shindo(o, "shindo", shindo);
 	json_object_set_new(o, "incomplete", json_boolean(incomplete));
 	if (pref_code)
 		feed_set_str(o, "pref_code", pref_code);
-	if (child(n, "Revise"))
-		feed_set_str(o, "revise", text_of(child(n, "Revise"), buf, sizeof(buf)));
+	if (jma_child(n, "Revise"))
+		feed_set_str(o, "revise", jma_text_of(jma_child(n, "Revise"), buf, sizeof(buf)));
 	json_array_append_new(list, o);
 }
 
@@ -452,38 +451,38 @@ parse_observation(xmlNodePtr obs, json_t *ev, FeedResult *res)
 				city,
 				st;
 	int			inc = 0;
-	int			max = intensity_of(child(obs, "MaxInt"), &inc, res);
+	int			max = intensity_of(jma_child(obs, "MaxInt"), &inc, res);
 	int			level = 1;
 	char		pcode[16];
 
 	feed_set_shindo(ev, "max_shindo", max);
-	FOREACH_CHILD(pref, obs, "Pref")
+	JMA_FOREACH_CHILD(pref, obs, "Pref")
 	{
 		int			pinc = 0;
-		int			ps = intensity_of(child(pref, "MaxInt"), &pinc, res);
+		int			ps = intensity_of(jma_child(pref, "MaxInt"), &pinc, res);
 
-		text_of(child(pref, "Code"), pcode, sizeof(pcode));
+		jma_text_of(jma_child(pref, "Code"), pcode, sizeof(pcode));
 		add_intensity(list, "pref", pref, ps, pinc, NULL);
-		FOREACH_CHILD(area, pref, "Area")
+		JMA_FOREACH_CHILD(area, pref, "Area")
 		{
 			int			ainc = 0;
-			int			as = intensity_of(child(area, "MaxInt"), &ainc, res);
+			int			as = intensity_of(jma_child(area, "MaxInt"), &ainc, res);
 
 			add_intensity(list, "area", area, as, ainc, pcode);
-			FOREACH_CHILD(city, area, "City")
+			JMA_FOREACH_CHILD(city, area, "City")
 			{
 				int			cinc = 0;
-				int			cs = intensity_of(child(city, "MaxInt"), &cinc, res);
+				int			cs = intensity_of(jma_child(city, "MaxInt"), &cinc, res);
 				char		cond[128];
 
-				if (strcmp(text_of(child(city, "Condition"), cond, sizeof(cond)), INCOMPLETE_TEXT) == 0)
+				if (strcmp(jma_text_of(jma_child(city, "Condition"), cond, sizeof(cond)), INCOMPLETE_TEXT) == 0)
 					cinc = 1;
 				level = 2;
 				add_intensity(list, "city", city, cs, cinc, pcode);
-				FOREACH_CHILD(st, city, "IntensityStation")
+				JMA_FOREACH_CHILD(st, city, "IntensityStation")
 				{
 					int			sinc = 0;
-					int			ss = intensity_of(child(st, "Int"), &sinc, res);
+					int			ss = intensity_of(jma_child(st, "Int"), &sinc, res);
 
 					add_intensity(list, "station", st, ss, sinc, pcode);
 				}
@@ -504,14 +503,14 @@ parse_eew_forecast(xmlNodePtr fc, json_t *ev, FeedResult *res)
 	int			inc = 0;
 	char		pcode[16];
 
-	feed_set_shindo(ev, "max_shindo", intensity_of(path(fc, "ForecastInt", "From", NULL), &inc, res));
-	FOREACH_CHILD(pref, fc, "Pref")
+	feed_set_shindo(ev, "max_shindo", intensity_of(jma_path(fc, "ForecastInt", "From", NULL), &inc, res));
+	JMA_FOREACH_CHILD(pref, fc, "Pref")
 	{
-		text_of(child(pref, "Code"), pcode, sizeof(pcode));
-		FOREACH_CHILD(area, pref, "Area")
+		jma_text_of(jma_child(pref, "Code"), pcode, sizeof(pcode));
+		JMA_FOREACH_CHILD(area, pref, "Area")
 		{
 			int			ainc = 0;
-			int			s = intensity_of(path(area, "ForecastInt", "From", NULL), &ainc, res);
+			int			s = intensity_of(jma_path(area, "ForecastInt", "From", NULL), &ainc, res);
 
 			add_intensity(list, "area", area, s, ainc, pcode);
 		}
@@ -527,31 +526,31 @@ parse_tsunami(xmlNodePtr fc, json_t *ev, FeedResult *res)
 	xmlNodePtr	item;
 	char		buf[256];
 
-	FOREACH_CHILD(item, fc, "Item")
+	JMA_FOREACH_CHILD(item, fc, "Item")
 	{
 		json_t	   *o = json_object();
-		xmlNodePtr	area = child(item, "Area");
-		xmlNodePtr	cat = child(item, "Category");
-		xmlNodePtr	h = path(item, "MaxHeight", "TsunamiHeight", NULL);
+		xmlNodePtr	area = jma_child(item, "Area");
+		xmlNodePtr	cat = jma_child(item, "Category");
+		xmlNodePtr	h = jma_path(item, "MaxHeight", "TsunamiHeight", NULL);
 
-		set_text(o, "code", child(area, "Code"));
-		set_text(o, "name", child(area, "Name"));
-		set_text(o, "kind_code", path(cat, "Kind", "Code", NULL));
-		set_text(o, "kind_name", path(cat, "Kind", "Name", NULL));
-		set_text(o, "last_kind_code", path(cat, "LastKind", "Code", NULL));
-		set_time(o, "first_arrival", path(item, "FirstHeight", "ArrivalTime", NULL), res);
-		set_text(o, "first_condition", path(item, "FirstHeight", "Condition", NULL));
+		jma_set_text(o, "code", jma_child(area, "Code"));
+		jma_set_text(o, "name", jma_child(area, "Name"));
+		jma_set_text(o, "kind_code", jma_path(cat, "Kind", "Code", NULL));
+		jma_set_text(o, "kind_name", jma_path(cat, "Kind", "Name", NULL));
+		jma_set_text(o, "last_kind_code", jma_path(cat, "LastKind", "Code", NULL));
+		jma_set_time(o, "first_arrival", jma_path(item, "FirstHeight", "ArrivalTime", NULL), res);
+		jma_set_text(o, "first_condition", jma_path(item, "FirstHeight", "Condition", NULL));
 		if (h)
 		{
 			char	   *end;
 			double		m;
 
-			text_of(h, buf, sizeof(buf));
+			jma_text_of(h, buf, sizeof(buf));
 			m = strtod(buf, &end);
 			feed_set_real(o, "max_height_m", (end != buf && *end == '\0') ? m : NAN);
-			feed_set_str(o, "max_height_text", attr_of(h, "description", buf, sizeof(buf)));
+			feed_set_str(o, "max_height_text", jma_attr_of(h, "description", buf, sizeof(buf)));
 		}
-		set_text(o, "max_condition", path(item, "MaxHeight", "Condition", NULL));
+		jma_set_text(o, "max_condition", jma_path(item, "MaxHeight", "Condition", NULL));
 		if (json_string_value(json_object_get(o, "kind_code")) == NULL)
 			feed_fail(res, FEED_ERR_CONTENT, "tsunami forecast item without Category/Kind/Code");
 		json_array_append_new(list, o);
@@ -559,61 +558,18 @@ parse_tsunami(xmlNodePtr fc, json_t *ev, FeedResult *res)
 	json_object_set_new(ev, "tsunami", list);
 }
 
-json_t *
-feed_parse_jma(const char *body, size_t len, FeedResult *res)
+/*
+ * status, info_type and serial: the Control/Head fields every telegram has,
+ * whatever its product.  Returns 0 (res set) on a value of the wrong shape.
+ */
+int
+jma_set_common(json_t *ev, xmlNodePtr control, xmlNodePtr head, FeedResult *res)
 {
-	xmlDocPtr	doc;
-	xmlNodePtr	root,
-				control,
-				head,
-				bdy;
-	const ProductInfo *prod;
-	json_t	   *ev = NULL;
-	json_t	   *out = NULL;
-	char		title[256],
-				status[64],
+	char		status[64],
 				info_type[64],
-				buf[4096];
-	char		ids[256];
-	char	   *tok,
-			   *save;
-	int			level = 0;
+				buf[64];
 
-	res->code = FEED_OK;
-	doc = xml_read(body, len, res);
-	if (doc == NULL)
-		return NULL;
-	root = xmlDocGetRootElement(doc);
-	if (xmlStrcmp(root->name, BAD_CAST "Report") != 0 || !in_ns(root, JMA_NS))
-	{
-		feed_fail(res, FEED_ERR_CONTENT, "not a JMA XML telegram (root element is <%.40s>, expected <Report>)",
-				  (const char *) root->name);
-		goto done;
-	}
-	control = child(root, "Control");
-	head = child(root, "Head");
-	bdy = child(root, "Body");
-	if (control == NULL || head == NULL)
-	{
-		feed_fail(res, FEED_ERR_CONTENT, "JMA telegram without Control or Head");
-		goto done;
-	}
-	text_of(child(control, "Title"), title, sizeof(title));
-	for (prod = products; prod->title; prod++)
-		if (strcmp(prod->title, title) == 0)
-			break;
-	if (prod->title == NULL)
-	{
-		feed_fail(res, FEED_ERR_UNSUPPORTED, "JMA product \"%.100s\" is not an earthquake or tsunami telegram this parser handles", title);
-		goto done;
-	}
-
-	ev = json_object();
-	feed_set_str(ev, "source", "jma");
-	feed_set_str(ev, "product", prod->code);
-	feed_set_str(ev, "kind", prod->kind);
-
-	text_of(child(control, "Status"), status, sizeof(status));
+	jma_text_of(jma_child(control, "Status"), status, sizeof(status));
 	if (strcmp(status, "通常") == 0)
 		feed_set_str(ev, "status", "actual");
 	else if (strcmp(status, "訓練") == 0)
@@ -623,10 +579,10 @@ feed_parse_jma(const char *body, size_t len, FeedResult *res)
 	else
 	{
 		feed_fail(res, FEED_ERR_CONTENT, "Control/Status \"%.40s\" is not 通常, 訓練 or 試験", status);
-		goto done;
+		return 0;
 	}
 
-	text_of(child(head, "InfoType"), info_type, sizeof(info_type));
+	jma_text_of(jma_child(head, "InfoType"), info_type, sizeof(info_type));
 	if (strcmp(info_type, "発表") == 0)
 		feed_set_str(ev, "info_type", "issued");
 	else if (strcmp(info_type, "訂正") == 0)
@@ -636,11 +592,50 @@ feed_parse_jma(const char *body, size_t len, FeedResult *res)
 	else
 	{
 		feed_fail(res, FEED_ERR_CONTENT, "Head/InfoType \"%.40s\" is not 発表, 訂正 or 取消", info_type);
-		goto done;
+		return 0;
 	}
 
+	jma_text_of(jma_child(head, "Serial"), buf, sizeof(buf));
+	if (buf[0] == '\0')
+		json_object_set_new(ev, "serial", json_null());
+	else
+	{
+		char	   *end;
+		long		serial = strtol(buf, &end, 10);
+
+		if (*end != '\0' || serial < 0 || serial > 100000)
+		{
+			feed_fail(res, FEED_ERR_CONTENT, "Head/Serial \"%.40s\" is not a number", buf);
+			return 0;
+		}
+		feed_set_int(ev, "serial", serial);
+	}
+	return 1;
+}
+
+/* the event of a seismic or tsunami telegram */
+static json_t *
+seismic_event(const ProductInfo *prod, xmlNodePtr control, xmlNodePtr head, xmlNodePtr bdy,
+			  FeedResult *res)
+{
+	json_t	   *ev;
+	char		ids[256],
+				buf[4096];
+	char	   *tok,
+			   *save;
+	int			cancelled;
+	int			level = 0;
+
+	ev = json_object();
+	feed_set_str(ev, "source", "jma");
+	feed_set_str(ev, "product", prod->code);
+	feed_set_str(ev, "kind", prod->kind);
+	if (!jma_set_common(ev, control, head, res))
+		return ev;
+	cancelled = strcmp(json_string_value(json_object_get(ev, "info_type")), "cancelled") == 0;
+
 	/* EventID: 14 digits; VTSE41 may list several, separated by spaces */
-	text_of(child(head, "EventID"), ids, sizeof(ids));
+	jma_text_of(jma_child(head, "EventID"), ids, sizeof(ids));
 	{
 		json_t	   *all = json_array();
 
@@ -655,7 +650,7 @@ feed_parse_jma(const char *body, size_t len, FeedResult *res)
 			{
 				feed_fail(res, FEED_ERR_CONTENT, "Head/EventID \"%.40s\" is not 14 digits", tok);
 				json_decref(all);
-				goto done;
+				return ev;
 			}
 			json_array_append_new(all, json_string(tok));
 		}
@@ -663,76 +658,109 @@ feed_parse_jma(const char *body, size_t len, FeedResult *res)
 		{
 			feed_fail(res, FEED_ERR_CONTENT, "Head/EventID is empty");
 			json_decref(all);
-			goto done;
+			return ev;
 		}
 		json_object_set(ev, "source_event_id", json_array_get(all, 0));
 		json_object_set_new(ev, "related_event_ids", all);
 	}
 
-	text_of(child(head, "Serial"), buf, sizeof(buf));
-	if (buf[0] == '\0')
-		json_object_set_new(ev, "serial", json_null());
-	else
-	{
-		char	   *end;
-		long		serial = strtol(buf, &end, 10);
-
-		if (*end != '\0' || serial < 0 || serial > 100000)
-		{
-			feed_fail(res, FEED_ERR_CONTENT, "Head/Serial \"%.40s\" is not a number", buf);
-			goto done;
-		}
-		feed_set_int(ev, "serial", serial);
-	}
-	set_time(ev, "issued_at", child(control, "DateTime"), res);
-	set_time(ev, "report_time", child(head, "ReportDateTime"), res);
-	set_time(ev, "target_time", child(head, "TargetDateTime"), res);
+	jma_set_time(ev, "issued_at", jma_child(control, "DateTime"), res);
+	jma_set_time(ev, "report_time", jma_child(head, "ReportDateTime"), res);
+	jma_set_time(ev, "target_time", jma_child(head, "TargetDateTime"), res);
 	if (json_is_null(json_object_get(ev, "issued_at")))
 	{
 		feed_fail(res, FEED_ERR_CONTENT, "Control/DateTime is missing");
-		goto done;
+		return ev;
 	}
-	set_text(ev, "office", child(control, "EditorialOffice"));
-	set_text(ev, "title", child(head, "Title"));
-	set_text(ev, "headline", path(head, "Headline", "Text", NULL));
-	json_object_set_new(ev, "foreign", json_boolean(strcmp(text_of(child(head, "Title"), buf, sizeof(buf)), "遠地地震に関する情報") == 0));
-	json_object_set_new(ev, "cancelled", json_boolean(strcmp(info_type, "取消") == 0));
+	jma_set_text(ev, "office", jma_child(control, "EditorialOffice"));
+	jma_set_text(ev, "title", jma_child(head, "Title"));
+	jma_set_text(ev, "headline", jma_path(head, "Headline", "Text", NULL));
+	json_object_set_new(ev, "foreign", json_boolean(strcmp(jma_text_of(jma_child(head, "Title"), buf, sizeof(buf)), "遠地地震に関する情報") == 0));
+	json_object_set_new(ev, "cancelled", json_boolean(cancelled));
 
-	if (strcmp(info_type, "取消") == 0)
-		set_text(ev, "cancel_text", child(bdy, "Text"));
+	if (cancelled)
+		jma_set_text(ev, "cancel_text", jma_child(bdy, "Text"));
 	else if (bdy)
 	{
-		xmlNodePtr	eq = child(bdy, "Earthquake");
-		xmlNodePtr	in = child(bdy, "Intensity");
+		xmlNodePtr	eq = jma_child(bdy, "Earthquake");
+		xmlNodePtr	in = jma_child(bdy, "Intensity");
 
 		if (eq)
 			parse_earthquake(eq, ev, res);
 		if (strcmp(prod->code, "VXSE43") == 0)
 		{
-			if (child(in, "Forecast"))
+			if (jma_child(in, "Forecast"))
 			{
-				parse_eew_forecast(child(in, "Forecast"), ev, res);
+				parse_eew_forecast(jma_child(in, "Forecast"), ev, res);
 				level = 1;
 			}
 		}
-		else if (child(in, "Observation"))
-			level = parse_observation(child(in, "Observation"), ev, res);
+		else if (jma_child(in, "Observation"))
+			level = parse_observation(jma_child(in, "Observation"), ev, res);
 		if (strcmp(prod->code, "VTSE41") == 0)
 		{
-			xmlNodePtr	fc = path(bdy, "Tsunami", "Forecast", NULL);
+			xmlNodePtr	fc = jma_path(bdy, "Tsunami", "Forecast", NULL);
 
 			if (fc == NULL)
 				feed_fail(res, FEED_ERR_CONTENT, "VTSE41 without Body/Tsunami/Forecast");
 			else
 				parse_tsunami(fc, ev, res);
 		}
-		if ((strcmp(prod->code, "VXSE51") == 0) && child(in, "Observation") == NULL)
+		if ((strcmp(prod->code, "VXSE51") == 0) && jma_child(in, "Observation") == NULL)
 			feed_fail(res, FEED_ERR_CONTENT, "VXSE51 without Body/Intensity/Observation");
 		if ((strcmp(prod->code, "VXSE52") == 0 || strcmp(prod->code, "VXSE61") == 0) && eq == NULL)
 			feed_fail(res, FEED_ERR_CONTENT, "%s without Body/Earthquake", prod->code);
 	}
 	/* how detailed the intensities are: 0 none, 1 areas, 2 municipalities */
 	feed_set_int(ev, "detail_level", level);
+	return ev;
+}
+
+json_t *
+feed_parse_jma(const char *body, size_t len, FeedResult *res)
+{
+	xmlDocPtr	doc;
+	xmlNodePtr	root,
+				control,
+				head,
+				bdy;
+	const ProductInfo *prod;
+	json_t	   *ev = NULL;
+	json_t	   *out = NULL;
+	char		title[256];
+
+	res->code = FEED_OK;
+	doc = jma_xml_read(body, len, res);
+	if (doc == NULL)
+		return NULL;
+	root = xmlDocGetRootElement(doc);
+	if (xmlStrcmp(root->name, BAD_CAST "Report") != 0 || !jma_in_ns(root, JMA_NS))
+	{
+		feed_fail(res, FEED_ERR_CONTENT, "not a JMA XML telegram (root element is <%.40s>, expected <Report>)",
+				  (const char *) root->name);
+		goto done;
+	}
+	control = jma_child(root, "Control");
+	head = jma_child(root, "Head");
+	bdy = jma_child(root, "Body");
+	if (control == NULL || head == NULL)
+	{
+		feed_fail(res, FEED_ERR_CONTENT, "JMA telegram without Control or Head");
+		goto done;
+	}
+	jma_text_of(jma_child(control, "Title"), title, sizeof(title));
+	for (prod = products; prod->title; prod++)
+		if (strcmp(prod->title, title) == 0)
+			break;
+	if (prod->title != NULL)
+		ev = seismic_event(prod, control, head, bdy, res);
+	else if (jma_weather_title(title))
+		ev = jma_weather_event(title, control, head, bdy, res);
+	else
+	{
+		feed_fail(res, FEED_ERR_UNSUPPORTED, "JMA product \"%.100s\" is not a telegram this parser handles (earthquake, tsunami, weather, landslide, rain, volcano, flood)", title);
+		goto done;
+	}
 
 	if (res->code == FEED_OK)
 	{
@@ -802,7 +830,7 @@ feed_parse_jma_atom(const char *body, size_t len, FeedResult *res)
 	char		buf[4096];
 
 	res->code = FEED_OK;
-	doc = xml_read(body, len, res);
+	doc = jma_xml_read(body, len, res);
 	if (doc == NULL)
 		return NULL;
 	root = xmlDocGetRootElement(doc);
@@ -825,15 +853,15 @@ feed_parse_jma_atom(const char *body, size_t len, FeedResult *res)
 		if (e->type != XML_ELEMENT_NODE || xmlStrcmp(e->name, BAD_CAST "entry") != 0)
 			continue;
 		o = json_object();
-		text_of(atom_child(e, "id"), url, sizeof(url));
+		jma_text_of(atom_child(e, "id"), url, sizeof(url));
 		/* prefer link[@type='application/xml']/@href; the id is the same URL */
 		link = NULL;
 		for (l = e->children; l; l = l->next)
 			if (l->type == XML_ELEMENT_NODE && xmlStrcmp(l->name, BAD_CAST "link") == 0 &&
-				strcmp(attr_of(l, "type", buf, sizeof(buf)), "application/xml") == 0)
+				strcmp(jma_attr_of(l, "type", buf, sizeof(buf)), "application/xml") == 0)
 				link = l;
 		feed_set_str(o, "id", url);
-		if (link && *attr_of(link, "href", buf, sizeof(buf)))
+		if (link && *jma_attr_of(link, "href", buf, sizeof(buf)))
 			snprintf(url, sizeof(url), "%s", buf);
 		if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
 		{
@@ -844,10 +872,10 @@ feed_parse_jma_atom(const char *body, size_t len, FeedResult *res)
 		feed_set_str(o, "url", url);
 		product_from_url(url, product, sizeof(product));
 		feed_set_str(o, "product", product[0] ? product : NULL);
-		feed_set_str(o, "title", text_of(atom_child(e, "title"), buf, sizeof(buf)));
-		feed_set_str(o, "author", text_of(atom_child(atom_child(e, "author"), "name"), buf, sizeof(buf)));
-		feed_set_str(o, "content", text_of(atom_child(e, "content"), buf, sizeof(buf)));
-		text_of(atom_child(e, "updated"), buf, sizeof(buf));
+		feed_set_str(o, "title", jma_text_of(atom_child(e, "title"), buf, sizeof(buf)));
+		feed_set_str(o, "author", jma_text_of(atom_child(atom_child(e, "author"), "name"), buf, sizeof(buf)));
+		feed_set_str(o, "content", jma_text_of(atom_child(e, "content"), buf, sizeof(buf)));
+		jma_text_of(atom_child(e, "updated"), buf, sizeof(buf));
 		if (!feed_valid_timestamp(buf))
 		{
 			feed_fail(res, FEED_ERR_CONTENT, "Atom entry updated \"%.40s\" is not an ISO 8601 time", buf);
@@ -863,7 +891,7 @@ feed_parse_jma_atom(const char *body, size_t len, FeedResult *res)
 	{
 		out = json_object();
 		json_object_set_new(out, "entries", entries);
-		text_of(atom_child(root, "updated"), buf, sizeof(buf));
+		jma_text_of(atom_child(root, "updated"), buf, sizeof(buf));
 		feed_set_str(out, "updated", feed_valid_timestamp(buf) ? buf : NULL);
 	}
 	xmlFreeDoc(doc);

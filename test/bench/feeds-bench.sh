@@ -34,7 +34,7 @@ feedcat=$(mktemp /tmp/feedcat.XXXXXX)
 trap 'rm -f "$feedcat"' EXIT
 cflags=$(pg_config --cflags)
 gcc $cflags -I"$SC_ROOT/src" $(xml2-config --cflags) -o "$feedcat" "$SC_ROOT/test/fuzz/feedcat.c" \
-    "$SC_ROOT/src/feeds/feed_parse.c" "$SC_ROOT/src/feeds/feed_common.c" "$SC_ROOT/src/feeds/feed_jma.c" "$SC_ROOT/src/feeds/feed_json.c" \
+    "$SC_ROOT/src/feeds/feed_parse.c" "$SC_ROOT/src/feeds/feed_common.c" "$SC_ROOT/src/feeds/feed_jma.c" "$SC_ROOT/src/feeds/feed_jma_weather.c" "$SC_ROOT/src/feeds/feed_json.c" \
     "$SC_ROOT/src/shindo/shindo_core.c" $(xml2-config --libs) -ljansson
 declare -a rows
 parse_row() {  # parse_row LABEL SOURCE FILES...

@@ -12,12 +12,12 @@ seconds=${FUZZ_SECONDS:-60}
 work=$(mktemp -d /tmp/status_checker-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fixtures="$SC_FIXTURES"
-srcs="$SC_ROOT/src/feeds/feed_parse.c $SC_ROOT/src/feeds/feed_common.c $SC_ROOT/src/feeds/feed_jma.c $SC_ROOT/src/feeds/feed_json.c $SC_ROOT/src/shindo/shindo_core.c"
+srcs="$SC_ROOT/src/feeds/feed_parse.c $SC_ROOT/src/feeds/feed_common.c $SC_ROOT/src/feeds/feed_jma.c $SC_ROOT/src/feeds/feed_jma_weather.c $SC_ROOT/src/feeds/feed_json.c $SC_ROOT/src/shindo/shindo_core.c"
 artifacts="$SC_ROOT/artifacts/fuzz"
 mkdir -p "$artifacts"
 
 declare -A seeds=(
-    [jma]="$fixtures/jma/V*.xml $fixtures/jma/official_samples/*.xml"
+    [jma]="$fixtures/jma/V*.xml $fixtures/jma/official_samples/*.xml $fixtures/jma/weather/*.xml"
     [jma_atom]="$fixtures/jma/atom_*.xml"
     [p2pquake]="$fixtures/p2pquake/*.json $fixtures/p2pquake/epsp_converted_from_jmaxml/*.json"
     [usgs]="$fixtures/usgs/*.geojson"
