@@ -258,6 +258,14 @@ BEGIN
                             ORDER BY j.name = p.x ->> 'name' DESC, j.code LIMIT 1) m
         WHERE v_family = 'record_rain') c;
 
+    -- an episode no telegram has revised for three days has ended (JMA
+    -- repeats warnings in force several times a day): a telegram after
+    -- that opens a new one instead of reviving it
+    UPDATE status_checker.event e SET ended_at = p.last_issued, updated_at = pg_catalog.now()
+    FROM (SELECT p.event_id, max(p.issued_at) AS last_issued FROM status_checker.event_product p GROUP BY p.event_id) p
+    WHERE p.event_id = e.event_id AND e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix
+      AND e.ended_at IS NULL AND p.last_issued < v_issued - interval '3 days';
+
     -- the hazards concerned: those the telegram names, and those whose
     -- episode in this scope is still open (a telegram that no longer lists
     -- a hazard ends its episode)
@@ -266,13 +274,13 @@ BEGIN
             SELECT x ->> 'hazard' AS h FROM jsonb_array_elements(w) x
             UNION ALL
             SELECT e.kind FROM status_checker.event e
-            WHERE e.source = 'jma' AND e.source_event_id LIKE v_prefix || '%' AND e.ended_at IS NULL
+            WHERE e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix AND e.ended_at IS NULL
               AND v_family <> 'record_rain') s
         ORDER BY 1
     LOOP
         -- the episode: the open one (for record_rain, JMA's EventID is the episode) …
         SELECT e.event_id INTO v_event FROM status_checker.event e
-        WHERE e.source = 'jma' AND e.kind = hz AND e.source_event_id LIKE v_prefix || '%'
+        WHERE e.source = 'jma' AND e.kind = hz AND left(e.source_event_id, length(v_prefix)) = v_prefix
           AND (e.ended_at IS NULL OR v_family = 'record_rain')
         ORDER BY e.event_id DESC LIMIT 1 FOR UPDATE;
         IF v_event IS NULL THEN

@@ -173,7 +173,8 @@ COMMENT ON FUNCTION status_checker._decide_all(bigint, bigint[]) IS
 -- the site was in danger and is still asked to report).  A site's area is
 -- its attribute warning_area, else its municipality code; a warning for a
 -- part of a municipality JMA divides (横浜市北部, 1410011) also covers a
--- site coded with the whole municipality (1410000).
+-- site coded with the whole municipality (1410000), and a warning for a
+-- designated city (北九州市, or a part of one) the sites in its wards.
 CREATE OR REPLACE FUNCTION status_checker._decide_warning(e status_checker.event, p_rules bigint[])
     RETURNS TABLE (rule_id bigint, tenant_id bigint, site_id bigint, site_code text,
                    shindo status_checker.shindo, decision text, reason text)
@@ -190,9 +191,19 @@ BEGIN
     INTO warned
     FROM (SELECT DISTINCT ON (a.code) a.code, w.level, w.label, w.name, w.since, w.until
           FROM status_checker.event_warning w
-          CROSS JOIN LATERAL (VALUES (w.code), (CASE WHEN right(w.code, 2) <> '00' THEN left(w.code, 5) || '00' END)) a(code)
+          CROSS JOIN LATERAL (
+              VALUES (w.code, 0),
+                     -- a part of a municipality (横浜市北部 1410011) covers a site coded with the whole (1410000)
+                     (CASE WHEN right(w.code, 2) <> '00' THEN left(w.code, 5) || '00' END, 1)
+              UNION ALL
+              -- a designated city warned as a whole (北九州市 4010000) covers the sites in its wards, whose
+              -- codes JMA's table names after the city (北九州門司区 4010100); a part (横浜市北部) covers
+              -- every ward: a site that must be precise sets its attribute warning_area
+              SELECT m.code, 2 FROM status_checker.jma_municipality m
+              WHERE w.name LIKE '%市%' AND left(m.code, 2) = left(w.code, 2) AND m.code <> w.code
+                AND m.name LIKE substring(w.name FROM '^(.+?)市') || '%区') a(code, how)
           WHERE w.event_id = e.event_id AND w.scope = 'city' AND w.level IS NOT NULL AND a.code IS NOT NULL
-          ORDER BY a.code, w.level DESC, a.code = w.code DESC, w.until IS NULL DESC, w.since) x;
+          ORDER BY a.code, w.level DESC, a.how, w.until IS NULL DESC, w.since) x;
 
     RETURN QUERY
     WITH rules AS (
