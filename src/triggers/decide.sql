@@ -200,8 +200,10 @@ BEGIN
               -- codes JMA's table names after the city (北九州門司区 4010100); a part (横浜市北部) covers
               -- every ward: a site that must be precise sets its attribute warning_area
               SELECT m.code, 2 FROM status_checker.jma_municipality m
-              WHERE w.name LIKE '%市%' AND left(m.code, 2) = left(w.code, 2) AND m.code <> w.code
-                AND m.name LIKE substring(w.name FROM '^(.+?)市') || '%区') a(code, how)
+              CROSS JOIN LATERAL (SELECT substring(w.name FROM '^(.+?)市') AS stem) c
+              WHERE c.stem IS NOT NULL AND left(m.code, 2) = left(w.code, 2) AND m.code <> w.code
+                AND left(m.name, length(c.stem)) = c.stem AND length(m.name) > length(c.stem) + 1
+                AND right(m.name, 1) = '区') a(code, how)
           WHERE w.event_id = e.event_id AND w.scope = 'city' AND w.level IS NOT NULL AND a.code IS NOT NULL
           ORDER BY a.code, w.level DESC, a.how, w.until IS NULL DESC, w.since) x;
 
