@@ -10,14 +10,17 @@
 # manager reads decrypted, the sign-in.  estimate_shindo classes its value
 # by JMA's rule for 計測震度 after the update (rounded at the third decimal,
 # truncated at the second), as in a fresh install.
+# The same from 1.0.0 (the release 1.1.0 updates from): equal to a fresh
+# install, its earthquake rule still deciding, and a warning rule made
+# after the update firing on a recorded 大雨特別警報.
 # Prints TAP.  Uses the running server (PGHOST/PGPORT).
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 
 version=$(sed -n "s/^default_version *= *'\(.*\)'/\1/p" "$SC_ROOT/status_checker.control")
 from=0.10.1
-sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" \
-        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" >/dev/null 2>&1
+sc_psql -c "DROP DATABASE IF EXISTS sc_upgraded" -c "DROP DATABASE IF EXISTS sc_fresh" -c "DROP DATABASE IF EXISTS sc_upgraded100" \
+        -c "CREATE DATABASE sc_upgraded" -c "CREATE DATABASE sc_fresh" -c "CREATE DATABASE sc_upgraded100" >/dev/null 2>&1
 sc_psql -c "DROP ROLE IF EXISTS sc_upg_mgr" >/dev/null
 answers='{"building": "none", "injured": 0, "operation": "normal"}'
 # estimate_shindo on a site whose computed intensity is 4.476 (one decimal:
@@ -65,7 +68,7 @@ submit_link() { q "SELECT status_checker.submit_report('$token', '$answers') > 0
 submit_site() { q "SELECT status_checker.submit_report_for(1, 'S1', '$answers') > 0"; }
 n=1; fail=0
 t() { if eval "$2"; then echo "ok $n - $1"; else echo "not ok $n - $1"; fail=1; fi; n=$((n + 1)); }
-echo "1..8"
+echo "1..11"
 t "ALTER EXTENSION UPDATE from $from reaches $version" \
   '[ "$(q "SELECT extversion FROM pg_extension WHERE extname = '"'status_checker'"'")" = "$version" ]'
 t "the extension updated from $from equals a fresh install (catalog_fingerprint.sh: objects, columns, functions, owners and privileges, row-level security, constraints, indexes, policies, triggers, comments, views, types)" \
@@ -84,5 +87,26 @@ t "estimate_shindo: one decimal on $from's schema (5- 6-), JMA's rule after the 
   'after=$(q "$shindo_sql"); echo "# before: $before, after: $after"; [ "$before" = "5- 6-" ] && [ "$after" = "4 5+" ]'
 t "estimate_shindo after the update answers as in a fresh install (a grid of magnitudes, depths, distances)" \
   '[ "$(q "$grid_sql")" = "$(sc_psql -d sc_fresh -At -c "$grid_sql")" ]'
-sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP ROLE sc_upg_mgr" >/dev/null
+
+# from 1.0.0: a tenant with a site in 浜田市 (島根県) and an earthquake rule
+sc_psql -d sc_upgraded100 -q >/dev/null <<SQL
+CREATE EXTENSION status_checker VERSION '1.0.0';
+SET search_path = status_checker;
+SELECT create_tenant('移行テスト', 'admin', 'admin@example.com');
+SELECT upsert_site(1, 'HMD', '浜田', '3220200', 34.90, 132.08);
+SELECT create_form(1, 'f', default_form_definition());
+SELECT create_trigger_rule(1, '震度5弱以上', 1, '5-');
+SQL
+sc_psql -d sc_upgraded100 -c "ALTER EXTENSION status_checker UPDATE" >/dev/null
+q100() { sc_psql -d sc_upgraded100 -At -c "$1"; }
+t "ALTER EXTENSION UPDATE from 1.0.0 reaches $version and equals a fresh install" \
+  '[ "$(q100 "SELECT extversion FROM pg_extension WHERE extname = '"'status_checker'"'")" = "$version" ] && same_as_fresh sc_upgraded100'
+t "after the update from 1.0.0, its earthquake rule still has its threshold and no level" \
+  '[ "$(q100 "SELECT hazard || '"' '"' || min_shindo || '"' '"' || coalesce(min_level::text, '"'-'"') FROM status_checker.trigger_rule")" = "earthquake 5- -" ]'
+special=$(printf '%s' "$SC_FIXTURES/jma/weather/VPWW54_sample_161130__15_12_01.xml")
+t "after the update from 1.0.0, a warning rule fires on a recorded 大雨特別警報 (浜田市)" \
+  '[ "$(q100 "SELECT status_checker.create_trigger_rule(1, '"'大雨特別警報'"', 1, hazard => '"'rain'"', min_level => 5) IS NOT NULL
+              AND status_checker.ingest_feed_document('"'jma'"', pg_read_binary_file('"'$special'"')) > 0")" = t ] &&
+   [ "$(q100 "SELECT string_agg(s.code, '"','"') FROM status_checker.request_target t JOIN status_checker.site s USING (tenant_id, site_id)")" = HMD ]'
+sc_psql -c "DROP DATABASE sc_upgraded" -c "DROP DATABASE sc_fresh" -c "DROP DATABASE sc_upgraded100" -c "DROP ROLE sc_upg_mgr" >/dev/null
 exit $fail
