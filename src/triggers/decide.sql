@@ -5,6 +5,22 @@
 -- Written as CREATE OR REPLACE so that the same text serves the install
 -- script and the upgrades.
 
+-- Whether an event is for a rule at all, and if not why (the first reason
+-- of every decision table in docs/feeds.md).
+CREATE OR REPLACE FUNCTION status_checker._rule_gate(r status_checker.trigger_rule, e status_checker.event) RETURNS text
+    LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp
+    RETURN CASE
+               WHEN NOT r.enabled THEN 'rule disabled'
+               WHEN NOT status_checker._rule_watches(r.hazard, e.kind) THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
+               WHEN NOT e.source = ANY (r.sources) THEN format('event from %s; the rule watches %s', e.source, array_to_string(r.sources, ', '))
+               WHEN e.status = 'cancelled' THEN 'event cancelled (取消)'
+               WHEN e.status = 'test' THEN 'test telegram (試験): never triggers'
+               WHEN e.status = 'training' AND NOT r.drill THEN 'training telegram (訓練): only drill rules fire'
+               WHEN e.status = 'actual' AND r.drill THEN 'drill rule: fires on training telegrams (訓練) only'
+           END;
+COMMENT ON FUNCTION status_checker._rule_gate(status_checker.trigger_rule, status_checker.event) IS
+'Internal: why an event is not for a rule (disabled, other hazard or source, cancelled, test, training or drill), or NULL';
+
 -- For an event and a set of rules: every site of each rule's tenant with
 -- its intensity, whether it is asked, and why.  decision: ask (would be
 -- asked now), asked (already asked for this event), skip.  One statement
@@ -53,15 +69,7 @@ BEGIN
     RETURN QUERY
     WITH rules AS (
         SELECT r.*, r.target = '{"all": true}'::jsonb AS all_sites,
-               CASE
-                   WHEN NOT r.enabled THEN 'rule disabled'
-                   WHEN NOT status_checker._rule_watches(r.hazard, e.kind) THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
-                   WHEN NOT e.source = ANY (r.sources) THEN format('event from %s; the rule watches %s', e.source, array_to_string(r.sources, ', '))
-                   WHEN e.status = 'cancelled' THEN 'event cancelled (取消)'
-                   WHEN e.status = 'test' THEN 'test telegram (試験): never triggers'
-                   WHEN e.status = 'training' AND NOT r.drill THEN 'training telegram (訓練): only drill rules fire'
-                   WHEN e.status = 'actual' AND r.drill THEN 'drill rule: fires on training telegrams (訓練) only'
-               END AS gate
+               status_checker._rule_gate(r, e) AS gate
         FROM status_checker.trigger_rule r WHERE r.rule_id = ANY (p_rules)
     ), tgt AS (
         SELECT r.rule_id, t.site_id FROM rules r
@@ -210,15 +218,7 @@ BEGIN
     RETURN QUERY
     WITH rules AS (
         SELECT r.*, r.target = '{"all": true}'::jsonb AS all_sites,
-               CASE
-                   WHEN NOT r.enabled THEN 'rule disabled'
-                   WHEN NOT status_checker._rule_watches(r.hazard, e.kind) THEN format('event is a %s; the rule watches %s', e.kind, r.hazard)
-                   WHEN NOT e.source = ANY (r.sources) THEN format('event from %s; the rule watches %s', e.source, array_to_string(r.sources, ', '))
-                   WHEN e.status = 'cancelled' THEN 'warning withdrawn (取消)'
-                   WHEN e.status = 'test' THEN 'test telegram (試験): never triggers'
-                   WHEN e.status = 'training' AND NOT r.drill THEN 'training telegram (訓練): only drill rules fire'
-                   WHEN e.status = 'actual' AND r.drill THEN 'drill rule: fires on training telegrams (訓練) only'
-               END AS gate
+               status_checker._rule_gate(r, e) AS gate
         FROM status_checker.trigger_rule r WHERE r.rule_id = ANY (p_rules)
     ), tgt AS (
         SELECT r.rule_id, t.site_id FROM rules r

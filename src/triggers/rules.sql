@@ -5,6 +5,24 @@
 -- Written as CREATE OR REPLACE so that the same text serves the install
 -- script and the upgrades.
 
+-- What every rule needs: the caller's tenant, a form of that tenant, a name.
+CREATE OR REPLACE FUNCTION status_checker._check_rule(p_tenant bigint, p_name text, p_form bigint) RETURNS void
+    LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, status_checker, pg_temp AS $$
+BEGIN
+    PERFORM status_checker._require_tenant(p_tenant);
+    IF NOT EXISTS (SELECT 1 FROM status_checker.form f WHERE f.tenant_id = p_tenant AND f.form_id = p_form) THEN
+        RAISE EXCEPTION 'form % does not exist in tenant %', p_form, p_tenant
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF btrim(p_name) = '' OR length(p_name) > 200 THEN
+        RAISE EXCEPTION 'invalid rule name %', quote_literal(p_name)
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 200 characters and is not blank.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION status_checker._check_rule(bigint, text, bigint) IS
+'Internal: refuses a rule of another tenant, with another tenant''s (or no) form, or with a blank or overlong name';
+
 CREATE OR REPLACE FUNCTION status_checker.create_trigger_rule(
     tenant_id bigint, name text, form_id bigint, min_shindo status_checker.shindo,
     target jsonb DEFAULT '{"all": true}', deadline interval DEFAULT '6 hours', drill boolean DEFAULT false,
@@ -21,16 +39,7 @@ BEGIN
         ARRAY[create_trigger_rule.tenant_id::text, create_trigger_rule.name, create_trigger_rule.form_id::text,
               create_trigger_rule.target::text, create_trigger_rule.deadline::text, create_trigger_rule.drill::text,
               create_trigger_rule.sources::text, create_trigger_rule.hazard]);
-    PERFORM status_checker._require_tenant(create_trigger_rule.tenant_id);
-    IF NOT EXISTS (SELECT 1 FROM status_checker.form f
-                   WHERE f.tenant_id = create_trigger_rule.tenant_id AND f.form_id = create_trigger_rule.form_id) THEN
-        RAISE EXCEPTION 'form % does not exist in tenant %', create_trigger_rule.form_id, create_trigger_rule.tenant_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    IF btrim(create_trigger_rule.name) = '' OR length(create_trigger_rule.name) > 200 THEN
-        RAISE EXCEPTION 'invalid rule name %', quote_literal(create_trigger_rule.name)
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 200 characters and is not blank.';
-    END IF;
+    PERFORM status_checker._check_rule(create_trigger_rule.tenant_id, create_trigger_rule.name, create_trigger_rule.form_id);
     IF create_trigger_rule.hazard NOT IN ('earthquake', 'tsunami') THEN
         RAISE EXCEPTION 'unknown hazard % for a rule with min_shindo', quote_literal(create_trigger_rule.hazard)
             USING ERRCODE = 'invalid_parameter_value',
@@ -99,16 +108,7 @@ BEGIN
         ARRAY[create_trigger_rule.tenant_id::text, create_trigger_rule.name, create_trigger_rule.form_id::text,
               create_trigger_rule.hazard, create_trigger_rule.min_level::text, create_trigger_rule.target::text,
               create_trigger_rule.deadline::text, create_trigger_rule.drill::text]);
-    PERFORM status_checker._require_tenant(create_trigger_rule.tenant_id);
-    IF NOT EXISTS (SELECT 1 FROM status_checker.form f
-                   WHERE f.tenant_id = create_trigger_rule.tenant_id AND f.form_id = create_trigger_rule.form_id) THEN
-        RAISE EXCEPTION 'form % does not exist in tenant %', create_trigger_rule.form_id, create_trigger_rule.tenant_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    IF btrim(create_trigger_rule.name) = '' OR length(create_trigger_rule.name) > 200 THEN
-        RAISE EXCEPTION 'invalid rule name %', quote_literal(create_trigger_rule.name)
-            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'A name has 1 to 200 characters and is not blank.';
-    END IF;
+    PERFORM status_checker._check_rule(create_trigger_rule.tenant_id, create_trigger_rule.name, create_trigger_rule.form_id);
     IF create_trigger_rule.hazard NOT IN ('rain', 'landslide', 'flood', 'storm_surge', 'wind', 'snow', 'wave', 'volcano', 'any_warning') THEN
         RAISE EXCEPTION 'unknown warning hazard %', quote_literal(create_trigger_rule.hazard)
             USING ERRCODE = 'invalid_parameter_value',
