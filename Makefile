@@ -33,7 +33,7 @@ SQL_FORMS    = src/forms/forms.sql
 SQL_REQUESTS = src/requests/requests.sql src/requests/targets.sql
 SQL_REPORTS  = src/reports/reports.sql src/aggregate/aggregate.sql
 # earthquake feeds; the rules they fire (which make requests)
-SQL_FEEDS    = src/feeds/feeds.sql src/feeds/warnings.sql src/feeds/ingest.sql src/feeds/watcher.sql src/feeds/telegram_origin.sql
+SQL_FEEDS    = src/feeds/feeds.sql src/feeds/warnings.sql src/feeds/ingest.sql src/feeds/watcher.sql src/feeds/watcher_poll.sql src/feeds/telegram_origin.sql
 SQL_TRIGGERS = src/triggers/triggers.sql src/triggers/rules.sql src/triggers/decide.sql src/triggers/fire.sql
 # channels, templates and link keys; links; the outbox and its workers
 SQL_DISPATCH = \
@@ -83,7 +83,7 @@ SQL_WEB = \
 # release kept there, updates, and compares with a fresh install).
 # 1.0.0 updated from 0.10.1 only (a 0.10.0 installation updates to 0.10.1
 # first, with the 0.10.1 release); 1.1.0 updates from 1.0.0.
-UPGRADE_1_1_0_PARTS = src/upgrades/1.1.0.sql src/feeds/warnings.sql src/feeds/ingest.sql \
+UPGRADE_1_1_0_PARTS = src/upgrades/1.1.0.sql src/feeds/warnings.sql src/feeds/ingest.sql src/feeds/watcher_poll.sql \
 	src/triggers/rules.sql src/triggers/decide.sql src/triggers/fire.sql src/upgrades/1.1.0-privileges.sql
 
 MODULE_big  = $(EXTENSION)

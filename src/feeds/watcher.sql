@@ -80,7 +80,9 @@ EXCEPTION WHEN unique_violation THEN
 END
 $$;
 COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
-'Add a feed for the watcher to poll: jma_atom (eqvol.xml), p2pquake (/v2/history) or usgs_geojson (summary feed); returns the feed id';
+'Add a feed for the watcher to poll: jma_atom (JMA''s eqvol.xml for earthquakes, tsunamis and volcanoes, extra.xml for '
+'weather, landslide, rain and flood warnings, or their long-term *_l.xml), p2pquake (/v2/history) or usgs_geojson '
+'(summary feed); returns the feed id';
 GRANT EXECUTE ON FUNCTION status_checker.add_feed(text, text, interval) TO status_checker_api, status_checker_operator;
 
 CREATE FUNCTION status_checker.remove_feed(feed_id bigint) RETURNS void
@@ -169,59 +171,8 @@ END;
 COMMENT ON FUNCTION status_checker._feed_note_error(bigint, text, boolean, boolean) IS
 'Internal (feed watcher): record a bad document of a feed';
 
--- Record a successful poll (HTTP 200 or 304).  For an Atom feed, list its
--- new telegrams; for P2PQuake and USGS, ingest the body.  Returns the
--- telegram URLs the watcher should fetch now.
-CREATE FUNCTION status_checker._feed_polled(p_feed bigint, p_status integer, p_etag text, p_last_modified text, p_body bytea)
-    RETURNS TABLE (url text)
-    LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    f status_checker.feed;
-    model jsonb;
-    n integer;
-    err text;
-BEGIN
-    SELECT * INTO f FROM status_checker.feed x WHERE x.feed_id = p_feed FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    UPDATE status_checker.feed x
-    SET polls = x.polls + 1, last_poll_at = pg_catalog.now(), last_success_at = pg_catalog.now(),
-        consecutive_errors = 0,
-        not_modified = x.not_modified + (p_status = 304)::integer,
-        etag = CASE WHEN p_status = 200 THEN p_etag ELSE coalesce(p_etag, x.etag) END,
-        last_modified = CASE WHEN p_status = 200 THEN p_last_modified ELSE coalesce(p_last_modified, x.last_modified) END,
-        next_poll_at = pg_catalog.clock_timestamp() + x.poll_interval
-    WHERE x.feed_id = p_feed;
-
-    IF p_status = 200 THEN
-        BEGIN
-            IF f.kind = 'jma_atom' THEN
-                model := status_checker._parse_feed_document('jma_atom', p_body);
-                INSERT INTO status_checker.feed_document (url, feed_id, product, entry_updated)
-                SELECT e ->> 'url', p_feed, e ->> 'product', (e ->> 'updated')::timestamptz
-                FROM jsonb_array_elements(model -> 'entries') e
-                WHERE e ->> 'product' IN ('VXSE51', 'VXSE52', 'VXSE53', 'VXSE61', 'VTSE41')
-                ON CONFLICT (url) DO NOTHING;
-            ELSE
-                n := status_checker.ingest_feed_document(CASE f.kind WHEN 'usgs_geojson' THEN 'usgs' ELSE f.kind END, p_body);
-                UPDATE status_checker.feed x SET documents = x.documents + 1, events = x.events + n WHERE x.feed_id = p_feed;
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            -- the feed's own document is bad: the feed counts as failing
-            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            PERFORM status_checker._feed_note_error(p_feed, err, true, true);
-        END;
-    END IF;
-    -- oldest first, so that a quake's telegrams are ingested in issue order
-    RETURN QUERY SELECT d.url FROM status_checker.feed_document d
-                 WHERE d.feed_id = p_feed AND d.state = 'pending'
-                 ORDER BY d.entry_updated, d.url;
-END
-$$;
-COMMENT ON FUNCTION status_checker._feed_polled(bigint, integer, text, text, bytea) IS
-'Internal (feed watcher): record a successful poll; list new Atom telegrams or ingest the body; returns the URLs to fetch';
+-- _feed_polled (what a poll brought) and _feed_product_wanted (the JMA
+-- products the watcher fetches): src/feeds/watcher_poll.sql (1.1.0).
 
 CREATE FUNCTION status_checker._feed_document_fetched(p_url text, p_status integer, p_body bytea, p_error text)
     RETURNS void

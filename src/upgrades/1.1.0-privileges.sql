@@ -16,6 +16,7 @@ BEGIN
         'status_checker._check_rule(bigint, text, bigint)',
         'status_checker._rule_gate(status_checker.trigger_rule, status_checker.event)',
         'status_checker._decide_warning(status_checker.event, bigint[])',
+        'status_checker._feed_product_wanted(text)',
         'status_checker.create_trigger_rule(bigint, text, bigint, text, integer, jsonb, interval, boolean, text)']::regprocedure[]
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

@@ -1,7 +1,8 @@
 -- status_checker 1.0.0 → 1.1.0: what the update does before it replays
 -- the files that define the warnings (src/feeds/warnings.sql, new) and the
--- functions that changed (ingest.sql, rules.sql, decide.sql, fire.sql, all
--- CREATE OR REPLACE), and src/upgrades/1.1.0-privileges.sql after them.
+-- functions that changed (ingest.sql, watcher_poll.sql, rules.sql,
+-- decide.sql, fire.sql, all CREATE OR REPLACE), and
+-- src/upgrades/1.1.0-privileges.sql after them.
 -- test/integration/upgrade.sh compares the updated database with a fresh
 -- install of 1.1.0.
 --
@@ -38,3 +39,9 @@ ALTER TABLE status_checker.trigger_rule
 COMMENT ON TABLE status_checker.trigger_rule IS
 'A tenant''s rule: when an event of its hazard reaches min_shindo (or a listed tsunami warning kind, or for a weather, '
 'landslide, flood or volcano warning min_level) at a targeted site, ask those sites';
+
+-- the watcher follows JMA's warning feeds as well (src/feeds/watcher_poll.sql)
+COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
+'Add a feed for the watcher to poll: jma_atom (JMA''s eqvol.xml for earthquakes, tsunamis and volcanoes, extra.xml for '
+'weather, landslide, rain and flood warnings, or their long-term *_l.xml), p2pquake (/v2/history) or usgs_geojson '
+'(summary feed); returns the feed id';

@@ -23,9 +23,20 @@ services do, for the feed watcher's integration test and for the demo:
   /inward/p2p         a feed that redirects (302) to 127.0.0.2, an address of
                       this machine: the watcher must not go there unless
                       status_checker.allowed_destinations lists it
+  /wx/extra.xml       an Atom feed like JMA's extra.xml (高頻度（随時）) over JMA's
+                      official weather, landslide, rain, volcano and flood samples
+                      (jma/weather/), each under a file name of JMA's form
+                      (<Control/DateTime>_0_<product>_<office>.xml; the
+                      指定河川洪水予報 sample as VXKO51), oldest last, plus two
+                      entries the watcher must not fetch (府県気象情報 VPFJ50,
+                      府県天気予報 VPFD50: no such file); ?only=NAME[,NAME…]
+                      lists only the samples whose file names start so
+  /wx/extra_l.xml     the same as the long-term feed (長期（随時）): the same URLs
+  /wxmirror/...       the same feeds with every telegram under another URL
   /p2p/history        P2PQuake /v2/history?codes=551 (recorded array)
   /usgs/summary.geojson  a recorded USGS summary feed
-  /data/<file>, /mirror/data/<file>, /bad/data/<file>, /foreign/data/<file>,
+  /data/<file>, /mirror/data/<file>, /wx/data/<file>, /wxmirror/data/<file>,
+  /bad/data/<file>, /foreign/data/<file>,
   /elsewhere/data/<file>, /sameredir/moved/<file>   the telegrams
   /_control/advance, /_control/reset, /_control/stats
 
@@ -38,7 +49,9 @@ import re
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.sax.saxutils import escape
 
 FIXTURES = sys.argv[1]
 PORT_FILE = sys.argv[2]
@@ -99,6 +112,55 @@ for i, name in enumerate(OSUMI):
              '    <link type="application/xml" href="@@/%s"/>\n'
              '    <content type="text">%s</content>\n  </entry>\n') % (title, fname, dt, fname, title)
     osumi.append((dt, fname, body, entry))
+
+# ---------------------------------------------------------------- weather feed
+# JMA's official samples of the warning products, listed the way extra.xml
+# lists telegrams: under file names of JMA's form, which is where the Atom
+# parser reads the product from
+def first(pattern, body):
+    m = re.search(pattern, body, re.S)
+    return m.group(1).decode() if m else ''
+
+
+weather = []   # (updated, file name, body, entry text, sample name) oldest first
+for i, name in enumerate(sorted(os.listdir(os.path.join(FIXTURES, 'jma/weather')))):
+    if not name.endswith('.xml'):
+        continue
+    body = read('jma/weather/' + name)
+    dt = control_datetime(body)
+    product = name.split('_', 1)[0]
+    if product == 'VXKO':   # JMA numbers 指定河川洪水予報 per river: VXKO50 … VXKO89
+        product = 'VXKO51'
+    fname = '%s_0_%s_%02d0000.xml' % (re.sub(r'[-T:Z]', '', dt), product, i + 1)
+    entry = ('  <entry>\n    <title>%s</title>\n    <id>@@/%s</id>\n    <updated>%s</updated>\n'
+             '    <author><name>%s</name></author>\n'
+             '    <link type="application/xml" href="@@/%s"/>\n'
+             '    <content type="text">%s</content>\n  </entry>\n') % (
+        escape(first(rb'<Control>.*?<Title>([^<]+)</Title>', body)), fname, dt,
+        escape(first(rb'<EditorialOffice>([^<]+)</EditorialOffice>', body)), fname,
+        escape(first(rb'<Head[^>]*>.*?<Title>([^<]+)</Title>', body)))
+    weather.append((dt, fname, body, entry, name))
+weather.sort()
+# entries of products the watcher does not fetch (their files do not exist)
+WX_OTHER = [('2016-12-13T11:50:00Z', '20161213115000_0_VPFJ50_130000.xml', '府県気象情報', '東京都気象情報'),
+            ('2016-12-13T20:00:00Z', '20161213200000_0_VPFD50_130000.xml', '府県天気予報（Ｒ１）', '東京都府県天気予報')]
+wx_other = [(dt, f, None, ('  <entry>\n    <title>%s</title>\n    <id>@@/%s</id>\n    <updated>%s</updated>\n'
+                           '    <author><name>気象庁予報部</name></author>\n'
+                           '    <link type="application/xml" href="@@/%s"/>\n'
+                           '    <content type="text">%s</content>\n  </entry>\n') % (t, f, dt, f, c))
+            for dt, f, t, c in WX_OTHER]
+
+
+def wx_atom(prefix, feed, items):
+    title = {'extra': '高頻度（随時）', 'extra_l': '長期（随時）'}[feed]
+    body = ('<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom" lang="ja">\n'
+            '  <title>%s</title>\n  <subtitle>JMAXML publishing feed</subtitle>\n  <updated>%s</updated>\n'
+            '  <id>%s/%s.xml</id>\n  <link rel="related" href="http://www.jma.go.jp/"/>\n'
+            '  <link rel="self" href="%s/%s.xml"/>\n') % (title, max(i[0] for i in items), prefix, feed, prefix, feed)
+    for item in sorted(items, reverse=True):   # newest first, like JMA
+        body += item[3].replace('@@', prefix + '/data')
+    return (body + tail).encode()
+
 
 # ---------------------------------------------------------------- bad feed
 vxse53 = read('jma/VXSE53_20210219_iwate_maxint4.xml')
@@ -196,6 +258,22 @@ class Handler(BaseHTTPRequestHandler):
             if p.startswith(prefix + '/data/'):
                 name = p.rsplit('/', 1)[1]
                 for _, fname, body, _ in noto[:published] + osumi:
+                    if fname == name:
+                        return self.send(200, body)
+                return self.send(404, b'not found', 'text/plain')
+        for prefix in ('/wx', '/wxmirror'):
+            path, _, query = p.partition('?')
+            m = re.fullmatch(re.escape(prefix) + r'/(extra|extra_l)\.xml', path)
+            if m:
+                only = urllib.parse.parse_qs(query).get('only', [''])[0]
+                items = [w for w in weather if not only or w[4].startswith(tuple(only.split(',')))]
+                if not only:
+                    items += wx_other
+                return self.conditional(wx_atom(base + prefix, m.group(1), items),
+                                        '"wx-%s-%s"' % (m.group(1), only), 1481629643)
+            if p.startswith(prefix + '/data/'):
+                name = p.rsplit('/', 1)[1]
+                for _, fname, body, _, _ in weather:
                     if fname == name:
                         return self.send(200, body)
                 return self.send(404, b'not found', 'text/plain')

@@ -73,7 +73,7 @@ SELECT add_feed('jma_atom', '$feeds/jma/eqvol.xml', '1 second');
 SELECT add_feed('jma_atom', '$feeds/jma/osumi.xml', '1 second');
 SQL
 
-echo "1..31"
+echo "1..42"
 ok "the worker runs in $db" "wait_for 30 \"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher' AND datname = '$db'\""
 pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher'")
 
@@ -170,6 +170,71 @@ q "SELECT pg_reload_conf()" >/dev/null
 q "SELECT status_checker.add_feed('p2pquake', '$feeds/p2p/history?codes=551&limit=100', '1 second'), status_checker.add_feed('usgs_geojson', '$feeds/usgs/summary.geojson', '1 second')" >/dev/null
 ok "P2PQuake and USGS feeds are ingested" \
   "wait_for 30 \"SELECT (SELECT count(*) FROM status_checker.event WHERE source = 'p2pquake') = 28 AND (SELECT count(*) FROM status_checker.event WHERE source = 'usgs') = 13\""
+# JMA's warning feed (extra.xml): weather, landslide, rain, volcano and flood
+# telegrams (JMA's official samples) become episodes; warning rules ask the
+# sites of the municipalities concerned, once per episode however often the
+# feeds are polled, also listed again by the long-term feed and replayed
+# under other URLs.  Products the watcher does not follow are not fetched.
+wx_n=$(ls "$SC_FIXTURES"/jma/weather/*.xml | wc -l)
+q "SELECT status_checker.upsert_site(1, 'OGA1', '小笠原出張所', '1342100', 27.09, 142.19),
+          status_checker.upsert_site(1, 'HMD1', '浜田工場', '3220200', 34.90, 132.08),
+          status_checker.upsert_site(1, 'KKR1', '小倉営業所', '4010600', 33.88, 130.88),
+          status_checker.create_trigger_rule(1, '大雨特別警報', 1, hazard => 'rain', min_level => 5),
+          status_checker.create_trigger_rule(1, '土砂災害警戒情報', 1, hazard => 'landslide', min_level => 4)" >/dev/null
+rain_rule=$(q "SELECT rule_id FROM status_checker.trigger_rule WHERE name = '大雨特別警報'")
+slide_rule=$(q "SELECT rule_id FROM status_checker.trigger_rule WHERE name = '土砂災害警戒情報'")
+q "SELECT status_checker.add_feed('jma_atom', '$feeds/wx/extra.xml', '1 second')" >/dev/null
+ok "extra.xml: its $wx_n warning telegrams are ingested" \
+  "wait_for 60 \"SELECT count(*) = $wx_n AND bool_and(state = 'ingested') FROM status_checker.feed_document WHERE url LIKE '%/wx/data/%'\""
+check "... with their products read from the file names (VXKO51 for the 指定河川洪水予報)" \
+  "SELECT string_agg(DISTINCT product, ',' ORDER BY product) = 'VFVO50,VPOA50,VPWW53,VPWW54,VXKO51,VXWW50'
+   FROM status_checker.feed_document WHERE url LIKE '%/wx/data/%'" \
+  "SELECT product, count(*) FROM status_checker.feed_document WHERE url LIKE '%/wx/data/%' GROUP BY 1"
+check "products the watcher does not follow (府県気象情報 VPFJ50, 府県天気予報 VPFD50) are neither listed nor fetched" \
+  "SELECT count(*) = 0 AND $(fetches '/wx/data/.*_VPF[JD]50_.*' 404) = 0
+   FROM status_checker.feed_document WHERE product IN ('VPFJ50', 'VPFD50')"
+check "episodes: rain, landslide, flood, wind, wave, storm_surge and volcano" \
+  "SELECT array_agg(DISTINCT kind ORDER BY kind) @> '{flood,landslide,rain,storm_surge,volcano,wave,wind}'
+   FROM status_checker.disaster_event WHERE source = 'jma' AND max_level IS NOT NULL" \
+  "SELECT kind, source_event_id, max_level, ended_at FROM status_checker.disaster_event WHERE max_level IS NOT NULL ORDER BY event_id"
+check "hazard_warning: 小笠原村 大雨特別警報 (5), 浜田市 大雨特別警報 (5), 千代田区 暴風警報 (3), 小倉北区's 北九州市 土砂災害警戒情報 (4)" \
+  "SELECT count(*) = 4 FROM status_checker.hazard_warning
+   WHERE (municipality, kind, level) IN (('1342100', '大雨特別警報', 5), ('3220200', '大雨特別警報', 5),
+                                         ('1310100', '暴風警報', 3), ('4010000', '土砂災害警戒情報', 4))"
+check "the 岡山県 landslide episode ended with its 全警戒解除" \
+  "SELECT count(*) = 1 AND bool_and(ended_at IS NOT NULL) FROM status_checker.disaster_event
+   WHERE kind = 'landslide' AND source_event_id LIKE 'landslide:330000:%'"
+# each request of the warning rules: rule, episode and the sites it asks
+wx_requests="SELECT string_agg(x, ' ' ORDER BY x) FROM (
+                 SELECT q.rule_id || ':' || q.event_id || ':' || string_agg(s.code, '+' ORDER BY s.code) AS x
+                 FROM status_checker.request q
+                 JOIN status_checker.request_target t ON t.tenant_id = q.tenant_id AND t.request_id = q.request_id
+                 JOIN status_checker.site s ON s.site_id = t.site_id
+                 WHERE q.rule_id IN ($rain_rule, $slide_rule) GROUP BY q.request_id, q.rule_id, q.event_id) r"
+check "大雨特別警報: one request for 東京都's episode (OGA1), one for 島根県's (HMD1); 土砂災害警戒情報: one for 福岡県's (KKR1)" \
+  "SELECT regexp_replace(($wx_requests), ':[0-9]+:', ':', 'g') = '$rain_rule:HMD1 $rain_rule:OGA1 $slide_rule:KKR1'
+          AND (SELECT count(DISTINCT q.event_id) FROM status_checker.request q WHERE q.rule_id = $rain_rule) = 2" \
+  "$wx_requests"
+wx_before=$(q "$wx_requests")
+revisions=$(q "SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) FROM status_checker.event WHERE max_level IS NOT NULL")
+# the long-term feed lists the same telegrams; the mirror lists them under other URLs
+q "SELECT status_checker.add_feed('jma_atom', '$feeds/wx/extra_l.xml', '1 second'),
+          status_checker.add_feed('jma_atom', '$feeds/wxmirror/extra.xml', '1 second')" >/dev/null
+ok "the mirrored warning telegrams are ingested" \
+  "wait_for 60 \"SELECT count(*) = $wx_n AND bool_and(state = 'ingested') FROM status_checker.feed_document WHERE url LIKE '%/wxmirror/data/%'\""
+polls=$(q "SELECT sum(polls) FROM status_checker.feed WHERE url LIKE '%/wx%'")
+ok "the warning feeds keep being polled (304 Not Modified)" \
+  "wait_for 30 \"SELECT sum(polls) >= $polls + 9 AND bool_and(not_modified > 0) FROM status_checker.feed WHERE url LIKE '%/wx%'\""
+check "... the long-term feed listed nothing new, and each warning telegram was fetched exactly once" \
+  "SELECT (SELECT count(*) FROM status_checker.feed_document d JOIN status_checker.feed f USING (feed_id)
+           WHERE f.url LIKE '%/wx/extra_l.xml') = 0
+          AND $(fetches '/wx/data/.*' 200) = $wx_n AND $(fetches '/wxmirror/data/.*' 200) = $wx_n"
+check "... and every rule still fired once per episode: no request, target or episode revision more" \
+  "SELECT ($wx_requests) = '$wx_before'
+          AND (SELECT string_agg(event_id || ':' || revision, ',' ORDER BY event_id) FROM status_checker.event
+               WHERE max_level IS NOT NULL) = '$revisions'" \
+  "$wx_requests"
+
 # no memory kept across loops: the worker's total stays flat while it polls
 # (pg_log_backend_memory_contexts writes the totals to the server log)
 mem_total() {
