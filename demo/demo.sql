@@ -44,6 +44,13 @@ SELECT import_sites(:tenant, 'code,name,group_path,municipality_code,lat,lon,add
         (ARRAY['factory', 'office', 'warehouse', 'shop'])[1 + p.seq % 4]), E'\n' ORDER BY p.seq)) AS imported
 FROM pick p JOIN centroid c ON c.area_code = p.area_code \gset
 \echo '   sites imported:' :imported
+-- two sites on the Ogasawara islands (小笠原村, JMA code 1342100): where
+-- the recorded 大雨特別警報 of 東京都 (the second scenario) falls
+SELECT import_sites(:tenant, 'code,name,group_path,municipality_code,lat,lon,address,contact_email,kind' || E'\n' ||
+    'TKY901,小笠原村父島出張所,関東/東京支店,1342100,27.09450,142.19170,小笠原村父島,ogasawara1@hokuriku-monozukuri.example,office' || E'\n' ||
+    'TKY902,小笠原村母島倉庫,関東/東京支店,1342100,26.64110,142.16140,小笠原村母島,ogasawara2@hokuriku-monozukuri.example,warehouse')
+    AS imported \gset
+\echo '   sites on the Ogasawara islands (小笠原村):' :imported
 
 SELECT create_form(:tenant, '被害状況報告', default_form_definition('all')) AS form \gset
 -- coastal sites on the Noto peninsula lie in the 津波予報区 石川県能登 (360)
@@ -54,5 +61,9 @@ WHERE tenant_id = :tenant AND municipality_code IN (SELECT code FROM jma_municip
 SELECT create_trigger_rule(:tenant, '震度5弱以上の拠点に被害報告を依頼', :form, '5-',
                            message => '強い揺れを観測しました。各拠点の被害状況を報告してください。') AS rule \gset
 SELECT create_trigger_rule(:tenant, '津波警報の沿岸拠点に安否確認', :form, NULL, hazard => 'tsunami') AS tsunami_rule \gset
-\echo '   trigger rules created: 震度5弱 or more (rule' :rule '), tsunami warnings (rule' :tsunami_rule ')'
+-- a warning rule: 大雨特別警報 (警戒レベル5) where a site is
+SELECT create_trigger_rule(:tenant, '大雨特別警報の拠点に安否確認', :form, hazard => 'rain', min_level => 5,
+                           message => '大雨特別警報が発表されました。各拠点の状況を報告してください。') AS rain_rule \gset
+\echo '   trigger rules created: 震度5弱 or more (rule' :rule '), tsunami warnings (rule' :tsunami_rule '),'
+\echo '   大雨特別警報 (rule' :rain_rule ')'
 \set QUIET off

@@ -6,7 +6,9 @@
 # every site (a local SMTP server, STARTTLS) and posts to a local webhook
 # receiver (Slack format); the site staff open the links in their mails and
 # answer in waves, the first of them on the reporter page served by the HTTP
-# worker.  Leaves the cluster, the reporter page and the mail sink running;
+# worker.  Then a second scenario: JMA's recorded 大雨特別警報 for 東京都
+# arrives by the warning feed (extra.xml) and a warning rule asks the sites
+# on the 小笠原諸島.  Leaves the cluster, the reporter page and the mail sink running;
 # `make demo-stop` (demo/stop-demo.sh) stops everything it started, from the
 # process ids it writes to $DEMO_DIR/demo.pids.
 set -euo pipefail
@@ -144,6 +146,40 @@ for wave in 1 2 3 4; do
 done
 
 sc_psql -d $DB -f "$SC_ROOT/demo/show.sql"
+
+# the second scenario: a warning.  JMA's extra.xml lists weather, landslide,
+# rain and flood telegrams; the stand-in serves JMA's own sample of a
+# 大雨特別警報 for 東京都 (2016-12-13: 大雨・暴風・波浪・高潮特別警報 for the
+# 小笠原諸島, 暴風警報 for the 23 wards) and the watcher follows it
+sc_log "scenario 2: a recorded 大雨特別警報 for 東京都 (JMA's sample telegram) arrives by the warning feed (extra.xml)"
+wx_feed="$feeds/wx/extra.xml?only=VPWW54_sample_161226"
+sc_psql -d $DB -qAt -c "SELECT status_checker.add_feed('jma_atom', '$wx_feed', '1 second')" >/dev/null
+for _ in $(seq 150); do
+    [ "$(sc_psql -d $DB -At -c "SELECT count(*) FROM status_checker.feed_document WHERE url LIKE '%/wx/data/%' AND state <> 'pending'")" -ge 1 ] && break
+    sleep 0.2
+done
+sc_psql -d $DB -At <<'SQL'
+SELECT format('   %s (%s, %s, %s bytes): %s', d.product, f.url, d.state, d.bytes,
+              coalesce((SELECT string_agg(format('request %s "%s" for %s sites', q.request_id, q.title, q.targets), '; '
+                                          ORDER BY q.request_id)
+                        FROM status_checker.request q WHERE q.created_at = d.fetched_at),
+                       'no new request'))
+FROM status_checker.feed_document d JOIN status_checker.feed f USING (feed_id) WHERE d.url LIKE '%/wx/data/%';
+SQL
+sc_psql -d $DB -q -c "UPDATE status_checker.feed SET enabled = false" >/dev/null
+sc_psql -d $DB -f "$SC_ROOT/demo/weather.sql"
+for _ in $(seq 300); do
+    [ "$(sc_psql -d $DB -At -c "SELECT count(*) = 0 FROM status_checker.outbox WHERE state IN ('queued', 'sending', 'retrying')")" = t ] && break
+    sleep 0.2
+done
+sc_psql -d $DB -At <<'SQL'
+SELECT format('   delivery: %s messages for request %s, %s sent (%s)', count(*), d.request_id, count(*) FILTER (WHERE d.state = 'sent'),
+              string_agg(DISTINCT coalesce(d.site_code, '-') || ' ' || d.channel_kind, ', '))
+FROM status_checker.delivery_status d
+WHERE d.request_id = (SELECT max(request_id) FROM status_checker.request WHERE rule_id IN
+                      (SELECT rule_id FROM status_checker.trigger_rule WHERE hazard = 'rain'))
+GROUP BY d.request_id;
+SQL
 # the crisis team's dashboard: a password for the demo's manager (argon2id)
 demo_password='noto-2024-demo'
 sc_psql -d $DB -q -c "SELECT status_checker.set_user_password(1, 'crisis.lead', '$demo_password')" >/dev/null
