@@ -38,3 +38,7 @@ ALTER TABLE status_checker.trigger_rule
 COMMENT ON TABLE status_checker.trigger_rule IS
 'A tenant''s rule: when an event of its hazard reaches min_shindo (or a listed tsunami warning kind, or for a weather, '
 'landslide, flood or volcano warning min_level) at a targeted site, ask those sites';
+
+-- trigger_decision as a mapped viewer: _decide checks its arguments with
+-- _no_nulls, which its readers could not call
+GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_viewer, status_checker_operator;
