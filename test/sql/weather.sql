@@ -136,27 +136,28 @@ SELECT pg_temp.ev(replace(pg_temp.src('VXKO_sample_220728__16_01_01.xml'), '<Sta
        pg_temp.ev(replace(pg_temp.src('VPOA50_sample_100806__18_01_01.xml'), '<Status>通常</Status>', '<Status>試験</Status>')) ->> 'status' AS test;
 
 -- ------------------------------------------------------------ bad documents
-SELECT pg_temp.refusal(replace(pg_temp.src('VXWW50_sample_250630__17_04_01.xml'), '<Code>1420600</Code>', '<Code>12x</Code>')) AS city_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPWW54_sample_250123__15_17_01.xml'), '<Code>3220100</Code>', '<Code>322010</Code>')) AS vpww_city_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPWW54_sample_250123__15_17_01.xml'), '<Code>320011</Code>', '<Code>32001</Code>')) AS area_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VFVO50_sample_200522__45_01_01.xml'), '<Code>306</Code>', '<Code>浅間</Code>')) AS volcano_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VXKO_sample_220728__16_01_01.xml'), '<CityCode>0000000</CityCode>', '<CityCode></CityCode>')) AS flood_city_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VXWW50_sample_190529__17_01_01.xml'), '<Code>400000</Code>', '<Code>40</Code>')) AS target_area;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPOA50_sample_100806__18_01_01.xml'), '<Code>1</Code>', '<Code>一</Code>')) AS kind_code;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPOA50_sample_190412__18_03_01.xml'), '約１００ミリ', '約１２３４５６ミリ')) AS rainfall;
-SELECT pg_temp.refusal(regexp_replace(pg_temp.src('VXKO_sample_220728__16_01_01.xml'), '<ReportDateTime>[^<]*</ReportDateTime>', '')) AS no_report_time;
-SELECT pg_temp.refusal(replace(pg_temp.src('VXKO_sample_220728__16_01_01.xml'), '2019-05-09T20:40:00+09:00</ReportDateTime>', 'yesterday</ReportDateTime>')) AS bad_report_time;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPWW53_sample_130412__15_08_01.xml'), '<Status>通常</Status>', '<Status>本番</Status>')) AS control_status;
-SELECT pg_temp.refusal(replace(pg_temp.src('VFVO50_sample_200522__45_02_01.xml'), '<Serial />', '<Serial>a</Serial>')) AS serial;
--- a 発表 without its warnings
-SELECT pg_temp.refusal(regexp_replace(pg_temp.src('VXWW50_sample_190529__17_03_01.xml'), '<Body([^>]*)>.*</Body>', '<Body\1/>')) AS no_items;
+-- each derived from a sample by replacing one text (a regular expression where noted)
+SELECT c AS "case", pg_temp.refusal(CASE WHEN re THEN regexp_replace(pg_temp.src(f), old, new) ELSE replace(pg_temp.src(f), old, new) END) AS refusal
+FROM (VALUES
+    ('city code', 'VXWW50_sample_250630__17_04_01.xml', '<Code>1420600</Code>', '<Code>12x</Code>', false),
+    ('VPWW city code', 'VPWW54_sample_250123__15_17_01.xml', '<Code>3220100</Code>', '<Code>322010</Code>', false),
+    ('area code', 'VPWW54_sample_250123__15_17_01.xml', '<Code>320011</Code>', '<Code>32001</Code>', false),
+    ('volcano code', 'VFVO50_sample_200522__45_01_01.xml', '<Code>306</Code>', '<Code>浅間</Code>', false),
+    ('flood city code', 'VXKO_sample_220728__16_01_01.xml', '<CityCode>0000000</CityCode>', '<CityCode></CityCode>', false),
+    ('target area', 'VXWW50_sample_190529__17_01_01.xml', '<Code>400000</Code>', '<Code>40</Code>', false),
+    ('kind code', 'VPOA50_sample_100806__18_01_01.xml', '<Code>1</Code>', '<Code>一</Code>', false),
+    ('rainfall', 'VPOA50_sample_190412__18_03_01.xml', '約１００ミリ', '約１２３４５６ミリ', false),
+    ('no ReportDateTime', 'VXKO_sample_220728__16_01_01.xml', '<ReportDateTime>[^<]*</ReportDateTime>', '', true),
+    ('bad ReportDateTime', 'VXKO_sample_220728__16_01_01.xml', '2019-05-09T20:40:00+09:00</ReportDateTime>', 'yesterday</ReportDateTime>', false),
+    ('Control/Status', 'VPWW53_sample_130412__15_08_01.xml', '<Status>通常</Status>', '<Status>本番</Status>', false),
+    ('serial', 'VFVO50_sample_200522__45_02_01.xml', '<Serial />', '<Serial>a</Serial>', false),
+    ('a 発表 without warnings', 'VXWW50_sample_190529__17_03_01.xml', '<Body([^>]*)>.*</Body>', '<Body\1/>', true),
+    ('a DTD', 'VPOA50_sample_100806__18_01_01.xml', '<Report ', '<!DOCTYPE Report [<!ENTITY x SYSTEM "file:///etc/passwd">]><Report ', false),
+    ('declared EUC-JP', 'VPOA50_sample_100806__18_01_01.xml', 'encoding="UTF-8"', 'encoding="EUC-JP"', false),
+    ('not handled', 'VPOA50_sample_100806__18_01_01.xml', '<Title>記録的短時間大雨情報</Title>', '<Title>府県天気予報</Title>', false)
+) v(c, f, old, new, re);
 -- too many entries: 10001 Kinds in one Item
 SELECT pg_temp.refusal(regexp_replace(pg_temp.src('VPWW54_sample_250123__15_17_01.xml'), '(<Warning type="[^"]*">\s*<Item>\s*)<Kind>',
                                       '\1' || repeat('<Kind><Code>15</Code></Kind>', 10001) || '<Kind>')) AS too_many;
--- a DTD, Shift_JIS bytes, a body that declares another encoding
-SELECT pg_temp.refusal(replace(pg_temp.src('VPOA50_sample_100806__18_01_01.xml'), '<Report ',
-                               '<!DOCTYPE Report [<!ENTITY x SYSTEM "file:///etc/passwd">]><Report ')) AS dtd;
+-- bytes that are not UTF-8
 SELECT pg_temp.refusal(convert_to(pg_temp.src('VXWW50_sample_190529__17_03_01.xml'), 'SJIS')) AS shift_jis;
-SELECT pg_temp.refusal(replace(pg_temp.src('VPOA50_sample_100806__18_01_01.xml'), 'encoding="UTF-8"', 'encoding="EUC-JP"')) AS declared_euc;
--- a product the parser does not handle
-SELECT pg_temp.refusal(replace(pg_temp.src('VPOA50_sample_100806__18_01_01.xml'), '<Title>記録的短時間大雨情報</Title>', '<Title>府県天気予報</Title>')) AS unsupported;
