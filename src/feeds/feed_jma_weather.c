@@ -438,7 +438,13 @@ parse_place(const char *line, const char *end, json_t *places, FeedResult *res)
 	{
 		if (++ndigits > 5)
 		{
-			feed_fail(res, FEED_ERR_CONTENT, "Head/Headline/Text: the rainfall of \"%.100s\" is not a number of millimetres", line);
+			/* the line up to ミリ, at most 120 bytes, not cut inside a character */
+			int			n = (int) (end - line);
+
+			while (n > 120 || (n > 0 && n < end - line && ((unsigned char) line[n] & 0xC0) == 0x80))
+				n--;
+			feed_fail(res, FEED_ERR_CONTENT, "Head/Headline/Text: \"%.*sミリ\" is not a rainfall in millimetres",
+					  n, line);
 			return 0;
 		}
 		amount += d * scale;
