@@ -605,6 +605,8 @@ jma_weather_event(const char *title, xmlNodePtr control, xmlNodePtr head, xmlNod
 		jma_set_time(ev, "target_time", n, res);
 	jma_set_text(ev, "office", jma_child(control, "EditorialOffice"));
 	jma_set_text(ev, "title", jma_child(head, "Title"));
+	/* JMA's own EventID: what a 取消 with an empty Body names its episode by */
+	jma_set_text(ev, "jma_event_id", jma_child(head, "EventID"));
 	jma_text_of(jma_path(head, "Headline", "Text", NULL), buf, sizeof(buf));
 	if (buf[0] == '\0' && prod->product == WX_VOLCANO)
 		jma_text_of(jma_path(body, "VolcanoInfoContent", "VolcanoHeadline", NULL), buf, sizeof(buf));

@@ -267,6 +267,22 @@ BEGIN
                             ORDER BY j.name = p.x ->> 'name' DESC, j.code LIMIT 1) m
         WHERE v_family = 'record_rain') c;
 
+    -- a 取消 whose Body is empty may name its episode by JMA's EventID only
+    -- (土砂災害警戒情報: 福岡県土砂災害警戒情報): the episode that EventID opened
+    IF v_info = 'cancelled' AND nullif(ev ->> 'jma_event_id', '') IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM status_checker.event e
+                       WHERE e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix) THEN
+        SELECT left(e.source_event_id, length(e.source_event_id) - strpos(reverse(e.source_event_id), ':') + 1)
+        INTO v_scope
+        FROM status_checker.event e
+        WHERE e.source = 'jma' AND e.extra ->> 'family' = v_family AND e.extra ->> 'jma_event_id' = ev ->> 'jma_event_id'
+          AND e.status = v_status AND e.ended_at IS NULL
+        ORDER BY e.event_id DESC LIMIT 1;
+        IF v_scope IS NOT NULL THEN
+            v_prefix := v_scope;   -- family:scope:status: of that episode
+        END IF;
+    END IF;
+
     -- an episode no telegram has revised for three days has ended (JMA
     -- repeats warnings in force several times a day): a telegram after
     -- that opens a new one instead of reviving it
@@ -418,6 +434,7 @@ BEGIN
         extra = e.extra || jsonb_strip_nulls(jsonb_build_object(
                     'family', latest ->> 'kind', 'scope_name', latest ->> 'scope_name', 'top_kind', top.label,
                     'office', latest ->> 'office', 'title', latest ->> 'title', 'target_time', latest -> 'target_time',
+                    'jma_event_id', nullif(latest ->> 'jma_event_id', ''),
                     'volcano_level', latest -> 'volcano_level')),
         revision = e.revision + 1,
         updated_at = pg_catalog.now()

@@ -41,4 +41,4 @@ COMMENT ON TABLE status_checker.trigger_rule IS
 
 -- trigger_decision as a mapped viewer: _decide checks its arguments with
 -- _no_nulls, which its readers could not call
-GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_viewer, status_checker_operator;
+GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_api, status_checker_viewer, status_checker_operator;
