@@ -243,6 +243,9 @@ DECLARE
     hz text;
     v_event bigint;
     old status_checker.event_product;
+    said jsonb;         -- scope|code|kind → JMA's status in this telegram
+    live jsonb;         -- scope|code|kind in force (of the hazard at hand)
+    replaced jsonb;     -- scope|code → the highest kind of the hazard in force there
     changed bigint[] := '{}';
 BEGIN
     IF v_family IS NULL OR v_scope IS NULL OR v_product IS NULL OR v_issued IS NULL OR v_status IS NULL
@@ -366,22 +369,32 @@ BEGIN
             -- the kinds in force before that this telegram lifts or no longer
             -- lists (a telegram lists everything in force in its scope)
             IF v_family <> 'record_rain' THEN
+                -- maps built once (a prefecture's telegram lists thousands of
+                -- entries): scope|code|kind → JMA's status, the kinds in force,
+                -- and scope|code → the highest kind in force there
+                SELECT coalesce(jsonb_object_agg(k.key, k.status) FILTER (WHERE k.status IS NOT NULL), '{}'),
+                       coalesce(jsonb_object_agg(k.key, true) FILTER (WHERE k.live), '{}')
+                INTO said, live
+                FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code', c ->> 'kind_name')
+                             concat_ws('|', c ->> 'scope', c ->> 'code', c ->> 'kind_name') AS key, c ->> 'status' AS status,
+                             c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean AS live
+                      FROM jsonb_array_elements(w) c
+                      ORDER BY c ->> 'scope', c ->> 'code', c ->> 'kind_name',
+                               c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean DESC) k;
+                SELECT coalesce(jsonb_object_agg(t.key, t.label), '{}') INTO replaced
+                FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code') concat_ws('|', c ->> 'scope', c ->> 'code') AS key, c ->> 'label' AS label
+                      FROM jsonb_array_elements(w) c
+                      WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
+                      ORDER BY c ->> 'scope', c ->> 'code', (c ->> 'level')::integer DESC NULLS LAST) t;
                 UPDATE status_checker.event_warning x
                 SET until = v_issued, updated_at = v_issued,
                     -- JMA's word when it gives one; 切替 when another kind of
                     -- the hazard took its place there (警報 → 特別警報); else 解除
-                    status = coalesce((SELECT c ->> 'status' FROM jsonb_array_elements(w) c
-                                       WHERE c ->> 'scope' = x.scope AND c ->> 'code' = x.code
-                                         AND c ->> 'kind_name' = x.kind_name AND c ->> 'status' IS NOT NULL LIMIT 1),
-                                      (SELECT '切替（' || (c ->> 'label') || '）' FROM jsonb_array_elements(w) c
-                                       WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
-                                         AND c ->> 'scope' = x.scope AND c ->> 'code' = x.code
-                                       ORDER BY (c ->> 'level')::integer DESC NULLS LAST LIMIT 1),
+                    status = coalesce(said ->> concat_ws('|', x.scope, x.code, x.kind_name),
+                                      '切替（' || (replaced ->> concat_ws('|', x.scope, x.code)) || '）',
                                       '解除')
                 WHERE x.event_id = v_event AND x.until IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(w) c
-                                  WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
-                                    AND c ->> 'scope' = x.scope AND c ->> 'code' = x.code AND c ->> 'kind_name' = x.kind_name);
+                  AND NOT live ? concat_ws('|', x.scope, x.code, x.kind_name);
             END IF;
         END IF;
         PERFORM status_checker._recompute_episode(v_event, v_issued);
