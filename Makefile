@@ -149,7 +149,7 @@ PG_CFLAGS   = -Wall -Wmissing-prototypes -Wpointer-arith -Werror=vla -Werror
 REGRESS_OUT ?= .
 SC_FIXTURES ?= $(abspath $(SC_CHECKOUT)/../shared/fixtures/feeds)
 export SC_FIXTURES
-REGRESS      = shindo sites forms requests reports aggregate feeds triggers
+REGRESS      = shindo sites forms requests reports aggregate feeds weather triggers
 REGRESS_OPTS = --load-extension=$(EXTENSION) --inputdir=$(srcdir)/test --outputdir=$(REGRESS_OUT) \
                --temp-instance=$(REGRESS_OUT)/tmp_check \
                --temp-config=$(srcdir)/test/regress.conf

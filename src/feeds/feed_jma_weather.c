@@ -438,7 +438,13 @@ parse_place(const char *line, const char *end, json_t *places, FeedResult *res)
 	{
 		if (++ndigits > 5)
 		{
-			feed_fail(res, FEED_ERR_CONTENT, "Head/Headline/Text: the rainfall of \"%.100s\" is not a number of millimetres", line);
+			/* the line up to ミリ, at most 120 bytes, not cut inside a character */
+			int			n = (int) (end - line);
+
+			while (n > 120 || (n > 0 && n < end - line && ((unsigned char) line[n] & 0xC0) == 0x80))
+				n--;
+			feed_fail(res, FEED_ERR_CONTENT, "Head/Headline/Text: \"%.*sミリ\" is not a rainfall in millimetres",
+					  n, line);
 			return 0;
 		}
 		amount += d * scale;
@@ -599,6 +605,8 @@ jma_weather_event(const char *title, xmlNodePtr control, xmlNodePtr head, xmlNod
 		jma_set_time(ev, "target_time", n, res);
 	jma_set_text(ev, "office", jma_child(control, "EditorialOffice"));
 	jma_set_text(ev, "title", jma_child(head, "Title"));
+	/* JMA's own EventID: what a 取消 with an empty Body names its episode by */
+	jma_set_text(ev, "jma_event_id", jma_child(head, "EventID"));
 	jma_text_of(jma_path(head, "Headline", "Text", NULL), buf, sizeof(buf));
 	if (buf[0] == '\0' && prod->product == WX_VOLCANO)
 		jma_text_of(jma_path(body, "VolcanoInfoContent", "VolcanoHeadline", NULL), buf, sizeof(buf));

@@ -16,6 +16,26 @@
  *					"intensities": [ {scope, code, name, shindo, incomplete} ],
  *					"tsunami": [ {code, name, kind_code, kind_name, ...} ] } ]}
  *
+ * and for JMA's weather, landslide, rain, volcano and flood telegrams
+ * (feed_jma_weather.c; docs/feeds.md, "Weather, landslide, rain, flood and
+ * volcano telegrams"), one event each:
+ *
+ *	 {"events": [ { "source": "jma", "kind" (weather, landslide,
+ *					record_rain, volcano, flood), "product" (VPWW53, VPWW54,
+ *					VXWW50, VPOA50, VFVO50, VXKO), "source_event_id" (the
+ *					episode's scope: 府県予報区, TargetArea, EventID, volcano or
+ *					river forecast area code), "scope_name", "status",
+ *					"info_type", "serial", "issued_at" (Head/ReportDateTime),
+ *					"target_time", "office", "title", "headline",
+ *					"volcano_level" (VFVO50),
+ *					"warnings": [ {scope, code, name, kind_code, kind_name,
+ *								   status, last_kind_code, last_kind_name,
+ *								   condition, level} ],
+ *					"places": [ {name, amount_mm, approximate} ] (VPOA50) } ]}
+ *
+ * where a warning's keys are left out when the document has no value for
+ * them.
+ *
  * or, for a JMA Atom feed, {"entries": [ {id, url, title, product, updated,
  * author, content} ]}.
  *
@@ -30,7 +50,10 @@
 
 #include "feeds/feed_api.h"
 
-/* One JMA XML telegram (VXSE51/52/53/61, VXSE43, VTSE41). */
+/*
+ * One JMA XML telegram (VXSE51/52/53/61, VXSE43, VTSE41; VPWW53/54, VXWW50,
+ * VPOA50, VFVO50, VXKO).
+ */
 extern json_t *feed_parse_jma(const char *body, size_t len, FeedResult *res);
 
 /* A JMA Atom feed (eqvol.xml, eqvol_l.xml). */

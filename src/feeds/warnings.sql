@@ -31,7 +31,8 @@ CREATE TABLE status_checker.warning_kind (
     level      integer CHECK (level BETWEEN 1 AND 5),   -- NULL: not a warning (なし, 解除)
     label      text,                                    -- the name shown, when JMA's is not enough (警戒 → 土砂災害警戒情報)
     builtin    boolean NOT NULL DEFAULT false,          -- written by the install script (pg_dump keeps the others)
-    PRIMARY KEY (family, kind_name)
+    PRIMARY KEY (family, kind_name),
+    CHECK (length(kind_name) BETWEEN 1 AND 100 AND length(label) <= 100 AND length(kind_code) <= 10)
 );
 CREATE INDEX ON status_checker.warning_kind (family, kind_code);
 COMMENT ON TABLE status_checker.warning_kind IS
@@ -40,6 +41,12 @@ COMMENT ON TABLE status_checker.warning_kind IS
 'builtin marks the rows the extension installs)';
 GRANT SELECT ON status_checker.warning_kind TO status_checker_viewer, status_checker_operator;
 GRANT INSERT, UPDATE, DELETE ON status_checker.warning_kind TO status_checker_operator;
+-- the operator adds and changes kinds of its own; the built-in ones stay as
+-- installed (and pg_dump, which keeps the rows not built in, loses nothing)
+ALTER TABLE status_checker.warning_kind ENABLE ROW LEVEL SECURITY;
+CREATE POLICY everyone_reads ON status_checker.warning_kind FOR SELECT USING (true);
+CREATE POLICY operator_kinds ON status_checker.warning_kind TO status_checker_operator
+    USING (NOT builtin) WITH CHECK (NOT builtin);
 
 -- JMA's kinds (気象警報・注意報 code table; 土砂災害警戒情報; 記録的短時間大雨
 -- 情報, issued since 2021 only where キキクル shows 危険, i.e. 警戒レベル4
@@ -236,14 +243,19 @@ DECLARE
     hz text;
     v_event bigint;
     old status_checker.event_product;
+    said jsonb;         -- scope|code|kind → JMA's status in this telegram
+    live jsonb;         -- scope|code|kind in force (of the hazard at hand)
+    replaced jsonb;     -- scope|code → the highest kind of the hazard in force there
     changed bigint[] := '{}';
 BEGIN
     IF v_family IS NULL OR v_scope IS NULL OR v_product IS NULL OR v_issued IS NULL OR v_status IS NULL
        OR v_info IS NULL OR v_family NOT IN ('weather', 'landslide', 'record_rain', 'volcano', 'flood') THEN
         RAISE EXCEPTION 'incomplete warning model: %', left(ev::text, 200) USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- episodes of a training or test telegram are kept apart from real ones
-    v_prefix := concat_ws(':', v_family, v_scope, nullif(v_status, 'actual')) || ':';
+    -- episodes of a training or test telegram are kept apart from real ones;
+    -- the status is part of every key (weather:320000:actual:…), and a
+    -- scope cannot reach into the next part of it (JMA's EventIDs are text)
+    v_prefix := v_family || ':' || replace(v_scope, ':', '_') || ':' || v_status || ':';
 
     SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.ord), '[]') INTO w FROM (
         SELECT c.ord, c.scope, c.code, c.name, c.kind_code, c.kind_name, c.status, c.hazard, c.level, c.label, c.in_force
@@ -257,6 +269,22 @@ BEGIN
                             WHERE j.name IN (p.x ->> 'name', regexp_replace(p.x ->> 'name', '^(.+?)市(.+区)$', '\1\2'))
                             ORDER BY j.name = p.x ->> 'name' DESC, j.code LIMIT 1) m
         WHERE v_family = 'record_rain') c;
+
+    -- a 取消 whose Body is empty may name its episode by JMA's EventID only
+    -- (土砂災害警戒情報: 福岡県土砂災害警戒情報): the episode that EventID opened
+    IF v_info = 'cancelled' AND nullif(ev ->> 'jma_event_id', '') IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM status_checker.event e
+                       WHERE e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix) THEN
+        SELECT left(e.source_event_id, length(e.source_event_id) - strpos(reverse(e.source_event_id), ':') + 1)
+        INTO v_scope
+        FROM status_checker.event e
+        WHERE e.source = 'jma' AND e.extra ->> 'family' = v_family AND e.extra ->> 'jma_event_id' = ev ->> 'jma_event_id'
+          AND e.status = v_status AND e.ended_at IS NULL
+        ORDER BY e.event_id DESC LIMIT 1;
+        IF v_scope IS NOT NULL THEN
+            v_prefix := v_scope;   -- family:scope:status: of that episode
+        END IF;
+    END IF;
 
     -- an episode no telegram has revised for three days has ended (JMA
     -- repeats warnings in force several times a day): a telegram after
@@ -285,9 +313,15 @@ BEGIN
         ORDER BY e.event_id DESC LIMIT 1 FOR UPDATE;
         IF v_event IS NULL THEN
             -- … or a new one, opened only by a warning in force (a 解除 or
-            -- なし alone opens nothing), and never by a withdrawal
+            -- なし alone opens nothing), never by a withdrawal, and never by
+            -- a telegram older than one an episode of this scope already had
+            -- (a late delivery does not reopen what has ended)
             IF v_info = 'cancelled' OR NOT EXISTS (SELECT 1 FROM jsonb_array_elements(w) x
-                                                   WHERE x ->> 'hazard' = hz AND (x ->> 'in_force')::boolean) THEN
+                                                   WHERE x ->> 'hazard' = hz AND (x ->> 'in_force')::boolean)
+               OR EXISTS (SELECT 1 FROM status_checker.event e
+                          JOIN status_checker.event_product p ON p.event_id = e.event_id AND p.product = v_product
+                          WHERE e.source = 'jma' AND e.kind = hz AND left(e.source_event_id, length(v_prefix)) = v_prefix
+                            AND p.issued_at >= v_issued) THEN
                 CONTINUE;
             END IF;
             INSERT INTO status_checker.event (source, kind, source_event_id, status, origin_time)
@@ -335,22 +369,32 @@ BEGIN
             -- the kinds in force before that this telegram lifts or no longer
             -- lists (a telegram lists everything in force in its scope)
             IF v_family <> 'record_rain' THEN
+                -- maps built once (a prefecture's telegram lists thousands of
+                -- entries): scope|code|kind → JMA's status, the kinds in force,
+                -- and scope|code → the highest kind in force there
+                SELECT coalesce(jsonb_object_agg(k.key, k.status) FILTER (WHERE k.status IS NOT NULL), '{}'),
+                       coalesce(jsonb_object_agg(k.key, true) FILTER (WHERE k.live), '{}')
+                INTO said, live
+                FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code', c ->> 'kind_name')
+                             concat_ws('|', c ->> 'scope', c ->> 'code', c ->> 'kind_name') AS key, c ->> 'status' AS status,
+                             c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean AS live
+                      FROM jsonb_array_elements(w) c
+                      ORDER BY c ->> 'scope', c ->> 'code', c ->> 'kind_name',
+                               c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean DESC) k;
+                SELECT coalesce(jsonb_object_agg(t.key, t.label), '{}') INTO replaced
+                FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code') concat_ws('|', c ->> 'scope', c ->> 'code') AS key, c ->> 'label' AS label
+                      FROM jsonb_array_elements(w) c
+                      WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
+                      ORDER BY c ->> 'scope', c ->> 'code', (c ->> 'level')::integer DESC NULLS LAST) t;
                 UPDATE status_checker.event_warning x
                 SET until = v_issued, updated_at = v_issued,
                     -- JMA's word when it gives one; 切替 when another kind of
                     -- the hazard took its place there (警報 → 特別警報); else 解除
-                    status = coalesce((SELECT c ->> 'status' FROM jsonb_array_elements(w) c
-                                       WHERE c ->> 'scope' = x.scope AND c ->> 'code' = x.code
-                                         AND c ->> 'kind_name' = x.kind_name AND c ->> 'status' IS NOT NULL LIMIT 1),
-                                      (SELECT '切替（' || (c ->> 'label') || '）' FROM jsonb_array_elements(w) c
-                                       WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
-                                         AND c ->> 'scope' = x.scope AND c ->> 'code' = x.code
-                                       ORDER BY (c ->> 'level')::integer DESC NULLS LAST LIMIT 1),
+                    status = coalesce(said ->> concat_ws('|', x.scope, x.code, x.kind_name),
+                                      '切替（' || (replaced ->> concat_ws('|', x.scope, x.code)) || '）',
                                       '解除')
                 WHERE x.event_id = v_event AND x.until IS NULL
-                  AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(w) c
-                                  WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean
-                                    AND c ->> 'scope' = x.scope AND c ->> 'code' = x.code AND c ->> 'kind_name' = x.kind_name);
+                  AND NOT live ? concat_ws('|', x.scope, x.code, x.kind_name);
             END IF;
         END IF;
         PERFORM status_checker._recompute_episode(v_event, v_issued);
@@ -383,21 +427,27 @@ BEGIN
     WHERE w.event_id = p_event AND w.level IS NOT NULL
     ORDER BY w.level DESC, w.until IS NULL DESC, w.since LIMIT 1;
 
+    -- a 取消 withdraws the telegram it names: an episode that had no other
+    -- is withdrawn (and its requests cancelled); a later one is recorded,
+    -- and the warnings stay as they were until the next telegram restates
+    -- what is in force (each lists everything in its scope)
     UPDATE status_checker.event e SET
-        status = CASE WHEN live = 0 THEN 'cancelled' ELSE base END,
+        status = CASE WHEN live = 0 AND e.revision <= 1 THEN 'cancelled'
+                      WHEN live = 0 THEN e.status ELSE base END,
         headline = coalesce(nullif(latest ->> 'headline', ''), latest ->> 'title', e.headline),
         epicenter_name = coalesce(latest ->> 'scope_name', e.epicenter_name),
         max_level = top.level,
         best_product = (SELECT p.product FROM status_checker.event_product p WHERE p.event_id = p_event
                         ORDER BY p.info_type <> 'cancelled' DESC, p.issued_at DESC LIMIT 1),
         detail_level = 2,
-        ended_at = CASE WHEN live = 0 THEN coalesce(e.ended_at, p_at)
+        ended_at = CASE WHEN live = 0 AND e.revision <= 1 THEN coalesce(e.ended_at, p_at)
                         WHEN EXISTS (SELECT 1 FROM status_checker.event_warning w
                                      WHERE w.event_id = p_event AND w.until IS NULL) THEN NULL
                         ELSE coalesce(e.ended_at, p_at) END,
         extra = e.extra || jsonb_strip_nulls(jsonb_build_object(
                     'family', latest ->> 'kind', 'scope_name', latest ->> 'scope_name', 'top_kind', top.label,
                     'office', latest ->> 'office', 'title', latest ->> 'title', 'target_time', latest -> 'target_time',
+                    'jma_event_id', nullif(latest ->> 'jma_event_id', ''),
                     'volcano_level', latest -> 'volcano_level')),
         revision = e.revision + 1,
         updated_at = pg_catalog.now()

@@ -167,6 +167,10 @@ $$;
 COMMENT ON FUNCTION status_checker._decide(bigint, bigint) IS
 'Internal: for a rule and an event, each site of the tenant with its intensity and the decision (ask, asked, skip) and reason';
 GRANT EXECUTE ON FUNCTION status_checker._decide(bigint, bigint) TO status_checker_api, status_checker_viewer, status_checker_operator;
+-- _decide runs as its caller (trigger_decision is security_invoker): the
+-- readers of the view need the NULL check it starts with (1.1.0; before,
+-- a mapped viewer's SELECT on trigger_decision failed)
+GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 CREATE FUNCTION status_checker.backtest_rule(rule_id bigint, event_id bigint)
     RETURNS TABLE (site_code text, shindo status_checker.shindo, decision text, reason text)

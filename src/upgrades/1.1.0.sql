@@ -45,3 +45,7 @@ COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
 'Add a feed for the watcher to poll: jma_atom (JMA''s eqvol.xml for earthquakes, tsunamis and volcanoes, extra.xml for '
 'weather, landslide, rain and flood warnings, or their long-term *_l.xml), p2pquake (/v2/history) or usgs_geojson '
 '(summary feed); returns the feed id';
+
+-- trigger_decision as a mapped viewer: _decide checks its arguments with
+-- _no_nulls, which its readers could not call
+GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_api, status_checker_viewer, status_checker_operator;

@@ -9,7 +9,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(51);
+SELECT plan(57);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS text
     LANGUAGE sql AS $$ SELECT convert_from(pg_read_binary_file(current_setting('sc.fixtures') || '/jma/weather/' || path), 'UTF8') $$;
@@ -129,6 +129,7 @@ SELECT matches((SELECT reason FROM trigger_decision WHERE rule_id = :a_rain3 AND
     '^below threshold', '松江 stays below the threshold');
 SELECT is((SELECT reason FROM backtest_rule(:a_any5, (SELECT event_id FROM disaster_event WHERE kind = 'rain' AND source_event_id LIKE 'weather:320000:%')) WHERE site_code = 'HMD'),
     '大雨特別警報 (レベル5) for 浜田市 ≥ レベル5', 'backtest_rule explains the asked site');
+SELECT is(ingest_feed_document('jma', :'before'), 0, 'the 14:44 telegram delivered late, after the 解除: it reopens nothing');
 -- a new 発表 after the 解除 is a new episode: one more request
 SELECT ok(ingest_feed_document('jma', pg_temp.derive(:'special', '2016-02-12T15:44:00+09:00', '2016-02-12T23:44:00+09:00',
                                                      '2016-02-12T06:44:00Z', '2016-02-12T14:44:00Z')) > 0, 'a 発表 after the 解除');
@@ -140,18 +141,29 @@ SELECT results_eq(format('SELECT sites FROM pg_temp.asked(%s)', :a_drill), $$VAL
     'training: the drill rule asks every site at level 2 or more');
 SELECT is((SELECT count(*)::integer FROM pg_temp.asked(:a_rain3)), 2, 'training: the real rule made no request');
 
--- landslide: 福岡県 (北九州市 警戒: the site in its 門司区 is asked), then withdrawn (取消)
+-- landslide: 福岡県 (北九州市 警戒: the site in its 門司区 is asked); a 取消 of a later telegram withdraws that one only
 SELECT ok(ingest_feed_document('jma', pg_temp.doc('VXWW50_sample_190529__17_01_01.xml')) > 0, '福岡県 土砂災害警戒情報');
 SELECT results_eq(format('SELECT state || '' '' || sites FROM pg_temp.asked(%s)', :a_land4), $$VALUES ('open KIT')$$,
     '土砂災害警戒情報 (level 4) for 北九州市 asks the site in 北九州門司区');
-SELECT ok(ingest_feed_document('jma', pg_temp.derive(pg_temp.doc('VXWW50_sample_190529__17_01_01.xml'),
-          '<InfoType>発表</InfoType>', '<InfoType>取消</InfoType>', '2013-08-31T11:05:00+09:00', '2013-08-31T11:35:00+09:00')) > 0, 'its 取消');
-SELECT results_eq(format('SELECT state FROM pg_temp.asked(%s)', :a_land4), $$VALUES ('cancelled')$$, 'a withdrawn warning cancels its request');
+SELECT pg_temp.derive(pg_temp.doc('VXWW50_sample_190529__17_01_01.xml'), '<Serial>5</Serial>', '<Serial>6</Serial>',
+                      '2013-08-31T11:05:00+09:00', '2013-08-31T11:35:00+09:00') AS serial6 \gset
+SELECT ok(ingest_feed_document('jma', :'serial6') > 0 AND
+          ingest_feed_document('jma', pg_temp.derive(:'serial6', '<InfoType>発表</InfoType>', '<InfoType>取消</InfoType>',
+                                                     '2013-08-31T11:35:00+09:00', '2013-08-31T11:50:00+09:00')) > 0,
+    'serial 6, then its 取消');
+SELECT results_eq(format('SELECT state FROM pg_temp.asked(%s)', :a_land4), $$VALUES ('open')$$,
+    'a 取消 of a later telegram leaves the episode and its request (serial 5 still stands)');
 
--- 2026: 神奈川県「レベル４土砂災害危険警報」 asks 小田原 like a 土砂災害警戒情報
+-- 2026: 神奈川県「レベル４土砂災害危険警報」 asks 小田原 like a 土砂災害警戒情報; withdrawn, its request is cancelled
 SELECT ok(ingest_feed_document('jma', pg_temp.doc('VXWW50_sample_250630__17_04_01.xml')) > 0, '神奈川県 レベル４土砂災害危険警報');
-SELECT results_eq(format('SELECT sites FROM pg_temp.asked(%s) WHERE state = ''open''', :a_land4), $$VALUES ('ODW')$$,
+SELECT results_eq(format('SELECT sites FROM pg_temp.asked(%s) WHERE sites = ''ODW''', :a_land4), $$VALUES ('ODW')$$,
     'the 2026 level-named landslide warning asks 小田原 at level 4');
+SELECT ok(ingest_feed_document('jma', regexp_replace(pg_temp.derive(pg_temp.doc('VXWW50_sample_250630__17_04_01.xml'),
+          '<InfoType>発表</InfoType>', '<InfoType>取消</InfoType>', '2024-11-02T18:50:00+09:00', '2024-11-02T19:10:00+09:00'),
+          '<Body .*</Body>', '<Body xmlns="http://xml.kishou.go.jp/jmaxml1/body/meteorology1/"/>')) > 0,
+    'its 取消, with an empty Body (the episode found by JMA''s EventID)');
+SELECT results_eq(format('SELECT state FROM pg_temp.asked(%s) WHERE sites = ''ODW''', :a_land4), $$VALUES ('cancelled')$$,
+    'a warning withdrawn by its only telegram cancels its request');
 -- volcanoes compare by 噴火警戒レベル: 浅間山 at レベル3 asks nobody at 5, 箱根山 at レベル5 asks 箱根
 SELECT ok(ingest_feed_document('jma', pg_temp.doc('VFVO50_sample_200522__45_01_01.xml')) > 0 AND
           ingest_feed_document('jma', pg_temp.doc('VFVO50_sample_200522__45_02_01.xml')) > 0, '浅間山 and 箱根山');
@@ -174,6 +186,17 @@ SELECT ok(ingest_feed_document('jma', regexp_replace(pg_temp.derive(:'special', 
     'a telegram with a kind the operator added');
 SELECT is((SELECT level FROM hazard_warning WHERE kind = '線状降水帯警報' AND municipality = '3220200'), 4,
     'the operator''s kind is known by its level');
+
+-- the operator's kinds are its own: the built-in ones stay as installed
+SET LOCAL ROLE status_checker_operator;
+UPDATE warning_kind SET level = 5 WHERE family = 'weather' AND kind_name = '雷注意報';
+RESET ROLE;
+SELECT is((SELECT level FROM warning_kind WHERE family = 'weather' AND kind_name = '雷注意報'), 2, 'the operator cannot change a built-in kind');
+SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level, builtin) VALUES ('weather', 'x', 'rain', 5, true)$$,
+    '42501', NULL, 'the operator cannot add a kind marked built-in (42501)');
+RESET ROLE;
+SELECT ok(has_function_privilege('status_checker_viewer', 'status_checker._no_nulls(text, text[], text[])', 'EXECUTE'),
+    'a viewer can run what trigger_decision calls');
 
 SELECT * FROM finish();
 ROLLBACK;
