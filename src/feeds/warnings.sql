@@ -290,9 +290,11 @@ BEGIN
     -- repeats warnings in force several times a day): a telegram after
     -- that opens a new one instead of reviving it
     UPDATE status_checker.event e SET ended_at = p.last_issued, updated_at = pg_catalog.now()
-    FROM (SELECT p.event_id, max(p.issued_at) AS last_issued FROM status_checker.event_product p GROUP BY p.event_id) p
-    WHERE p.event_id = e.event_id AND e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix
-      AND e.ended_at IS NULL AND p.last_issued < v_issued - interval '3 days';
+    FROM status_checker.event o
+    CROSS JOIN LATERAL (SELECT max(x.issued_at) AS last_issued FROM status_checker.event_product x
+                        WHERE x.event_id = o.event_id) p
+    WHERE o.source = 'jma' AND left(o.source_event_id, length(v_prefix)) = v_prefix AND o.ended_at IS NULL
+      AND e.event_id = o.event_id AND p.last_issued < v_issued - interval '3 days';
 
     -- the hazards concerned: those the telegram names, and those whose
     -- episode in this scope is still open (a telegram that no longer lists

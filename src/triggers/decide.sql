@@ -231,11 +231,12 @@ BEGIN
         JOIN status_checker.request_target t ON t.tenant_id = f.tenant_id AND t.request_id = f.request_id
     ), eff AS (
         SELECT r.rule_id, r.tenant_id, r.min_level, r.gate, s.site_id, s.code,
-               coalesce(s.attributes ->> 'warning_area', s.municipality_code) AS area,
+               coalesce(s.attributes ->> 'warning_area', s.municipality_code) AS area, m.name AS area_name,
                (NOT r.all_sites AND g.site_id IS NULL) AS outside,
                asked.reason AS asked_reason, h.w
         FROM rules r
         JOIN status_checker.site s ON s.tenant_id = r.tenant_id
+        LEFT JOIN status_checker.jma_municipality m ON m.code = coalesce(s.attributes ->> 'warning_area', s.municipality_code)
         LEFT JOIN tgt g ON g.rule_id = r.rule_id AND g.site_id = s.site_id
         LEFT JOIN asked ON asked.rule_id = r.rule_id AND asked.site_id = s.site_id
         CROSS JOIN LATERAL (SELECT warned -> coalesce(s.attributes ->> 'warning_area', s.municipality_code) AS w OFFSET 0) h
@@ -247,7 +248,8 @@ BEGIN
                    WHEN q.gate IS NOT NULL THEN q.gate
                    WHEN q.outside THEN 'outside the rule''s target'
                    WHEN q.area IS NULL THEN 'no area code (the site has no municipality code)'
-                   WHEN q.w IS NULL THEN format('no %s warning for municipality %s in this episode', e.kind, q.area)
+                   WHEN q.w IS NULL THEN format('no %s warning for %s in this episode',
+                                                e.kind, coalesce(q.area_name || ' (' || q.area || ')', 'municipality ' || q.area))
                    WHEN (q.w ->> 0)::integer < q.min_level
                        THEN format('below threshold: %s (レベル%s) for %s < レベル%s', q.w ->> 1, q.w ->> 0,
                                    coalesce(q.w ->> 2, q.area), q.min_level)

@@ -63,7 +63,9 @@ BEGIN
     -- ... and those that may act on it
     SELECT array_agg(r.rule_id ORDER BY r.rule_id) INTO rules FROM status_checker.trigger_rule r
     WHERE status_checker._rule_watches(r.hazard, e.kind) AND e.source = ANY (r.sources) AND r.enabled
-      AND e.status IN ('actual', 'training') AND (e.status = 'training') = r.drill;
+      AND e.status IN ('actual', 'training') AND (e.status = 'training') = r.drill
+      -- a warning rule above the episode's highest level asks nobody: no decision to compute
+      AND (r.min_level IS NULL OR r.min_level <= e.max_level);
     IF rules IS NULL THEN
         RETURN 0;
     END IF;
