@@ -23,6 +23,7 @@ use SCTest qw(wait_until);
 use CitusTest;
 use Test::More;
 
+plan skip_all => 'Citus is not installed (test/citus/build-citus.sh)' unless citus_installed();
 my $fixtures = $ENV{SC_FIXTURES} // "$FindBin::RealBin/../../../shared/fixtures/feeds";
 -d "$fixtures/jma" or BAIL_OUT("the recorded feeds (SC_FIXTURES) are not at $fixtures");
 my ($version) = PostgreSQL::Test::Utils::slurp_file("$FindBin::RealBin/../../status_checker.control")

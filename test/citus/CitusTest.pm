@@ -54,6 +54,15 @@ EOF
 	return $node;
 }
 
+# Where status_checker is preloaded (the coordinator, the single node):
+# its workers for database "postgres"; the dispatcher may send to
+# 127.0.0.0/8 only.
+my $sc_workers_conf = <<'EOF';
+status_checker.database = 'postgres'
+status_checker.allowed_destinations = '127.0.0.0/8'
+status_checker.link_base_url = 'https://status.example.com/r/'
+EOF
+
 # citus_cluster(name => 'x', workers => 2, coordinator_conf => '...',
 # worker_conf => '...') — started, Citus created on every node and the
 # workers added.  Returns ($coordinator, [$worker, ...]).
@@ -62,13 +71,8 @@ sub citus_cluster
 	my (%o) = @_;
 	my $name = $o{name} // 'citus';
 	my $key = sc_master_key(PostgreSQL::Test::Utils::tempdir() . '/master.key');
-	# the status_checker workers: on the coordinator, for database
-	# "postgres"; the dispatcher may send to 127.0.0.0/8 only
-	my $coordinator = _node("${name}_coordinator", 'citus,status_checker', $key, <<"EOF" . ($o{coordinator_conf} // ''));
-status_checker.database = 'postgres'
-status_checker.allowed_destinations = '127.0.0.0/8'
-status_checker.link_base_url = 'https://status.example.com/r/'
-EOF
+	my $coordinator = _node("${name}_coordinator", 'citus,status_checker', $key,
+		$sc_workers_conf . ($o{coordinator_conf} // ''));
 	my @workers = map { _node("${name}_worker$_", 'citus', $key, $o{worker_conf}) } 1 .. ($o{workers} // 2);
 	for my $node ($coordinator, @workers)
 	{
@@ -90,11 +94,7 @@ sub single_node
 {
 	my ($name) = @_;
 	my $key = sc_master_key(PostgreSQL::Test::Utils::tempdir() . '/master.key');
-	my $node = _node($name, 'status_checker', $key, <<"EOF");
-status_checker.database = 'postgres'
-status_checker.allowed_destinations = '127.0.0.0/8'
-status_checker.link_base_url = 'https://status.example.com/r/'
-EOF
+	my $node = _node($name, 'status_checker', $key, $sc_workers_conf);
 	$node->start;
 	return $node;
 }
