@@ -205,7 +205,7 @@ dist:
 	git archive --format zip --prefix=$(DISTNAME)/ -o $(DISTNAME).zip HEAD
 	@echo "$(DISTNAME).zip"
 
-.PHONY: demo demo-stop test bench bench-feeds bench-dispatch bench-security bench-burst bench-web
+.PHONY: demo demo-stop test test-citus bench bench-feeds bench-dispatch bench-security bench-burst bench-web
 demo:
 	bash demo/run-demo.sh
 # stops everything `make demo` started (the cluster, the mail and webhook
@@ -214,6 +214,9 @@ demo-stop:
 	bash demo/stop-demo.sh $(DEMO_DIR)
 test:
 	bash test/run-all.sh
+# the Citus suite alone (Citus installed, or CITUS_SRC=its source tree)
+test-citus:
+	bash test/citus/run.sh
 bench:
 	bash test/bench/run-bench.sh
 	bash test/bench/feeds-bench.sh

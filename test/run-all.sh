@@ -7,6 +7,9 @@
 #      the workers, the HTTP worker with curl and in headless chromium)
 #   4. TAP tests (test/tap: crash, failover, backups; PostgreSQL::Test::Cluster
 #      makes their own nodes)
+#   5. the Citus suite (test/citus/run.sh: a coordinator and two Citus
+#      workers), when Citus is installed or CITUS_SRC names its source tree
+#      (built and installed first); else one line says it was skipped
 # Ends with the line "N passed, N failed" (suites) and exits non-zero on failure.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -69,6 +72,9 @@ suite pgtap run_pgtap
 suite integration run_integration
 suite tap run_tap
 suite fuzz bash "$SC_ROOT/test/fuzz/run-fuzz.sh"
+# skipped, not failed, where there is no Citus (run.sh says so in one line)
+if bash "$SC_ROOT/test/citus/run.sh" --available; then suite citus bash "$SC_ROOT/test/citus/run.sh"
+else bash "$SC_ROOT/test/citus/run.sh"; fi
 
 echo
 echo "$passed passed, $failed failed"
