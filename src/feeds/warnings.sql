@@ -173,6 +173,7 @@ CREATE FUNCTION status_checker._rule_watches(rule_hazard text, event_kind text) 
                AND event_kind IN ('rain', 'landslide', 'flood', 'storm_surge', 'wind', 'snow', 'wave', 'volcano', 'other'));
 COMMENT ON FUNCTION status_checker._rule_watches(text, text) IS
 'Internal: whether a rule of the hazard looks at an event of the kind (any_warning: every weather, landslide, flood and volcano hazard)';
+GRANT EXECUTE ON FUNCTION status_checker._rule_watches(text, text) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- The level of a レベルN name (full- or half-width digit), else NULL.
 CREATE FUNCTION status_checker._level_in_name(kind_name text) RETURNS integer

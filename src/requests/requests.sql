@@ -227,6 +227,10 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION status_checker._resolve_targets(bigint, jsonb) IS
+'Internal: the site ids of a target spec (all, groups, sites, municipalities, areas) in the tenant; raises on a bad spec';
+-- trigger_decision's readers run it (the view is security_invoker: rows under their row-level security)
+GRANT EXECUTE ON FUNCTION status_checker._resolve_targets(bigint, jsonb) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- ------------------------------------------------------ public functions
 

@@ -20,6 +20,7 @@ CREATE OR REPLACE FUNCTION status_checker._rule_gate(r status_checker.trigger_ru
            END;
 COMMENT ON FUNCTION status_checker._rule_gate(status_checker.trigger_rule, status_checker.event) IS
 'Internal: why an event is not for a rule (disabled, other hazard or source, cancelled, test, training or drill), or NULL';
+GRANT EXECUTE ON FUNCTION status_checker._rule_gate(status_checker.trigger_rule, status_checker.event) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- For an event and a set of rules: every site of each rule's tenant with
 -- its intensity, whether it is asked, and why.  decision: ask (would be
@@ -175,6 +176,8 @@ END
 $$;
 COMMENT ON FUNCTION status_checker._decide_all(bigint, bigint[]) IS
 'Internal: for an event and a set of rules, each site of each rule''s tenant with its intensity and the decision (ask, asked, skip) and reason';
+-- run by trigger_decision's readers through _decide (1.1.0: before, a viewer's SELECT failed)
+GRANT EXECUTE ON FUNCTION status_checker._decide_all(bigint, bigint[]) TO status_checker_api, status_checker_viewer, status_checker_operator;
 
 -- _decide_all for a warning episode: each site is asked by the highest
 -- level its area reached in the episode (a 解除 later does not undo that:
@@ -268,3 +271,4 @@ $$;
 COMMENT ON FUNCTION status_checker._decide_warning(status_checker.event, bigint[]) IS
 'Internal: _decide_all for a warning episode: each site of each rule''s tenant, asked when the highest level its area '
 '(attribute warning_area, else municipality) reached in the episode is at least the rule''s min_level';
+GRANT EXECUTE ON FUNCTION status_checker._decide_warning(status_checker.event, bigint[]) TO status_checker_api, status_checker_viewer, status_checker_operator;

@@ -123,7 +123,7 @@ END;
 COMMENT ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) IS
 'Estimated JMA seismic intensity at a site from magnitude, depth and epicentre (Si & Midorikawa 1999 attenuation, '
 'average site amplification, Midorikawa et al. 1999 PGV to intensity, Utsu 1977 fault length); a rough estimate for sites without observations';
-GRANT EXECUTE ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) TO status_checker_api, status_checker_operator;
+GRANT EXECUTE ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) TO status_checker_api, status_checker_operator, status_checker_viewer;
 
 -- ---------------------------------------------------------- rule management
 

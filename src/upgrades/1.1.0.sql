@@ -46,6 +46,11 @@ COMMENT ON FUNCTION status_checker.add_feed(text, text, interval) IS
 'weather, landslide, rain and flood warnings, or their long-term *_l.xml), p2pquake (/v2/history) or usgs_geojson '
 '(summary feed); returns the feed id';
 
--- trigger_decision as a mapped viewer: _decide checks its arguments with
--- _no_nulls, which its readers could not call
+-- trigger_decision as a mapped viewer or the operator: the view runs _decide
+-- as its reader, and _decide what its readers could not call (_no_nulls,
+-- _decide_all and what that calls; decide.sql grants its own functions)
 GRANT EXECUTE ON FUNCTION status_checker._no_nulls(text, text[], text[]) TO status_checker_api, status_checker_viewer, status_checker_operator;
+COMMENT ON FUNCTION status_checker._resolve_targets(bigint, jsonb) IS
+'Internal: the site ids of a target spec (all, groups, sites, municipalities, areas) in the tenant; raises on a bad spec';
+GRANT EXECUTE ON FUNCTION status_checker._resolve_targets(bigint, jsonb) TO status_checker_api, status_checker_viewer, status_checker_operator;
+GRANT EXECUTE ON FUNCTION status_checker.estimate_shindo(numeric, double precision, double precision, double precision, double precision, double precision) TO status_checker_api, status_checker_operator, status_checker_viewer;

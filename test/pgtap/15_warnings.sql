@@ -195,8 +195,15 @@ SELECT is((SELECT level FROM warning_kind WHERE family = 'weather' AND kind_name
 SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level, builtin) VALUES ('weather', 'x', 'rain', 5, true)$$,
     '42501', NULL, 'the operator cannot add a kind marked built-in (42501)');
 RESET ROLE;
-SELECT ok(has_function_privilege('status_checker_viewer', 'status_checker._no_nulls(text, text[], text[])', 'EXECUTE'),
-    'a viewer can run what trigger_decision calls');
+-- a mapped viewer reads the decisions of its tenant (trigger_decision runs _decide as its reader)
+CREATE ROLE sc_wx_viewer LOGIN;
+SELECT add_user(:ta, 'miru', 'miru@a.example', 'viewer') IS NOT NULL AS viewer_added \gset
+SELECT map_db_role(:ta, 'miru', 'sc_wx_viewer') IS NULL AS mapped \gset
+SET SESSION AUTHORIZATION sc_wx_viewer;
+SELECT ok((SELECT count(*) FROM status_checker.trigger_decision WHERE rule_name = 'A 大雨警報以上' AND site_code = 'HMD') > 0
+          AND (SELECT count(*) FROM status_checker.trigger_decision WHERE rule_name = 'B 大雨警報以上') = 0,
+    'a mapped viewer reads its tenant''s decisions in trigger_decision, and no other tenant''s');
+RESET SESSION AUTHORIZATION;
 
 SELECT * FROM finish();
 ROLLBACK;
