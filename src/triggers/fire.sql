@@ -74,13 +74,15 @@ BEGIN
                                                   WHERE r.rule_id = ANY (rules) ORDER BY 1) x(t);
     -- the sites to ask, all rules at once, kept in arrays (0.10.1: no
     -- function of the extension makes a temporary object)
-    SELECT coalesce(array_agg(d.tenant_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
-           coalesce(array_agg(d.rule_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
-           coalesce(array_agg(d.site_id ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
-           coalesce(array_agg(d.shindo ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}'),
-           coalesce(array_agg(d.reason ORDER BY d.tenant_id, d.rule_id, d.site_id), '{}')
+    -- (the arrays of one aggregation are aligned: every aggregate sees the
+    -- rows in the same order; one sort below puts them in key order, where
+    -- five ORDER BY clauses cost five sorts: 1 s of 1.4 for 100,000 sites)
+    SELECT coalesce(array_agg(d.tenant_id), '{}'), coalesce(array_agg(d.rule_id), '{}'),
+           coalesce(array_agg(d.site_id), '{}'), coalesce(array_agg(d.shindo), '{}'), coalesce(array_agg(d.reason), '{}')
       INTO a_tenant, a_rule, a_site, a_shindo, a_reason
-      FROM status_checker._decide_all(e.event_id, rules) d WHERE d.decision = 'ask';
+      FROM (SELECT x.tenant_id, x.rule_id, x.site_id, x.shindo, x.reason
+            FROM status_checker._decide_all(e.event_id, rules) x WHERE x.decision = 'ask'
+            ORDER BY x.tenant_id, x.rule_id, x.site_id) d;
 
     -- one request per rule and event: created on the first telegram that asks anyone
     WITH needed AS (
@@ -106,24 +108,23 @@ BEGIN
     -- later telegrams add newly affected sites to that request, while it is
     -- open (a request a person closed or cancelled is left so)
     -- (_decide_all never asks a site twice for an event: no conflict handling)
-    SELECT coalesce(array_agg(f.tenant_id ORDER BY f.tenant_id, f.rule_id), '{}'),
-           coalesce(array_agg(f.rule_id ORDER BY f.tenant_id, f.rule_id), '{}'),
-           coalesce(array_agg(f.request_id ORDER BY f.tenant_id, f.rule_id), '{}')
+    SELECT coalesce(array_agg(f.tenant_id), '{}'), coalesce(array_agg(f.rule_id), '{}'), coalesce(array_agg(f.request_id), '{}')
       INTO o_tenant, o_rule, o_request
-      FROM status_checker.trigger_fire f
-      JOIN status_checker.request q ON q.tenant_id = f.tenant_id AND q.request_id = f.request_id
-     WHERE f.event_id = e.event_id AND q.state = 'open';
+      FROM (SELECT x.tenant_id, x.rule_id, x.request_id
+            FROM status_checker.trigger_fire x
+            JOIN status_checker.request q ON q.tenant_id = x.tenant_id AND q.request_id = x.request_id
+            WHERE x.event_id = e.event_id AND q.state = 'open'
+            ORDER BY x.tenant_id, x.rule_id) f;
     -- the rule's open request of each site to ask: a hash join of the two
     -- arrays (a rule has one request per event)
-    SELECT coalesce(array_agg(o.request_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
-           coalesce(array_agg(a.tenant_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
-           coalesce(array_agg(a.site_id ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
-           coalesce(array_agg(a.shindo ORDER BY a.tenant_id, o.request_id, a.site_id), '{}'),
-           coalesce(array_agg(a.reason ORDER BY a.tenant_id, o.request_id, a.site_id), '{}')
+    SELECT coalesce(array_agg(j.request_id), '{}'), coalesce(array_agg(j.tenant_id), '{}'), coalesce(array_agg(j.site_id), '{}'),
+           coalesce(array_agg(j.shindo), '{}'), coalesce(array_agg(j.reason), '{}')
       INTO t_request, a_tenant, a_site, a_shindo, a_reason
-      FROM unnest(a_tenant, a_rule, a_site, a_shindo, a_reason) a(tenant_id, rule_id, site_id, shindo, reason)
-      JOIN unnest(o_tenant, o_rule, o_request) o(tenant_id, rule_id, request_id)
-        ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id;
+      FROM (SELECT o.request_id, a.tenant_id, a.site_id, a.shindo, a.reason
+            FROM unnest(a_tenant, a_rule, a_site, a_shindo, a_reason) a(tenant_id, rule_id, site_id, shindo, reason)
+            JOIN unnest(o_tenant, o_rule, o_request) o(tenant_id, rule_id, request_id)
+              ON o.tenant_id = a.tenant_id AND o.rule_id = a.rule_id
+            ORDER BY a.tenant_id, o.request_id, a.site_id) j;
     -- in key order: index insertions stay on hot pages
     INSERT INTO status_checker.request_target (tenant_id, request_id, site_id, asked_shindo, asked_reason)
     SELECT a.tenant_id, a.request_id, a.site_id, a.shindo, a.reason
