@@ -246,12 +246,24 @@ mem_total() {
     done
     grep "Grand total" "$work/cluster/server.log" | tail -1 | sed -n 's/.*Grand total: \([0-9]*\) bytes.*/\1/p'
 }
+# the smallest of five readings: a reading taken while the worker parses a
+# telegram counts that telegram's memory too (250 KB for a VPWW54), which it
+# frees right after; what a leak keeps is in every reading
+mem_min() {
+    local m min=
+    for _ in 1 2 3 4 5; do
+        m=$(mem_total)
+        [ -n "$m" ] && { [ -z "$min" ] || [ "$m" -lt "$min" ]; } && min=$m
+        sleep 0.2
+    done
+    echo "$min"
+}
 polls=$(q "SELECT sum(polls) FROM status_checker.feed")
 wait_for 30 "SELECT sum(polls) >= $polls + 10 FROM status_checker.feed" || true
-m1=$(mem_total)
+m1=$(mem_min)
 polls=$(q "SELECT sum(polls) FROM status_checker.feed")
 wait_for 60 "SELECT sum(polls) >= $polls + 30 FROM status_checker.feed" || true
-m2=$(mem_total)
+m2=$(mem_min)
 ok "the worker's memory stays flat over 30 more polls ($m1 → $m2 bytes)" "[ -n \"$m1\" ] && [ -n \"$m2\" ] && [ $m2 -le $((m1 + 65536)) ]"
 check "the worker is the same process and every feed is healthy but the failing one" \
   "SELECT (SELECT pid FROM pg_stat_activity WHERE backend_type = 'status_checker feed watcher') = $pid
