@@ -237,13 +237,11 @@ DECLARE
     v_product text := ev ->> 'product';
     v_status text := ev ->> 'status';
     v_info text := ev ->> 'info_type';
-    v_serial integer := (ev ->> 'serial')::integer;
     v_issued timestamptz := (ev ->> 'issued_at')::timestamptz;
     v_prefix text;
     w jsonb;            -- the classified warnings, with the places of VPOA50 as municipalities
     hz text;
     v_event bigint;
-    old status_checker.event_product;
     said jsonb;         -- scope|code|kind → JMA's status in this telegram
     live jsonb;         -- scope|code|kind in force (of the hazard at hand)
     replaced jsonb;     -- scope|code → the highest kind of the hazard in force there
@@ -270,6 +268,12 @@ BEGIN
                             WHERE j.name IN (p.x ->> 'name', regexp_replace(p.x ->> 'name', '^(.+?)市(.+区)$', '\1\2'))
                             ORDER BY j.name = p.x ->> 'name' DESC, j.code LIMIT 1) m
         WHERE v_family = 'record_rain') c;
+
+    -- scope|code|kind → JMA's word for it in this telegram (発表, 継続, 解除, …)
+    SELECT coalesce(jsonb_object_agg(k.key, k.status), '{}') INTO said
+    FROM (SELECT DISTINCT ON (key) concat_ws('|', c ->> 'scope', c ->> 'code', c ->> 'kind_name') AS key, c ->> 'status' AS status
+          FROM jsonb_array_elements(w) c WHERE c ->> 'status' IS NOT NULL
+          ORDER BY key, (c ->> 'in_force')::boolean DESC) k;
 
     -- a 取消 whose Body is empty may name its episode by JMA's EventID only
     -- (土砂災害警戒情報: 福岡県土砂災害警戒情報): the episode that EventID opened
@@ -340,19 +344,9 @@ BEGIN
         END IF;
 
         -- one revision per product: the same or an older telegram changes nothing
-        SELECT * INTO old FROM status_checker.event_product p
-        WHERE p.event_id = v_event AND p.product = v_product FOR UPDATE;
-        IF FOUND THEN
-            IF (coalesce(v_serial, 0), v_issued, v_info = 'cancelled')
-               <= (coalesce(old.serial, 0), old.issued_at, old.info_type = 'cancelled') THEN
-                CONTINUE;
-            END IF;
-            DELETE FROM status_checker.event_product p WHERE p.event_id = v_event AND p.product = v_product;
+        IF NOT status_checker._store_product(v_event, ev, 2, ev - 'warnings' - 'places') THEN
+            CONTINUE;
         END IF;
-        INSERT INTO status_checker.event_product
-            (event_id, product, serial, issued_at, info_type, status, detail_level, message_id, document)
-        VALUES (v_event, v_product, v_serial, v_issued, v_info, v_status, 2, ev ->> 'message_id',
-                ev - 'warnings' - 'places');
 
         IF v_info <> 'cancelled' THEN
             -- the kinds in force: new ones since now, known ones keep their since
@@ -373,17 +367,12 @@ BEGIN
             -- lists (a telegram lists everything in force in its scope)
             IF v_family <> 'record_rain' THEN
                 -- maps built once (a prefecture's telegram lists thousands of
-                -- entries): scope|code|kind → JMA's status, the kinds in force,
-                -- and scope|code → the highest kind in force there
-                SELECT coalesce(jsonb_object_agg(k.key, k.status) FILTER (WHERE k.status IS NOT NULL), '{}'),
-                       coalesce(jsonb_object_agg(k.key, true) FILTER (WHERE k.live), '{}')
-                INTO said, live
-                FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code', c ->> 'kind_name')
-                             concat_ws('|', c ->> 'scope', c ->> 'code', c ->> 'kind_name') AS key, c ->> 'status' AS status,
-                             c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean AS live
-                      FROM jsonb_array_elements(w) c
-                      ORDER BY c ->> 'scope', c ->> 'code', c ->> 'kind_name',
-                               c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean DESC) k;
+                -- entries): the kinds of the hazard in force, and scope|code →
+                -- the highest of them there (said: built before the loop)
+                SELECT coalesce(jsonb_object_agg(concat_ws('|', c ->> 'scope', c ->> 'code', c ->> 'kind_name'), true), '{}')
+                INTO live
+                FROM jsonb_array_elements(w) c
+                WHERE c ->> 'hazard' = hz AND (c ->> 'in_force')::boolean;
                 SELECT coalesce(jsonb_object_agg(t.key, t.label), '{}') INTO replaced
                 FROM (SELECT DISTINCT ON (c ->> 'scope', c ->> 'code') concat_ws('|', c ->> 'scope', c ->> 'code') AS key, c ->> 'label' AS label
                       FROM jsonb_array_elements(w) c

@@ -13,6 +13,7 @@ BEGIN
         'status_checker._classify_warnings(jsonb)',
         'status_checker._ingest_warnings(jsonb)',
         'status_checker._recompute_episode(bigint, timestamptz)',
+        'status_checker._store_product(bigint, jsonb, integer, jsonb)',
         'status_checker._check_rule(bigint, text, bigint)',
         'status_checker._rule_gate(status_checker.trigger_rule, status_checker.event)',
         'status_checker._decide_warning(status_checker.event, bigint[])',

@@ -9,7 +9,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(57);
+SELECT plan(61);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS text
     LANGUAGE sql AS $$ SELECT convert_from(pg_read_binary_file(current_setting('sc.fixtures') || '/jma/weather/' || path), 'UTF8') $$;
@@ -65,6 +65,10 @@ SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, mi
     '22023', NULL, 'min_level 6: 22023');
 SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, min_level => NULL)', :ta, 'x', :fa, 'rain'),
     '22004', 'create_trigger_rule: min_level must not be NULL', 'min_level NULL: 22004, named');
+SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, min_level => 3, deadline => %L)', :ta, 'x', :fa, 'rain', '-1 hour'),
+    '22023', NULL, 'a warning rule with a deadline that is not positive: 22023');
+SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, min_level => 3)', :ta, ' ', :fa, 'rain'),
+    '22023', NULL, 'a warning rule with a blank name: 22023');
 SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, min_level => 3)', :ta, 'x', :fb, 'rain'),
     '23503', NULL, 'a warning rule cannot use another tenant''s form');
 SELECT throws_ok(format('SELECT create_trigger_rule(%s, %L, %s, hazard => %L, min_level => 3, target => %L)', :ta, 'x', :fa, 'rain', '{"sites": ["GTU"]}'),
@@ -194,6 +198,12 @@ RESET ROLE;
 SELECT is((SELECT level FROM warning_kind WHERE family = 'weather' AND kind_name = '雷注意報'), 2, 'the operator cannot change a built-in kind');
 SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level, builtin) VALUES ('weather', 'x', 'rain', 5, true)$$,
     '42501', NULL, 'the operator cannot add a kind marked built-in (42501)');
+RESET ROLE;
+SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level, label) VALUES ('weather', 'y', 'rain', 4, repeat('長', 101))$$,
+    '23514', NULL, 'a kind''s label over 100 characters: 23514');
+RESET ROLE;
+SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level) VALUES ('weather', 'z', 'tornado', 4)$$,
+    '23514', NULL, 'a kind of an unknown hazard: 23514');
 RESET ROLE;
 -- a mapped viewer reads the decisions of its tenant (trigger_decision runs _decide as its reader)
 CREATE ROLE sc_wx_viewer LOGIN;
