@@ -183,7 +183,8 @@ COMMENT ON FUNCTION status_checker._level_in_name(text) IS
 'Internal: the level a JMA kind name carries (レベル５大雨特別警報 → 5, レベル３（入山規制） → 3), else NULL';
 
 -- A warning of the model with its hazard, level, label and whether it is in
--- force.  Matched by name, then by code; a name that is in neither but
+-- force.  Matched by name, then by code (JMA's own kind first: an
+-- operator's kind with the same code does not take its place); a name that is in neither but
 -- says its level (レベルN…) takes the hazard its words name.
 CREATE FUNCTION status_checker._classify_warnings(ev jsonb)
     RETURNS TABLE (ord bigint, scope text, code text, name text, kind_code text, kind_name text, status text,
@@ -219,7 +220,7 @@ BEGIN ATOMIC
         LEFT JOIN status_checker.warning_kind kn ON kn.family = ev ->> 'kind' AND kn.kind_name = w.x ->> 'kind_name'
         LEFT JOIN LATERAL (SELECT k.* FROM status_checker.warning_kind k
                            WHERE k.family = ev ->> 'kind' AND k.kind_code = w.x ->> 'kind_code'
-                           ORDER BY k.kind_name LIMIT 1) kc ON kn.kind_name IS NULL
+                           ORDER BY k.builtin DESC, k.kind_name LIMIT 1) kc ON kn.kind_name IS NULL
     ) k
     WHERE w.x ->> 'code' IS NOT NULL AND k.kname IS NOT NULL;
 END;
@@ -277,7 +278,10 @@ BEGIN
 
     -- a 取消 whose Body is empty may name its episode by JMA's EventID only
     -- (土砂災害警戒情報: 福岡県土砂災害警戒情報): the episode that EventID opened
+    -- (only a telegram with nothing of its own: one with a Body names its
+    -- scope, and withdraws nothing of another scope's)
     IF v_info = 'cancelled' AND nullif(ev ->> 'jma_event_id', '') IS NOT NULL
+       AND jsonb_array_length(coalesce(ev -> 'warnings', '[]')) = 0
        AND NOT EXISTS (SELECT 1 FROM status_checker.event e
                        WHERE e.source = 'jma' AND left(e.source_event_id, length(v_prefix)) = v_prefix) THEN
         SELECT left(e.source_event_id, length(e.source_event_id) - strpos(reverse(e.source_event_id), ':') + 1)

@@ -5,7 +5,7 @@
 #
 # Debian 12 does not package Citus; the Citus suite (test/citus/) needs it.
 # SRC is left untouched: the build runs in a copy (CITUS_BUILD, default
-# /tmp/citus-build-$USER), where one compatibility fix is applied — Citus
+# tmp_check/citus-build in the checkout), where one compatibility fix is applied — Citus
 # 13.2.2's src/include/pg_version_compat.h defines have_createdb_privilege()
 # as a static function, which Debian's PostgreSQL 15.20 now exports from
 # commands/dbcommands.h ("static declaration follows non-static"); the copy
@@ -38,7 +38,16 @@ src=${1:?usage: test/citus/build-citus.sh CITUS_SOURCE_TREE}
 [ -f "$src/configure" ] && [ -f "$src/src/include/pg_version_compat.h" ] \
     || sc_die "$src is not a Citus source tree (no configure or src/include/pg_version_compat.h)"
 src=$(cd "$src" && pwd)
-build=${CITUS_BUILD:-/tmp/citus-build-$(id -un)}
+# the build tree: in the checkout (tmp_check/, ignored by git), never a
+# fixed name in a world-writable folder, and reused only when it is ours
+# and no one else may write to it (its Makefile runs as root at install)
+umask 022
+build=${CITUS_BUILD:-$SC_ROOT/tmp_check/citus-build}
+if [ -e "$build" ] || [ -L "$build" ]; then
+    [ ! -L "$build" ] && [ -d "$build" ] && [ -O "$build" ] \
+        && [ -z "$(find "$build" -maxdepth 0 -perm /022)" ] \
+        || sc_die "$build is not a folder of $(id -un)'s that only it can write to: refusing to build there"
+fi
 PG_CONFIG=${PG_CONFIG:-pg_config}
 
 sc_apt_install build-essential postgresql-server-dev-15 libkrb5-dev libzstd-dev

@@ -9,7 +9,7 @@
 BEGIN;
 \ir fixtures.psql
 \getenv fixtures SC_FIXTURES
-SELECT plan(61);
+SELECT plan(64);
 SELECT set_config('sc.fixtures', :'fixtures', true) IS NOT NULL AS fixtures_set \gset
 CREATE FUNCTION pg_temp.doc(path text) RETURNS text
     LANGUAGE sql AS $$ SELECT convert_from(pg_read_binary_file(current_setting('sc.fixtures') || '/jma/weather/' || path), 'UTF8') $$;
@@ -162,6 +162,13 @@ SELECT results_eq(format('SELECT state FROM pg_temp.asked(%s)', :a_land4), $$VAL
 SELECT ok(ingest_feed_document('jma', pg_temp.doc('VXWW50_sample_250630__17_04_01.xml')) > 0, '神奈川県 レベル４土砂災害危険警報');
 SELECT results_eq(format('SELECT sites FROM pg_temp.asked(%s) WHERE sites = ''ODW''', :a_land4), $$VALUES ('ODW')$$,
     'the 2026 level-named landslide warning asks 小田原 at level 4');
+-- a 取消 with a Body of its own (岡山県) that names 神奈川県's EventID withdraws nothing of 神奈川県
+SELECT is(ingest_feed_document('jma', pg_temp.derive(pg_temp.doc('VXWW50_sample_190529__17_03_01.xml'),
+          '<EventID>岡山県土砂災害警戒情報</EventID>', '<EventID>神奈川県土砂災害警戒情報</EventID>',
+          '<InfoType>発表</InfoType>', '<InfoType>取消</InfoType>', '2013-09-02T15:37:00+09:00', '2024-11-02T19:50:00+09:00')), 0,
+    'a 取消 of another scope carrying this episode''s EventID changes nothing');
+SELECT results_eq(format('SELECT state FROM pg_temp.asked(%s) WHERE sites = ''ODW''', :a_land4), $$VALUES ('open')$$,
+    '... and 小田原''s request stays open');
 SELECT ok(ingest_feed_document('jma', regexp_replace(pg_temp.derive(pg_temp.doc('VXWW50_sample_250630__17_04_01.xml'),
           '<InfoType>発表</InfoType>', '<InfoType>取消</InfoType>', '2024-11-02T18:50:00+09:00', '2024-11-02T19:10:00+09:00'),
           '<Body .*</Body>', '<Body xmlns="http://xml.kishou.go.jp/jmaxml1/body/meteorology1/"/>')) > 0,
@@ -196,6 +203,12 @@ SET LOCAL ROLE status_checker_operator;
 UPDATE warning_kind SET level = 5 WHERE family = 'weather' AND kind_name = '雷注意報';
 RESET ROLE;
 SELECT is((SELECT level FROM warning_kind WHERE family = 'weather' AND kind_name = '雷注意報'), 2, 'the operator cannot change a built-in kind');
+-- … nor take a built-in kind's place for a telegram that gives only its code
+SET LOCAL ROLE status_checker_operator;
+INSERT INTO warning_kind (family, kind_name, kind_code, hazard, level) VALUES ('weather', 'AAA', '33', 'other', 1);
+RESET ROLE;
+SELECT is((SELECT hazard || ' ' || level FROM _classify_warnings('{"kind": "weather", "warnings": [{"scope": "city", "code": "3220200", "kind_code": "33", "status": "発表"}]}')),
+    'rain 5', 'a code alone is JMA''s kind (大雨特別警報, rain 5), not an operator''s kind with the same code');
 SELECT throws_ok($$SET LOCAL ROLE status_checker_operator; INSERT INTO status_checker.warning_kind (family, kind_name, hazard, level, builtin) VALUES ('weather', 'x', 'rain', 5, true)$$,
     '42501', NULL, 'the operator cannot add a kind marked built-in (42501)');
 RESET ROLE;
